@@ -1,0 +1,123 @@
+// The ports the core drives: where blobs live, where tag/manifest metadata lives, and how upstreams are reached.
+import type { Readable } from 'node:stream';
+import type { Digest } from '../oci/digest.js';
+import type { ByteRange } from '../oci/range.js';
+
+/** Random access to bytes being written, so late joiners read from disk, not from a memory fan-out. */
+export interface RandomAccess {
+  read(buffer: Buffer, position: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface BlobWriter {
+  /** Bytes appended so far. */
+  readonly written: number;
+  /** Appends and hashes a chunk. */
+  write(chunk: Uint8Array): Promise<void>;
+  /** A private reader of the bytes written so far; stays valid after commit or abort. */
+  openReader(): Promise<RandomAccess>;
+  /** Verifies digest (and size, when given) and moves the bytes to their final place; throws DigestMismatchError. */
+  commit(expectedSize?: number): Promise<void>;
+  /** Drops the temp file. Safe to call more than once, and after a failed commit. */
+  abort(): Promise<void>;
+}
+
+export interface BlobStore {
+  /** Size of a committed blob, or undefined when absent. */
+  stat(digest: Digest): Promise<{ size: number } | undefined>;
+  /** Streams a committed blob, or the inclusive range of it. */
+  read(digest: Digest, range?: ByteRange): Readable;
+  /** Reads a whole committed blob; only for small content (manifests). */
+  readAll(digest: Digest, signal: AbortSignal): Promise<Buffer | undefined>;
+  /** Starts a verified write of `digest`. */
+  create(digest: Digest): Promise<BlobWriter>;
+}
+
+export class DigestMismatchError extends Error {
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+    readonly expectedSize: number | undefined,
+    readonly actualSize: number,
+  ) {
+    super(`content does not match its digest: expected ${expected}${expectedSize === undefined ? '' : ` (${expectedSize} bytes)`}, got ${actual} (${actualSize} bytes)`);
+    this.name = 'DigestMismatchError';
+  }
+}
+
+/** What a tag pointed to when tender last asked upstream. */
+export interface TagRecord {
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly size: number;
+  /** Epoch ms of the last upstream confirmation. */
+  readonly checkedAt: number;
+}
+
+export interface ManifestInfo {
+  readonly mediaType: string;
+  readonly size: number;
+}
+
+export interface MetadataStore {
+  getTag(upstream: string, repository: string, tag: string): Promise<TagRecord | undefined>;
+  setTag(upstream: string, repository: string, tag: string, record: TagRecord): Promise<void>;
+  deleteTag(upstream: string, repository: string, tag: string): Promise<void>;
+  getManifest(digest: string): Promise<ManifestInfo | undefined>;
+  setManifest(digest: string, info: ManifestInfo): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface UpstreamManifest {
+  readonly body: Buffer;
+  readonly mediaType: string;
+  /** The upstream's Docker-Content-Digest, when it sent one. */
+  readonly digest: string | undefined;
+}
+
+export interface UpstreamManifestHead {
+  readonly digest: string | undefined;
+  readonly mediaType: string | undefined;
+  readonly size: number | undefined;
+}
+
+export interface UpstreamBlob {
+  readonly size: number | undefined;
+  readonly body: Readable;
+}
+
+/** A proxied answer passed through as is (tags list, referrers). */
+export interface UpstreamPassthrough {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer;
+}
+
+/** One configured upstream registry. Failures are OciErrors (404 → *_UNKNOWN, 429 → TOOMANYREQUESTS, else UNAVAILABLE). */
+export interface Upstream {
+  readonly name: string;
+  getManifest(repository: string, reference: string, accept: string, signal: AbortSignal): Promise<UpstreamManifest>;
+  headManifest(repository: string, reference: string, accept: string, signal: AbortSignal): Promise<UpstreamManifestHead>;
+  getBlob(repository: string, digest: string, signal: AbortSignal): Promise<UpstreamBlob>;
+  headBlob(repository: string, digest: string, signal: AbortSignal): Promise<{ size: number | undefined }>;
+  listTags(repository: string, query: string, signal: AbortSignal): Promise<UpstreamPassthrough>;
+  referrers(repository: string, digest: string, query: string, signal: AbortSignal): Promise<UpstreamPassthrough>;
+}
+
+/** Where a request goes: which upstream, and the repository name there. */
+export interface Route {
+  readonly upstream: Upstream;
+  readonly repository: string;
+}
+
+export interface RouteRequest {
+  /** containerd's `?ns=` value, when sent. */
+  readonly ns: string | undefined;
+  /** The name from the path, possibly starting with a registry host prefix. */
+  readonly name: string;
+}
+
+/** Maps ns / path prefix / default to a configured upstream; throws DENIED for anything else. */
+export interface Router {
+  resolve(request: RouteRequest): Route;
+}

@@ -1,0 +1,333 @@
+// The pull-through policy: digests local-first, tags fresh within a window, one upstream flight per digest.
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Readable } from 'node:stream';
+import { LRUCache } from 'lru-cache';
+import { isDigest, parseDigest, type Digest } from '../oci/digest.js';
+import { OciError, isOciError } from '../oci/errors.js';
+import { accepts, declaredMediaType, defaultManifestAccept, parseAccept } from '../oci/media-types.js';
+import type { ByteRange } from '../oci/range.js';
+import { assertTag } from '../oci/reference.js';
+import type { Logger } from '../log.js';
+import type { CacheResult, Metrics } from '../metrics.js';
+import { BlobFlight } from './blob-flight.js';
+import { DigestMismatchError, type BlobStore, type ManifestInfo, type MetadataStore, type Route, type TagRecord } from './ports.js';
+import { SingleFlight } from './single-flight.js';
+
+export interface PullThroughOptions {
+  /** How long a tag resolution is served without asking upstream. */
+  readonly tagTtlMs: number;
+  /** How long a revalidation may take before the last known digest is served instead. */
+  readonly staleTimeoutMs: number;
+  /** Deadline for one upstream blob fetch, however many clients share it. */
+  readonly flightTimeoutMs: number;
+  /** Deadline for one upstream manifest or HEAD request made on the cache's behalf. */
+  readonly upstreamTimeoutMs: number;
+  /** Bytes of manifests kept in memory. */
+  readonly manifestMemoryBytes: number;
+  readonly clock?: () => number;
+}
+
+export interface ManifestAnswer {
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly size: number | undefined;
+  /** Present for GET; HEAD answers never read a body. */
+  readonly body: Buffer | undefined;
+  readonly result: CacheResult;
+}
+
+export interface BlobAnswer {
+  /** Undefined only when an upstream in flight did not announce a length. */
+  readonly size: number | undefined;
+  readonly result: CacheResult;
+  /** Opens the body, or an inclusive byte range of it; absent for HEAD. */
+  readonly open: ((range?: ByteRange) => Readable) | undefined;
+}
+
+interface StoredManifest extends ManifestInfo {
+  readonly body: Buffer;
+}
+
+export class PullThrough {
+  private readonly flights = new Map<string, BlobFlight>();
+  private readonly manifestFetches = new SingleFlight<StoredManifest & { digest: string }>();
+  private readonly revalidations = new SingleFlight<TagRecord>();
+  private readonly heads = new SingleFlight<{ digest: string | undefined; mediaType: string | undefined; size: number | undefined }>();
+  private readonly memory: LRUCache<string, StoredManifest>;
+  private readonly shutdown = new AbortController();
+  private readonly clock: () => number;
+
+  constructor(
+    private readonly store: BlobStore,
+    private readonly metadata: MetadataStore,
+    private readonly options: PullThroughOptions,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {
+    this.clock = options.clock ?? Date.now;
+    this.memory = new LRUCache<string, StoredManifest>({
+      maxSize: Math.max(1, options.manifestMemoryBytes),
+      sizeCalculation: (m) => Math.max(1, m.body.length),
+    });
+  }
+
+  // ---- manifests -------------------------------------------------------------------------------
+
+  async manifest(route: Route, reference: string, request: { accept: string | undefined; head: boolean }): Promise<ManifestAnswer> {
+    if (isDigest(reference)) return this.manifestByDigest(route, parseDigest(reference), request);
+    assertTag(reference);
+    return this.manifestByTag(route, reference, request);
+  }
+
+  private async manifestByDigest(route: Route, digest: Digest, request: { accept: string | undefined; head: boolean }): Promise<ManifestAnswer> {
+    const local = await this.localManifest(digest, !request.head);
+    if (local) return { digest: digest.value, ...local, result: 'hit' };
+    if (request.head) {
+      const head = await this.upstreamHead(route, digest.value, request.accept);
+      return {
+        digest: digest.value,
+        mediaType: head.mediaType ?? 'application/octet-stream',
+        size: head.size,
+        body: undefined,
+        result: 'miss',
+      };
+    }
+    const fetched = await this.fetchManifest(route, digest.value, request.accept, digest);
+    return { ...fetched, result: 'miss' };
+  }
+
+  private async manifestByTag(route: Route, tag: string, request: { accept: string | undefined; head: boolean }): Promise<ManifestAnswer> {
+    const upstream = route.upstream.name;
+    const record = await this.metadata.getTag(upstream, route.repository, tag);
+    const usable = record !== undefined && accepts(parseAccept(request.accept), record.mediaType);
+    if (usable) {
+      if (this.clock() - record.checkedAt < this.options.tagTtlMs) return this.fromRecord(route, record, request, 'hit');
+      return this.revalidate(route, tag, record, request);
+    }
+    if (request.head) {
+      const head = await this.upstreamHead(route, tag, request.accept);
+      if (head.digest && head.mediaType && head.size !== undefined) {
+        const fresh = { digest: head.digest, mediaType: head.mediaType, size: head.size, checkedAt: this.clock() };
+        if (!record) await this.metadata.setTag(upstream, route.repository, tag, fresh);
+        return { ...fresh, body: undefined, result: 'miss' };
+      }
+      // An upstream HEAD without digest or length: containerd would GET next, so do that now.
+    }
+    const fetched = await this.fetchManifest(route, tag, request.accept, undefined);
+    // A client with an unusual Accept gets its own answer without displacing the common record.
+    if (!record) {
+      await this.metadata.setTag(upstream, route.repository, tag, {
+        digest: fetched.digest,
+        mediaType: fetched.mediaType,
+        size: fetched.size,
+        checkedAt: this.clock(),
+      });
+    }
+    return { ...fetched, body: request.head ? undefined : fetched.body, result: 'miss' };
+  }
+
+  /** One upstream HEAD per expired tag at a time; if it fails or is slow, the last known digest is served. */
+  private async revalidate(route: Route, tag: string, record: TagRecord, request: { accept: string | undefined; head: boolean }): Promise<ManifestAnswer> {
+    const upstream = route.upstream.name;
+    const key = `${upstream}/${route.repository}:${tag}`;
+    const work = this.revalidations.run(key, async () => {
+      const signal = this.upstreamSignal();
+      const head = await route.upstream.headManifest(route.repository, tag, request.accept ?? defaultManifestAccept, signal);
+      let next: TagRecord;
+      if (head.digest === record.digest) {
+        next = { ...record, checkedAt: this.clock() };
+        this.metrics.tagRevalidations.inc({ upstream, outcome: 'unchanged' });
+      } else {
+        const fetched = head.digest
+          ? await this.fetchManifest(route, head.digest, request.accept, parseDigest(head.digest))
+          : await this.fetchManifest(route, tag, request.accept, undefined);
+        next = { digest: fetched.digest, mediaType: fetched.mediaType, size: fetched.size, checkedAt: this.clock() };
+        this.metrics.tagRevalidations.inc({ upstream, outcome: 'changed' });
+        this.log.info({ upstream, repository: route.repository, tag, from: record.digest, to: next.digest }, 'tag moved upstream');
+      }
+      await this.metadata.setTag(upstream, route.repository, tag, next);
+      return next;
+    });
+    try {
+      const next = await raceTimeout(work, this.options.staleTimeoutMs);
+      return await this.fromRecord(route, next, request, next.digest === record.digest ? 'hit' : 'miss');
+    } catch (err) {
+      if (isOciError(err) && (err.code === 'MANIFEST_UNKNOWN' || err.code === 'NAME_UNKNOWN')) {
+        // Upstream says the tag is gone: that is an answer, not an outage.
+        this.metrics.tagRevalidations.inc({ upstream, outcome: 'gone' });
+        await this.metadata.deleteTag(upstream, route.repository, tag);
+        throw err;
+      }
+      const timedOut = err instanceof RevalidationTimeout;
+      this.metrics.tagRevalidations.inc({ upstream, outcome: timedOut ? 'timeout' : 'error' });
+      this.log.warn(
+        { upstream, repository: route.repository, tag, digest: record.digest, reason: timedOut ? 'timeout' : describe(err) },
+        'upstream revalidation failed; serving last known digest',
+      );
+      return this.fromRecord(route, record, request, 'stale');
+    }
+  }
+
+  private async fromRecord(route: Route, record: TagRecord, request: { accept: string | undefined; head: boolean }, result: CacheResult): Promise<ManifestAnswer> {
+    if (request.head) return { digest: record.digest, mediaType: record.mediaType, size: record.size, body: undefined, result };
+    const digest = parseDigest(record.digest);
+    const local = await this.localManifest(digest, true);
+    if (local) return { digest: record.digest, ...local, result };
+    // Known from a HEAD only, or the body went missing: fetch it by digest.
+    const fetched = await this.fetchManifest(route, record.digest, request.accept, digest);
+    return { ...fetched, result: result === 'hit' ? 'miss' : result };
+  }
+
+  private async localManifest(digest: Digest, withBody: boolean): Promise<{ mediaType: string; size: number; body: Buffer | undefined } | undefined> {
+    const remembered = this.memory.get(digest.value);
+    if (remembered) return remembered;
+    const info = await this.metadata.getManifest(digest.value);
+    if (info && !withBody) return { ...info, body: undefined };
+    const body = await this.store.readAll(digest, this.upstreamSignal());
+    if (!body) return undefined;
+    const stored = { mediaType: info?.mediaType ?? declaredMediaType(body) ?? 'application/octet-stream', size: body.length, body };
+    this.memory.set(digest.value, stored);
+    return stored;
+  }
+
+  /** GETs a manifest, verifies it against the digest asked for (or the one upstream claims), stores it. */
+  private fetchManifest(route: Route, reference: string, accept: string | undefined, expected: Digest | undefined): Promise<StoredManifest & { digest: string }> {
+    const upstream = route.upstream.name;
+    const key = expected ? expected.value : `${upstream}/${route.repository}:${reference}|${accept ?? ''}`;
+    return this.manifestFetches.run(key, async () => {
+      const got = await route.upstream.getManifest(route.repository, reference, accept ?? defaultManifestAccept, this.upstreamSignal());
+      const claimed = expected ?? (got.digest && isDigest(got.digest) ? parseDigest(got.digest) : undefined);
+      const actual = `${claimed?.algorithm ?? 'sha256'}:${createHash(claimed?.algorithm ?? 'sha256').update(got.body).digest('hex')}`;
+      if (claimed && claimed.value !== actual) {
+        const mismatch = new DigestMismatchError(claimed.value, actual, undefined, got.body.length);
+        this.metrics.digestMismatches.inc({ upstream, kind: 'manifest' });
+        this.log.error({ upstream, repository: route.repository, reference, expected: claimed.value, actual }, 'upstream manifest does not match its digest; not cached');
+        throw new OciError('UPSTREAM_ERROR', mismatch.message);
+      }
+      const digest = claimed ?? parseDigest(actual);
+      const stored = { mediaType: got.mediaType, size: got.body.length, body: got.body };
+      await this.storeManifest(digest, stored);
+      return { digest: digest.value, ...stored };
+    });
+  }
+
+  private async storeManifest(digest: Digest, manifest: StoredManifest): Promise<void> {
+    this.memory.set(digest.value, manifest);
+    try {
+      const writer = await this.store.create(digest);
+      try {
+        await writer.write(manifest.body);
+        await writer.commit(manifest.body.length);
+      } catch (err) {
+        await writer.abort();
+        throw err;
+      }
+      await this.metadata.setManifest(digest.value, { mediaType: manifest.mediaType, size: manifest.size });
+    } catch (err) {
+      // The client still gets the verified manifest from memory; only the disk copy is lost.
+      this.metrics.cacheWriteErrors.inc({ kind: 'manifest' });
+      this.log.error({ digest: digest.value, err: describe(err) }, 'could not store manifest');
+    }
+  }
+
+  private upstreamHead(route: Route, reference: string, accept: string | undefined) {
+    const key = `${route.upstream.name}/${route.repository}:${reference}|${accept ?? ''}`;
+    return this.heads.run(key, () =>
+      route.upstream.headManifest(route.repository, reference, accept ?? defaultManifestAccept, this.upstreamSignal()),
+    );
+  }
+
+  // ---- blobs -----------------------------------------------------------------------------------
+
+  async blob(route: Route, reference: string, request: { head: boolean }): Promise<BlobAnswer> {
+    const digest = parseDigest(reference);
+    const joined = this.joinFlight(digest);
+    if (joined) return joined;
+    const local = await this.store.stat(digest);
+    if (local) return { size: local.size, result: 'hit', open: (range) => this.store.read(digest, range) };
+    // The stat awaited: a flight may have started meanwhile.
+    const late = this.joinFlight(digest);
+    if (late) return late;
+    if (request.head) {
+      const head = await route.upstream.headBlob(route.repository, digest.value, this.upstreamSignal());
+      return { size: head.size, result: 'miss', open: undefined };
+    }
+    const flight = this.startFlight(route, digest);
+    await flight.started;
+    return { size: flight.size, result: 'miss', open: (range) => flight.reader(range?.start, range?.end) };
+  }
+
+  private joinFlight(digest: Digest): Promise<BlobAnswer> | undefined {
+    const flight = this.flights.get(digest.value);
+    if (!flight) return undefined;
+    return flight.started.then(() => ({
+      size: flight.size,
+      result: 'joined' as const,
+      open: (range?: ByteRange) => flight.reader(range?.start, range?.end),
+    }));
+  }
+
+  private startFlight(route: Route, digest: Digest): BlobFlight {
+    const upstream = route.upstream.name;
+    const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.options.flightTimeoutMs)]);
+    const flight = new BlobFlight(digest, route, this.store, signal, {
+      onBytes: (name, bytes) => this.metrics.upstreamBytes.inc({ upstream: name }, bytes),
+      onMismatch: (name, err) => {
+        this.metrics.digestMismatches.inc({ upstream: name, kind: 'blob' });
+        this.log.error({ upstream: name, repository: route.repository, digest: digest.value, err: err.message }, 'upstream blob does not match its digest; not cached, clients cut off');
+      },
+      onFailure: (name, err) => {
+        if (isOciError(err) && err.status < 500) return; // a 404 is an answer, logged with the request
+        this.log.warn({ upstream: name, repository: route.repository, digest: digest.value, err: describe(err) }, 'upstream blob fetch failed');
+      },
+      onEnd: () => {
+        this.flights.delete(digest.value);
+        this.metrics.flightsInProgress.dec({ upstream });
+      },
+    });
+    this.flights.set(digest.value, flight);
+    this.metrics.flightsInProgress.inc({ upstream });
+    void flight.run();
+    return flight;
+  }
+
+  /** Pass-through routes: nothing to cache, but they share the upstream client and its tokens. */
+  listTags(route: Route, query: string) {
+    return route.upstream.listTags(route.repository, query, this.upstreamSignal());
+  }
+
+  referrers(route: Route, reference: string, query: string) {
+    const digest = parseDigest(reference);
+    return route.upstream.referrers(route.repository, digest.value, query, this.upstreamSignal());
+  }
+
+  /** Aborts every flight still running (used at shutdown after the drain deadline). */
+  close(): void {
+    this.shutdown.abort(new Error('tender is shutting down'));
+  }
+
+  private upstreamSignal(): AbortSignal {
+    return AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.options.upstreamTimeoutMs)]);
+  }
+}
+
+class RevalidationTimeout extends Error {}
+
+async function raceTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  const timer = new AbortController();
+  try {
+    return await Promise.race([
+      work,
+      sleep(ms, undefined, { signal: timer.signal }).then(() => {
+        throw new RevalidationTimeout(`no upstream answer within ${ms} ms`);
+      }),
+    ]);
+  } finally {
+    timer.abort();
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,273 @@
+// The settings table: embedded defaults < YAML file < environment < flags, validated into one frozen Config.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { parseDuration, parseSize } from './config-values.js';
+
+export interface UpstreamConfig {
+  readonly name: string;
+  readonly url: string;
+  /** Other names clients use for this registry in `ns` or a path prefix. */
+  readonly aliases: readonly string[];
+  /** Plain HTTP or unverified TLS is allowed only when this is set. */
+  readonly insecure: boolean;
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  readonly token: string | undefined;
+  /** PEM CA bundle contents (read at start). */
+  readonly ca: string | undefined;
+  readonly connectTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly retries: number;
+  readonly connections: number;
+}
+
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  readonly cacheDir: string;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  readonly defaultUpstream: string;
+  readonly tagTtlMs: number;
+  readonly staleTimeoutMs: number;
+  readonly flightTimeoutMs: number;
+  readonly upstreamTimeoutMs: number;
+  readonly manifestMemoryBytes: number;
+  readonly shutdownGraceMs: number;
+  readonly upstreams: readonly UpstreamConfig[];
+}
+
+/** Registries every install knows; docker.io is served by registry-1.docker.io. */
+export const builtInUpstreams: Record<string, { url: string; aliases?: string[] }> = {
+  'docker.io': { url: 'https://registry-1.docker.io', aliases: ['registry-1.docker.io', 'index.docker.io'] },
+  'ghcr.io': { url: 'https://ghcr.io' },
+  'quay.io': { url: 'https://quay.io' },
+  'registry.k8s.io': { url: 'https://registry.k8s.io' },
+  'gcr.io': { url: 'https://gcr.io' },
+  'public.ecr.aws': { url: 'https://public.ecr.aws' },
+  'mcr.microsoft.com': { url: 'https://mcr.microsoft.com' },
+};
+
+export const defaults = {
+  listen: '0.0.0.0:5000',
+  cacheDir: './data',
+  logLevel: 'info',
+  defaultUpstream: 'docker.io',
+  // Five minutes: a moved `latest` shows up quickly, and a node rollout of hundreds of pulls asks upstream once.
+  tagTtl: '5m',
+  staleTimeout: '3s',
+  flightTimeout: '1h',
+  upstreamTimeout: '30s',
+  manifestMemory: '64MiB',
+  shutdownGrace: '30s',
+  includeDefaultUpstreams: true,
+  upstream: { connectTimeout: '10s', headersTimeout: '30s', idleTimeout: '60s', retries: 3, connections: 32 },
+} as const;
+
+const duration = z.union([z.string(), z.number()]).refine((v) => parseDuration(v) !== undefined, {
+  message: 'expected a duration such as "500ms", "30s", "5m" or "1h"',
+});
+const size = z.union([z.string(), z.number()]).refine((v) => parseSize(v) !== undefined, {
+  message: 'expected a size such as "64MiB" or "50GiB"',
+});
+
+const upstreamSchema = z
+  .object({
+    url: z.string().url({ message: 'expected an absolute http(s) URL' }),
+    aliases: z.array(z.string().min(1)).optional(),
+    insecure: z.boolean().optional(),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    passwordFile: z.string().optional(),
+    token: z.string().optional(),
+    tokenFile: z.string().optional(),
+    ca: z.string().optional(),
+    connectTimeout: duration.optional(),
+    headersTimeout: duration.optional(),
+    idleTimeout: duration.optional(),
+    retries: z.number().int().min(0).max(10).optional(),
+    connections: z.number().int().min(1).max(1024).optional(),
+  })
+  .strict();
+
+const fileSchema = z
+  .object({
+    listen: z.union([z.string(), z.number()]).optional(),
+    cacheDir: z.string().min(1).optional(),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+    defaultUpstream: z.string().min(1).optional(),
+    tagTtl: duration.optional(),
+    staleTimeout: duration.optional(),
+    flightTimeout: duration.optional(),
+    upstreamTimeout: duration.optional(),
+    manifestMemory: size.optional(),
+    shutdownGrace: duration.optional(),
+    includeDefaultUpstreams: z.boolean().optional(),
+    upstreams: z.record(z.string(), upstreamSchema.nullable()).optional(),
+  })
+  .strict();
+
+type FileSettings = z.infer<typeof fileSchema>;
+
+/** Environment variables and the settings they set (flags use the same names, kebab-case). */
+export const environmentKeys: Record<string, keyof FileSettings> = {
+  TENDER_LISTEN: 'listen',
+  TENDER_CACHE_DIR: 'cacheDir',
+  TENDER_LOG_LEVEL: 'logLevel',
+  TENDER_DEFAULT_UPSTREAM: 'defaultUpstream',
+  TENDER_TAG_TTL: 'tagTtl',
+  TENDER_STALE_TIMEOUT: 'staleTimeout',
+  TENDER_FLIGHT_TIMEOUT: 'flightTimeout',
+  TENDER_UPSTREAM_TIMEOUT: 'upstreamTimeout',
+  TENDER_MANIFEST_MEMORY: 'manifestMemory',
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface ConfigSources {
+  /** Path of a YAML config file, if any. */
+  readonly file?: string | undefined;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Settings given as flags, by setting name. */
+  readonly flags?: Readonly<Partial<Record<keyof FileSettings, string>>>;
+}
+
+/** Reads and validates every source; throws a ConfigError listing every problem at once. */
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const problems: string[] = [];
+  let fromFile: unknown = {};
+  if (sources.file) {
+    try {
+      fromFile = parseYaml(readFileSync(sources.file, 'utf8')) ?? {};
+    } catch (err) {
+      throw new ConfigError([`config file ${sources.file}: ${(err as Error).message}`]);
+    }
+  }
+  const merged: Record<string, unknown> = { ...(fromFile as object) };
+  for (const [variable, key] of Object.entries(environmentKeys)) {
+    const value = sources.env?.[variable];
+    if (value !== undefined && value !== '') merged[key] = value;
+  }
+  for (const [key, value] of Object.entries(sources.flags ?? {})) if (value !== undefined) merged[key] = value;
+
+  const parsed = fileSchema.safeParse(merged);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const key = issue.path.join('.') || '(top level)';
+      const value = issue.path.reduce<unknown>((v, k) => (v as Record<string | number, unknown> | undefined)?.[k as string], merged);
+      problems.push(`${key}: ${issue.message}${value === undefined ? '' : `, got ${JSON.stringify(value)}`}`);
+    }
+    throw new ConfigError(problems);
+  }
+  const config = build(parsed.data, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return deepFreeze(config);
+}
+
+function build(s: FileSettings, problems: string[]): Config {
+  const listen = parseListen(s.listen ?? defaults.listen);
+  if (!listen) problems.push(`listen: expected "host:port", ":port" or a port number, got ${JSON.stringify(s.listen)}`);
+
+  const upstreams: UpstreamConfig[] = [];
+  const entries = new Map<string, z.infer<typeof upstreamSchema> | null>();
+  if (s.includeDefaultUpstreams ?? defaults.includeDefaultUpstreams) {
+    for (const [name, entry] of Object.entries(builtInUpstreams)) entries.set(name, entry);
+  }
+  for (const [name, entry] of Object.entries(s.upstreams ?? {})) entries.set(name, entry);
+  const claimed = new Map<string, string>();
+  for (const [name, entry] of entries) {
+    if (entry === null) continue; // `name: null` removes a built-in upstream
+    const upstream = buildUpstream(name, entry, problems);
+    for (const key of [name, ...upstream.aliases]) {
+      const owner = claimed.get(key.toLowerCase());
+      if (owner) problems.push(`upstreams.${name}: name or alias "${key}" is already used by upstream "${owner}"`);
+      claimed.set(key.toLowerCase(), name);
+    }
+    upstreams.push(upstream);
+  }
+  const defaultUpstream = s.defaultUpstream ?? defaults.defaultUpstream;
+  if (!upstreams.some((u) => u.name === defaultUpstream)) {
+    problems.push(`defaultUpstream: "${defaultUpstream}" is not a configured upstream (have: ${upstreams.map((u) => u.name).join(', ') || 'none'})`);
+  }
+  return {
+    host: listen?.host ?? '0.0.0.0',
+    port: listen?.port ?? 5000,
+    cacheDir: s.cacheDir ?? defaults.cacheDir,
+    logLevel: s.logLevel ?? defaults.logLevel,
+    defaultUpstream,
+    tagTtlMs: parseDuration(s.tagTtl ?? defaults.tagTtl)!,
+    staleTimeoutMs: parseDuration(s.staleTimeout ?? defaults.staleTimeout)!,
+    flightTimeoutMs: parseDuration(s.flightTimeout ?? defaults.flightTimeout)!,
+    upstreamTimeoutMs: parseDuration(s.upstreamTimeout ?? defaults.upstreamTimeout)!,
+    manifestMemoryBytes: parseSize(s.manifestMemory ?? defaults.manifestMemory)!,
+    shutdownGraceMs: parseDuration(s.shutdownGrace ?? defaults.shutdownGrace)!,
+    upstreams,
+  };
+}
+
+function buildUpstream(name: string, entry: z.infer<typeof upstreamSchema>, problems: string[]): UpstreamConfig {
+  const at = `upstreams.${name}`;
+  if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$/i.test(name)) {
+    problems.push(`${at}: upstream names are registry host names such as "ghcr.io" or "registry.local:5000"`);
+  }
+  const url = new URL(entry.url);
+  const insecure = entry.insecure ?? false;
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') problems.push(`${at}.url: expected http or https, got "${url.protocol}"`);
+  if (url.protocol === 'http:' && !insecure) problems.push(`${at}.url: plain http needs "insecure: true", got "${entry.url}"`);
+  const password = entry.password ?? readSecret(entry.passwordFile, `${at}.passwordFile`, problems);
+  const token = entry.token ?? readSecret(entry.tokenFile, `${at}.tokenFile`, problems);
+  if (password !== undefined && entry.username === undefined) problems.push(`${at}.username: required when a password is set`);
+  if (entry.username !== undefined && password === undefined) problems.push(`${at}.password: required when a username is set (or passwordFile)`);
+  if (token !== undefined && entry.username !== undefined) problems.push(`${at}: set either username/password or token, not both`);
+  const ca = entry.ca === undefined ? undefined : readSecret(entry.ca, `${at}.ca`, problems);
+  const u = defaults.upstream;
+  return {
+    name,
+    url: url.origin + url.pathname.replace(/\/+$/, ''),
+    aliases: entry.aliases ?? [],
+    insecure,
+    username: entry.username,
+    password,
+    token,
+    ca,
+    connectTimeoutMs: parseDuration(entry.connectTimeout ?? u.connectTimeout)!,
+    headersTimeoutMs: parseDuration(entry.headersTimeout ?? u.headersTimeout)!,
+    idleTimeoutMs: parseDuration(entry.idleTimeout ?? u.idleTimeout)!,
+    retries: entry.retries ?? u.retries,
+    connections: entry.connections ?? u.connections,
+  };
+}
+
+function readSecret(path: string | undefined, key: string, problems: string[]): string | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    problems.push(`${key}: cannot read "${path}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    return undefined;
+  }
+}
+
+function parseListen(value: string | number): { host: string; port: number } | undefined {
+  const text = String(value);
+  const match = /^(?:(\[[^\]]+\]|[^:]*):)?(\d{1,5})$/.exec(text);
+  if (!match) return undefined;
+  const port = Number(match[2]);
+  if (port > 65535) return undefined;
+  const host = match[1] ? match[1].replace(/^\[|\]$/g, '') : '0.0.0.0';
+  return { host, port };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

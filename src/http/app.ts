@@ -1,0 +1,94 @@
+// The hono app: request ids, one log line per request, metrics, ops routes and the registry API.
+import { randomUUID } from 'node:crypto';
+import { Hono } from 'hono';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { OciError } from '../oci/errors.js';
+import { errorResponse } from './respond.js';
+import { mountOpsRoutes, type OpsDeps } from './ops-routes.js';
+import { registryHandler, type RegistryDeps } from './registry-routes.js';
+import type { AppEnv, RequestState } from './request-state.js';
+
+export interface AppDeps extends RegistryDeps, OpsDeps {
+  readonly metrics: Metrics;
+  readonly log: Logger;
+}
+
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    const state: RequestState = { kind: 'other' };
+    const requestId = c.req.header('x-request-id')?.slice(0, 64) || randomUUID();
+    c.set('state', state);
+    c.set('requestId', requestId);
+    c.set('baseHeaders', {});
+    await next();
+    const outgoing = c.env.outgoing;
+    const done = (): void => logRequest(deps, c.req.method, c.env.incoming.url ?? '', outgoing.statusCode, state, requestId, started, outgoing.writableFinished);
+    if (c.res === RESPONSE_ALREADY_SENT) {
+      if (outgoing.writableFinished || outgoing.destroyed) done();
+      else outgoing.once('close', done);
+    } else {
+      c.res.headers.set('x-request-id', requestId);
+      const status = c.res.status;
+      outgoing.once('close', () => logRequest(deps, c.req.method, c.env.incoming.url ?? '', status, state, requestId, started, outgoing.writableFinished));
+    }
+  });
+
+  app.onError((err, c) => {
+    const { error, response } = errorResponse(err, { ...c.get('baseHeaders'), 'x-request-id': c.get('requestId') });
+    const state = c.get('state');
+    state.error = error.message;
+    if (error.code === 'DENIED') state.result = 'denied';
+    else if (error.status >= 500) state.result = 'error';
+    // 5xx we caused are logged with their cause here, once; 4xx are answers, carried by the request line.
+    if (error.code === 'UNKNOWN') deps.log.error({ err, requestId: c.get('requestId') }, 'unhandled error');
+    return response;
+  });
+
+  mountOpsRoutes(app, deps);
+  app.all('/v2', registryHandler(deps));
+  app.all('/v2/*', registryHandler(deps));
+  app.notFound(() => errorResponse(new OciError('NAME_UNKNOWN', 'not a registry API path')).response);
+  return app;
+}
+
+function logRequest(
+  deps: AppDeps,
+  method: string,
+  url: string,
+  status: number,
+  state: RequestState,
+  requestId: string,
+  started: number,
+  finished: boolean,
+): void {
+  const durationMs = Math.round((performance.now() - started) * 10) / 10;
+  deps.metrics.requests.inc({ kind: state.kind, method, status: String(status) });
+  if (state.upstream && state.result && state.cacheKind) {
+    deps.metrics.cacheResults.inc({ upstream: state.upstream, kind: state.cacheKind, result: state.result });
+  }
+  const bytes = finished ? (state.bytes ?? 0) : undefined;
+  if (state.upstream && bytes && state.source) deps.metrics.bytesServed.inc({ upstream: state.upstream, source: state.source }, bytes);
+  if (state.kind === 'ops') return; // probes and scrapes would drown the request log
+  deps.log.info(
+    {
+      requestId,
+      method,
+      path: url.length > 512 ? `${url.slice(0, 512)}…` : url,
+      status,
+      upstream: state.upstream,
+      repository: state.repository,
+      kind: state.kind,
+      result: state.result,
+      bytes,
+      aborted: finished ? undefined : true,
+      durationMs,
+      error: state.error,
+    },
+    'request',
+  );
+}

@@ -1,0 +1,26 @@
+// Operator endpoints: liveness, readiness (cache writable, metadata reachable), Prometheus metrics.
+import type { Hono } from 'hono';
+import type { Registry } from 'prom-client';
+import type { AppEnv } from './request-state.js';
+
+export interface OpsDeps {
+  readonly metricsRegistry: Registry;
+  /** Problems that make this instance unfit for traffic; empty when ready. */
+  readonly readiness: () => Promise<string[]>;
+}
+
+export function mountOpsRoutes(app: Hono<AppEnv>, deps: OpsDeps): void {
+  app.get('/healthz', (c) => {
+    c.get('state').kind = 'ops';
+    return c.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (c) => {
+    c.get('state').kind = 'ops';
+    const problems = await deps.readiness();
+    return c.json({ status: problems.length === 0 ? 'ready' : 'not ready', problems }, problems.length === 0 ? 200 : 503);
+  });
+  app.get('/metrics', async (c) => {
+    c.get('state').kind = 'ops';
+    return c.body(await deps.metricsRegistry.metrics(), 200, { 'content-type': deps.metricsRegistry.contentType });
+  });
+}

@@ -1,0 +1,143 @@
+// The OCI pull API: parse path and ns, route, ask the core, set the headers clients rely on, stream.
+import type { Context } from 'hono';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import type { PullThrough } from '../cache/pull-through.js';
+import type { Route, Router } from '../cache/ports.js';
+import { isDigest } from '../oci/digest.js';
+import { OciError } from '../oci/errors.js';
+import { apiVersionValue, headers as ociHeaders } from '../oci/headers.js';
+import { contentRange, parseRange } from '../oci/range.js';
+import { parseRegistryPath, type RegistryPath } from '../oci/registry-path.js';
+import type { AppEnv } from './request-state.js';
+import { streamResponse } from './stream-response.js';
+
+export interface RegistryDeps {
+  readonly pullThrough: PullThrough;
+  readonly router: Router;
+}
+
+/** Query parameters forwarded upstream; `ns` is ours and never leaves. */
+const forwardedQuery: Record<string, readonly string[]> = { tags: ['n', 'last'], referrers: ['artifactType'] };
+
+export function registryHandler(deps: RegistryDeps) {
+  return async (c: Context<AppEnv>): Promise<Response> => {
+    const raw = c.env.incoming.url ?? '/';
+    const queryAt = raw.indexOf('?');
+    const pathname = queryAt === -1 ? raw : raw.slice(0, queryAt);
+    const query = new URLSearchParams(queryAt === -1 ? '' : raw.slice(queryAt + 1));
+    const ns = query.get('ns') ?? undefined;
+    const base: Record<string, string> = { [ociHeaders.apiVersion]: apiVersionValue };
+    if (ns !== undefined) base[ociHeaders.ociNamespace] = ns;
+    c.set('baseHeaders', base);
+
+    const path = parseRegistryPath(pathname);
+    const state = c.get('state');
+    if (!path) throw new OciError('NAME_UNKNOWN', 'not a registry API path');
+    state.kind = path.kind;
+    const method = c.req.method;
+    const head = method === 'HEAD';
+    if (path.kind === 'upload' || (method !== 'GET' && method !== 'HEAD')) {
+      throw new OciError('UNSUPPORTED', 'this registry is a read-only mirror: push and delete are not supported');
+    }
+    if (path.kind === 'base') return new Response(head ? null : '{}', { status: 200, headers: { ...base, 'content-type': 'application/json' } });
+
+    const route = deps.router.resolve({ ns, name: path.name });
+    state.upstream = route.upstream.name;
+    state.repository = route.repository;
+    if (path.kind === 'manifest') state.cacheKind = isDigest(path.reference) ? 'manifest' : 'tag';
+    if (path.kind === 'blob') state.cacheKind = 'blob';
+    switch (path.kind) {
+      case 'manifest':
+        return manifest(c, deps, route, path, base, head);
+      case 'blob':
+        return blob(c, deps, route, path, base, head);
+      case 'tags':
+      case 'referrers':
+        return passthrough(c, deps, route, path, base, pathname, query, ns);
+    }
+  };
+}
+
+async function manifest(c: Context<AppEnv>, deps: RegistryDeps, route: Route, path: Extract<RegistryPath, { kind: 'manifest' }>, base: Record<string, string>, head: boolean) {
+  const answer = await deps.pullThrough.manifest(route, path.reference, { accept: c.req.header('accept'), head });
+  const state = c.get('state');
+  state.result = answer.result;
+  state.source = answer.result === 'miss' ? 'upstream' : 'cache';
+  const headers: Record<string, string> = { ...base, 'content-type': answer.mediaType, [ociHeaders.contentDigest]: answer.digest };
+  const size = answer.body?.length ?? answer.size;
+  if (size !== undefined) headers['content-length'] = String(size);
+  state.bytes = head ? 0 : (answer.body?.length ?? 0);
+  return new Response(head ? null : answer.body, { status: 200, headers });
+}
+
+async function blob(c: Context<AppEnv>, deps: RegistryDeps, route: Route, path: Extract<RegistryPath, { kind: 'blob' }>, base: Record<string, string>, head: boolean) {
+  const answer = await deps.pullThrough.blob(route, path.digest, { head });
+  const state = c.get('state');
+  state.result = answer.result;
+  state.source = answer.result === 'hit' ? 'cache' : 'upstream';
+  const headers: Record<string, string> = {
+    ...base,
+    'content-type': 'application/octet-stream',
+    [ociHeaders.contentDigest]: path.digest,
+    'accept-ranges': 'bytes',
+  };
+  const size = answer.size;
+  if (head || !answer.open) {
+    if (size !== undefined) headers['content-length'] = String(size);
+    state.bytes = 0;
+    return new Response(null, { status: 200, headers });
+  }
+  // Without a known length a range cannot be checked; the whole body is a valid answer (RFC 9110 §14.2).
+  const range = size === undefined ? ({ kind: 'none' } as const) : parseRange(c.req.header('range'), size);
+  if (range.kind === 'unsatisfiable') {
+    throw new OciError('RANGE_INVALID', `range "${c.req.header('range')}" is outside the blob's ${size} bytes`, {
+      headers: { 'content-range': `bytes */${size}` },
+    });
+  }
+  let status = 200;
+  if (range.kind === 'range') {
+    status = 206;
+    headers['content-range'] = contentRange(range.range, size!);
+    headers['content-length'] = String(range.range.end - range.range.start + 1);
+  } else if (size !== undefined) {
+    headers['content-length'] = String(size);
+  }
+  state.bytes = headers['content-length'] === undefined ? undefined : Number(headers['content-length']);
+  const body = answer.open(range.kind === 'range' ? range.range : undefined);
+  void streamResponse(c.env.outgoing, status, headers, body);
+  return RESPONSE_ALREADY_SENT;
+}
+
+async function passthrough(
+  c: Context<AppEnv>,
+  deps: RegistryDeps,
+  route: Route,
+  path: Extract<RegistryPath, { kind: 'tags' | 'referrers' }>,
+  base: Record<string, string>,
+  pathname: string,
+  query: URLSearchParams,
+  ns: string | undefined,
+) {
+  const upstreamQuery = new URLSearchParams();
+  for (const key of forwardedQuery[path.kind] ?? []) for (const value of query.getAll(key)) upstreamQuery.append(key, value);
+  const search = upstreamQuery.size > 0 ? `?${upstreamQuery.toString()}` : '';
+  const answer =
+    path.kind === 'tags'
+      ? await deps.pullThrough.listTags(route, search)
+      : await deps.pullThrough.referrers(route, path.digest, search);
+  const state = c.get('state');
+  state.source = 'upstream';
+  state.bytes = answer.body.length;
+  const headers: Record<string, string> = { ...base, ...answer.headers };
+  if (headers.link) headers.link = rewriteLink(headers.link, pathname, ns);
+  return new Response(c.req.method === 'HEAD' ? null : answer.body, { status: answer.status, headers });
+}
+
+/** Pagination links name upstream paths; point them back at this mirror, keeping ns. */
+function rewriteLink(link: string, pathname: string, ns: string | undefined): string {
+  return link.replace(/<([^>]*)>/, (_all, target: string) => {
+    const next = new URL(target, 'http://upstream.invalid');
+    if (ns !== undefined) next.searchParams.set('ns', ns);
+    return `<${pathname}${next.search}>`;
+  });
+}

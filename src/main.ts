@@ -1,0 +1,88 @@
+// Composition root: the only place that builds concrete parts; also owns start-up and graceful shutdown.
+import { access, constants } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import Keyv from 'keyv';
+import { PullThrough } from './cache/pull-through.js';
+import type { Config } from './config.js';
+import { createApp } from './http/app.js';
+import { createLogger, type Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { FsBlobStore } from './storage/fs-blob-store.js';
+import { FsKeyvStore } from './storage/fs-keyv-store.js';
+import { KeyvMetadataStore } from './storage/keyv-metadata-store.js';
+import { RegistryClient } from './upstream/registry-client.js';
+import { UpstreamRouter } from './upstream/router.js';
+
+export interface Running {
+  readonly port: number;
+  readonly url: string;
+  /** Stops accepting, lets transfers finish up to the grace period, then releases everything. */
+  stop(): Promise<void>;
+}
+
+export async function start(config: Config, options: { log?: Logger; metrics?: Metrics } = {}): Promise<Running> {
+  const log = options.log ?? createLogger(config.logLevel);
+  const metrics = options.metrics ?? new Metrics();
+  const store = await FsBlobStore.open(config.cacheDir);
+  const keyv = new Keyv({ store: new FsKeyvStore(join(config.cacheDir, 'meta')), namespace: 'tender' });
+  const metadata = new KeyvMetadataStore(keyv);
+  const wait = (ms: number, signal: AbortSignal) => sleep(ms, undefined, { signal });
+  const clients = config.upstreams.map((upstream) => ({
+    upstream: new RegistryClient(upstream, metrics, log.child({ upstream: upstream.name }), wait),
+    aliases: upstream.aliases,
+  }));
+  const router = new UpstreamRouter(clients, config.defaultUpstream);
+  const pullThrough = new PullThrough(store, metadata, config, metrics, log);
+  const app = createApp({
+    pullThrough,
+    router,
+    metrics,
+    log,
+    metricsRegistry: metrics.registry,
+    readiness: async () => {
+      const problems: string[] = [];
+      await access(config.cacheDir, constants.W_OK).catch(() => problems.push(`cache directory ${config.cacheDir} is not writable`));
+      await metadata.getManifest('sha256:readiness').catch(() => problems.push('metadata store unreachable'));
+      return problems;
+    },
+  });
+
+  const server = await listen(app.fetch, config.host, config.port);
+  const port = (server.address() as AddressInfo).port;
+  log.info(
+    { listen: `${config.host}:${port}`, cacheDir: config.cacheDir, upstreams: config.upstreams.map((u) => u.name), defaultUpstream: config.defaultUpstream },
+    'tender is serving',
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    port,
+    url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`,
+    stop: () => {
+      stopping ??= (async () => {
+        log.info({ graceMs: config.shutdownGraceMs }, 'shutting down: no new connections, draining transfers');
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        if ('closeIdleConnections' in server) server.closeIdleConnections();
+        const deadline = sleep(config.shutdownGraceMs).then(() => 'deadline' as const);
+        if ((await Promise.race([closed.then(() => 'drained' as const), deadline])) === 'deadline') {
+          log.warn('grace period over: closing remaining connections');
+          if ('closeAllConnections' in server) server.closeAllConnections();
+        }
+        pullThrough.close();
+        await Promise.all(clients.map((c) => c.upstream.close()));
+        await metadata.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+function listen(fetch: Parameters<typeof serve>[0]['fetch'], hostname: string, port: number): Promise<ServerType> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch, hostname, port }, () => resolve(server));
+    server.once('error', reject);
+  });
+}

@@ -1,0 +1,91 @@
+// Every metric tender exports, in one place; labels come from closed sets (never repositories or digests).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type CacheKind = 'manifest' | 'blob' | 'tag';
+export type CacheResult = 'hit' | 'miss' | 'joined' | 'stale' | 'denied' | 'error';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly requests = new Counter({
+    name: 'tender_http_requests_total',
+    help: 'Client requests by route kind, method and status.',
+    labelNames: ['kind', 'method', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly cacheResults = new Counter({
+    name: 'tender_cache_results_total',
+    help: 'Cache lookups by upstream, kind (manifest|blob|tag) and result (hit|miss|joined|stale|denied|error).',
+    labelNames: ['upstream', 'kind', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly bytesServed = new Counter({
+    name: 'tender_bytes_served_total',
+    help: 'Body bytes sent to clients, by upstream and source (cache|upstream).',
+    labelNames: ['upstream', 'source'] as const,
+    registers: [this.registry],
+  });
+
+  readonly upstreamRequests = new Counter({
+    name: 'tender_upstream_requests_total',
+    help: 'Requests sent to upstream registries, by upstream, method and status (or "error" for no answer).',
+    labelNames: ['upstream', 'method', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly upstreamDuration = new Histogram({
+    name: 'tender_upstream_request_duration_seconds',
+    help: 'Time to upstream response headers, by upstream and status.',
+    labelNames: ['upstream', 'status'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly upstreamBytes = new Counter({
+    name: 'tender_upstream_bytes_total',
+    help: 'Blob bytes received from upstream registries.',
+    labelNames: ['upstream'] as const,
+    registers: [this.registry],
+  });
+
+  readonly tokenFetches = new Counter({
+    name: 'tender_upstream_token_fetches_total',
+    help: 'Bearer tokens fetched from upstream auth realms, by upstream and result.',
+    labelNames: ['upstream', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly flightsInProgress = new Gauge({
+    name: 'tender_flights_in_progress',
+    help: 'Upstream blob fetches in progress.',
+    labelNames: ['upstream'] as const,
+    registers: [this.registry],
+  });
+
+  readonly digestMismatches = new Counter({
+    name: 'tender_digest_mismatches_total',
+    help: 'Upstream content refused because it did not match its digest or length.',
+    labelNames: ['upstream', 'kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly cacheWriteErrors = new Counter({
+    name: 'tender_cache_write_errors_total',
+    help: 'Failures writing to the cache directory.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly tagRevalidations = new Counter({
+    name: 'tender_tag_revalidations_total',
+    help: 'Upstream HEADs revalidating an expired tag, by upstream and outcome (unchanged|changed|error|timeout|gone).',
+    labelNames: ['upstream', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(options: { processMetrics: boolean } = { processMetrics: true }) {
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+}

@@ -1,0 +1,10 @@
+// Header names clients rely on (distribution-spec), spelled once.
+
+export const headers = {
+  apiVersion: 'Docker-Distribution-API-Version',
+  contentDigest: 'Docker-Content-Digest',
+  ociNamespace: 'OCI-Namespace',
+  ociFiltersApplied: 'OCI-Filters-Applied',
+} as const;
+
+export const apiVersionValue = 'registry/2.0';

@@ -1,0 +1,313 @@
+// One upstream registry over undici: keep-alive pool, bearer/basic auth, safe redirects, bounded retries.
+import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
+import type { UpstreamConfig } from '../config.js';
+import type { Upstream, UpstreamBlob, UpstreamManifest, UpstreamManifestHead, UpstreamPassthrough } from '../cache/ports.js';
+import { OciError } from '../oci/errors.js';
+import { headers as ociHeaders } from '../oci/headers.js';
+import { declaredMediaType, maxManifestBytes } from '../oci/media-types.js';
+import { parseChallenge, pullScope, type Challenge } from '../oci/www-authenticate.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { TokenCache } from './token-cache.js';
+
+type Response = Dispatcher.ResponseData;
+type Kind = 'manifest' | 'blob' | 'tags' | 'referrers';
+
+interface SendOptions {
+  readonly method: 'GET' | 'HEAD';
+  readonly path: string;
+  readonly repository: string;
+  readonly accept?: string;
+  readonly signal: AbortSignal;
+}
+
+const maxRedirects = 5;
+const maxBackoffMs = 10_000;
+const maxPassthroughBytes = 4 * 1024 * 1024;
+
+export class RegistryClient implements Upstream {
+  readonly name: string;
+  private readonly origin: string;
+  private readonly agent: Agent;
+  /** Redirect targets (blob CDNs) are other hosts: default trust roots, never our credentials. */
+  private readonly foreignAgent: Agent;
+  private readonly tokens: TokenCache;
+  /** Set once upstream asked for Basic: later requests send it up front. */
+  private basicChallenged = false;
+
+  constructor(
+    private readonly config: UpstreamConfig,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>,
+  ) {
+    this.name = config.name;
+    this.origin = config.url;
+    const timeouts = {
+      headersTimeout: config.headersTimeoutMs,
+      bodyTimeout: config.idleTimeoutMs,
+      keepAliveTimeout: 30_000,
+      connections: config.connections,
+    };
+    this.agent = new Agent({
+      ...timeouts,
+      connect: {
+        timeout: config.connectTimeoutMs,
+        ...(config.ca ? { ca: config.ca } : {}),
+        ...(config.insecure ? { rejectUnauthorized: false } : {}),
+      },
+    });
+    this.foreignAgent = new Agent({ ...timeouts, connect: { timeout: config.connectTimeoutMs } });
+    this.tokens = new TokenCache({
+      upstream: config.name,
+      dispatcher: this.agent,
+      credentials: { username: config.username, password: config.password },
+      insecure: config.insecure,
+      timeoutMs: config.headersTimeoutMs,
+      onFetch: (result) => metrics.tokenFetches.inc({ upstream: config.name, result }),
+    });
+  }
+
+  async getManifest(repository: string, reference: string, accept: string, signal: AbortSignal): Promise<UpstreamManifest> {
+    const response = await this.send({ method: 'GET', path: `/v2/${repository}/manifests/${reference}`, repository, accept, signal });
+    await this.expectOk(response, 'manifest', repository, reference);
+    const body = await readCapped(response, maxManifestBytes, `manifest ${repository}:${reference}`);
+    const contentType = header(response, 'content-type')?.split(';')[0]?.trim();
+    const mediaType = contentType && contentType !== 'application/json' && contentType !== 'text/plain' ? contentType : (declaredMediaType(body) ?? 'application/json');
+    return { body, mediaType, digest: header(response, ociHeaders.contentDigest) };
+  }
+
+  async headManifest(repository: string, reference: string, accept: string, signal: AbortSignal): Promise<UpstreamManifestHead> {
+    const response = await this.send({ method: 'HEAD', path: `/v2/${repository}/manifests/${reference}`, repository, accept, signal });
+    await this.expectOk(response, 'manifest', repository, reference);
+    await response.body.dump();
+    return {
+      digest: header(response, ociHeaders.contentDigest),
+      mediaType: header(response, 'content-type')?.split(';')[0]?.trim(),
+      size: contentLength(response),
+    };
+  }
+
+  async getBlob(repository: string, digest: string, signal: AbortSignal): Promise<UpstreamBlob> {
+    const response = await this.send({ method: 'GET', path: `/v2/${repository}/blobs/${digest}`, repository, signal });
+    await this.expectOk(response, 'blob', repository, digest);
+    return { size: contentLength(response), body: response.body };
+  }
+
+  async headBlob(repository: string, digest: string, signal: AbortSignal): Promise<{ size: number | undefined }> {
+    const response = await this.send({ method: 'HEAD', path: `/v2/${repository}/blobs/${digest}`, repository, signal });
+    await this.expectOk(response, 'blob', repository, digest);
+    await response.body.dump();
+    return { size: contentLength(response) };
+  }
+
+  listTags(repository: string, query: string, signal: AbortSignal): Promise<UpstreamPassthrough> {
+    return this.passthrough('tags', { method: 'GET', path: `/v2/${repository}/tags/list${query}`, repository, signal });
+  }
+
+  referrers(repository: string, digest: string, query: string, signal: AbortSignal): Promise<UpstreamPassthrough> {
+    return this.passthrough('referrers', { method: 'GET', path: `/v2/${repository}/referrers/${digest}${query}`, repository, signal });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.agent.close(), this.foreignAgent.close()]);
+  }
+
+  private async passthrough(kind: Kind, options: SendOptions): Promise<UpstreamPassthrough> {
+    const response = await this.send(options);
+    if (response.statusCode === 404) {
+      await response.body.dump();
+      const what = kind === 'referrers' ? 'referrers' : 'repository';
+      throw new OciError(kind === 'referrers' ? 'MANIFEST_UNKNOWN' : 'NAME_UNKNOWN', `${what} not found upstream (${this.name})`);
+    }
+    await this.expectOk(response, kind, options.repository, '');
+    const body = await readCapped(response, maxPassthroughBytes, `${kind} of ${options.repository}`);
+    const passed: Record<string, string> = {};
+    for (const name of ['content-type', 'link', ociHeaders.ociFiltersApplied.toLowerCase()]) {
+      const value = header(response, name);
+      if (value) passed[name] = value;
+    }
+    return { status: response.statusCode, headers: passed, body };
+  }
+
+  /** Maps a non-2xx answer to the OCI error a client should see. */
+  private async expectOk(response: Response, kind: Kind, repository: string, reference: string): Promise<void> {
+    const status = response.statusCode;
+    if (status >= 200 && status < 300) return;
+    await response.body.dump().catch(() => undefined);
+    const what = `${this.name}/${repository}${reference ? `@${reference}` : ''}`;
+    if (status === 404) {
+      throw new OciError(kind === 'blob' ? 'BLOB_UNKNOWN' : 'MANIFEST_UNKNOWN', `${kind} not found upstream: ${what}`);
+    }
+    if (status === 401 || status === 403) throw new OciError('DENIED', `upstream ${this.name} refused access to ${repository} (${status})`);
+    if (status === 429) {
+      const retryAfter = header(response, 'retry-after');
+      throw new OciError('TOOMANYREQUESTS', `upstream ${this.name} is rate limiting`, retryAfter ? { headers: { 'Retry-After': retryAfter } } : {});
+    }
+    throw new OciError(status >= 500 ? 'UNAVAILABLE' : 'UPSTREAM_ERROR', `upstream ${this.name} answered ${status} for ${what}`);
+  }
+
+  /** Sends with auth, following redirects; retries connection errors, 5xx and 429 before any byte is used. */
+  private async send(options: SendOptions): Promise<Response> {
+    const scope = pullScope(options.repository);
+    let authorized = false;
+    for (let attempt = 0; ; attempt++) {
+      let response: Response;
+      try {
+        response = await this.follow(options, this.authorization(scope));
+      } catch (err) {
+        if (options.signal.aborted || attempt >= this.config.retries || !isRetryableError(err)) {
+          throw new OciError('UNAVAILABLE', `upstream ${this.name} unreachable: ${describe(err)}`, { cause: err });
+        }
+        await this.sleep(backoff(attempt, undefined), options.signal);
+        continue;
+      }
+      if (response.statusCode === 401 && !authorized) {
+        const challenge = parseChallenge(header(response, 'www-authenticate'));
+        if (challenge && (await this.authorize(challenge, scope))) {
+          await response.body.dump();
+          authorized = true;
+          attempt -= 1; // an auth round-trip is not a retry
+          continue;
+        }
+        return response;
+      }
+      if ((response.statusCode >= 500 || response.statusCode === 429) && attempt < this.config.retries) {
+        const retryAfter = header(response, 'retry-after');
+        await response.body.dump().catch(() => undefined);
+        this.log.debug({ upstream: this.name, status: response.statusCode, attempt }, 'retrying upstream request');
+        await this.sleep(backoff(attempt, retryAfter), options.signal);
+        continue;
+      }
+      return response;
+    }
+  }
+
+  /** Answers a challenge; false when there is nothing to answer it with. */
+  private async authorize(challenge: Challenge, scope: string): Promise<boolean> {
+    if (challenge.scheme === 'bearer') {
+      if (this.config.token !== undefined) return false; // a static token was already sent and refused
+      try {
+        await this.tokens.get(scope, challenge);
+        return true;
+      } catch (err) {
+        throw new OciError('UNAVAILABLE', `could not get a token from upstream ${this.name}: ${describe(err)}`, { cause: err });
+      }
+    }
+    if (challenge.scheme === 'basic' && this.config.username !== undefined && !this.basicChallenged) {
+      this.basicChallenged = true;
+      return true;
+    }
+    return false;
+  }
+
+  private authorization(scope: string): string | undefined {
+    if (this.config.token !== undefined) return `Bearer ${this.config.token}`;
+    const token = this.tokens.peek(scope);
+    if (token) return `Bearer ${token}`;
+    if (this.basicChallenged && this.config.username !== undefined && this.config.password !== undefined) {
+      return `Basic ${Buffer.from(`${this.config.username}:${this.config.password}`).toString('base64')}`;
+    }
+    return undefined;
+  }
+
+  private async follow(options: SendOptions, authorization: string | undefined): Promise<Response> {
+    let url = new URL(this.origin + options.path);
+    for (let hop = 0; ; hop++) {
+      const sameOrigin = url.origin === new URL(this.origin).origin;
+      const headers: Record<string, string> = { 'user-agent': 'tender', 'accept-encoding': 'identity' };
+      if (options.accept) headers.accept = options.accept;
+      if (authorization && sameOrigin) headers.authorization = authorization;
+      const started = performance.now();
+      let response: Response;
+      try {
+        response = await request(url, {
+          method: options.method,
+          headers,
+          signal: options.signal,
+          dispatcher: sameOrigin ? this.agent : this.foreignAgent,
+        });
+      } catch (err) {
+        this.metrics.upstreamRequests.inc({ upstream: this.name, method: options.method, status: 'error' });
+        throw err;
+      }
+      const status = String(response.statusCode);
+      this.metrics.upstreamRequests.inc({ upstream: this.name, method: options.method, status });
+      this.metrics.upstreamDuration.observe({ upstream: this.name, status }, (performance.now() - started) / 1000);
+      const location = header(response, 'location');
+      if (response.statusCode >= 300 && response.statusCode < 400 && location && hop < maxRedirects) {
+        await response.body.dump();
+        url = new URL(location, url);
+        if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`redirect to unsupported scheme ${url.protocol}`);
+        continue;
+      }
+      return response;
+    }
+  }
+}
+
+function header(response: Response, name: string): string | undefined {
+  const value = response.headers[name.toLowerCase()];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function contentLength(response: Response): number | undefined {
+  const value = header(response, 'content-length');
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+async function readCapped(response: Response, cap: number, what: string): Promise<Buffer> {
+  const announced = contentLength(response);
+  if (announced !== undefined && announced > cap) {
+    await response.body.dump();
+    throw new OciError('MANIFEST_INVALID', `${what} is ${announced} bytes, over the ${cap}-byte limit`);
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > cap) {
+      response.body.destroy();
+      throw new OciError('MANIFEST_INVALID', `${what} is over the ${cap}-byte limit`);
+    }
+    chunks.push(chunk);
+  }
+  const body = Buffer.concat(chunks, total);
+  if (announced !== undefined && announced !== total) {
+    throw new OciError('UPSTREAM_ERROR', `${what}: upstream announced ${announced} bytes and sent ${total}`);
+  }
+  return body;
+}
+
+function isRetryableError(err: unknown): boolean {
+  if (err instanceof undiciErrors.RequestAbortedError) return false;
+  const code = (err as { code?: string }).code;
+  return (
+    err instanceof undiciErrors.ConnectTimeoutError ||
+    err instanceof undiciErrors.HeadersTimeoutError ||
+    err instanceof undiciErrors.SocketError ||
+    code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT' || code === 'EAI_AGAIN' || code === 'ENOTFOUND'
+  );
+}
+
+/** Exponential backoff with jitter; Retry-After (seconds or HTTP date) wins when upstream sends it. */
+export function backoff(attempt: number, retryAfter: string | undefined, now = Date.now()): number {
+  if (retryAfter) {
+    const seconds = Number(retryAfter);
+    const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(retryAfter) - now;
+    if (Number.isFinite(ms) && ms >= 0) return Math.min(ms, maxBackoffMs);
+  }
+  const base = Math.min(maxBackoffMs, 200 * 2 ** attempt);
+  return base / 2 + Math.random() * (base / 2);
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: string }).code;
+    const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
+    return `${code ? `${code} ` : ''}${err.message}${cause}`;
+  }
+  return String(err);
+}
