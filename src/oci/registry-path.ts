@@ -24,7 +24,8 @@ export function parseRegistryPath(pathname: string): RegistryPath | undefined {
   if (pathname === '/v2' || pathname === '/v2/') return { kind: 'base' };
   if (!pathname.startsWith('/v2/')) return undefined;
   if (/[%\0\\]/.test(pathname)) throw new OciError('NAME_INVALID', 'percent-encoded, NUL or backslash characters are not allowed in registry paths');
-  const rest = pathname.slice(4);
+  // The spec's upload path ends in "/" (POST /v2/<name>/blobs/uploads/); no other path does.
+  const rest = pathname.endsWith('/') ? pathname.slice(4, -1) : pathname.slice(4);
   const segments = rest.split('/');
   if (segments.some((s) => s === '' || s === '.' || s === '..')) {
     throw new OciError('NAME_INVALID', 'empty, "." or ".." path segments are not allowed');

@@ -1,0 +1,136 @@
+// An in-process registry for fault injection only (wrong bytes, resets, truncation, stalls, 429s),
+// which a real registry cannot be made to do. Everything else is tested against distribution itself.
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export type Fault =
+  | 'none'
+  /** Same length, different bytes. */
+  | 'wrong-bytes'
+  /** Half the body, then a TCP reset. */
+  | 'reset'
+  /** Announces the full length, sends half, ends cleanly. */
+  | 'truncate'
+  /** Sends half the body and then nothing, keeping the connection open. */
+  | 'stall'
+  /** Accepts the request and never answers. */
+  | 'hang'
+  /** 429 with Retry-After: 0 once, then normal. */
+  | 'rate-limit-once'
+  /** 503 always. */
+  | 'unavailable';
+
+export interface FaultUpstream {
+  readonly url: string;
+  /** Requests received, as "METHOD path". */
+  readonly requests: string[];
+  count(method: string, fragment: string): number;
+  addBlob(bytes: Buffer): string;
+  addManifest(repository: string, tag: string, body: Buffer, mediaType: string): string;
+  setFault(digestOrTag: string, fault: Fault): void;
+  /** Extra headers for tags/list answers (e.g. Link). */
+  tagsList: { body: unknown; link?: string };
+  stop(): Promise<void>;
+}
+
+export async function startFaultUpstream(): Promise<FaultUpstream> {
+  const blobs = new Map<string, Buffer>();
+  const manifests = new Map<string, { body: Buffer; mediaType: string }>();
+  const faults = new Map<string, Fault>();
+  const requests: string[] = [];
+  const sockets = new Set<Socket>();
+  const state = { tagsList: { body: { name: 'x', tags: [] } as unknown, link: undefined as string | undefined } };
+
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    const url = req.url ?? '/';
+    requests.push(`${req.method} ${url}`);
+    if (url === '/v2/' || url === '/v2') return void res.writeHead(200).end('{}');
+    const tags = /^\/v2\/(.+)\/tags\/list/.exec(url);
+    if (tags) {
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (state.tagsList.link) headers.link = state.tagsList.link;
+      return void res.writeHead(200, headers).end(JSON.stringify(state.tagsList.body));
+    }
+    const match = /^\/v2\/(.+)\/(manifests|blobs)\/([^/?]+)/.exec(url);
+    if (!match) return void res.writeHead(404).end();
+    const [, repository, kind, reference] = match as unknown as [string, string, string, string];
+    const key = kind === 'manifests' && !reference.startsWith('sha256:') ? `${repository}:${reference}` : reference;
+    const fault = faults.get(reference) ?? faults.get(key) ?? 'none';
+    if (fault === 'hang') return;
+    if (fault === 'unavailable') return void res.writeHead(503).end();
+    if (fault === 'rate-limit-once') {
+      faults.set(reference, 'none');
+      return void res.writeHead(429, { 'retry-after': '0' }).end();
+    }
+    const manifest = kind === 'manifests' ? manifests.get(key) : undefined;
+    const body = kind === 'blobs' ? blobs.get(reference) : manifest?.body;
+    if (!body) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"BLOB_UNKNOWN"}]}');
+    const headers: Record<string, string> = {
+      'content-length': String(body.length),
+      'content-type': manifest?.mediaType ?? 'application/octet-stream',
+      'docker-content-digest': digestOf(body),
+    };
+    res.writeHead(200, headers);
+    if (req.method === 'HEAD') return void res.end();
+    const half = body.subarray(0, Math.floor(body.length / 2));
+    switch (fault) {
+      case 'wrong-bytes': {
+        const wrong = Buffer.from(body);
+        wrong[wrong.length - 1] = (wrong[wrong.length - 1] ?? 0) ^ 0xff;
+        return void res.end(wrong);
+      }
+      case 'reset':
+        res.write(half, () => setTimeout(() => req.socket.resetAndDestroy(), 20));
+        return;
+      case 'truncate':
+        res.write(half, () => req.socket.end());
+        return;
+      case 'stall':
+        res.write(half);
+        return;
+      default:
+        res.end(body);
+    }
+  };
+
+  const server: Server = createServer(handler);
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    count: (method, fragment) => requests.filter((r) => r.startsWith(`${method} `) && r.includes(fragment)).length,
+    addBlob(bytes) {
+      const digest = digestOf(bytes);
+      blobs.set(digest, bytes);
+      return digest;
+    },
+    addManifest(repository, tag, body, mediaType) {
+      const digest = digestOf(body);
+      manifests.set(`${repository}:${tag}`, { body, mediaType });
+      manifests.set(digest, { body, mediaType });
+      return digest;
+    },
+    setFault: (reference, fault) => void faults.set(reference, fault),
+    get tagsList() {
+      return state.tagsList;
+    },
+    set tagsList(value) {
+      state.tagsList = value as typeof state.tagsList;
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function digestOf(bytes: Buffer): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}

@@ -1,0 +1,58 @@
+// Starts a real tender (in-process, real HTTP on a loopback port) against given upstreams, with its log captured.
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { start, type Running } from '../../src/main.js';
+import { Metrics } from '../../src/metrics.js';
+
+export interface TenderHandle extends Running {
+  readonly cacheDir: string;
+  readonly config: Config;
+  readonly metrics: Metrics;
+  /** Parsed JSON log lines so far. */
+  readonly logs: Array<Record<string, unknown>>;
+}
+
+export interface TenderOptions {
+  /** Upstream name → URL (http URLs are marked insecure). */
+  readonly upstreams: Record<string, string>;
+  readonly cacheDir?: string;
+  readonly defaultUpstream?: string;
+  /** Extra top-level settings, as in the YAML file. */
+  readonly settings?: Record<string, unknown>;
+}
+
+export async function startTender(options: TenderOptions): Promise<TenderHandle> {
+  const cacheDir = options.cacheDir ?? (await mkdtemp(join(tmpdir(), 'tender-cache-')));
+  const dir = await mkdtemp(join(tmpdir(), 'tender-config-'));
+  const file = join(dir, 'tender.json');
+  const upstreams = Object.fromEntries(
+    Object.entries(options.upstreams).map(([name, url]) => [name, { url, insecure: url.startsWith('http:'), retries: 1 }]),
+  );
+  const settings = {
+    listen: '127.0.0.1:0',
+    cacheDir,
+    includeDefaultUpstreams: false,
+    defaultUpstream: options.defaultUpstream ?? Object.keys(options.upstreams)[0],
+    staleTimeout: '1s',
+    shutdownGrace: '2s',
+    upstreams,
+    ...options.settings,
+  };
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(file, JSON.stringify(settings)); // JSON is YAML
+  const config = loadConfig({ file });
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const metrics = new Metrics({ processMetrics: false });
+  const running = await start(config, { log: createLogger('info', sink), metrics });
+  return Object.assign(running, { cacheDir, config, metrics, logs });
+}
