@@ -156,21 +156,42 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
   for (const [key, value] of Object.entries(sources.flags ?? {})) if (value !== undefined) merged[key] = value;
 
-  const parsed = fileSchema.safeParse(merged);
+  // Every problem at once: report schema issues, drop what they name, and still check the rest.
+  const broken = new Set<string>();
+  let parsed = fileSchema.safeParse(merged);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const key = issue.path.join('.') || '(top level)';
       const value = issue.path.reduce<unknown>((v, k) => (v as Record<string | number, unknown> | undefined)?.[k as string], merged);
-      problems.push(`${key}: ${issue.message}${value === undefined ? '' : `, got ${JSON.stringify(value)}`}`);
+      problems.push(`${key}: ${issue.message}${value === undefined || typeof value === 'object' ? '' : `, got ${JSON.stringify(value)}`}`);
+      dropIssue(merged, issue, broken);
     }
-    throw new ConfigError(problems);
+    parsed = fileSchema.safeParse(merged);
+    if (!parsed.success) throw new ConfigError(problems);
   }
-  const config = build(parsed.data, problems);
+  const config = build(parsed.data, problems, broken);
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
 }
 
-function build(s: FileSettings, problems: string[]): Config {
+/** Removes what a schema issue points at, so the remaining settings can still be checked. */
+function dropIssue(settings: Record<string, unknown>, issue: z.core.$ZodIssue, broken: Set<string>): void {
+  const [first, second] = issue.path as Array<string | number>;
+  if (first === undefined) {
+    if (issue.code === 'unrecognized_keys') for (const key of issue.keys) delete settings[key];
+    return;
+  }
+  if (first === 'upstreams' && second !== undefined) {
+    // A broken upstream entry is left out whole; its name is remembered so nothing else trips on it.
+    delete (settings.upstreams as Record<string, unknown>)[second];
+    broken.add(String(second));
+    return;
+  }
+  if (first === 'upstreams' && issue.code === 'unrecognized_keys') return;
+  delete settings[first];
+}
+
+function build(s: FileSettings, problems: string[], broken: ReadonlySet<string>): Config {
   const listen = parseListen(s.listen ?? defaults.listen);
   if (!listen) problems.push(`listen: expected "host:port", ":port" or a port number, got ${JSON.stringify(s.listen)}`);
 
@@ -192,7 +213,7 @@ function build(s: FileSettings, problems: string[]): Config {
     upstreams.push(upstream);
   }
   const defaultUpstream = s.defaultUpstream ?? defaults.defaultUpstream;
-  if (!upstreams.some((u) => u.name === defaultUpstream)) {
+  if (!upstreams.some((u) => u.name === defaultUpstream) && !broken.has(defaultUpstream)) {
     problems.push(`defaultUpstream: "${defaultUpstream}" is not a configured upstream (have: ${upstreams.map((u) => u.name).join(', ') || 'none'})`);
   }
   return {

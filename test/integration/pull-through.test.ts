@@ -56,6 +56,8 @@ describeWithBinaries(['docker-registry'], 'pull-through against a real upstream'
   });
 
   it('resolves a tag the way containerd does (HEAD with its Accept list, then GET by digest) with ns=', async () => {
+    await registry.settle();
+    registry.resetLog();
     const head = await http(`${base()}/v2/library/app/manifests/v1?ns=registry.test:5000`, { method: 'HEAD', headers: { accept: containerdAccept } });
     expect(head.status).toBe(200);
     expect(head.headers['docker-content-digest']).toBe(image.digest);
@@ -63,6 +65,9 @@ describeWithBinaries(['docker-registry'], 'pull-through against a real upstream'
     expect(Number(head.headers['content-length'])).toBe(image.manifest.length);
     expect(head.headers['oci-namespace']).toBe('registry.test:5000');
     expect(head.body.length).toBe(0);
+    // A HEAD is answered with an upstream HEAD: no manifest body is downloaded for it.
+    expect(await upstreamCount({ kind: 'manifests', method: 'GET' })).toBe(0);
+    expect(await upstreamCount({ kind: 'manifests', method: 'HEAD' })).toBe(1);
 
     const manifest = await http(`${base()}/v2/library/app/manifests/${image.digest}?ns=registry.test:5000`, { headers: { accept: containerdAccept } });
     expect(manifest.status).toBe(200);

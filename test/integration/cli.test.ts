@@ -1,0 +1,90 @@
+// `tender serve` as operators run it: embedded defaults, no upstream reachable, config errors listed at once, SIGTERM.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterEach, describe, expect, it } from 'vitest';
+import { http } from '../helpers/http-client.js';
+
+const cli = join(import.meta.dirname, '..', '..', 'src', 'cli', 'tender.ts');
+
+function tender(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', cli, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function firstLogLine(child: ChildProcess): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.once('line', (line) => resolve(JSON.parse(line) as Record<string, unknown>));
+    child.once('exit', (code) => reject(new Error(`exited with ${code}`)));
+  });
+}
+
+function exitCode(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+describe('tender serve', () => {
+  const children: ChildProcess[] = [];
+  afterEach(() => {
+    for (const child of children.splice(0)) child.kill('SIGKILL');
+  });
+
+  it('starts with embedded defaults (no config, no other server), serves /v2/ and ops routes, and drains on SIGTERM', async () => {
+    const cacheDir = await mkdtemp(join(tmpdir(), 'tender-cli-'));
+    const child = tender(['--listen', '127.0.0.1:0', '--cache-dir', cacheDir]);
+    children.push(child);
+    const started = await firstLogLine(child);
+    expect(started.msg).toBe('tender is serving');
+    expect(started.upstreams).toEqual(['docker.io', 'ghcr.io', 'quay.io', 'registry.k8s.io', 'gcr.io', 'public.ecr.aws', 'mcr.microsoft.com']);
+    const url = `http://${String(started.listen)}`;
+    const base = await http(`${url}/v2/`);
+    expect(base.status).toBe(200);
+    expect(base.headers['docker-distribution-api-version']).toBe('registry/2.0');
+    expect((await http(`${url}/healthz`)).status).toBe(200);
+    expect((await http(`${url}/readyz`)).status).toBe(200);
+    const metrics = await http(`${url}/metrics`);
+    expect(metrics.body.toString()).toContain('tender_http_requests_total');
+    const exited = exitCode(child);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
+  it('starts and stays ready when its upstream is down, answering 503 UNAVAILABLE for uncached content', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tender-cli-'));
+    const file = join(dir, 'dead.yaml');
+    // Port 9 (discard) on loopback: nothing listens there, the connection is refused at once.
+    await writeFile(file, ['includeDefaultUpstreams: false', 'defaultUpstream: dead.test', 'upstreams:', '  dead.test:', '    url: http://127.0.0.1:9', '    insecure: true', '    retries: 0'].join('\n'));
+    const child = tender(['--config', file, '--listen', '127.0.0.1:0', '--cache-dir', join(dir, 'cache')]);
+    children.push(child);
+    const started = await firstLogLine(child);
+    const url = `http://${String(started.listen)}`;
+    expect((await http(`${url}/readyz`)).status).toBe(200);
+    const res = await http(`${url}/v2/library/app/manifests/latest`);
+    expect(res.status).toBe(503);
+    expect(JSON.parse(res.body.toString()).errors[0]).toMatchObject({ code: 'UNAVAILABLE' });
+    expect(JSON.parse(res.body.toString()).errors[0].message).toContain('dead.test unreachable');
+  });
+
+  it('reports every configuration problem at once, naming key and value, and exits 2', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tender-cli-'));
+    const file = join(dir, 'bad.yaml');
+    await writeFile(
+      file,
+      ['tagTtl: soon', 'listen: "host:99999"', 'defaultUpstream: nowhere.test', 'upstreams:', '  plain.test:', '    url: http://10.0.0.1:5000', '    password: hunter2secret'].join('\n'),
+    );
+    const child = tender(['--config', file]);
+    children.push(child);
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    expect(await exitCode(child)).toBe(2);
+    expect(stderr).toContain('tagTtl');
+    expect(stderr).toContain('"soon"');
+    expect(stderr).toContain('listen');
+    expect(stderr).toContain('defaultUpstream');
+    expect(stderr).toContain('upstreams.plain.test.url: plain http needs "insecure: true"');
+    expect(stderr).toContain('upstreams.plain.test.username');
+    expect(stderr).not.toContain('hunter2secret');
+  });
+});
