@@ -21,6 +21,8 @@ export interface UpstreamConfig {
   readonly idleTimeoutMs: number;
   readonly retries: number;
   readonly connections: number;
+  /** Requests in flight to this upstream at once; more wait in a queue. */
+  readonly concurrency: number;
 }
 
 export interface Config {
@@ -34,6 +36,12 @@ export interface Config {
   readonly flightTimeoutMs: number;
   readonly upstreamTimeoutMs: number;
   readonly manifestMemoryBytes: number;
+  /** Cap on cached bytes, 0 for none. */
+  readonly maxCacheBytes: number;
+  readonly smallBlobBytes: number;
+  readonly blobMemoryBytes: number;
+  readonly pinnedRepositories: readonly string[];
+  readonly pinnedDigests: readonly string[];
   readonly shutdownGraceMs: number;
   readonly upstreams: readonly UpstreamConfig[];
 }
@@ -60,9 +68,12 @@ export const defaults = {
   flightTimeout: '1h',
   upstreamTimeout: '30s',
   manifestMemory: '64MiB',
+  maxCacheSize: '0',
+  smallBlobSize: '256KiB',
+  blobMemory: '64MiB',
   shutdownGrace: '30s',
   includeDefaultUpstreams: true,
-  upstream: { connectTimeout: '10s', headersTimeout: '30s', idleTimeout: '60s', retries: 3, connections: 32 },
+  upstream: { connectTimeout: '10s', headersTimeout: '30s', idleTimeout: '60s', retries: 3, connections: 32, concurrency: 16 },
 } as const;
 
 const duration = z.union([z.string(), z.number()]).refine((v) => parseDuration(v) !== undefined, {
@@ -88,6 +99,7 @@ const upstreamSchema = z
     idleTimeout: duration.optional(),
     retries: z.number().int().min(0).max(10).optional(),
     connections: z.number().int().min(1).max(1024).optional(),
+    concurrency: z.number().int().min(1).max(1024).optional(),
   })
   .strict();
 
@@ -102,6 +114,16 @@ const fileSchema = z
     flightTimeout: duration.optional(),
     upstreamTimeout: duration.optional(),
     manifestMemory: size.optional(),
+    maxCacheSize: size.optional(),
+    smallBlobSize: size.optional(),
+    blobMemory: size.optional(),
+    pin: z
+      .object({
+        repositories: z.array(z.string().regex(/^[A-Za-z0-9.:_*/-]+$/, 'expected "upstream/repository" patterns with * and **')).optional(),
+        digests: z.array(z.string().regex(/^sha(256:[a-f0-9]{64}|512:[a-f0-9]{128})$/, 'expected sha256:<64 hex> digests')).optional(),
+      })
+      .strict()
+      .optional(),
     shutdownGrace: duration.optional(),
     includeDefaultUpstreams: z.boolean().optional(),
     upstreams: z.record(z.string(), upstreamSchema.nullable()).optional(),
@@ -121,6 +143,7 @@ export const environmentKeys: Record<string, keyof FileSettings> = {
   TENDER_FLIGHT_TIMEOUT: 'flightTimeout',
   TENDER_UPSTREAM_TIMEOUT: 'upstreamTimeout',
   TENDER_MANIFEST_MEMORY: 'manifestMemory',
+  TENDER_MAX_CACHE_SIZE: 'maxCacheSize',
 };
 
 export class ConfigError extends Error {
@@ -160,18 +183,32 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   const broken = new Set<string>();
   let parsed = fileSchema.safeParse(merged);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const key = issue.path.join('.') || '(top level)';
-      const value = issue.path.reduce<unknown>((v, k) => (v as Record<string | number, unknown> | undefined)?.[k as string], merged);
-      problems.push(`${key}: ${issue.message}${value === undefined || typeof value === 'object' ? '' : `, got ${JSON.stringify(value)}`}`);
-      dropIssue(merged, issue, broken);
-    }
+    const issues = parsed.error.issues;
+    // Describe every issue before dropping anything, so each message still names its value.
+    for (const issue of issues) problems.push(describeIssue(issue, merged));
+    for (const issue of issues) dropIssue(merged, issue, broken);
     parsed = fileSchema.safeParse(merged);
     if (!parsed.success) throw new ConfigError(problems);
   }
   const config = build(parsed.data, problems, broken);
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
+}
+
+/** Settings whose values are never echoed back, wherever they appear. */
+const secretKeys = new Set(['password', 'token']);
+
+function describeIssue(issue: z.core.$ZodIssue, settings: Record<string, unknown>): string {
+  const key = issue.path.join('.') || '(top level)';
+  const last = issue.path[issue.path.length - 1];
+  const value = issue.path.reduce<unknown>((v, k) => (v as Record<string | number, unknown> | undefined)?.[k as string], settings);
+  const shown = value === undefined || typeof value === 'object' || secretKeys.has(String(last)) ? '' : `, got ${JSON.stringify(redactUrl(String(value)))}`;
+  return `${key}: ${issue.message}${shown}`;
+}
+
+/** Hides user:password in a URL-looking value. */
+function redactUrl(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1[redacted]@');
 }
 
 /** Removes what a schema issue points at, so the remaining settings can still be checked. */
@@ -227,6 +264,11 @@ function build(s: FileSettings, problems: string[], broken: ReadonlySet<string>)
     flightTimeoutMs: parseDuration(s.flightTimeout ?? defaults.flightTimeout)!,
     upstreamTimeoutMs: parseDuration(s.upstreamTimeout ?? defaults.upstreamTimeout)!,
     manifestMemoryBytes: parseSize(s.manifestMemory ?? defaults.manifestMemory)!,
+    maxCacheBytes: parseSize(s.maxCacheSize ?? defaults.maxCacheSize)!,
+    smallBlobBytes: parseSize(s.smallBlobSize ?? defaults.smallBlobSize)!,
+    blobMemoryBytes: parseSize(s.blobMemory ?? defaults.blobMemory)!,
+    pinnedRepositories: s.pin?.repositories ?? [],
+    pinnedDigests: s.pin?.digests ?? [],
     shutdownGraceMs: parseDuration(s.shutdownGrace ?? defaults.shutdownGrace)!,
     upstreams,
   };
@@ -239,8 +281,9 @@ function buildUpstream(name: string, entry: z.infer<typeof upstreamSchema>, prob
   }
   const url = new URL(entry.url);
   const insecure = entry.insecure ?? false;
+  if (url.username || url.password) problems.push(`${at}.url: put credentials in username/password, not in the URL (got "${redactUrl(entry.url)}")`);
   if (url.protocol !== 'https:' && url.protocol !== 'http:') problems.push(`${at}.url: expected http or https, got "${url.protocol}"`);
-  if (url.protocol === 'http:' && !insecure) problems.push(`${at}.url: plain http needs "insecure: true", got "${entry.url}"`);
+  if (url.protocol === 'http:' && !insecure) problems.push(`${at}.url: plain http needs "insecure: true", got "${redactUrl(entry.url)}"`);
   const password = entry.password ?? readSecret(entry.passwordFile, `${at}.passwordFile`, problems);
   const token = entry.token ?? readSecret(entry.tokenFile, `${at}.tokenFile`, problems);
   if (password !== undefined && entry.username === undefined) problems.push(`${at}.username: required when a password is set`);
@@ -251,7 +294,8 @@ function buildUpstream(name: string, entry: z.infer<typeof upstreamSchema>, prob
   return {
     name,
     url: url.origin + url.pathname.replace(/\/+$/, ''),
-    aliases: entry.aliases ?? [],
+    // Overriding a built-in (to add credentials, say) keeps the names clients already use for it.
+    aliases: [...(entry.aliases ?? builtInUpstreams[name]?.aliases ?? [])],
     insecure,
     username: entry.username,
     password,
@@ -262,6 +306,7 @@ function buildUpstream(name: string, entry: z.infer<typeof upstreamSchema>, prob
     idleTimeoutMs: parseDuration(entry.idleTimeout ?? u.idleTimeout)!,
     retries: entry.retries ?? u.retries,
     connections: entry.connections ?? u.connections,
+    concurrency: entry.concurrency ?? u.concurrency,
   };
 }
 

@@ -5,15 +5,7 @@ export type { Logger };
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
-const redactPaths = [
-  'req.headers.authorization',
-  'headers.authorization',
-  '*.password',
-  '*.token',
-  '*.credentials',
-  'password',
-  'token',
-];
+const redactPaths = ['req.headers.authorization', 'headers.authorization', '*.password', '*.token', '*.credentials', 'password', 'token'];
 
 export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream): Logger {
   return pino(

@@ -36,6 +36,9 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   }));
   const router = new UpstreamRouter(clients, config.defaultUpstream);
   const pullThrough = new PullThrough(store, metadata, config, metrics, log);
+  const indexStarted = performance.now();
+  const indexed = await pullThrough.blobs.rebuild();
+  log.info({ blobs: indexed.count, bytes: indexed.bytes, ms: Math.round(performance.now() - indexStarted) }, 'cache index rebuilt');
   const app = createApp({
     pullThrough,
     router,

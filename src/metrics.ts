@@ -50,6 +50,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly upstreamQueueDepth = new Gauge({
+    name: 'tender_upstream_queue_depth',
+    help: 'Requests waiting for a free slot under the upstream concurrency limit.',
+    labelNames: ['upstream'] as const,
+    registers: [this.registry],
+  });
+
   readonly tokenFetches = new Counter({
     name: 'tender_upstream_token_fetches_total',
     help: 'Bearer tokens fetched from upstream auth realms, by upstream and result.',
@@ -75,6 +82,30 @@ export class Metrics {
     name: 'tender_cache_write_errors_total',
     help: 'Failures writing to the cache directory.',
     labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly evictions = new Counter({
+    name: 'tender_evictions_total',
+    help: 'Blobs evicted to keep the cache under maxCacheSize.',
+    registers: [this.registry],
+  });
+
+  readonly evictedBytes = new Counter({
+    name: 'tender_evicted_bytes_total',
+    help: 'Bytes evicted to keep the cache under maxCacheSize.',
+    registers: [this.registry],
+  });
+
+  readonly cacheBytes = new Gauge({
+    name: 'tender_cache_bytes',
+    help: 'Bytes of verified content in the cache.',
+    registers: [this.registry],
+  });
+
+  readonly cacheObjects = new Gauge({
+    name: 'tender_cache_objects',
+    help: 'Blobs and manifests in the cache.',
     registers: [this.registry],
   });
 

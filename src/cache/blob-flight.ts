@@ -2,20 +2,29 @@
 //
 // Clients never read from the upstream socket: they read the temp file behind the writer, so a slow
 // client slows nobody, a late joiner gets the bytes already written, and a leaving client costs nothing.
+// If the disk fails mid-fill, the bytes from then on are kept in a bounded window in memory for the
+// clients already reading; upstream is paused while the slowest of them catches up.
 import { Readable } from 'node:stream';
 import type { Digest } from '../oci/digest.js';
-import { DigestMismatchError, type BlobStore, type BlobWriter, type RandomAccess, type Route } from './ports.js';
+import { HashOnlyWriter } from './hash-only-writer.js';
+import { DigestMismatchError, DiskWriteError, type BlobStore, type BlobWriter, type RandomAccess, type Route } from './ports.js';
 
-export type FlightState = 'starting' | 'streaming' | 'committed' | 'failed';
+export type FlightState = 'starting' | 'streaming' | 'complete' | 'failed';
 
 export interface FlightHooks {
-  onBytes(upstream: string, bytes: number): void;
-  onMismatch(upstream: string, error: DigestMismatchError): void;
-  onFailure(upstream: string, error: unknown): void;
+  onBytes(bytes: number): void;
+  /** The blob is verified and at its final path. */
+  onCommitted(size: number): void;
+  onMismatch(error: DigestMismatchError): void;
+  /** The disk failed: the flight goes on for its readers, but must not be joined any more. */
+  onDiskFailure(error: unknown): void;
+  onFailure(error: unknown): void;
   onEnd(): void;
 }
 
 const readerChunk = 256 * 1024;
+/** Bytes held in memory after a disk failure before upstream is paused for the slowest reader. */
+const memoryWindowBytes = 16 * 1024 * 1024;
 
 export class BlobFlight {
   state: FlightState = 'starting';
@@ -23,9 +32,12 @@ export class BlobFlight {
   error: unknown;
   /** Bytes readers may consume; the last chunk is held back until the digest is verified. */
   private published = 0;
-  private readers = 0;
   private access: RandomAccess | undefined;
+  private readonly readers = new Set<FlightReader>();
   private waiters = new Set<() => void>();
+  /** Set once the disk failed: bytes from here on live in `window`. */
+  private diskFailedAt: number | undefined;
+  private window: { base: number; chunks: Buffer[]; bytes: number } = { base: 0, chunks: [], bytes: 0 };
   /** Resolves once upstream answered with headers; rejects if it never did. */
   readonly started: Promise<void>;
   private markStarted!: () => void;
@@ -48,9 +60,8 @@ export class BlobFlight {
   /** Runs the fetch to its end; never rejects (failures are recorded and signalled to readers). */
   async run(): Promise<void> {
     let writer: BlobWriter | undefined;
-    const upstream = this.route.upstream.name;
     try {
-      writer = await this.store.create(this.digest);
+      writer = await this.store.create(this.digest).catch((err: unknown) => new HashOnlyWriter(this.digest, err));
       this.access = await writer.openReader();
       const response = await this.route.upstream.getBlob(this.route.repository, this.digest.value, this.signal);
       this.size = response.size;
@@ -58,42 +69,116 @@ export class BlobFlight {
       this.markStarted();
       for await (const chunk of response.body as AsyncIterable<Buffer>) {
         await writer.write(chunk);
-        this.hooks.onBytes(upstream, chunk.length);
+        this.hooks.onBytes(chunk.length);
         if (this.size !== undefined && writer.written > this.size) {
           response.body.destroy();
           throw new DigestMismatchError(this.digest.value, 'more bytes than announced', this.size, writer.written);
         }
+        if (writer.diskFailure !== undefined) await this.keepInMemory(writer, chunk, response.body);
         this.publish(writer.written - chunk.length);
       }
-      await writer.commit(this.size);
-      this.state = 'committed';
-      this.publish(writer.written);
+      await this.finish(writer);
     } catch (err) {
       await writer?.abort().catch(() => undefined);
-      this.error = err;
-      this.state = 'failed';
-      this.markFailedToStart(err);
-      if (err instanceof DigestMismatchError) this.hooks.onMismatch(upstream, err);
-      else this.hooks.onFailure(upstream, err);
-      this.wake();
+      this.fail(err);
     } finally {
       this.hooks.onEnd();
       await this.closeIfIdle();
     }
   }
 
+  private async finish(writer: BlobWriter): Promise<void> {
+    try {
+      await writer.commit(this.size);
+      this.hooks.onCommitted(writer.written);
+    } catch (err) {
+      if (!(err instanceof DiskWriteError)) throw err;
+      // Verified but not stored: the readers get every byte, the cache gets nothing.
+      if (this.diskFailedAt === undefined) this.hooks.onDiskFailure(err);
+    }
+    this.state = 'complete';
+    this.publish(writer.written);
+  }
+
+  private async keepInMemory(writer: BlobWriter, chunk: Buffer, body: Readable): Promise<void> {
+    if (this.diskFailedAt === undefined) {
+      this.diskFailedAt = writer.durableBytes;
+      this.window = { base: writer.durableBytes, chunks: [], bytes: 0 };
+      this.hooks.onDiskFailure(writer.diskFailure);
+    }
+    this.window.chunks.push(chunk);
+    this.window.bytes += chunk.length;
+    this.trimWindow();
+    while (this.window.bytes > memoryWindowBytes) {
+      if (this.readers.size === 0) {
+        body.destroy();
+        throw new Error('cache disk failed and no client is reading any more');
+      }
+      await this.waitForChange();
+    }
+  }
+
+  private fail(err: unknown): void {
+    this.error = err;
+    this.state = 'failed';
+    this.markFailedToStart(err);
+    if (err instanceof DigestMismatchError) this.hooks.onMismatch(err);
+    else this.hooks.onFailure(err);
+    this.window = { base: 0, chunks: [], bytes: 0 };
+    this.wake();
+  }
+
   /** A stream of the blob from `start` to `end` (inclusive), following the fill as it goes. */
   reader(start = 0, end?: number): Readable {
-    this.readers += 1;
-    return new FlightReader(this, start, end);
+    const reader = new FlightReader(this, start, end);
+    this.readers.add(reader);
+    return reader;
   }
 
   /** Reads published bytes at `position`; 0 means wait. */
   async readAt(buffer: Buffer, position: number): Promise<number> {
     const available = this.published - position;
-    if (available <= 0 || !this.access) return 0;
-    const target = available < buffer.length ? buffer.subarray(0, available) : buffer;
-    return this.access.read(target, position);
+    if (available <= 0) return 0;
+    const want = Math.min(available, buffer.length);
+    if (this.diskFailedAt !== undefined && position >= this.diskFailedAt) return this.readWindow(buffer, position, want);
+    const fileEnd = this.diskFailedAt ?? this.published;
+    if (!this.access) return 0;
+    return this.access.read(buffer.subarray(0, Math.min(want, fileEnd - position)), position);
+  }
+
+  private readWindow(buffer: Buffer, position: number, want: number): number {
+    let offset = this.window.base;
+    let copied = 0;
+    for (const chunk of this.window.chunks) {
+      const end = offset + chunk.length;
+      if (end > position + copied && copied < want) {
+        const from = position + copied - offset;
+        copied += chunk.copy(buffer, copied, from, Math.min(chunk.length, from + want - copied));
+      }
+      offset = end;
+      if (copied >= want) break;
+    }
+    if (copied === 0 && position < this.window.base) throw new Error('bytes no longer available after a disk failure');
+    return copied;
+  }
+
+  /** Drops window chunks every reader has passed, and lets a paused upstream go on. */
+  progressed(): void {
+    if (this.diskFailedAt === undefined) return;
+    this.trimWindow();
+    this.wake();
+  }
+
+  private trimWindow(): void {
+    let lowest = Number.POSITIVE_INFINITY;
+    for (const reader of this.readers) lowest = Math.min(lowest, reader.position);
+    while (this.window.chunks.length > 0) {
+      const first = this.window.chunks[0]!;
+      if (this.window.base + first.length > lowest) break;
+      this.window.chunks.shift();
+      this.window.base += first.length;
+      this.window.bytes -= first.length;
+    }
   }
 
   get publishedBytes(): number {
@@ -104,8 +189,9 @@ export class BlobFlight {
     return new Promise((resolve) => this.waiters.add(resolve));
   }
 
-  async releaseReader(): Promise<void> {
-    this.readers -= 1;
+  async releaseReader(reader: FlightReader): Promise<void> {
+    this.readers.delete(reader);
+    this.progressed();
     await this.closeIfIdle();
   }
 
@@ -121,7 +207,7 @@ export class BlobFlight {
   }
 
   private async closeIfIdle(): Promise<void> {
-    if (this.readers > 0 || this.state === 'starting' || this.state === 'streaming') return;
+    if (this.readers.size > 0 || this.state === 'starting' || this.state === 'streaming') return;
     const access = this.access;
     this.access = undefined;
     await access?.close().catch(() => undefined);
@@ -129,7 +215,7 @@ export class BlobFlight {
 }
 
 class FlightReader extends Readable {
-  private position: number;
+  position: number;
   private released = false;
 
   constructor(
@@ -157,6 +243,7 @@ class FlightReader extends Readable {
       const got = await this.flight.readAt(buffer, this.position);
       if (got > 0) {
         this.position += got;
+        this.flight.progressed();
         this.push(buffer.subarray(0, got));
         return;
       }
@@ -167,7 +254,7 @@ class FlightReader extends Readable {
       }
       // Re-check after the await: bytes published meanwhile must not be waited for.
       if (this.position < this.flight.publishedBytes) continue;
-      if (this.flight.state === 'committed') {
+      if (this.flight.state === 'complete') {
         this.push(null);
         return;
       }
@@ -176,11 +263,11 @@ class FlightReader extends Readable {
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    if (!this.released) {
-      this.released = true;
-      this.flight.releaseReader().then(() => callback(err), () => callback(err));
-      return;
-    }
-    callback(err);
+    if (this.released) return callback(err);
+    this.released = true;
+    this.flight.releaseReader(this).then(
+      () => callback(err),
+      () => callback(err),
+    );
   }
 }

@@ -10,13 +10,20 @@ export interface RandomAccess {
 }
 
 export interface BlobWriter {
-  /** Bytes appended so far. */
+  /** Bytes appended (and hashed) so far. */
   readonly written: number;
-  /** Appends and hashes a chunk. */
+  /** Bytes safely in the temp file: less than `written` once the disk failed. */
+  readonly durableBytes: number;
+  /** The first disk error, if any. Writes go on hashing after it, so clients can still be served. */
+  readonly diskFailure: unknown;
+  /** Appends and hashes a chunk; never throws for disk trouble (see diskFailure). */
   write(chunk: Uint8Array): Promise<void>;
   /** A private reader of the bytes written so far; stays valid after commit or abort. */
   openReader(): Promise<RandomAccess>;
-  /** Verifies digest (and size, when given) and moves the bytes to their final place; throws DigestMismatchError. */
+  /**
+   * Verifies digest (and size, when given) and moves the bytes to their final place. Throws
+   * DigestMismatchError for wrong content, DiskWriteError for right content that could not be stored.
+   */
   commit(expectedSize?: number): Promise<void>;
   /** Drops the temp file. Safe to call more than once, and after a failed commit. */
   abort(): Promise<void>;
@@ -31,6 +38,22 @@ export interface BlobStore {
   readAll(digest: Digest, signal: AbortSignal): Promise<Buffer | undefined>;
   /** Starts a verified write of `digest`. */
   create(digest: Digest): Promise<BlobWriter>;
+  /** Every committed blob, for rebuilding the index at start and for `verify`. */
+  list(): AsyncIterable<StoredBlob>;
+  /** Removes a committed blob (eviction). Open readers keep their bytes. */
+  delete(digest: Digest): Promise<void>;
+  /** Moves a blob that failed re-verification out of the served tree. */
+  quarantine(digest: Digest): Promise<string>;
+  /** Pinned digests survive eviction; the set persists with the store. */
+  pin(digest: Digest): Promise<void>;
+  pinned(): AsyncIterable<string>;
+}
+
+export interface StoredBlob {
+  readonly digest: Digest;
+  readonly size: number;
+  /** Last modification, used as recency after a restart. */
+  readonly mtimeMs: number;
 }
 
 export class DigestMismatchError extends Error {
@@ -40,8 +63,21 @@ export class DigestMismatchError extends Error {
     readonly expectedSize: number | undefined,
     readonly actualSize: number,
   ) {
-    super(`content does not match its digest: expected ${expected}${expectedSize === undefined ? '' : ` (${expectedSize} bytes)`}, got ${actual} (${actualSize} bytes)`);
+    super(
+      `content does not match its digest: expected ${expected}${expectedSize === undefined ? '' : ` (${expectedSize} bytes)`}, got ${actual} (${actualSize} bytes)`,
+    );
     this.name = 'DigestMismatchError';
+  }
+}
+
+/** The content was verified, but the disk failed: the clients got good bytes, the cache did not. */
+export class DiskWriteError extends Error {
+  constructor(
+    readonly digest: string,
+    cause: unknown,
+  ) {
+    super(`could not store ${digest}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'DiskWriteError';
   }
 }
 

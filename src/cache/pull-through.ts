@@ -8,9 +8,10 @@ import { OciError, isOciError } from '../oci/errors.js';
 import { accepts, declaredMediaType, defaultManifestAccept, parseAccept } from '../oci/media-types.js';
 import type { ByteRange } from '../oci/range.js';
 import { assertTag } from '../oci/reference.js';
+import { repositoryMatcher, type RepositoryMatcher } from '../oci/repository-pattern.js';
 import type { Logger } from '../log.js';
 import type { CacheResult, Metrics } from '../metrics.js';
-import { BlobFlight } from './blob-flight.js';
+import { BlobCache, type BlobAnswer, type BlobCacheOptions } from './blob-cache.js';
 import { DigestMismatchError, type BlobStore, type ManifestInfo, type MetadataStore, type Route, type TagRecord } from './ports.js';
 import { SingleFlight } from './single-flight.js';
 
@@ -28,6 +29,8 @@ export interface PullThroughOptions {
   readonly clock?: () => number;
 }
 
+export type { BlobAnswer };
+
 export interface ManifestAnswer {
   readonly digest: string;
   readonly mediaType: string;
@@ -37,35 +40,31 @@ export interface ManifestAnswer {
   readonly result: CacheResult;
 }
 
-export interface BlobAnswer {
-  /** Undefined only when an upstream in flight did not announce a length. */
-  readonly size: number | undefined;
-  readonly result: CacheResult;
-  /** Opens the body, or an inclusive byte range of it; absent for HEAD. */
-  readonly open: ((range?: ByteRange) => Readable) | undefined;
-}
-
 interface StoredManifest extends ManifestInfo {
   readonly body: Buffer;
 }
 
 export class PullThrough {
-  private readonly flights = new Map<string, BlobFlight>();
   private readonly manifestFetches = new SingleFlight<StoredManifest & { digest: string }>();
   private readonly revalidations = new SingleFlight<TagRecord>();
   private readonly heads = new SingleFlight<{ digest: string | undefined; mediaType: string | undefined; size: number | undefined }>();
   private readonly memory: LRUCache<string, StoredManifest>;
   private readonly shutdown = new AbortController();
   private readonly clock: () => number;
+  private readonly pinned: RepositoryMatcher;
+
+  readonly blobs: BlobCache;
 
   constructor(
-    private readonly store: BlobStore,
+    store: BlobStore,
     private readonly metadata: MetadataStore,
-    private readonly options: PullThroughOptions,
+    private readonly options: PullThroughOptions & Omit<BlobCacheOptions, 'pinned'> & { readonly pinnedRepositories?: readonly string[] },
     private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {
     this.clock = options.clock ?? Date.now;
+    this.pinned = repositoryMatcher(options.pinnedRepositories ?? []);
+    this.blobs = new BlobCache(store, { ...options, pinned: this.pinned }, this.shutdown.signal, metrics, log);
     this.memory = new LRUCache<string, StoredManifest>({
       maxSize: Math.max(1, options.manifestMemoryBytes),
       sizeCalculation: (m) => Math.max(1, m.body.length),
@@ -169,7 +168,12 @@ export class PullThrough {
     }
   }
 
-  private async fromRecord(route: Route, record: TagRecord, request: { accept: string | undefined; head: boolean }, result: CacheResult): Promise<ManifestAnswer> {
+  private async fromRecord(
+    route: Route,
+    record: TagRecord,
+    request: { accept: string | undefined; head: boolean },
+    result: CacheResult,
+  ): Promise<ManifestAnswer> {
     if (request.head) return { digest: record.digest, mediaType: record.mediaType, size: record.size, body: undefined, result };
     const digest = parseDigest(record.digest);
     const local = await this.localManifest(digest, true);
@@ -182,9 +186,11 @@ export class PullThrough {
   private async localManifest(digest: Digest, withBody: boolean): Promise<{ mediaType: string; size: number; body: Buffer | undefined } | undefined> {
     const remembered = this.memory.get(digest.value);
     if (remembered) return remembered;
+    // The index, not the metadata, says what is on disk: an evicted manifest keeps its metadata.
+    if (this.blobs.lookup(digest) === undefined) return undefined;
     const info = await this.metadata.getManifest(digest.value);
     if (info && !withBody) return { ...info, body: undefined };
-    const body = await this.store.readAll(digest, this.upstreamSignal());
+    const body = await this.blobs.read(digest, this.upstreamSignal());
     if (!body) return undefined;
     const stored = { mediaType: info?.mediaType ?? declaredMediaType(body) ?? 'application/octet-stream', size: body.length, body };
     this.memory.set(digest.value, stored);
@@ -192,38 +198,42 @@ export class PullThrough {
   }
 
   /** GETs a manifest, verifies it against the digest asked for (or the one upstream claims), stores it. */
-  private fetchManifest(route: Route, reference: string, accept: string | undefined, expected: Digest | undefined): Promise<StoredManifest & { digest: string }> {
+  private fetchManifest(
+    route: Route,
+    reference: string,
+    accept: string | undefined,
+    expected: Digest | undefined,
+  ): Promise<StoredManifest & { digest: string }> {
     const upstream = route.upstream.name;
     const key = expected ? expected.value : `${upstream}/${route.repository}:${reference}|${accept ?? ''}`;
     return this.manifestFetches.run(key, async () => {
       const got = await route.upstream.getManifest(route.repository, reference, accept ?? defaultManifestAccept, this.upstreamSignal());
       const claimed = expected ?? (got.digest && isDigest(got.digest) ? parseDigest(got.digest) : undefined);
-      const actual = `${claimed?.algorithm ?? 'sha256'}:${createHash(claimed?.algorithm ?? 'sha256').update(got.body).digest('hex')}`;
+      const actual = `${claimed?.algorithm ?? 'sha256'}:${createHash(claimed?.algorithm ?? 'sha256')
+        .update(got.body)
+        .digest('hex')}`;
       if (claimed && claimed.value !== actual) {
         const mismatch = new DigestMismatchError(claimed.value, actual, undefined, got.body.length);
         this.metrics.digestMismatches.inc({ upstream, kind: 'manifest' });
-        this.log.error({ upstream, repository: route.repository, reference, expected: claimed.value, actual }, 'upstream manifest does not match its digest; not cached');
+        this.log.error(
+          { upstream, repository: route.repository, reference, expected: claimed.value, actual },
+          'upstream manifest does not match its digest; not cached',
+        );
         throw new OciError('UPSTREAM_ERROR', mismatch.message);
       }
       const digest = claimed ?? parseDigest(actual);
       const stored = { mediaType: got.mediaType, size: got.body.length, body: got.body };
-      await this.storeManifest(digest, stored);
+      await this.storeManifest(digest, stored, this.pinned(`${upstream}/${route.repository}`));
       return { digest: digest.value, ...stored };
     });
   }
 
-  private async storeManifest(digest: Digest, manifest: StoredManifest): Promise<void> {
+  private async storeManifest(digest: Digest, manifest: StoredManifest, pin: boolean): Promise<void> {
     this.memory.set(digest.value, manifest);
     try {
-      const writer = await this.store.create(digest);
-      try {
-        await writer.write(manifest.body);
-        await writer.commit(manifest.body.length);
-      } catch (err) {
-        await writer.abort();
-        throw err;
-      }
+      // Metadata first: the body is only reachable through the index once it is committed.
       await this.metadata.setManifest(digest.value, { mediaType: manifest.mediaType, size: manifest.size });
+      await this.blobs.put(digest, manifest.body, pin);
     } catch (err) {
       // The client still gets the verified manifest from memory; only the disk copy is lost.
       this.metrics.cacheWriteErrors.inc({ kind: 'manifest' });
@@ -233,63 +243,13 @@ export class PullThrough {
 
   private upstreamHead(route: Route, reference: string, accept: string | undefined) {
     const key = `${route.upstream.name}/${route.repository}:${reference}|${accept ?? ''}`;
-    return this.heads.run(key, () =>
-      route.upstream.headManifest(route.repository, reference, accept ?? defaultManifestAccept, this.upstreamSignal()),
-    );
+    return this.heads.run(key, () => route.upstream.headManifest(route.repository, reference, accept ?? defaultManifestAccept, this.upstreamSignal()));
   }
 
   // ---- blobs -----------------------------------------------------------------------------------
 
-  async blob(route: Route, reference: string, request: { head: boolean }): Promise<BlobAnswer> {
-    const digest = parseDigest(reference);
-    const joined = this.joinFlight(digest);
-    if (joined) return joined;
-    const local = await this.store.stat(digest);
-    if (local) return { size: local.size, result: 'hit', open: (range) => this.store.read(digest, range) };
-    // The stat awaited: a flight may have started meanwhile.
-    const late = this.joinFlight(digest);
-    if (late) return late;
-    if (request.head) {
-      const head = await route.upstream.headBlob(route.repository, digest.value, this.upstreamSignal());
-      return { size: head.size, result: 'miss', open: undefined };
-    }
-    const flight = this.startFlight(route, digest);
-    await flight.started;
-    return { size: flight.size, result: 'miss', open: (range) => flight.reader(range?.start, range?.end) };
-  }
-
-  private joinFlight(digest: Digest): Promise<BlobAnswer> | undefined {
-    const flight = this.flights.get(digest.value);
-    if (!flight) return undefined;
-    return flight.started.then(() => ({
-      size: flight.size,
-      result: 'joined' as const,
-      open: (range?: ByteRange) => flight.reader(range?.start, range?.end),
-    }));
-  }
-
-  private startFlight(route: Route, digest: Digest): BlobFlight {
-    const upstream = route.upstream.name;
-    const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.options.flightTimeoutMs)]);
-    const flight = new BlobFlight(digest, route, this.store, signal, {
-      onBytes: (name, bytes) => this.metrics.upstreamBytes.inc({ upstream: name }, bytes),
-      onMismatch: (name, err) => {
-        this.metrics.digestMismatches.inc({ upstream: name, kind: 'blob' });
-        this.log.error({ upstream: name, repository: route.repository, digest: digest.value, err: err.message }, 'upstream blob does not match its digest; not cached, clients cut off');
-      },
-      onFailure: (name, err) => {
-        if (isOciError(err) && err.status < 500) return; // a 404 is an answer, logged with the request
-        this.log.warn({ upstream: name, repository: route.repository, digest: digest.value, err: describe(err) }, 'upstream blob fetch failed');
-      },
-      onEnd: () => {
-        this.flights.delete(digest.value);
-        this.metrics.flightsInProgress.dec({ upstream });
-      },
-    });
-    this.flights.set(digest.value, flight);
-    this.metrics.flightsInProgress.inc({ upstream });
-    void flight.run();
-    return flight;
+  blob(route: Route, reference: string, request: { head: boolean }): Promise<BlobAnswer> {
+    return this.blobs.blob(route, parseDigest(reference), request);
   }
 
   /** Pass-through routes: nothing to cache, but they share the upstream client and its tokens. */

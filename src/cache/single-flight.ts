@@ -7,7 +7,8 @@ export class SingleFlight<T> {
   run(key: string, work: () => Promise<T>): Promise<T> {
     const existing = this.running.get(key);
     if (existing) return existing;
-    const promise = work().finally(() => this.running.delete(key));
+    // Started inside an async function so a synchronous throw becomes a rejection like any other.
+    const promise = (async () => work())().finally(() => this.running.delete(key));
     // Callers may stop waiting (stale-if-error); the shared promise must never become an unhandled rejection.
     promise.catch(() => undefined);
     this.running.set(key, promise);

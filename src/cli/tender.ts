@@ -13,6 +13,7 @@ Options:
   --log-level <level>        fatal|error|warn|info|debug|trace|silent (default info)
   --default-upstream <name>  upstream for requests with neither ns nor a host prefix (default docker.io)
   --tag-ttl <duration>       how long a tag is served without asking upstream (default 5m)
+  --max-cache-size <size>    evict least recently used blobs above this size, e.g. 50GiB (default: no cap)
   -h, --help                 show this help
 `;
 
@@ -27,6 +28,7 @@ async function main(argv: string[]): Promise<number> {
       'log-level': { type: 'string' },
       'default-upstream': { type: 'string' },
       'tag-ttl': { type: 'string' },
+      'max-cache-size': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -50,6 +52,7 @@ async function main(argv: string[]): Promise<number> {
         logLevel: values['log-level'],
         defaultUpstream: values['default-upstream'],
         tagTtl: values['tag-ttl'],
+        maxCacheSize: values['max-cache-size'],
       },
     });
   } catch (err) {

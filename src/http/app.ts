@@ -27,7 +27,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     c.set('baseHeaders', {});
     await next();
     const outgoing = c.env.outgoing;
-    const done = (): void => logRequest(deps, c.req.method, c.env.incoming.url ?? '', outgoing.statusCode, state, requestId, started, outgoing.writableFinished);
+    const done = (): void =>
+      logRequest(deps, c.req.method, c.env.incoming.url ?? '', outgoing.statusCode, state, requestId, started, outgoing.writableFinished);
     if (c.res === RESPONSE_ALREADY_SENT) {
       if (outgoing.writableFinished || outgoing.destroyed) done();
       else outgoing.once('close', done);

@@ -58,7 +58,14 @@ export function registryHandler(deps: RegistryDeps) {
   };
 }
 
-async function manifest(c: Context<AppEnv>, deps: RegistryDeps, route: Route, path: Extract<RegistryPath, { kind: 'manifest' }>, base: Record<string, string>, head: boolean) {
+async function manifest(
+  c: Context<AppEnv>,
+  deps: RegistryDeps,
+  route: Route,
+  path: Extract<RegistryPath, { kind: 'manifest' }>,
+  base: Record<string, string>,
+  head: boolean,
+) {
   const answer = await deps.pullThrough.manifest(route, path.reference, { accept: c.req.header('accept'), head });
   const state = c.get('state');
   state.result = answer.result;
@@ -70,7 +77,14 @@ async function manifest(c: Context<AppEnv>, deps: RegistryDeps, route: Route, pa
   return new Response(head ? null : answer.body, { status: 200, headers });
 }
 
-async function blob(c: Context<AppEnv>, deps: RegistryDeps, route: Route, path: Extract<RegistryPath, { kind: 'blob' }>, base: Record<string, string>, head: boolean) {
+async function blob(
+  c: Context<AppEnv>,
+  deps: RegistryDeps,
+  route: Route,
+  path: Extract<RegistryPath, { kind: 'blob' }>,
+  base: Record<string, string>,
+  head: boolean,
+) {
   const answer = await deps.pullThrough.blob(route, path.digest, { head });
   const state = c.get('state');
   state.result = answer.result;
@@ -103,6 +117,12 @@ async function blob(c: Context<AppEnv>, deps: RegistryDeps, route: Route, path: 
     headers['content-length'] = String(size);
   }
   state.bytes = headers['content-length'] === undefined ? undefined : Number(headers['content-length']);
+  if (answer.bytes) {
+    // Small blob from memory: one write, no stream.
+    const bytes = range.kind === 'range' ? answer.bytes.subarray(range.range.start, range.range.end + 1) : answer.bytes;
+    c.env.outgoing.writeHead(status, headers).end(bytes);
+    return RESPONSE_ALREADY_SENT;
+  }
   const body = answer.open(range.kind === 'range' ? range.range : undefined);
   void streamResponse(c.env.outgoing, status, headers, body);
   return RESPONSE_ALREADY_SENT;
@@ -121,10 +141,7 @@ async function passthrough(
   const upstreamQuery = new URLSearchParams();
   for (const key of forwardedQuery[path.kind] ?? []) for (const value of query.getAll(key)) upstreamQuery.append(key, value);
   const search = upstreamQuery.size > 0 ? `?${upstreamQuery.toString()}` : '';
-  const answer =
-    path.kind === 'tags'
-      ? await deps.pullThrough.listTags(route, search)
-      : await deps.pullThrough.referrers(route, path.digest, search);
+  const answer = path.kind === 'tags' ? await deps.pullThrough.listTags(route, search) : await deps.pullThrough.referrers(route, path.digest, search);
   const state = c.get('state');
   state.source = 'upstream';
   state.bytes = answer.body.length;

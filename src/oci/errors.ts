@@ -29,11 +29,7 @@ export class OciError extends Error {
   readonly detail: unknown;
   readonly headers: Record<string, string>;
 
-  constructor(
-    code: OciErrorCode,
-    message?: string,
-    options: { detail?: unknown; headers?: Record<string, string>; cause?: unknown } = {},
-  ) {
+  constructor(code: OciErrorCode, message?: string, options: { detail?: unknown; headers?: Record<string, string>; cause?: unknown } = {}) {
     super(message ?? ociErrors[code].message, { cause: options.cause });
     this.name = 'OciError';
     this.code = code;

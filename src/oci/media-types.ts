@@ -10,13 +10,7 @@ export const mediaTypes = {
 } as const;
 
 /** What containerd sends when resolving; used upstream when the client sent no Accept. */
-export const defaultManifestAccept = [
-  mediaTypes.dockerManifest,
-  mediaTypes.dockerManifestList,
-  mediaTypes.ociManifest,
-  mediaTypes.ociIndex,
-  '*/*',
-].join(', ');
+export const defaultManifestAccept = [mediaTypes.dockerManifest, mediaTypes.dockerManifestList, mediaTypes.ociManifest, mediaTypes.ociIndex, '*/*'].join(', ');
 
 /** Manifests are read into memory, so they are capped (containerd uses the same 4 MiB limit). */
 export const maxManifestBytes = 4 * 1024 * 1024;

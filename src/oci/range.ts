@@ -7,10 +7,7 @@ export interface ByteRange {
   readonly end: number;
 }
 
-export type RangeRequest =
-  | { kind: 'none' }
-  | { kind: 'range'; range: ByteRange }
-  | { kind: 'unsatisfiable' };
+export type RangeRequest = { kind: 'none' } | { kind: 'range'; range: ByteRange } | { kind: 'unsatisfiable' };
 
 /**
  * Parses a Range header against a known size. Multi-range and malformed headers are ignored

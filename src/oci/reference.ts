@@ -16,7 +16,10 @@ export function isValidRepository(name: string): boolean {
 
 export function assertRepository(name: string): string {
   if (!isValidRepository(name)) {
-    throw new OciError('NAME_INVALID', `invalid repository name "${clip(name)}": expected lowercase path components separated by "/", at most ${maxNameLength} characters`);
+    throw new OciError(
+      'NAME_INVALID',
+      `invalid repository name "${clip(name)}": expected lowercase path components separated by "/", at most ${maxNameLength} characters`,
+    );
   }
   return name;
 }

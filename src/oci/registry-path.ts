@@ -39,8 +39,10 @@ export function parseRegistryPath(pathname: string): RegistryPath | undefined {
   };
   // Longest suffixes first: "tags/list" and "blobs/uploads" end with fixed words.
   if (n >= 3 && segments[n - 2] === 'tags' && segments[n - 1] === 'list') return { kind: 'tags', name: name(n - 2) };
-  const uploads = segments.lastIndexOf('uploads');
-  if (uploads >= 2 && segments[uploads - 1] === 'blobs') return { kind: 'upload', name: name(uploads - 1) };
+  // Uploads are .../blobs/uploads/ or .../blobs/uploads/<id>; a repository may itself be named "blobs/uploads".
+  for (const uploads of [n - 1, n - 2]) {
+    if (uploads >= 2 && segments[uploads] === 'uploads' && segments[uploads - 1] === 'blobs') return { kind: 'upload', name: name(uploads - 1) };
+  }
   if (n >= 3) {
     const kind = segments[n - 2];
     const last = segments[n - 1] as string;

@@ -1,11 +1,11 @@
 // Filesystem blob store: blobs/<alg>/<2 hex>/<hex>, written to tmp/, verified while written, committed by rename.
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { DigestMismatchError, type BlobStore, type BlobWriter, type RandomAccess } from '../cache/ports.js';
-import type { Digest } from '../oci/digest.js';
+import { DigestMismatchError, DiskWriteError, type BlobStore, type BlobWriter, type RandomAccess, type StoredBlob } from '../cache/ports.js';
+import { parseDigest, type Digest } from '../oci/digest.js';
 import type { ByteRange } from '../oci/range.js';
 
 /** Large reads: cache hits are limited by syscalls per MiB, not by the disk. */
@@ -14,10 +14,14 @@ const readChunk = 1024 * 1024;
 export class FsBlobStore implements BlobStore {
   private readonly blobsDir: string;
   private readonly tmpDir: string;
+  private readonly pinsDir: string;
+  private readonly quarantineDir: string;
 
   private constructor(readonly root: string) {
     this.blobsDir = join(root, 'blobs');
     this.tmpDir = join(root, 'tmp');
+    this.pinsDir = join(root, 'pins');
+    this.quarantineDir = join(root, 'quarantine');
   }
 
   /** Opens the store, creating its folders and removing temp files a crash left behind. */
@@ -60,6 +64,46 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
+  async *list(): AsyncGenerator<StoredBlob> {
+    for (const algorithm of await entries(this.blobsDir)) {
+      for (const prefix of await entries(join(this.blobsDir, algorithm))) {
+        const dir = join(this.blobsDir, algorithm, prefix);
+        const names = await entries(dir);
+        // Stat a directory's files together: a 100k-blob cache is indexed in seconds, not minutes.
+        const stats = await Promise.all(names.map((name) => stat(join(dir, name)).catch(() => undefined)));
+        for (const [i, name] of names.entries()) {
+          const digest = digestOf(algorithm, name);
+          const s = stats[i];
+          if (digest && s?.isFile()) yield { digest, size: s.size, mtimeMs: s.mtimeMs };
+        }
+      }
+    }
+  }
+
+  async delete(digest: Digest): Promise<void> {
+    await rm(this.pathOf(digest), { force: true });
+  }
+
+  async quarantine(digest: Digest): Promise<string> {
+    await mkdir(this.quarantineDir, { recursive: true });
+    const target = join(this.quarantineDir, `${digest.algorithm}-${digest.hex}-${Date.now()}`);
+    await rename(this.pathOf(digest), target);
+    return target;
+  }
+
+  async pin(digest: Digest): Promise<void> {
+    await mkdir(join(this.pinsDir, digest.algorithm), { recursive: true });
+    await writeFile(join(this.pinsDir, digest.algorithm, digest.hex), '');
+  }
+
+  async *pinned(): AsyncGenerator<string> {
+    for (const algorithm of await entries(this.pinsDir)) {
+      for (const hex of await entries(join(this.pinsDir, algorithm))) {
+        if (digestOf(algorithm, hex)) yield `${algorithm}:${hex}`;
+      }
+    }
+  }
+
   async create(digest: Digest): Promise<BlobWriter> {
     const tempPath = join(this.tmpDir, `${digest.hex.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
     const handle = await open(tempPath, 'w');
@@ -69,6 +113,8 @@ export class FsBlobStore implements BlobStore {
 
 class FsBlobWriter implements BlobWriter {
   written = 0;
+  durableBytes = 0;
+  diskFailure: unknown;
   private readonly hash: Hash;
   private closed = false;
 
@@ -82,13 +128,20 @@ class FsBlobWriter implements BlobWriter {
   }
 
   async write(chunk: Uint8Array): Promise<void> {
-    let offset = 0;
-    while (offset < chunk.length) {
-      const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset, this.written + offset);
-      offset += bytesWritten;
-    }
+    // Hash first and always: after a disk error the bytes still reach clients and must still be verified.
     this.hash.update(chunk);
     this.written += chunk.length;
+    if (this.diskFailure !== undefined) return;
+    try {
+      let offset = 0;
+      while (offset < chunk.length) {
+        const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset, this.durableBytes + offset);
+        offset += bytesWritten;
+      }
+      this.durableBytes += chunk.length;
+    } catch (err) {
+      this.diskFailure = err;
+    }
   }
 
   async openReader(): Promise<RandomAccess> {
@@ -105,11 +158,17 @@ class FsBlobWriter implements BlobWriter {
       await this.abort();
       throw new DigestMismatchError(this.digest.value, actual, expectedSize, this.written);
     }
-    // datasync before rename: after a power cut a final path never holds a short file.
-    await this.handle.datasync();
-    await this.close();
-    await mkdir(join(this.finalPath, '..'), { recursive: true });
-    await rename(this.tempPath, this.finalPath);
+    try {
+      if (this.diskFailure !== undefined) throw this.diskFailure;
+      // datasync before rename: after a power cut a final path never holds a short file.
+      await this.handle.datasync();
+      await this.close();
+      await mkdir(join(this.finalPath, '..'), { recursive: true });
+      await rename(this.tempPath, this.finalPath);
+    } catch (err) {
+      await this.abort().catch(() => undefined);
+      throw new DiskWriteError(this.digest.value, err);
+    }
   }
 
   async abort(): Promise<void> {
@@ -121,6 +180,25 @@ class FsBlobWriter implements BlobWriter {
     if (this.closed) return;
     this.closed = true;
     await this.handle.close();
+  }
+}
+
+/** Yields the entries of a directory, or nothing when it does not exist. */
+async function entries(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if (isNotFound(err)) return [];
+    throw err;
+  }
+}
+
+/** A blob file name back to its digest; anything else found in the tree is ignored. */
+function digestOf(algorithm: string, hex: string): Digest | undefined {
+  try {
+    return parseDigest(`${algorithm}:${hex}`);
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,4 +1,6 @@
 // One upstream registry over undici: keep-alive pool, bearer/basic auth, safe redirects, bounded retries.
+import { finished } from 'node:stream/promises';
+import pLimit, { type LimitFunction } from 'p-limit';
 import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config.js';
 import type { Upstream, UpstreamBlob, UpstreamManifest, UpstreamManifestHead, UpstreamPassthrough } from '../cache/ports.js';
@@ -8,7 +10,7 @@ import { declaredMediaType, maxManifestBytes } from '../oci/media-types.js';
 import { parseChallenge, pullScope, type Challenge } from '../oci/www-authenticate.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { TokenCache } from './token-cache.js';
+import { TokenCache, TokenRealmError } from './token-cache.js';
 
 type Response = Dispatcher.ResponseData;
 type Kind = 'manifest' | 'blob' | 'tags' | 'referrers';
@@ -34,6 +36,8 @@ export class RegistryClient implements Upstream {
   private readonly tokens: TokenCache;
   /** Set once upstream asked for Basic: later requests send it up front. */
   private basicChallenged = false;
+  /** Requests beyond the upstream's concurrency wait here instead of failing. */
+  private readonly limit: LimitFunction;
 
   constructor(
     private readonly config: UpstreamConfig,
@@ -58,6 +62,7 @@ export class RegistryClient implements Upstream {
       },
     });
     this.foreignAgent = new Agent({ ...timeouts, connect: { timeout: config.connectTimeoutMs } });
+    this.limit = pLimit(config.concurrency);
     this.tokens = new TokenCache({
       upstream: config.name,
       dispatcher: this.agent,
@@ -68,37 +73,48 @@ export class RegistryClient implements Upstream {
     });
   }
 
-  async getManifest(repository: string, reference: string, accept: string, signal: AbortSignal): Promise<UpstreamManifest> {
-    const response = await this.send({ method: 'GET', path: `/v2/${repository}/manifests/${reference}`, repository, accept, signal });
-    await this.expectOk(response, 'manifest', repository, reference);
-    const body = await readCapped(response, maxManifestBytes, `manifest ${repository}:${reference}`);
-    const contentType = header(response, 'content-type')?.split(';')[0]?.trim();
-    const mediaType = contentType && contentType !== 'application/json' && contentType !== 'text/plain' ? contentType : (declaredMediaType(body) ?? 'application/json');
-    return { body, mediaType, digest: header(response, ociHeaders.contentDigest) };
+  getManifest(repository: string, reference: string, accept: string, signal: AbortSignal): Promise<UpstreamManifest> {
+    return this.limited(async () => {
+      const response = await this.send({ method: 'GET', path: `/v2/${repository}/manifests/${reference}`, repository, accept, signal });
+      await this.expectOk(response, 'manifest', repository, reference);
+      const body = await readCapped(response, maxManifestBytes, `manifest ${repository}:${reference}`);
+      const contentType = header(response, 'content-type')?.split(';')[0]?.trim();
+      const mediaType =
+        contentType && contentType !== 'application/json' && contentType !== 'text/plain' ? contentType : (declaredMediaType(body) ?? 'application/json');
+      return { body, mediaType, digest: header(response, ociHeaders.contentDigest) };
+    });
   }
 
-  async headManifest(repository: string, reference: string, accept: string, signal: AbortSignal): Promise<UpstreamManifestHead> {
-    const response = await this.send({ method: 'HEAD', path: `/v2/${repository}/manifests/${reference}`, repository, accept, signal });
-    await this.expectOk(response, 'manifest', repository, reference);
-    await response.body.dump();
-    return {
-      digest: header(response, ociHeaders.contentDigest),
-      mediaType: header(response, 'content-type')?.split(';')[0]?.trim(),
-      size: contentLength(response),
-    };
+  headManifest(repository: string, reference: string, accept: string, signal: AbortSignal): Promise<UpstreamManifestHead> {
+    return this.limited(async () => {
+      const response = await this.send({ method: 'HEAD', path: `/v2/${repository}/manifests/${reference}`, repository, accept, signal });
+      await this.expectOk(response, 'manifest', repository, reference);
+      await response.body.dump();
+      return {
+        digest: header(response, ociHeaders.contentDigest),
+        mediaType: header(response, 'content-type')?.split(';')[0]?.trim(),
+        size: contentLength(response),
+      };
+    });
   }
 
-  async getBlob(repository: string, digest: string, signal: AbortSignal): Promise<UpstreamBlob> {
-    const response = await this.send({ method: 'GET', path: `/v2/${repository}/blobs/${digest}`, repository, signal });
-    await this.expectOk(response, 'blob', repository, digest);
-    return { size: contentLength(response), body: response.body };
+  getBlob(repository: string, digest: string, signal: AbortSignal): Promise<UpstreamBlob> {
+    return this.limited(async (hold) => {
+      const response = await this.send({ method: 'GET', path: `/v2/${repository}/blobs/${digest}`, repository, signal });
+      await this.expectOk(response, 'blob', repository, digest);
+      // The slot is held until the body is consumed: a blob download is the load the limit is for.
+      hold(finished(response.body));
+      return { size: contentLength(response), body: response.body };
+    });
   }
 
-  async headBlob(repository: string, digest: string, signal: AbortSignal): Promise<{ size: number | undefined }> {
-    const response = await this.send({ method: 'HEAD', path: `/v2/${repository}/blobs/${digest}`, repository, signal });
-    await this.expectOk(response, 'blob', repository, digest);
-    await response.body.dump();
-    return { size: contentLength(response) };
+  headBlob(repository: string, digest: string, signal: AbortSignal): Promise<{ size: number | undefined }> {
+    return this.limited(async () => {
+      const response = await this.send({ method: 'HEAD', path: `/v2/${repository}/blobs/${digest}`, repository, signal });
+      await this.expectOk(response, 'blob', repository, digest);
+      await response.body.dump();
+      return { size: contentLength(response) };
+    });
   }
 
   listTags(repository: string, query: string, signal: AbortSignal): Promise<UpstreamPassthrough> {
@@ -113,7 +129,28 @@ export class RegistryClient implements Upstream {
     await Promise.all([this.agent.close(), this.foreignAgent.close()]);
   }
 
-  private async passthrough(kind: Kind, options: SendOptions): Promise<UpstreamPassthrough> {
+  /** Runs `work` in one of the upstream's slots; `hold` keeps the slot until a promise settles. */
+  private limited<T>(work: (hold: (until: Promise<unknown>) => void) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      void this.limit(async () => {
+        this.metrics.upstreamQueueDepth.set({ upstream: this.name }, this.limit.pendingCount);
+        let held: Promise<unknown> | undefined;
+        try {
+          resolve(await work((until) => (held = until)));
+        } catch (err) {
+          reject(err);
+        }
+        await held?.catch(() => undefined);
+      });
+      this.metrics.upstreamQueueDepth.set({ upstream: this.name }, this.limit.pendingCount);
+    });
+  }
+
+  private passthrough(kind: Kind, options: SendOptions): Promise<UpstreamPassthrough> {
+    return this.limited(() => this.passthroughNow(kind, options));
+  }
+
+  private async passthroughNow(kind: Kind, options: SendOptions): Promise<UpstreamPassthrough> {
     const response = await this.send(options);
     if (response.statusCode === 404) {
       await response.body.dump();
@@ -153,8 +190,9 @@ export class RegistryClient implements Upstream {
     let authorized = false;
     for (let attempt = 0; ; attempt++) {
       let response: Response;
+      const sent = this.authorization(scope);
       try {
-        response = await this.follow(options, this.authorization(scope));
+        response = await this.follow(options, sent);
       } catch (err) {
         if (options.signal.aborted || attempt >= this.config.retries || !isRetryableError(err)) {
           throw new OciError('UNAVAILABLE', `upstream ${this.name} unreachable: ${describe(err)}`, { cause: err });
@@ -164,7 +202,7 @@ export class RegistryClient implements Upstream {
       }
       if (response.statusCode === 401 && !authorized) {
         const challenge = parseChallenge(header(response, 'www-authenticate'));
-        if (challenge && (await this.authorize(challenge, scope))) {
+        if (challenge && (await this.authorize(challenge, scope, sent))) {
           await response.body.dump();
           authorized = true;
           attempt -= 1; // an auth round-trip is not a retry
@@ -184,13 +222,19 @@ export class RegistryClient implements Upstream {
   }
 
   /** Answers a challenge; false when there is nothing to answer it with. */
-  private async authorize(challenge: Challenge, scope: string): Promise<boolean> {
+  private async authorize(challenge: Challenge, scope: string, refused: string | undefined): Promise<boolean> {
     if (challenge.scheme === 'bearer') {
       if (this.config.token !== undefined) return false; // a static token was already sent and refused
+      // A token that was sent and refused (revoked, rotated key) is dropped; concurrent first requests
+      // sent none, and share one fetch instead.
+      if (refused !== undefined && refused === this.authorization(scope)) this.tokens.forget(scope, challenge);
       try {
         await this.tokens.get(scope, challenge);
         return true;
       } catch (err) {
+        if (err instanceof TokenRealmError && (err.status === 401 || err.status === 403)) {
+          throw new OciError('DENIED', `upstream ${this.name} refused the configured credentials (${err.message})`, { cause: err });
+        }
         throw new OciError('UNAVAILABLE', `could not get a token from upstream ${this.name}: ${describe(err)}`, { cause: err });
       }
     }
@@ -288,7 +332,12 @@ function isRetryableError(err: unknown): boolean {
     err instanceof undiciErrors.ConnectTimeoutError ||
     err instanceof undiciErrors.HeadersTimeoutError ||
     err instanceof undiciErrors.SocketError ||
-    code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT' || code === 'EAI_AGAIN' || code === 'ENOTFOUND'
+    code === 'ECONNREFUSED' ||
+    code === 'ECONNRESET' ||
+    code === 'EPIPE' ||
+    code === 'ETIMEDOUT' ||
+    code === 'EAI_AGAIN' ||
+    code === 'ENOTFOUND'
   );
 }
 

@@ -18,6 +18,16 @@ export interface TokenCacheOptions {
   readonly onFetch: (result: 'ok' | 'error') => void;
 }
 
+export class TokenRealmError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = 'TokenRealmError';
+  }
+}
+
 interface TokenContext {
   readonly challenge: Challenge;
 }
@@ -41,6 +51,12 @@ export class TokenCache {
   /** A cached token for this scope, without asking the realm. */
   peek(scope: string): string | undefined {
     return this.tokens.get(scope);
+  }
+
+  /** Drops the tokens for a scope after upstream refused them (revoked, or signed with a rotated key). */
+  forget(scope: string, challenge: Challenge): void {
+    this.tokens.delete(scope);
+    if (challenge.params.scope) this.tokens.delete(challenge.params.scope);
   }
 
   /** A token for the challenge's realm and this scope; fetched once however many callers ask. */
@@ -75,7 +91,7 @@ export class TokenCache {
       });
       if (response.statusCode !== 200) {
         await response.body.dump();
-        throw new Error(`token realm ${url.origin}${url.pathname} answered ${response.statusCode}`);
+        throw new TokenRealmError(`token realm ${url.origin}${url.pathname} answered ${response.statusCode}`, response.statusCode);
       }
       const body = (await response.body.json()) as { token?: string; access_token?: string; expires_in?: number };
       const token = body.token ?? body.access_token;

@@ -13,10 +13,14 @@ function tender(args: string[], env: Record<string, string> = {}): ChildProcess 
   return spawn(process.execPath, ['--import', 'tsx', cli, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-function firstLogLine(child: ChildProcess): Promise<Record<string, unknown>> {
+/** The start-up line that says where tender listens. */
+function servingLine(child: ChildProcess): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
-    lines.once('line', (line) => resolve(JSON.parse(line) as Record<string, unknown>));
+    lines.on('line', (line) => {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      if (entry.msg === 'tender is serving') resolve(entry);
+    });
     child.once('exit', (code) => reject(new Error(`exited with ${code}`)));
   });
 }
@@ -35,7 +39,7 @@ describe('tender serve', () => {
     const cacheDir = await mkdtemp(join(tmpdir(), 'tender-cli-'));
     const child = tender(['--listen', '127.0.0.1:0', '--cache-dir', cacheDir]);
     children.push(child);
-    const started = await firstLogLine(child);
+    const started = await servingLine(child);
     expect(started.msg).toBe('tender is serving');
     expect(started.upstreams).toEqual(['docker.io', 'ghcr.io', 'quay.io', 'registry.k8s.io', 'gcr.io', 'public.ecr.aws', 'mcr.microsoft.com']);
     const url = `http://${String(started.listen)}`;
@@ -58,7 +62,7 @@ describe('tender serve', () => {
     await writeFile(file, ['includeDefaultUpstreams: false', 'defaultUpstream: dead.test', 'upstreams:', '  dead.test:', '    url: http://127.0.0.1:9', '    insecure: true', '    retries: 0'].join('\n'));
     const child = tender(['--config', file, '--listen', '127.0.0.1:0', '--cache-dir', join(dir, 'cache')]);
     children.push(child);
-    const started = await firstLogLine(child);
+    const started = await servingLine(child);
     const url = `http://${String(started.listen)}`;
     expect((await http(`${url}/readyz`)).status).toBe(200);
     const res = await http(`${url}/v2/library/app/manifests/latest`);

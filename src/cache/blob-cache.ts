@@ -1,0 +1,219 @@
+// Blobs: the in-memory index and small-blob memory, one flight per uncached digest, and size-capped eviction.
+import type { Readable } from 'node:stream';
+import { LRUCache } from 'lru-cache';
+import { parseDigest, type Digest } from '../oci/digest.js';
+import type { ByteRange } from '../oci/range.js';
+import type { RepositoryMatcher } from '../oci/repository-pattern.js';
+import type { Logger } from '../log.js';
+import type { CacheResult, Metrics } from '../metrics.js';
+import { BlobFlight } from './blob-flight.js';
+import { BlobIndex } from './blob-index.js';
+import { DiskWriteError, type BlobStore, type Route } from './ports.js';
+
+export interface BlobCacheOptions {
+  /** Cap on cached bytes; 0 means no cap. */
+  readonly maxCacheBytes: number;
+  /** Blobs up to this size are kept in memory once read. */
+  readonly smallBlobBytes: number;
+  /** Bytes of small blobs kept in memory. */
+  readonly blobMemoryBytes: number;
+  readonly flightTimeoutMs: number;
+  readonly upstreamTimeoutMs: number;
+  /** Content fetched through these repositories (as `upstream/repository`) is pinned. */
+  readonly pinned: RepositoryMatcher;
+  /** Digests pinned by configuration. */
+  readonly pinnedDigests?: readonly string[];
+  /** Files of evicted blobs are unlinked this long after they leave the index, so a request that just looked one up can still open it. */
+  readonly evictionGraceMs?: number;
+}
+
+export interface BlobAnswer {
+  /** Undefined only when an upstream in flight did not announce a length. */
+  readonly size: number | undefined;
+  readonly result: CacheResult;
+  /** The whole blob, when it is small and in memory. */
+  readonly bytes?: Buffer;
+  /** Opens the body, or an inclusive byte range of it; absent for HEAD. */
+  readonly open: ((range?: ByteRange) => Readable) | undefined;
+}
+
+/** Cache-fill work below 5 % under the cap, so eviction does not run on every commit. */
+const lowWatermark = 0.95;
+
+export class BlobCache {
+  readonly index = new BlobIndex();
+  private readonly flights = new Map<string, BlobFlight>();
+  private readonly memory: LRUCache<string, Buffer>;
+  private evicting = false;
+
+  constructor(
+    private readonly store: BlobStore,
+    private readonly options: BlobCacheOptions,
+    private readonly shutdown: AbortSignal,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {
+    this.memory = new LRUCache<string, Buffer>({
+      maxSize: Math.max(1, options.blobMemoryBytes),
+      sizeCalculation: (b) => Math.max(1, b.length),
+    });
+  }
+
+  /** Rebuilds the index from the store (at start), oldest first so recency survives a restart roughly. */
+  async rebuild(): Promise<{ count: number; bytes: number }> {
+    const found: Array<{ digest: string; size: number; mtimeMs: number }> = [];
+    for await (const blob of this.store.list()) found.push({ digest: blob.digest.value, size: blob.size, mtimeMs: blob.mtimeMs });
+    for await (const digest of this.store.pinned()) this.index.pin(digest);
+    for (const digest of this.options.pinnedDigests ?? []) this.index.pin(digest);
+    found.sort((a, b) => a.mtimeMs - b.mtimeMs);
+    for (const blob of found) this.index.add(blob.digest, blob.size);
+    this.reportSize();
+    await this.evictIfNeeded();
+    return { count: this.index.count, bytes: this.index.totalBytes };
+  }
+
+  /** Size of a cached blob (refreshing its recency), from memory only. */
+  lookup(digest: Digest): number | undefined {
+    return this.index.touch(digest.value);
+  }
+
+  async blob(route: Route, digest: Digest, request: { head: boolean }): Promise<BlobAnswer> {
+    const size = this.index.touch(digest.value);
+    if (size !== undefined) return this.hit(digest, size, request.head);
+    const flight = this.flights.get(digest.value);
+    if (flight) return this.join(flight, 'joined');
+    if (request.head) {
+      const head = await route.upstream.headBlob(route.repository, digest.value, this.upstreamSignal());
+      return { size: head.size, result: 'miss', open: undefined };
+    }
+    return this.join(this.startFlight(route, digest), 'miss');
+  }
+
+  /** Stores small verified content (manifests) through the same index and eviction. */
+  async put(digest: Digest, bytes: Buffer, pin: boolean): Promise<void> {
+    const writer = await this.store.create(digest);
+    await writer.write(bytes);
+    await writer.commit(bytes.length);
+    this.committed(digest.value, bytes.length, pin);
+  }
+
+  /** Reads small content (manifests) when it is cached. */
+  async read(digest: Digest, signal: AbortSignal): Promise<Buffer | undefined> {
+    if (!this.index.has(digest.value)) return undefined;
+    return this.store.readAll(digest, signal);
+  }
+
+  async pin(digest: Digest): Promise<void> {
+    this.index.pin(digest.value);
+    await this.store.pin(digest);
+  }
+
+  private async hit(digest: Digest, size: number, head: boolean): Promise<BlobAnswer> {
+    if (head) return { size, result: 'hit', open: undefined };
+    let bytes = size <= this.options.smallBlobBytes ? this.memory.get(digest.value) : undefined;
+    if (!bytes && size <= this.options.smallBlobBytes) {
+      bytes = await this.store.readAll(digest, this.upstreamSignal());
+      if (bytes) this.memory.set(digest.value, bytes);
+    }
+    if (bytes) return { size, result: 'hit', bytes, open: (range) => this.store.read(digest, range) };
+    return {
+      size,
+      result: 'hit',
+      open: (range) => {
+        this.index.acquire(digest.value);
+        const stream = this.store.read(digest, range);
+        stream.once('close', () => this.index.release(digest.value));
+        return stream;
+      },
+    };
+  }
+
+  private async join(flight: BlobFlight, result: CacheResult): Promise<BlobAnswer> {
+    await flight.started;
+    return { size: flight.size, result, open: (range) => flight.reader(range?.start, range?.end) };
+  }
+
+  private startFlight(route: Route, digest: Digest): BlobFlight {
+    const upstream = route.upstream.name;
+    const signal = AbortSignal.any([this.shutdown, AbortSignal.timeout(this.options.flightTimeoutMs)]);
+    const context = { upstream, repository: route.repository, digest: digest.value };
+    const pin = this.options.pinned(`${upstream}/${route.repository}`);
+    const flight = new BlobFlight(digest, route, this.store, signal, {
+      onBytes: (bytes) => this.metrics.upstreamBytes.inc({ upstream }, bytes),
+      onCommitted: (size) => this.committed(digest.value, size, pin),
+      onMismatch: (err) => {
+        this.metrics.digestMismatches.inc({ upstream, kind: 'blob' });
+        this.log.error({ ...context, err: err.message }, 'upstream blob does not match its digest; not cached, clients cut off');
+      },
+      onDiskFailure: (err) => {
+        // New requests must not join: the window in memory only serves the readers already here.
+        this.flights.delete(digest.value);
+        this.metrics.cacheWriteErrors.inc({ kind: 'blob' });
+        const cause = err instanceof DiskWriteError ? err.cause : err;
+        this.log.error({ ...context, err: describe(cause) }, 'cache write failed; clients keep receiving upstream bytes, blob not cached');
+      },
+      onFailure: (err) => {
+        if ((err as { status?: number }).status !== undefined && (err as { status: number }).status < 500) return; // a 404 is an answer
+        this.log.warn({ ...context, err: describe(err) }, 'upstream blob fetch failed');
+      },
+      onEnd: () => {
+        if (this.flights.get(digest.value) === flight) this.flights.delete(digest.value);
+        this.metrics.flightsInProgress.dec({ upstream });
+      },
+    });
+    this.flights.set(digest.value, flight);
+    this.metrics.flightsInProgress.inc({ upstream });
+    void flight.run();
+    return flight;
+  }
+
+  private committed(digest: string, size: number, pin: boolean): void {
+    this.index.add(digest, size);
+    if (pin) void this.pin(parseDigest(digest)).catch((err: unknown) => this.log.warn({ digest, err: describe(err) }, 'could not record pin'));
+    this.reportSize();
+    void this.evictIfNeeded();
+  }
+
+  /** Evicts least recently used, unpinned, unread blobs until the cache is under its low watermark. */
+  private async evictIfNeeded(): Promise<void> {
+    const cap = this.options.maxCacheBytes;
+    if (cap <= 0 || this.evicting || this.index.totalBytes <= cap) return;
+    this.evicting = true;
+    try {
+      const victims = this.index.victims(this.index.totalBytes - Math.floor(cap * lowWatermark));
+      for (const victim of victims) {
+        this.index.remove(victim.digest);
+        this.memory.delete(victim.digest);
+        this.metrics.evictions.inc();
+        this.metrics.evictedBytes.inc(victim.size);
+        const unlink = async (): Promise<void> => {
+          if (this.index.has(victim.digest)) return; // fetched again meanwhile: the file is current
+          await this.store
+            .delete(parseDigest(victim.digest))
+            .catch((err: unknown) => this.log.warn({ digest: victim.digest, err: describe(err) }, 'could not delete evicted blob'));
+        };
+        const grace = this.options.evictionGraceMs ?? 2000;
+        if (grace > 0) setTimeout(() => void unlink(), grace).unref();
+        else await unlink();
+      }
+      if (victims.length > 0) this.log.info({ evicted: victims.length, cacheBytes: this.index.totalBytes, cap }, 'evicted least recently used blobs');
+      if (this.index.totalBytes > cap) this.log.warn({ cacheBytes: this.index.totalBytes, cap }, 'cache over its cap: the rest is pinned or being read');
+    } finally {
+      this.evicting = false;
+      this.reportSize();
+    }
+  }
+
+  private reportSize(): void {
+    this.metrics.cacheBytes.set(this.index.totalBytes);
+    this.metrics.cacheObjects.set(this.index.count);
+  }
+
+  private upstreamSignal(): AbortSignal {
+    return AbortSignal.any([this.shutdown, AbortSignal.timeout(this.options.upstreamTimeoutMs)]);
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
