@@ -3,8 +3,10 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.js';
 import { start } from '../main.js';
+import { verifyCache } from './verify.js';
 
 const usage = `Usage: tender [serve] [options]
+       tender verify [--cache-dir <dir>]   re-hash every cached blob, quarantine mismatches (exit 1 if any)
 
 Options:
   --config <file>            YAML config file (also TENDER_CONFIG)
@@ -37,6 +39,12 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const command = positionals[0] ?? 'serve';
+  if (command === 'verify') {
+    const cacheDir = values['cache-dir'] ?? process.env.TENDER_CACHE_DIR ?? './data';
+    const report = await verifyCache(cacheDir, (line) => process.stdout.write(`${line}\n`));
+    process.stdout.write(`checked ${report.checked} blobs (${report.bytes} bytes) in ${report.ms} ms: ${report.quarantined.length} quarantined\n`);
+    return report.quarantined.length > 0 ? 1 : 0;
+  }
   if (command !== 'serve') {
     process.stderr.write(`unknown command "${command}"\n\n${usage}`);
     return 2;

@@ -24,11 +24,14 @@ export class FsBlobStore implements BlobStore {
     this.quarantineDir = join(root, 'quarantine');
   }
 
-  /** Opens the store, creating its folders and removing temp files a crash left behind. */
-  static async open(root: string): Promise<FsBlobStore> {
+  /**
+   * Opens the store, creating its folders and (for the serving process) removing temp files a crash
+   * left behind; tools that run beside a live server pass `clearTemp: false`.
+   */
+  static async open(root: string, options: { clearTemp: boolean } = { clearTemp: true }): Promise<FsBlobStore> {
     const store = new FsBlobStore(root);
     await mkdir(store.blobsDir, { recursive: true });
-    await rm(store.tmpDir, { recursive: true, force: true });
+    if (options.clearTemp) await rm(store.tmpDir, { recursive: true, force: true });
     await mkdir(store.tmpDir, { recursive: true });
     return store;
   }

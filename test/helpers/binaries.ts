@@ -67,12 +67,7 @@ export function describeWithBinaries(names: string[], title: string, fn: () => v
 }
 
 /** Same policy as describeWithBinaries, for a single test inside an otherwise runnable suite. */
-export function itWithBinaries(
-  names: string[],
-  title: string,
-  fn: () => Promise<void> | void,
-  timeout?: number,
-): void {
+export function itWithBinaries(names: string[], title: string, fn: () => Promise<void> | void, timeout?: number): void {
   const check = requireBinaries(names);
   if (check.ok) {
     it(title, fn, timeout);

@@ -19,7 +19,9 @@ export type Fault =
   /** 429 with Retry-After: 0 once, then normal. */
   | 'rate-limit-once'
   /** 503 always. */
-  | 'unavailable';
+  | 'unavailable'
+  /** The whole body, 64 KiB every 10 ms: long enough to join, range into, disconnect from, or kill mid-fill. */
+  | 'slow';
 
 export interface FaultUpstream {
   readonly url: string;
@@ -89,6 +91,8 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
       case 'stall':
         res.write(half);
         return;
+      case 'slow':
+        return void trickle(res, body);
       default:
         res.end(body);
     }
@@ -129,6 +133,13 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
         server.close(() => resolve());
       }),
   };
+}
+
+function trickle(res: ServerResponse, body: Buffer, offset = 0): void {
+  if (res.destroyed) return;
+  if (offset >= body.length) return void res.end();
+  res.write(body.subarray(offset, offset + 64 * 1024));
+  setTimeout(() => trickle(res, body, offset + 64 * 1024), 10);
 }
 
 function digestOf(bytes: Buffer): string {

@@ -7,7 +7,10 @@ export interface HttpAnswer {
   readonly body: Buffer;
 }
 
-export async function http(url: string, init: { method?: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE' | 'PATCH'; headers?: Record<string, string> } = {}): Promise<HttpAnswer> {
+export async function http(
+  url: string,
+  init: { method?: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE' | 'PATCH'; headers?: Record<string, string> } = {},
+): Promise<HttpAnswer> {
   const response = await request(url, { method: init.method ?? 'GET', headers: init.headers ?? {} });
   const body = Buffer.from(await response.body.arrayBuffer());
   const headers: Record<string, string> = {};

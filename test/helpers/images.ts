@@ -156,13 +156,7 @@ export async function pushBlob(reg: RegistryTarget, repository: string, blob: Bl
   await put.arrayBuffer();
 }
 
-export async function pushManifest(
-  reg: RegistryTarget,
-  repository: string,
-  reference: string,
-  manifest: Buffer,
-  mediaType: string,
-): Promise<string> {
+export async function pushManifest(reg: RegistryTarget, repository: string, reference: string, manifest: Buffer, mediaType: string): Promise<string> {
   const res = await fetch(`${reg.url}/v2/${repository}/manifests/${reference}`, {
     method: 'PUT',
     headers: headers(reg, { 'content-type': mediaType }),
@@ -193,21 +187,13 @@ async function pushArtifact(
   return { repository, tag, digest, mediaType, manifest, config, layers: layers.map((l) => l.blob) };
 }
 
-export async function pushImage(
-  reg: RegistryTarget,
-  repository: string,
-  tag: string | undefined,
-  opts: ImageOptions,
-): Promise<PushedImage> {
+export async function pushImage(reg: RegistryTarget, repository: string, tag: string | undefined, opts: ImageOptions): Promise<PushedImage> {
   const docker = opts.mediaType === 'docker';
   const platform = opts.platform ?? { os: 'linux', architecture: 'amd64' };
   const diffIds: string[] = [];
   const layers = opts.layerSizes.map((size, i) => {
     const layerSeed = `${opts.seed}/layer/${i}`;
-    const uncompressed = tar([
-      { name: 'data/' },
-      { name: `data/${safeName(layerSeed)}.bin`, content: pseudoRandomBytes(layerSeed, size) },
-    ]);
+    const uncompressed = tar([{ name: 'data/' }, { name: `data/${safeName(layerSeed)}.bin`, content: pseudoRandomBytes(layerSeed, size) }]);
     diffIds.push(sha256(uncompressed));
     return { blob: makeBlob(gzipSync(uncompressed), docker ? MediaTypes.dockerLayer : MediaTypes.ociLayer) };
   });
@@ -252,29 +238,16 @@ export async function pushIndex(
   return { repository, tag, digest, mediaType, manifest, images };
 }
 
-export async function pushHelmChart(
-  reg: RegistryTarget,
-  repository: string,
-  tag: string,
-  seed: string,
-): Promise<PushedImage> {
+export async function pushHelmChart(reg: RegistryTarget, repository: string, tag: string, seed: string): Promise<PushedImage> {
   const name = safeName(seed).toLowerCase();
   const version = tag;
   const chartYaml = `apiVersion: v2\nname: ${name}\nversion: ${version}\ndescription: tender test chart\n`;
   const config = makeBlob(jsonBytes({ apiVersion: 'v2', name, version }), MediaTypes.helmConfig);
-  const chart = makeBlob(
-    gzipSync(tar([{ name: `${name}/` }, { name: `${name}/Chart.yaml`, content: Buffer.from(chartYaml) }])),
-    MediaTypes.helmChart,
-  );
+  const chart = makeBlob(gzipSync(tar([{ name: `${name}/` }, { name: `${name}/Chart.yaml`, content: Buffer.from(chartYaml) }])), MediaTypes.helmChart);
   return pushArtifact(reg, repository, tag, config, [{ blob: chart }], MediaTypes.ociManifest);
 }
 
-export async function pushCosignSignature(
-  reg: RegistryTarget,
-  repository: string,
-  subjectDigest: string,
-  seed: string,
-): Promise<PushedImage> {
+export async function pushCosignSignature(reg: RegistryTarget, repository: string, subjectDigest: string, seed: string): Promise<PushedImage> {
   const payload = makeBlob(
     jsonBytes({
       critical: {

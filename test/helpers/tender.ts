@@ -29,9 +29,7 @@ export async function startTender(options: TenderOptions): Promise<TenderHandle>
   const cacheDir = options.cacheDir ?? (await mkdtemp(join(tmpdir(), 'tender-cache-')));
   const dir = await mkdtemp(join(tmpdir(), 'tender-config-'));
   const file = join(dir, 'tender.json');
-  const upstreams = Object.fromEntries(
-    Object.entries(options.upstreams).map(([name, url]) => [name, { url, insecure: url.startsWith('http:'), retries: 1 }]),
-  );
+  const upstreams = Object.fromEntries(Object.entries(options.upstreams).map(([name, url]) => [name, { url, insecure: url.startsWith('http:'), retries: 1 }]));
   const settings = {
     listen: '127.0.0.1:0',
     cacheDir,

@@ -59,7 +59,18 @@ describe('tender serve', () => {
     const dir = await mkdtemp(join(tmpdir(), 'tender-cli-'));
     const file = join(dir, 'dead.yaml');
     // Port 9 (discard) on loopback: nothing listens there, the connection is refused at once.
-    await writeFile(file, ['includeDefaultUpstreams: false', 'defaultUpstream: dead.test', 'upstreams:', '  dead.test:', '    url: http://127.0.0.1:9', '    insecure: true', '    retries: 0'].join('\n'));
+    await writeFile(
+      file,
+      [
+        'includeDefaultUpstreams: false',
+        'defaultUpstream: dead.test',
+        'upstreams:',
+        '  dead.test:',
+        '    url: http://127.0.0.1:9',
+        '    insecure: true',
+        '    retries: 0',
+      ].join('\n'),
+    );
     const child = tender(['--config', file, '--listen', '127.0.0.1:0', '--cache-dir', join(dir, 'cache')]);
     children.push(child);
     const started = await servingLine(child);
@@ -76,7 +87,15 @@ describe('tender serve', () => {
     const file = join(dir, 'bad.yaml');
     await writeFile(
       file,
-      ['tagTtl: soon', 'listen: "host:99999"', 'defaultUpstream: nowhere.test', 'upstreams:', '  plain.test:', '    url: http://10.0.0.1:5000', '    password: hunter2secret'].join('\n'),
+      [
+        'tagTtl: soon',
+        'listen: "host:99999"',
+        'defaultUpstream: nowhere.test',
+        'upstreams:',
+        '  plain.test:',
+        '    url: http://10.0.0.1:5000',
+        '    password: hunter2secret',
+      ].join('\n'),
     );
     const child = tender(['--config', file]);
     children.push(child);

@@ -103,7 +103,10 @@ describeWithBinaries(['docker-registry'], 'pull-through against a real upstream'
       ['library/app', signature, `sha256-${image.digest.slice(7)}.sig`],
     ];
     for (const [repository, pushed, tag] of cases) {
-      for (const url of [`${base()}/v2/${repository}/manifests/${tag}?ns=registry.test:5000`, `${base()}/v2/registry.test:5000/${repository}/manifests/${tag}`]) {
+      for (const url of [
+        `${base()}/v2/${repository}/manifests/${tag}?ns=registry.test:5000`,
+        `${base()}/v2/registry.test:5000/${repository}/manifests/${tag}`,
+      ]) {
         const res = await http(url, { headers: { accept: containerdAccept } });
         expect(res.status, url).toBe(200);
         expect(res.body.equals(pushed.manifest)).toBe(true);
@@ -244,7 +247,11 @@ describeWithBinaries(['docker-registry'], 'pull-through against a real upstream'
       for (const hex of await readdir(join(root, prefix))) {
         expect(hex.slice(0, 2)).toBe(prefix);
         const { readFile } = await import('node:fs/promises');
-        expect(createHash('sha256').update(await readFile(join(root, prefix, hex))).digest('hex')).toBe(hex);
+        expect(
+          createHash('sha256')
+            .update(await readFile(join(root, prefix, hex)))
+            .digest('hex'),
+        ).toBe(hex);
         files += 1;
       }
     }

@@ -6,24 +6,10 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithBinaries, itWithBinaries } from '../helpers/binaries.js';
-import {
-  MediaTypes,
-  pushCosignSignature,
-  pushHelmChart,
-  pushImage,
-  pushIndex,
-  sha256,
-  type PushedImage,
-  type PushedIndex,
-} from '../helpers/images.js';
+import { MediaTypes, pushCosignSignature, pushHelmChart, pushImage, pushIndex, sha256, type PushedImage, type PushedIndex } from '../helpers/images.js';
 import { startRegistry, type RegistryHandle } from '../helpers/registry.js';
 
-const ACCEPT = [
-  MediaTypes.ociManifest,
-  MediaTypes.ociIndex,
-  MediaTypes.dockerManifest,
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-].join(', ');
+const ACCEPT = [MediaTypes.ociManifest, MediaTypes.ociIndex, MediaTypes.dockerManifest, 'application/vnd.docker.distribution.manifest.list.v2+json'].join(', ');
 
 async function expectManifest(reg: RegistryHandle, pushed: PushedImage | PushedIndex, reference: string) {
   const repository = pushed.repository;
@@ -181,9 +167,7 @@ describeWithBinaries(['docker-registry'], 'registry harness (real distribution u
       await anonymous.arrayBuffer();
       expect(anonymous.status).toBe(401);
       expect(anonymous.headers.get('www-authenticate')).toMatch(/^Basic /);
-      await expect(pushImage({ url: secured.url }, 'private/app', 'v1', { layerSizes: [10], seed: 'x' })).rejects.toThrow(
-        /401/,
-      );
+      await expect(pushImage({ url: secured.url }, 'private/app', 'v1', { layerSizes: [10], seed: 'x' })).rejects.toThrow(/401/);
       const pushed = await pushImage(secured, 'private/app', 'v1', { layerSizes: [256], seed: 'private' });
       const basic = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
       const res = await fetch(`${secured.url}/v2/private/app/manifests/v1`, {

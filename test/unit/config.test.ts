@@ -253,7 +253,10 @@ upstreams:
         ['upstreams.registry.local.url', 'not a url'],
         ['upstreams.quay.io.retries', '99'],
       ]) {
-        expect(err.problems.some((p) => p.includes(key!) && p.includes(value!)), `a problem naming ${key} = ${value}`).toBe(true);
+        expect(
+          err.problems.some((p) => p.includes(key!) && p.includes(value!)),
+          `a problem naming ${key} = ${value}`,
+        ).toBe(true);
       }
       expect(text).toContain('bogusKey');
       expect(err.problems.length).toBeGreaterThanOrEqual(7);
@@ -309,7 +312,7 @@ upstreams:
       expect(err.problems).toHaveLength(6);
     });
 
-    it('refuses an upstream name that is also another upstream\'s alias', () => {
+    it("refuses an upstream name that is also another upstream's alias", () => {
       const file = writeYaml('upstreams:\n  index.docker.io:\n    url: https://index.docker.io\n');
       const err = configError(() => loadConfig({ file }));
       expect(err.problems).toHaveLength(1);

@@ -45,10 +45,7 @@ describe('SingleFlight', () => {
   it('runs different keys independently', async () => {
     const flights = new SingleFlight<string>();
     let runs = 0;
-    const [a, b] = await Promise.all([
-      flights.run('a', async () => `a${++runs}`),
-      flights.run('b', async () => `b${++runs}`),
-    ]);
+    const [a, b] = await Promise.all([flights.run('a', async () => `a${++runs}`), flights.run('b', async () => `b${++runs}`)]);
     expect(runs).toBe(2);
     expect([a, b].sort()).toEqual(['a1', 'b2'].sort());
   });

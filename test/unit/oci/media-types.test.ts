@@ -24,10 +24,7 @@ describe('parseAccept', () => {
   });
 
   it('drops parameters such as q-values and lower-cases', () => {
-    expect(parseAccept('Application/VND.OCI.Image.Index.v1+json; q=0.9 ,application/json;q=0.1')).toEqual([
-      mediaTypes.ociIndex,
-      'application/json',
-    ]);
+    expect(parseAccept('Application/VND.OCI.Image.Index.v1+json; q=0.9 ,application/json;q=0.1')).toEqual([mediaTypes.ociIndex, 'application/json']);
   });
 });
 
@@ -70,12 +67,8 @@ describe('declaredMediaType', () => {
   const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 
   it('uses the mediaType field when present', () => {
-    expect(declaredMediaType(json({ schemaVersion: 2, mediaType: mediaTypes.dockerManifest, layers: [] }))).toBe(
-      mediaTypes.dockerManifest,
-    );
-    expect(declaredMediaType(json({ schemaVersion: 2, mediaType: mediaTypes.dockerManifestList, manifests: [] }))).toBe(
-      mediaTypes.dockerManifestList,
-    );
+    expect(declaredMediaType(json({ schemaVersion: 2, mediaType: mediaTypes.dockerManifest, layers: [] }))).toBe(mediaTypes.dockerManifest);
+    expect(declaredMediaType(json({ schemaVersion: 2, mediaType: mediaTypes.dockerManifestList, manifests: [] }))).toBe(mediaTypes.dockerManifestList);
   });
 
   it('recognises a schema 1 manifest', () => {

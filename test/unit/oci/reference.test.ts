@@ -2,23 +2,13 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { OciError } from '../../../src/oci/errors.js';
-import {
-  assertRepository,
-  assertTag,
-  isValidRepository,
-  isValidTag,
-  looksLikeHost,
-  maxNameLength,
-} from '../../../src/oci/reference.js';
+import { assertRepository, assertTag, isValidRepository, isValidTag, looksLikeHost, maxNameLength } from '../../../src/oci/reference.js';
 
 describe('repository names', () => {
-  it.each(['nginx', 'library/nginx', 'team/app/api', 'a__b', 'a_b', 'a-b--c', 'a.b', 'a0/b1/c2', 'x'.repeat(maxNameLength)])(
-    'accepts %s',
-    (name) => {
-      expect(isValidRepository(name)).toBe(true);
-      expect(assertRepository(name)).toBe(name);
-    },
-  );
+  it.each(['nginx', 'library/nginx', 'team/app/api', 'a__b', 'a_b', 'a-b--c', 'a.b', 'a0/b1/c2', 'x'.repeat(maxNameLength)])('accepts %s', (name) => {
+    expect(isValidRepository(name)).toBe(true);
+    expect(assertRepository(name)).toBe(name);
+  });
 
   it.each([
     ['uppercase', 'Library/nginx'],
@@ -56,7 +46,7 @@ describe('repository names', () => {
     }
   });
 
-  it('uses distribution\'s 255-character limit', () => {
+  it("uses distribution's 255-character limit", () => {
     expect(maxNameLength).toBe(255);
   });
 });

@@ -9,9 +9,7 @@ describe('parseChallenge', () => {
   });
 
   it("parses Docker Hub's bearer challenge", () => {
-    const challenge = parseChallenge(
-      'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull"',
-    );
+    const challenge = parseChallenge('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull"');
     expect(challenge).toEqual({
       scheme: 'bearer',
       params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/nginx:pull' },
@@ -25,9 +23,7 @@ describe('parseChallenge', () => {
   });
 
   it('parses a challenge with an error parameter and spaces after commas', () => {
-    const challenge = parseChallenge(
-      'Bearer realm="https://auth.example/token", service="example", scope="repository:a/b:pull", error="insufficient_scope"',
-    );
+    const challenge = parseChallenge('Bearer realm="https://auth.example/token", service="example", scope="repository:a/b:pull", error="insufficient_scope"');
     expect(challenge?.params).toEqual({
       realm: 'https://auth.example/token',
       service: 'example',

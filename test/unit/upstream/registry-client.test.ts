@@ -147,9 +147,7 @@ describe('RegistryClient', () => {
       const reg = await registry({ auth: 'bearer', routes: manifestRoutes });
       const { client } = makeClient(reg.url);
 
-      const results = await Promise.all(
-        Array.from({ length: 10 }, (_, i) => client.getManifest('team/app', `v${i}`, mediaTypes.ociManifest, signal())),
-      );
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => client.getManifest('team/app', `v${i}`, mediaTypes.ociManifest, signal())));
 
       expect(results.every((m) => m.body.equals(manifestBody))).toBe(true);
       expect(reg.tokenRequests).toHaveLength(1);
