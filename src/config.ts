@@ -202,13 +202,15 @@ function describeIssue(issue: z.core.$ZodIssue, settings: Record<string, unknown
   const key = issue.path.join('.') || '(top level)';
   const last = issue.path[issue.path.length - 1];
   const value = issue.path.reduce<unknown>((v, k) => (v as Record<string | number, unknown> | undefined)?.[k as string], settings);
-  const shown = value === undefined || typeof value === 'object' || secretKeys.has(String(last)) ? '' : `, got ${JSON.stringify(redactUrl(String(value)))}`;
+  const hidden = value === undefined || typeof value === 'object' || secretKeys.has(String(last));
+  const shown = hidden ? '' : `, got ${JSON.stringify(typeof value === 'string' ? redactUrl(value) : value)}`;
   return `${key}: ${issue.message}${shown}`;
 }
 
 /** Hides user:password in a URL-looking value. */
 function redactUrl(value: string): string {
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1[redacted]@');
+  // Up to the last "@": a password may itself contain "@" or "/".
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)\S*@/i, '$1[redacted]@');
 }
 
 /** Removes what a schema issue points at, so the remaining settings can still be checked. */

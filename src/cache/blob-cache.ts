@@ -79,7 +79,11 @@ export class BlobCache {
 
   async blob(route: Route, digest: Digest, request: { head: boolean }): Promise<BlobAnswer> {
     const size = this.index.touch(digest.value);
-    if (size !== undefined) return this.hit(digest, size, request.head);
+    if (size !== undefined) {
+      // Content cached through another repository is pinned once a pinned repository asks for it.
+      if (!this.index.isPinned(digest.value) && this.options.pinned(`${route.upstream.name}/${route.repository}`)) await this.pin(digest);
+      return this.hit(digest, size, request.head);
+    }
     const flight = this.flights.get(digest.value);
     if (flight) return this.join(flight, 'joined');
     if (request.head) {

@@ -106,16 +106,15 @@ export class BlobFlight {
       this.window = { base: writer.durableBytes, chunks: [], bytes: 0 };
       this.hooks.onDiskFailure(writer.diskFailure);
     }
+    if (this.readers.size === 0) {
+      // Nothing can be cached and nobody is reading: the rest of the download would be thrown away.
+      body.destroy();
+      throw new Error('cache disk failed and no client is reading any more');
+    }
     this.window.chunks.push(chunk);
     this.window.bytes += chunk.length;
     this.trimWindow();
-    while (this.window.bytes > memoryWindowBytes) {
-      if (this.readers.size === 0) {
-        body.destroy();
-        throw new Error('cache disk failed and no client is reading any more');
-      }
-      await this.waitForChange();
-    }
+    while (this.window.bytes > memoryWindowBytes && this.readers.size > 0) await this.waitForChange();
   }
 
   private fail(err: unknown): void {
@@ -142,7 +141,8 @@ export class BlobFlight {
     const want = Math.min(available, buffer.length);
     if (this.diskFailedAt !== undefined && position >= this.diskFailedAt) return this.readWindow(buffer, position, want);
     const fileEnd = this.diskFailedAt ?? this.published;
-    if (!this.access) return 0;
+    // Published bytes with no file behind them would make a reader spin: fail it instead.
+    if (!this.access) throw new Error(`flight for ${this.digest.value} is closed`);
     return this.access.read(buffer.subarray(0, Math.min(want, fileEnd - position)), position);
   }
 

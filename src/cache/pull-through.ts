@@ -184,10 +184,14 @@ export class PullThrough {
   }
 
   private async localManifest(digest: Digest, withBody: boolean): Promise<{ mediaType: string; size: number; body: Buffer | undefined } | undefined> {
+    // The index, not the metadata, says what is cached (an evicted manifest keeps its metadata);
+    // looking it up also keeps a busy manifest recent, so eviction passes it by.
+    if (this.blobs.lookup(digest) === undefined) {
+      this.memory.delete(digest.value);
+      return undefined;
+    }
     const remembered = this.memory.get(digest.value);
     if (remembered) return remembered;
-    // The index, not the metadata, says what is on disk: an evicted manifest keeps its metadata.
-    if (this.blobs.lookup(digest) === undefined) return undefined;
     const info = await this.metadata.getManifest(digest.value);
     if (info && !withBody) return { ...info, body: undefined };
     const body = await this.blobs.read(digest, this.upstreamSignal());

@@ -312,6 +312,20 @@ upstreams:
       expect(err.problems).toHaveLength(6);
     });
 
+    it('names the value of each of two problems in one upstream entry', () => {
+      const file = writeYaml(`
+upstreams:
+  registry.local:
+    url: not a url
+    retries: 99
+`);
+      const err = configError(() => loadConfig({ file }));
+      const problem = (needle: string) => err.problems.find((p) => p.includes(needle));
+      expect(problem('upstreams.registry.local.url')).toContain('not a url');
+      expect(problem('upstreams.registry.local.retries')).toContain('99');
+      expect(err.problems).toHaveLength(2);
+    });
+
     it("refuses an upstream name that is also another upstream's alias", () => {
       const file = writeYaml('upstreams:\n  index.docker.io:\n    url: https://index.docker.io\n');
       const err = configError(() => loadConfig({ file }));
@@ -413,6 +427,257 @@ upstreams:
       const err = configError(() => loadConfig({ file }));
       expect(err.problems.length).toBeGreaterThanOrEqual(2);
       expect(err.message).not.toContain(password);
+    });
+
+    it('never echoes a password or token that YAML read as a number, but names the key', () => {
+      const file = writeYaml(`
+upstreams:
+  ghcr.io:
+    url: https://ghcr.io
+    username: robot
+    password: 123456789
+  quay.io:
+    url: https://quay.io
+    token: 987654321
+`);
+      const err = configError(() => loadConfig({ file }));
+      expect(err.problems.some((p) => p.startsWith('upstreams.ghcr.io.password'))).toBe(true);
+      expect(err.problems.some((p) => p.startsWith('upstreams.quay.io.token'))).toBe(true);
+      expect(err.message).not.toContain('123456789');
+      expect(err.message).not.toContain('987654321');
+    });
+
+    it('never echoes a password given as a list or a map', () => {
+      const file = writeYaml(`
+upstreams:
+  ghcr.io:
+    url: https://ghcr.io
+    username: robot
+    password: [${password}]
+  quay.io:
+    url: https://quay.io
+    username: robot
+    password: { value: ${password} }
+`);
+      const err = configError(() => loadConfig({ file }));
+      expect(err.problems.filter((p) => p.includes('.password'))).toHaveLength(2);
+      expect(err.message).not.toContain(password);
+    });
+
+    it.each([
+      ['plain http', 'http://robot:pw@reg.local', false],
+      ['plain http marked insecure', 'http://robot:pw@reg.local', true],
+      ['https', 'https://robot:pw@reg.local', false],
+    ])('refuses credentials in a %s URL, showing [redacted] instead', (_label, url, insecure) => {
+      const file = writeYaml(`
+upstreams:
+  reg.local:
+    url: ${url}
+    insecure: ${insecure}
+`);
+      const err = configError(() => loadConfig({ file }));
+      const problem = err.problems.find((p) => p.includes('credentials'));
+      expect(problem).toBeDefined();
+      expect(problem).toContain('upstreams.reg.local.url');
+      expect(problem).toContain('[redacted]@reg.local');
+      for (const leak of ['robot', ':pw', 'pw@']) expect(err.message).not.toContain(leak);
+    });
+
+    it('redacts credentials in a URL that is not even valid', () => {
+      const file = writeYaml(`
+upstreams:
+  reg.local:
+    url: "https://robot:${password}@bad host"
+`);
+      const err = configError(() => loadConfig({ file }));
+      expect(err.problems).toHaveLength(1);
+      expect(err.problems[0]).toContain('upstreams.reg.local.url');
+      expect(err.problems[0]).toContain('[redacted]');
+      expect(err.message).not.toContain(password);
+      expect(err.message).not.toContain('robot');
+    });
+
+    it('redacts a token given as the URL user name', () => {
+      const file = writeYaml(`
+upstreams:
+  reg.local:
+    url: https://${password}@reg.local
+`);
+      const err = configError(() => loadConfig({ file }));
+      expect(err.problems.join('\n')).toContain('[redacted]');
+      expect(err.message).not.toContain(password);
+    });
+
+    // KNOWN BUG (src/config.ts redactUrl): the pattern stops at the FIRST "@", but a URL's user info runs to
+    // the LAST one, so "https://robot:p@ss-w0rd@reg.local" is shown as "https://[redacted]@ss-w0rd@reg.local".
+    // Drop `.fails` once redactUrl hides everything up to the last "@".
+    it('redacts a password that contains "@"', () => {
+      const file = writeYaml(`
+upstreams:
+  reg.local:
+    url: https://robot:p@ss-w0rd@reg.local
+`);
+      const err = configError(() => loadConfig({ file }));
+      expect(err.problems.join('\n')).toContain('[redacted]@reg.local');
+      expect(err.message).not.toContain('ss-w0rd');
+    });
+  });
+
+  describe('built-in upstreams', () => {
+    it('keeps the docker.io aliases when docker.io is overridden with credentials', () => {
+      const config = loadConfig({
+        file: writeYaml(`
+upstreams:
+  docker.io:
+    url: https://registry-1.docker.io
+    username: robot
+    password: hub-secret
+`),
+      });
+      const hub = upstream(config, 'docker.io');
+      expect(hub.username).toBe('robot');
+      expect(hub.password).toBe('hub-secret');
+      expect(hub.url).toBe('https://registry-1.docker.io');
+      expect([...hub.aliases].sort()).toEqual(['index.docker.io', 'registry-1.docker.io']);
+      expect(config.upstreams.filter((u) => u.name === 'docker.io')).toHaveLength(1);
+      expect(config.upstreams).toHaveLength(7);
+    });
+
+    it('still refuses another upstream claiming a docker.io alias after an override', () => {
+      const file = writeYaml(`
+upstreams:
+  docker.io:
+    url: https://registry-1.docker.io
+    token: hub-token
+  mirror.local:
+    url: https://mirror.local
+    aliases: [registry-1.docker.io]
+`);
+      const err = configError(() => loadConfig({ file }));
+      expect(err.problems).toHaveLength(1);
+      expect(err.problems[0]).toContain('registry-1.docker.io');
+      expect(err.message).not.toContain('hub-token');
+    });
+
+    it('neither freezes nor changes the exported builtInUpstreams', () => {
+      const before = structuredClone(builtInUpstreams);
+      const configs = [
+        loadConfig({}),
+        loadConfig({ file: writeYaml('upstreams:\n  docker.io:\n    url: https://mirror.example\n    username: robot\n    password: pw\n') }),
+        loadConfig({ file: writeYaml('upstreams:\n  docker.io:\n    url: https://registry-1.docker.io\n    aliases: [hub.local]\n') }),
+        loadConfig({ file: writeYaml('upstreams:\n  quay.io: null\n') }),
+      ];
+      expect(builtInUpstreams).toEqual(before);
+      expect(Object.isFrozen(builtInUpstreams)).toBe(false);
+      for (const entry of Object.values(builtInUpstreams)) {
+        expect(Object.isFrozen(entry)).toBe(false);
+        if (entry.aliases) expect(Object.isFrozen(entry.aliases)).toBe(false);
+      }
+      // The config's alias lists are its own copies.
+      for (const config of configs) expect(upstream(config, 'docker.io').aliases).not.toBe(builtInUpstreams['docker.io']!.aliases);
+      expect(upstream(loadConfig({}), 'docker.io').aliases).toEqual(before['docker.io']!.aliases);
+    });
+  });
+
+  describe('blob cache settings', () => {
+    it('defaults to no cap, 256 KiB small blobs, 64 MiB of blob memory and nothing pinned', () => {
+      const config = loadConfig({});
+      expect(config.maxCacheBytes).toBe(0);
+      expect(config.smallBlobBytes).toBe(256 * 1024);
+      expect(config.blobMemoryBytes).toBe(64 * 2 ** 20);
+      expect(config.pinnedRepositories).toEqual([]);
+      expect(config.pinnedDigests).toEqual([]);
+      for (const u of config.upstreams) expect(u.concurrency).toBe(16);
+    });
+
+    it('reads sizes, pins and per-upstream concurrency from the file', () => {
+      const sha256 = `sha256:${'a'.repeat(64)}`;
+      const sha512 = `sha512:${'b'.repeat(128)}`;
+      const config = loadConfig({
+        file: writeYaml(`
+maxCacheSize: 50GiB
+smallBlobSize: 1MiB
+blobMemory: 128MiB
+pin:
+  repositories: [docker.io/library/*, ghcr.io/org/**, quay.io/team/app]
+  digests: [${sha256}, ${sha512}]
+upstreams:
+  ghcr.io:
+    url: https://ghcr.io
+    concurrency: 4
+`),
+      });
+      expect(config.maxCacheBytes).toBe(50 * 2 ** 30);
+      expect(config.smallBlobBytes).toBe(2 ** 20);
+      expect(config.blobMemoryBytes).toBe(128 * 2 ** 20);
+      expect(config.pinnedRepositories).toEqual(['docker.io/library/*', 'ghcr.io/org/**', 'quay.io/team/app']);
+      expect(config.pinnedDigests).toEqual([sha256, sha512]);
+      expect(upstream(config, 'ghcr.io').concurrency).toBe(4);
+      expect(upstream(config, 'quay.io').concurrency).toBe(16);
+      expect(Object.isFrozen(config.pinnedDigests)).toBe(true);
+    });
+
+    it('accepts a byte count as a number', () => {
+      expect(loadConfig({ file: writeYaml('maxCacheSize: 1073741824\n') }).maxCacheBytes).toBe(2 ** 30);
+    });
+
+    it('takes maxCacheSize from TENDER_MAX_CACHE_SIZE over the file, and flags over both', () => {
+      const file = writeYaml('maxCacheSize: 1GiB\n');
+      expect(loadConfig({ file }).maxCacheBytes).toBe(2 ** 30);
+      expect(loadConfig({ file, env: { TENDER_MAX_CACHE_SIZE: '10GiB' } }).maxCacheBytes).toBe(10 * 2 ** 30);
+      expect(loadConfig({ env: { TENDER_MAX_CACHE_SIZE: '500MB' } }).maxCacheBytes).toBe(500e6);
+      expect(loadConfig({ file, env: { TENDER_MAX_CACHE_SIZE: '10GiB' }, flags: { maxCacheSize: '2GiB' } }).maxCacheBytes).toBe(2 * 2 ** 30);
+    });
+
+    it('names key and value of a bad TENDER_MAX_CACHE_SIZE', () => {
+      const err = configError(() => loadConfig({ env: { TENDER_MAX_CACHE_SIZE: 'lots' } }));
+      expect(err.problems).toHaveLength(1);
+      expect(err.problems[0]).toContain('maxCacheSize');
+      expect(err.problems[0]).toContain('lots');
+    });
+
+    it.each([
+      ['maxCacheSize', 'huge'],
+      ['smallBlobSize', '-1'],
+      ['blobMemory', '12 parsecs'],
+    ])('names key and value of a bad %s', (key, value) => {
+      const err = configError(() => loadConfig({ file: writeYaml(`${key}: "${value}"\n`) }));
+      expect(err.problems).toHaveLength(1);
+      expect(err.problems[0]).toContain(key);
+      expect(err.problems[0]).toContain(value);
+    });
+
+    it.each([
+      ['a short digest', 'sha256:abc'],
+      ['upper-case hex', `sha256:${'A'.repeat(64)}`],
+      ['a sha256 with 128 hex', `sha256:${'a'.repeat(128)}`],
+      ['an unknown algorithm', `md5:${'a'.repeat(32)}`],
+      ['a tag', 'latest'],
+    ])('refuses %s as a pinned digest, naming the key and value', (_label, digest) => {
+      const err = configError(() => loadConfig({ file: writeYaml(`pin:\n  digests: ["${digest}"]\n`) }));
+      expect(err.problems).toHaveLength(1);
+      expect(err.problems[0]).toContain('pin.digests');
+      expect(err.problems[0]).toContain(digest);
+    });
+
+    it('refuses a pin pattern with characters no repository has, and an unknown pin key', () => {
+      const err = configError(() => loadConfig({ file: writeYaml('pin:\n  repositories: ["docker.io/library/nginx latest"]\n  tags: [v1]\n') }));
+      const text = err.problems.join('\n');
+      expect(err.problems.find((p) => p.includes('pin.repositories'))).toContain('docker.io/library/nginx latest');
+      expect(text).toContain('tags');
+    });
+
+    it.each([0, 1025, 1.5, -1, '8'])('refuses upstream concurrency %j, naming key and value', (concurrency) => {
+      const value = typeof concurrency === 'string' ? `"${concurrency}"` : String(concurrency);
+      const err = configError(() => loadConfig({ file: writeYaml(`upstreams:\n  ghcr.io:\n    url: https://ghcr.io\n    concurrency: ${value}\n`) }));
+      expect(err.problems).toHaveLength(1);
+      expect(err.problems[0]).toContain('upstreams.ghcr.io.concurrency');
+      expect(err.problems[0]).toContain(String(concurrency));
+    });
+
+    it.each([1, 1024])('accepts upstream concurrency %d', (concurrency) => {
+      const config = loadConfig({ file: writeYaml(`upstreams:\n  ghcr.io:\n    url: https://ghcr.io\n    concurrency: ${concurrency}\n`) });
+      expect(upstream(config, 'ghcr.io').concurrency).toBe(concurrency);
     });
   });
 

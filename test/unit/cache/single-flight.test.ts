@@ -83,6 +83,43 @@ describe('SingleFlight', () => {
     expect(flights.size).toBe(0);
   });
 
+  it('turns a synchronous throw of the work function into a rejection', async () => {
+    const flights = new SingleFlight<string>();
+    const failure = new Error('thrown before any await');
+    let runs = 0;
+    const work = (): Promise<string> => {
+      runs++;
+      throw failure;
+    };
+
+    let first: Promise<string> | undefined;
+    let second: Promise<string> | undefined;
+    expect(() => {
+      first = flights.run('k', work);
+      second = flights.run('k', work);
+    }).not.toThrow();
+    expect(first).toBeInstanceOf(Promise);
+    await expect(first).rejects.toBe(failure);
+    await expect(second).rejects.toBe(failure);
+    expect(runs).toBe(1);
+    expect(flights.size).toBe(0);
+
+    // The key is free again, and nothing leaked as an unhandled rejection.
+    expect(await flights.run('k', async () => 'recovered')).toBe('recovered');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(unhandled).toEqual([]);
+  });
+
+  it('leaves no unhandled rejection for a synchronous throw nobody awaits', async () => {
+    const flights = new SingleFlight<string>();
+    void flights.run('k', () => {
+      throw new Error('nobody listens');
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(unhandled).toEqual([]);
+    expect(flights.size).toBe(0);
+  });
+
   it('runs again after a flight resolved', async () => {
     const flights = new SingleFlight<number>();
     let runs = 0;

@@ -99,6 +99,29 @@ describe('parseRegistryPath', () => {
     expect(parseRegistryPath('/v2/manifests/manifests/latest')).toEqual({ kind: 'manifest', name: 'manifests', reference: 'latest' });
   });
 
+  it('parses a repository named .../blobs/uploads like any other', () => {
+    expect(parseRegistryPath('/v2/foo/blobs/uploads/manifests/latest')).toEqual({
+      kind: 'manifest',
+      name: 'foo/blobs/uploads',
+      reference: 'latest',
+    });
+    expect(parseRegistryPath(`/v2/foo/blobs/uploads/manifests/${digest}`)).toEqual({
+      kind: 'manifest',
+      name: 'foo/blobs/uploads',
+      reference: digest,
+    });
+    expect(parseRegistryPath(`/v2/foo/blobs/uploads/blobs/${digest}`)).toEqual({ kind: 'blob', name: 'foo/blobs/uploads', digest });
+    expect(parseRegistryPath('/v2/foo/blobs/uploads/tags/list')).toEqual({ kind: 'tags', name: 'foo/blobs/uploads' });
+    expect(parseRegistryPath(`/v2/foo/blobs/uploads/referrers/${digest}`)).toEqual({ kind: 'referrers', name: 'foo/blobs/uploads', digest });
+    expect(parseRegistryPath('/v2/foo/blobs/uploads/blobs/uploads/')).toEqual({ kind: 'upload', name: 'foo/blobs/uploads' });
+  });
+
+  it('still parses the upload endpoints of repository foo', () => {
+    expect(parseRegistryPath('/v2/foo/blobs/uploads/')).toEqual({ kind: 'upload', name: 'foo' });
+    expect(parseRegistryPath('/v2/foo/blobs/uploads/0b9a6a6e-8f5e-4c0a-9d55-2f5c5d0b7c11')).toEqual({ kind: 'upload', name: 'foo' });
+    expect(parseRegistryPath('/v2/foo/blobs/uploads/manifests')).toEqual({ kind: 'upload', name: 'foo' });
+  });
+
   it.each([
     ['encoded slash', '/v2/library%2Fnginx/manifests/latest'],
     ['encoded slash, lowercase', '/v2/library%2fnginx/manifests/latest'],

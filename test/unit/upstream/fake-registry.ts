@@ -66,6 +66,8 @@ export interface FakeRegistry extends TestServer {
   /** /v2/ requests that reached `routes` (passed authentication). */
   readonly authorizedRequests: RecordedRequest[];
   readonly issuedTokens: string[];
+  /** Makes every token issued so far invalid, as a revocation or a rotated signing key does. */
+  revokeTokens(): void;
 }
 
 function basic(username: string, password: string): string {
@@ -140,5 +142,5 @@ export async function startFakeRegistry(options: FakeRegistryOptions): Promise<F
     }
   });
   origin = server.url;
-  return { ...server, tokenRequests, authorizedRequests, issuedTokens };
+  return { ...server, tokenRequests, authorizedRequests, issuedTokens, revokeTokens: () => tokenExpiry.clear() };
 }

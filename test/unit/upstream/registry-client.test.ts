@@ -205,6 +205,74 @@ describe('RegistryClient', () => {
       expect(reg.authorizedRequests.at(-1)!.authorization).toBe(`Bearer ${reg.issuedTokens[1]}`);
     });
 
+    it('drops a token the registry starts refusing, fetches exactly one new one, and succeeds', async () => {
+      const reg = await registry({ auth: 'bearer', routes: manifestRoutes });
+      const { client } = makeClient(reg.url);
+      await client.getManifest('team/app', 'v1', mediaTypes.ociManifest, signal());
+      expect(reg.tokenRequests).toHaveLength(1);
+
+      reg.revokeTokens();
+      const manifest = await client.getManifest('team/app', 'v2', mediaTypes.ociManifest, signal());
+
+      expect(manifest.body.equals(manifestBody)).toBe(true);
+      expect(reg.tokenRequests).toHaveLength(2);
+      expect(reg.authorizedRequests.at(-1)!.authorization).toBe(`Bearer ${reg.issuedTokens[1]}`);
+      // The revoked token served v1, was refused once for v2, and was never sent again.
+      const revoked = `Bearer ${reg.issuedTokens[0]}`;
+      expect(reg.requests.filter((r) => r.authorization === revoked)).toHaveLength(2);
+
+      // The new token is cached: the next GET is one request, no realm round-trip.
+      const before = reg.requests.length;
+      await client.getManifest('team/app', 'v3', mediaTypes.ociManifest, signal());
+      expect(reg.requests.length - before).toBe(1);
+      expect(reg.tokenRequests).toHaveLength(2);
+    });
+
+    it('shares one new token among 10 concurrent GETs refused with a revoked token', async () => {
+      const reg = await registry({ auth: 'bearer', routes: manifestRoutes });
+      const { client } = makeClient(reg.url);
+      await client.getManifest('team/app', 'v1', mediaTypes.ociManifest, signal());
+      reg.revokeTokens();
+
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => client.getManifest('team/app', `v${i}`, mediaTypes.ociManifest, signal())));
+
+      expect(results.every((m) => m.body.equals(manifestBody))).toBe(true);
+      expect(reg.tokenRequests).toHaveLength(2);
+      expect(reg.authorizedRequests).toHaveLength(11);
+    });
+
+    it('shares one token fetch among 10 concurrent first GETs that queue behind a concurrency of 3', async () => {
+      const reg = await registry({ auth: 'bearer', routes: manifestRoutes });
+      const { client } = makeClient(reg.url, { concurrency: 3 });
+
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => client.getManifest('team/app', `v${i}`, mediaTypes.ociManifest, signal())));
+
+      expect(results.every((m) => m.body.equals(manifestBody))).toBe(true);
+      expect(reg.tokenRequests).toHaveLength(1);
+      expect(reg.authorizedRequests).toHaveLength(10);
+    });
+
+    it('gives DENIED, without the password, when the realm refuses the configured credentials', async () => {
+      const password = 'wrong-Pa55word-xyzzy';
+      const reg = await registry({ auth: 'bearer', credentials: { username: 'robot', password: 'the-right-one' }, routes: manifestRoutes });
+      const { client, sleeps } = makeClient(reg.url, { username: 'robot', password });
+
+      const err = await rejection(client.getManifest('team/app', 'v1', mediaTypes.ociManifest, signal()));
+
+      expect(err.code).toBe('DENIED');
+      expect(err.status).toBe(403);
+      const encoded = Buffer.from(`robot:${password}`).toString('base64');
+      for (const text of [err.message, err.toBody(), String((err.cause as Error | undefined)?.message)]) {
+        expect(text).not.toContain(password);
+        expect(text).not.toContain(encoded);
+      }
+      // A refusal is an answer: the realm is asked once, not retried.
+      expect(reg.tokenRequests).toHaveLength(1);
+      expect(reg.tokenRequests[0]!.authorization).toBe(basicHeader('robot', password));
+      expect(reg.authorizedRequests).toHaveLength(0);
+      expect(sleeps).toHaveLength(0);
+    });
+
     it('counts token fetches in metrics', async () => {
       const reg = await registry({ auth: 'bearer', routes: manifestRoutes });
       const { client, metrics } = makeClient(reg.url);

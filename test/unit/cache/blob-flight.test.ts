@@ -1,0 +1,426 @@
+// BlobFlight: one upstream fetch shared by every reader, with the last chunk held back until the digest is
+// verified, a disk failure that degrades to memory for the readers already there, and hooks called once.
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { BlobFlight, type FlightHooks } from '../../../src/cache/blob-flight.js';
+import { DigestMismatchError, DiskWriteError, type Upstream, type UpstreamBlob } from '../../../src/cache/ports.js';
+import { parseDigest, type Digest } from '../../../src/oci/digest.js';
+import { enospc, MemoryBlobStore } from './memory-blob-store.js';
+
+const digestOf = (bytes: Buffer): Digest => parseDigest(`sha256:${createHash('sha256').update(bytes).digest('hex')}`);
+
+/** An upstream whose blob body is pushed by the test, chunk by chunk (object mode keeps chunk boundaries). */
+class ControlledUpstream implements Upstream {
+  readonly name = 'test.local';
+  readonly body = new Readable({ objectMode: true, read() {} });
+  getBlobCalls = 0;
+  failure: unknown;
+
+  constructor(private readonly size: number | undefined) {}
+
+  async getBlob(): Promise<UpstreamBlob> {
+    this.getBlobCalls++;
+    if (this.failure !== undefined) throw this.failure;
+    return { size: this.size, body: this.body };
+  }
+
+  push(chunk: Buffer): void {
+    this.body.push(chunk);
+  }
+
+  end(): void {
+    this.body.push(null);
+  }
+
+  getManifest(): never {
+    throw new Error('not used');
+  }
+  headManifest(): never {
+    throw new Error('not used');
+  }
+  headBlob(): never {
+    throw new Error('not used');
+  }
+  listTags(): never {
+    throw new Error('not used');
+  }
+  referrers(): never {
+    throw new Error('not used');
+  }
+}
+
+interface HookCalls {
+  bytes: number;
+  committed: number[];
+  mismatch: DigestMismatchError[];
+  diskFailure: unknown[];
+  failure: unknown[];
+  end: number;
+}
+
+function recordingHooks(): { hooks: FlightHooks; calls: HookCalls } {
+  const calls: HookCalls = { bytes: 0, committed: [], mismatch: [], diskFailure: [], failure: [], end: 0 };
+  const hooks: FlightHooks = {
+    onBytes: (n) => (calls.bytes += n),
+    onCommitted: (size) => calls.committed.push(size),
+    onMismatch: (err) => calls.mismatch.push(err),
+    onDiskFailure: (err) => calls.diskFailure.push(err),
+    onFailure: (err) => calls.failure.push(err),
+    onEnd: () => (calls.end += 1),
+  };
+  return { hooks, calls };
+}
+
+interface Collected {
+  readonly chunks: Buffer[];
+  received: number;
+  ended: boolean;
+  error: Error | undefined;
+  bytes(): Buffer;
+  /** Resolves once the stream closed, whether it ended or errored. */
+  readonly closed: Promise<void>;
+}
+
+function collect(stream: Readable): Collected {
+  const chunks: Buffer[] = [];
+  const state: Collected = {
+    chunks,
+    received: 0,
+    ended: false,
+    error: undefined,
+    bytes: () => Buffer.concat(chunks),
+    closed: new Promise<void>((resolve) => stream.once('close', () => resolve())),
+  };
+  stream.on('data', (chunk: Buffer) => {
+    chunks.push(chunk);
+    state.received += chunk.length;
+  });
+  stream.once('end', () => (state.ended = true));
+  stream.once('error', (err) => (state.error = err));
+  return state;
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+/** Several macrotask turns: enough for any reader to take whatever has been published. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 30));
+
+interface Setup {
+  readonly blob: Buffer;
+  readonly parts: Buffer[];
+  readonly digest: Digest;
+  readonly store: MemoryBlobStore;
+  readonly upstream: ControlledUpstream;
+  readonly flight: BlobFlight;
+  readonly calls: HookCalls;
+}
+
+function setup(sizes: number[], options: { digest?: Digest; announced?: number | null } = {}): Setup {
+  const parts = sizes.map((n) => randomBytes(n));
+  const blob = Buffer.concat(parts);
+  const digest = options.digest ?? digestOf(blob);
+  const store = new MemoryBlobStore();
+  const upstream = new ControlledUpstream(options.announced === null ? undefined : (options.announced ?? blob.length));
+  const { hooks, calls } = recordingHooks();
+  const flight = new BlobFlight(digest, { upstream, repository: 'team/app' }, store, new AbortController().signal, hooks);
+  return { blob, parts, digest, store, upstream, flight, calls };
+}
+
+/** Pushes one chunk and waits until the flight has taken it in (hashed, written, counted). */
+async function feed(s: Setup, chunk: Buffer): Promise<void> {
+  const before = s.calls.bytes;
+  s.upstream.push(chunk);
+  await until(() => s.calls.bytes === before + chunk.length, 'the flight to take a chunk');
+}
+
+describe('BlobFlight', () => {
+  it('gives readers created before, during and after the fill the same bytes, from one upstream GET', async () => {
+    const s = setup([300 * 1024, 100 * 1024, 5 * 1024]);
+    const early = collect(s.flight.reader());
+    const run = s.flight.run();
+    await s.flight.started;
+    expect(s.flight.size).toBe(s.blob.length);
+
+    await feed(s, s.parts[0]!);
+    // Joins mid-fill and does not read yet: it keeps the flight open past the end.
+    const midway = s.flight.reader();
+    await feed(s, s.parts[1]!);
+    await feed(s, s.parts[2]!);
+    s.upstream.end();
+    await run;
+    expect(s.flight.state).toBe('complete');
+
+    const late = collect(s.flight.reader());
+    const mid = collect(midway);
+    await Promise.all([early.closed, mid.closed, late.closed]);
+
+    for (const reader of [early, mid, late]) {
+      expect(reader.error).toBeUndefined();
+      expect(reader.ended).toBe(true);
+      expect(reader.bytes().equals(s.blob)).toBe(true);
+    }
+    expect(s.upstream.getBlobCalls).toBe(1);
+    expect(s.store.blobs.get(s.digest.value)?.bytes.equals(s.blob)).toBe(true);
+    expect(s.calls).toMatchObject({ bytes: s.blob.length, committed: [s.blob.length], mismatch: [], diskFailure: [], failure: [], end: 1 });
+  });
+
+  it('serves a blob whose size upstream did not announce', async () => {
+    const s = setup([1000, 2000], { announced: null });
+    const reader = collect(s.flight.reader());
+    const run = s.flight.run();
+    await feed(s, s.parts[0]!);
+    await feed(s, s.parts[1]!);
+    s.upstream.end();
+    await run;
+    await reader.closed;
+
+    expect(s.flight.size).toBeUndefined();
+    expect(reader.error).toBeUndefined();
+    expect(reader.bytes().equals(s.blob)).toBe(true);
+    expect(s.calls.committed).toEqual([s.blob.length]);
+  });
+
+  it('holds back the last chunk until the digest is verified', async () => {
+    const s = setup([1000, 500]);
+    const reader = collect(s.flight.reader());
+    const run = s.flight.run();
+
+    await feed(s, s.parts[0]!);
+    await settle();
+    // The only chunk so far could be the last one: nothing may be read yet.
+    expect(reader.received).toBe(0);
+
+    await feed(s, s.parts[1]!);
+    await until(() => reader.received === s.parts[0]!.length, 'the first chunk to reach the reader');
+    await settle();
+    // Upstream has sent everything but not ended: the final chunk is still held back.
+    expect(reader.received).toBe(s.blob.length - s.parts[1]!.length);
+    expect(s.calls.committed).toEqual([]);
+
+    s.upstream.end();
+    await run;
+    await reader.closed;
+    expect(reader.bytes().equals(s.blob)).toBe(true);
+    expect(s.calls.committed).toEqual([s.blob.length]);
+  });
+
+  describe('content that does not match its digest', () => {
+    it.each([
+      ['different bytes of the announced size', { sizes: [1000, 500], wrongDigest: true, announced: 1500 }],
+      ['a single wrong chunk', { sizes: [1500], wrongDigest: true, announced: 1500 }],
+      ['fewer bytes than announced', { sizes: [1000, 500], wrongDigest: false, announced: 1510 }],
+      ['more bytes than announced', { sizes: [1000, 500], wrongDigest: false, announced: 1490 }],
+    ])('never gives a reader the final chunk: %s', async (_label, { sizes, wrongDigest, announced }) => {
+      const s = setup(sizes, { announced, ...(wrongDigest ? { digest: digestOf(Buffer.from('something else')) } : {}) });
+      const early = collect(s.flight.reader());
+      const run = s.flight.run();
+      await feed(s, s.parts[0]!);
+      const midway = collect(s.flight.reader());
+      if (s.parts[1]) s.upstream.push(s.parts[1]);
+      s.upstream.end();
+      await run;
+      const late = collect(s.flight.reader());
+      await Promise.all([early.closed, midway.closed, late.closed]);
+
+      const last = s.parts.at(-1)!;
+      for (const reader of [early, midway, late]) {
+        expect(reader.error).toBeInstanceOf(Error);
+        expect(reader.ended).toBe(false);
+        expect(reader.received).toBeLessThanOrEqual(s.blob.length - last.length);
+        // What it got is a true prefix, so a client can tell nothing but "cut short".
+        expect(reader.bytes().equals(s.blob.subarray(0, reader.received))).toBe(true);
+      }
+      expect(s.flight.state).toBe('failed');
+      expect(s.flight.error).toBeInstanceOf(DigestMismatchError);
+      expect(s.calls.mismatch).toHaveLength(1);
+      expect(s.calls.mismatch[0]!.expected).toBe(s.digest.value);
+      expect(s.calls).toMatchObject({ committed: [], diskFailure: [], failure: [], end: 1 });
+      expect(s.store.blobs.size).toBe(0);
+      expect(s.store.writers[0]!.aborted).toBe(true);
+    });
+  });
+
+  describe('disk failures', () => {
+    it.each([
+      ['the writer reports it after the first chunk', 'set'],
+      ['the disk fills up during the second chunk', 'full'],
+    ] as const)('delivers every byte to the readers already there when %s, and caches nothing', async (_label, how) => {
+      const s = setup([64 * 1024, 300 * 1024, 200 * 1024, 10]);
+      if (how === 'full') s.store.failAfterBytes = 64 * 1024 + 100;
+      const first = collect(s.flight.reader());
+      const run = s.flight.run();
+      await feed(s, s.parts[0]!);
+      // A slow client: joined before the failure, reads only once upstream is done, across memory chunks.
+      const slow = s.flight.reader();
+      const writer = s.store.writers[0]!;
+      if (how === 'set') writer.diskFailure = enospc();
+      for (const part of s.parts.slice(1)) await feed(s, part);
+      s.upstream.end();
+      await run;
+      const second = collect(slow);
+      await Promise.all([first.closed, second.closed]);
+
+      expect(writer.durableBytes).toBe(s.parts[0]!.length);
+      for (const reader of [first, second]) {
+        expect(reader.error).toBeUndefined();
+        expect(reader.bytes().equals(s.blob)).toBe(true);
+      }
+      expect(s.store.blobs.size).toBe(0);
+      expect(writer.committed).toBe(false);
+      // Reported once, when it happened; the commit's DiskWriteError is the same failure.
+      expect(s.calls.diskFailure).toHaveLength(1);
+      expect((s.calls.diskFailure[0] as NodeJS.ErrnoException).code).toBe('ENOSPC');
+      expect(s.calls).toMatchObject({ committed: [], mismatch: [], failure: [], end: 1 });
+      expect(s.flight.state).toBe('complete');
+    });
+
+    it('still refuses content that does not match after a disk failure', async () => {
+      const s = setup([1000, 1000, 500], { digest: digestOf(Buffer.from('other')) });
+      const reader = collect(s.flight.reader());
+      const run = s.flight.run();
+      await feed(s, s.parts[0]!);
+      s.store.writers[0]!.diskFailure = enospc();
+      await feed(s, s.parts[1]!);
+      await feed(s, s.parts[2]!);
+      s.upstream.end();
+      await run;
+      await reader.closed;
+
+      expect(reader.error).toBeInstanceOf(Error);
+      expect(reader.received).toBeLessThanOrEqual(s.blob.length - s.parts[2]!.length);
+      expect(s.calls.mismatch).toHaveLength(1);
+      expect(s.calls.diskFailure).toHaveLength(1);
+      expect(s.calls.committed).toEqual([]);
+    });
+
+    it('reports a commit that fails on verified content once, and readers get every byte', async () => {
+      const s = setup([2000, 700]);
+      s.store.commitFailure = enospc();
+      const reader = collect(s.flight.reader());
+      const run = s.flight.run();
+      await feed(s, s.parts[0]!);
+      await feed(s, s.parts[1]!);
+      s.upstream.end();
+      await run;
+      await reader.closed;
+
+      expect(reader.error).toBeUndefined();
+      expect(reader.bytes().equals(s.blob)).toBe(true);
+      expect(s.calls.diskFailure).toHaveLength(1);
+      expect(s.calls.diskFailure[0]).toBeInstanceOf(DiskWriteError);
+      expect(s.calls).toMatchObject({ committed: [], mismatch: [], failure: [], end: 1 });
+      expect(s.store.blobs.size).toBe(0);
+    });
+
+    it('serves the readers from memory when no temp file could be created at all', async () => {
+      const s = setup([2000, 3000, 100]);
+      s.store.createFailure = enospc();
+      const reader = collect(s.flight.reader());
+      const run = s.flight.run();
+      for (const part of s.parts) await feed(s, part);
+      s.upstream.end();
+      await run;
+      await reader.closed;
+
+      expect(reader.error).toBeUndefined();
+      expect(reader.bytes().equals(s.blob)).toBe(true);
+      expect(s.calls.diskFailure).toHaveLength(1);
+      expect(s.calls).toMatchObject({ committed: [], mismatch: [], failure: [], end: 1 });
+      expect(s.store.blobs.size).toBe(0);
+    });
+  });
+
+  describe('ranges', () => {
+    it('gives a reader with start/end exactly that inclusive range, across chunk boundaries', async () => {
+      const s = setup([1000, 2000, 3000]);
+      const ranges: Array<[number, number | undefined]> = [
+        [0, 9],
+        [0, 0],
+        [995, 1004],
+        [2500, 2500],
+        [999, 3000],
+        [5990, 5999],
+        [0, 5999],
+        [4000, undefined],
+        [5999, undefined],
+      ];
+      const before = ranges.map(([start, end]) => collect(s.flight.reader(start, end)));
+      const run = s.flight.run();
+      await feed(s, s.parts[0]!);
+      await feed(s, s.parts[1]!);
+      const during = ranges.map(([start, end]) => collect(s.flight.reader(start, end)));
+      await feed(s, s.parts[2]!);
+      s.upstream.end();
+      await run;
+      await Promise.all([...before, ...during].map((r) => r.closed));
+
+      for (const [i, [start, end]] of ranges.entries()) {
+        const expected = s.blob.subarray(start, end === undefined ? undefined : end + 1);
+        for (const reader of [before[i]!, during[i]!]) {
+          expect(reader.error, `range ${start}-${end}`).toBeUndefined();
+          expect(reader.received, `range ${start}-${end}`).toBe(expected.length);
+          expect(reader.bytes().equals(expected), `range ${start}-${end}`).toBe(true);
+        }
+      }
+    });
+
+    it('does not serve a range inside the final chunk before the digest is verified', async () => {
+      const s = setup([1000, 1000]);
+      const tail = collect(s.flight.reader(1500, 1599));
+      const run = s.flight.run();
+      await feed(s, s.parts[0]!);
+      await feed(s, s.parts[1]!);
+      await settle();
+      expect(tail.received).toBe(0);
+
+      s.upstream.end();
+      await run;
+      await tail.closed;
+      expect(tail.bytes().equals(s.blob.subarray(1500, 1600))).toBe(true);
+    });
+  });
+
+  describe('upstream failures', () => {
+    it('cuts readers off when the upstream body breaks, and caches nothing', async () => {
+      const s = setup([1000, 1000, 1000]);
+      const reader = collect(s.flight.reader());
+      const run = s.flight.run();
+      await feed(s, s.parts[0]!);
+      await feed(s, s.parts[1]!);
+      s.upstream.body.destroy(new Error('connection reset'));
+      await run;
+      await reader.closed;
+
+      expect(reader.error).toBeInstanceOf(Error);
+      expect(reader.received).toBeLessThanOrEqual(s.parts[0]!.length);
+      expect(s.flight.state).toBe('failed');
+      expect(s.calls.failure).toHaveLength(1);
+      expect(s.calls).toMatchObject({ committed: [], mismatch: [], diskFailure: [], end: 1 });
+      expect(s.store.blobs.size).toBe(0);
+      expect(s.store.writers[0]!.aborted).toBe(true);
+    });
+
+    it('rejects `started` when upstream refuses the blob, and its readers fail', async () => {
+      const s = setup([100]);
+      const refusal = new Error('blob unknown upstream');
+      s.upstream.failure = refusal;
+      const reader = collect(s.flight.reader());
+      const run = s.flight.run();
+
+      await expect(s.flight.started).rejects.toBe(refusal);
+      await run;
+      await reader.closed;
+      expect(reader.error).toBeInstanceOf(Error);
+      expect(reader.received).toBe(0);
+      expect(s.calls.failure).toEqual([refusal]);
+      expect(s.calls).toMatchObject({ committed: [], mismatch: [], diskFailure: [], end: 1 });
+    });
+  });
+});

@@ -1,0 +1,153 @@
+// An in-memory BlobStore for unit tests of the blob engine: verified writes like the fs store, plus switches
+// that simulate a full disk mid-write, a failing commit, or a store that cannot start a temp file at all.
+import { createHash, type Hash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { DigestMismatchError, DiskWriteError, type BlobStore, type BlobWriter, type RandomAccess, type StoredBlob } from '../../../src/cache/ports.js';
+import { parseDigest, type Digest } from '../../../src/oci/digest.js';
+import type { ByteRange } from '../../../src/oci/range.js';
+
+/** An error shaped like the one a full disk gives. */
+export function enospc(): NodeJS.ErrnoException {
+  const err: NodeJS.ErrnoException = new Error('ENOSPC: no space left on device, write');
+  err.code = 'ENOSPC';
+  return err;
+}
+
+export class MemoryBlobWriter implements BlobWriter {
+  written = 0;
+  durableBytes = 0;
+  /** The first disk error. Tests may set it directly to make every later write miss the "disk". */
+  diskFailure: unknown;
+  /** When set, the write that would take the durable bytes past this many fails like a full disk. */
+  failAfterBytes: number | undefined;
+  committed = false;
+  aborted = false;
+  /** The temp "file": only durable bytes. Kept after commit/abort so open readers stay valid, like an unlinked file. */
+  private temp: Buffer = Buffer.alloc(0);
+  private readonly hash: Hash;
+  private finished = false;
+
+  constructor(
+    readonly digest: Digest,
+    private readonly store: MemoryBlobStore,
+  ) {
+    this.hash = createHash(digest.algorithm);
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    // Like the fs writer: hash first and always, then store unless the disk already failed.
+    this.hash.update(chunk);
+    this.written += chunk.length;
+    if (this.diskFailure !== undefined) return;
+    if (this.failAfterBytes !== undefined && this.durableBytes + chunk.length > this.failAfterBytes) {
+      this.diskFailure = enospc();
+      return;
+    }
+    this.temp = Buffer.concat([this.temp, chunk]);
+    this.durableBytes += chunk.length;
+  }
+
+  async openReader(): Promise<RandomAccess> {
+    let closed = false;
+    return {
+      read: async (buffer, position) => {
+        if (closed) throw new Error('read from a closed RandomAccess');
+        if (position >= this.temp.length) return 0;
+        return this.temp.copy(buffer, 0, position, Math.min(this.temp.length, position + buffer.length));
+      },
+      close: async () => {
+        closed = true;
+      },
+    };
+  }
+
+  async commit(expectedSize?: number): Promise<void> {
+    if (this.finished) throw new Error('commit after commit or abort');
+    const actual = `${this.digest.algorithm}:${this.hash.digest('hex')}`;
+    if (actual !== this.digest.value || (expectedSize !== undefined && expectedSize !== this.written)) {
+      await this.abort();
+      throw new DigestMismatchError(this.digest.value, actual, expectedSize, this.written);
+    }
+    const failure = this.diskFailure ?? this.store.commitFailure;
+    if (failure !== undefined) {
+      await this.abort();
+      throw new DiskWriteError(this.digest.value, failure);
+    }
+    this.finished = true;
+    this.committed = true;
+    this.store.blobs.set(this.digest.value, { bytes: Buffer.from(this.temp), mtimeMs: Date.now() });
+  }
+
+  async abort(): Promise<void> {
+    this.finished = true;
+    this.aborted = true;
+  }
+}
+
+export class MemoryBlobStore implements BlobStore {
+  readonly blobs = new Map<string, { bytes: Buffer; mtimeMs: number }>();
+  readonly pins = new Set<string>();
+  readonly quarantined = new Map<string, Buffer>();
+  /** Every writer handed out, in order. */
+  readonly writers: MemoryBlobWriter[] = [];
+  /** When set, create() rejects with it (no temp file could be started). */
+  createFailure: unknown;
+  /** When set, commit() of verified content throws DiskWriteError with it (fsync or rename failed). */
+  commitFailure: unknown;
+  /** Applied to each new writer: see MemoryBlobWriter.failAfterBytes. */
+  failAfterBytes: number | undefined;
+
+  async stat(digest: Digest): Promise<{ size: number } | undefined> {
+    const blob = this.blobs.get(digest.value);
+    return blob ? { size: blob.bytes.length } : undefined;
+  }
+
+  read(digest: Digest, range?: ByteRange): Readable {
+    const blob = this.blobs.get(digest.value);
+    if (!blob) {
+      const stream = new Readable({ read() {} });
+      stream.destroy(Object.assign(new Error(`ENOENT: ${digest.value}`), { code: 'ENOENT' }));
+      return stream;
+    }
+    const bytes = range ? blob.bytes.subarray(range.start, range.end + 1) : blob.bytes;
+    return Readable.from([Buffer.from(bytes)]);
+  }
+
+  async readAll(digest: Digest, signal: AbortSignal): Promise<Buffer | undefined> {
+    signal.throwIfAborted();
+    const blob = this.blobs.get(digest.value);
+    return blob ? Buffer.from(blob.bytes) : undefined;
+  }
+
+  async create(digest: Digest): Promise<MemoryBlobWriter> {
+    if (this.createFailure !== undefined) throw this.createFailure;
+    const writer = new MemoryBlobWriter(digest, this);
+    writer.failAfterBytes = this.failAfterBytes;
+    this.writers.push(writer);
+    return writer;
+  }
+
+  async *list(): AsyncGenerator<StoredBlob> {
+    for (const [digest, blob] of this.blobs) yield { digest: parseDigest(digest), size: blob.bytes.length, mtimeMs: blob.mtimeMs };
+  }
+
+  async delete(digest: Digest): Promise<void> {
+    this.blobs.delete(digest.value);
+  }
+
+  async quarantine(digest: Digest): Promise<string> {
+    const blob = this.blobs.get(digest.value);
+    if (!blob) throw Object.assign(new Error(`ENOENT: ${digest.value}`), { code: 'ENOENT' });
+    this.blobs.delete(digest.value);
+    this.quarantined.set(digest.value, blob.bytes);
+    return `quarantine/${digest.algorithm}-${digest.hex}`;
+  }
+
+  async pin(digest: Digest): Promise<void> {
+    this.pins.add(digest.value);
+  }
+
+  async *pinned(): AsyncGenerator<string> {
+    yield* this.pins;
+  }
+}
