@@ -8,6 +8,7 @@ import Keyv from 'keyv';
 import { PullThrough } from './cache/pull-through.js';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
+import { BufferPool } from './http/stream-response.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
@@ -42,6 +43,7 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const app = createApp({
     pullThrough,
     router,
+    buffers: new BufferPool(),
     metrics,
     log,
     metricsRegistry: metrics.registry,

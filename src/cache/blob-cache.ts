@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import type { CacheResult, Metrics } from '../metrics.js';
 import { BlobFlight } from './blob-flight.js';
 import { BlobIndex } from './blob-index.js';
-import { DiskWriteError, type BlobStore, type Route } from './ports.js';
+import { DiskWriteError, type BlobStore, type RandomAccess, type Route } from './ports.js';
 
 export interface BlobCacheOptions {
   /** Cap on cached bytes; 0 means no cap. */
@@ -35,6 +35,14 @@ export interface BlobAnswer {
   readonly bytes?: Buffer;
   /** Opens the body, or an inclusive byte range of it; absent for HEAD. */
   readonly open: ((range?: ByteRange) => Readable) | undefined;
+  /** For disk hits: random access plus the read size to use; `done` must be called once sent. */
+  readonly file?: () => Promise<OpenBlob | undefined>;
+}
+
+export interface OpenBlob {
+  readonly access: RandomAccess;
+  /** Call once sent: until then eviction passes the blob by. */
+  done(): void;
 }
 
 /** Cache-fill work below 5 % under the cap, so eviction does not run on every commit. */
@@ -123,11 +131,23 @@ export class BlobCache {
     return {
       size,
       result: 'hit',
-      open: (range) => {
+      open: (range) => this.store.read(digest, range),
+      file: async () => {
         this.index.acquire(digest.value);
-        const stream = this.store.read(digest, range);
-        stream.once('close', () => this.index.release(digest.value));
-        return stream;
+        const access = await this.store.openRead(digest).catch(() => undefined);
+        if (!access) {
+          this.index.release(digest.value);
+          return undefined;
+        }
+        let released = false;
+        return {
+          access,
+          done: () => {
+            if (released) return;
+            released = true;
+            this.index.release(digest.value);
+          },
+        };
       },
     };
   }

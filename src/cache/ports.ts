@@ -32,8 +32,10 @@ export interface BlobWriter {
 export interface BlobStore {
   /** Size of a committed blob, or undefined when absent. */
   stat(digest: Digest): Promise<{ size: number } | undefined>;
-  /** Streams a committed blob, or the inclusive range of it. */
-  read(digest: Digest, range?: ByteRange): Readable;
+  /** Streams a committed blob, or the inclusive range of it, in reads of `chunkBytes` (default 1 MiB). */
+  read(digest: Digest, range?: ByteRange, chunkBytes?: number): Readable;
+  /** Random access to a committed blob (hits are sent from reused buffers); undefined when absent. */
+  openRead(digest: Digest): Promise<RandomAccess | undefined>;
   /** Reads a whole committed blob; only for small content (manifests). */
   readAll(digest: Digest, signal: AbortSignal): Promise<Buffer | undefined>;
   /** Starts a verified write of `digest`. */

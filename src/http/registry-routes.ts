@@ -9,11 +9,13 @@ import { apiVersionValue, headers as ociHeaders } from '../oci/headers.js';
 import { contentRange, parseRange } from '../oci/range.js';
 import { parseRegistryPath, type RegistryPath } from '../oci/registry-path.js';
 import type { AppEnv } from './request-state.js';
-import { streamResponse } from './stream-response.js';
+import { sendFile, streamResponse, type BufferPool } from './stream-response.js';
 
 export interface RegistryDeps {
   readonly pullThrough: PullThrough;
   readonly router: Router;
+  /** Read buffers shared by every response served from disk. */
+  readonly buffers: BufferPool;
 }
 
 /** Query parameters forwarded upstream; `ns` is ours and never leaves. */
@@ -121,6 +123,12 @@ async function blob(
     // Small blob from memory: one write, no stream.
     const bytes = range.kind === 'range' ? answer.bytes.subarray(range.range.start, range.range.end + 1) : answer.bytes;
     c.env.outgoing.writeHead(status, headers).end(bytes);
+    return RESPONSE_ALREADY_SENT;
+  }
+  const file = size !== undefined ? await answer.file?.() : undefined;
+  if (file) {
+    const { start, end } = range.kind === 'range' ? range.range : { start: 0, end: size! - 1 };
+    void sendFile(c.env.outgoing, status, headers, file, start, end, deps.buffers);
     return RESPONSE_ALREADY_SENT;
   }
   const body = answer.open(range.kind === 'range' ? range.range : undefined);

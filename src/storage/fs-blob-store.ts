@@ -51,11 +51,20 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  read(digest: Digest, range?: ByteRange): Readable {
+  read(digest: Digest, range?: ByteRange, chunkBytes = readChunk): Readable {
     return createReadStream(this.pathOf(digest), {
-      highWaterMark: readChunk,
+      highWaterMark: chunkBytes,
       ...(range ? { start: range.start, end: range.end } : {}),
     });
+  }
+
+  async openRead(digest: Digest): Promise<RandomAccess | undefined> {
+    try {
+      return randomAccess(await open(this.pathOf(digest), 'r'));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
   }
 
   async readAll(digest: Digest, signal: AbortSignal): Promise<Buffer | undefined> {
@@ -148,11 +157,7 @@ class FsBlobWriter implements BlobWriter {
   }
 
   async openReader(): Promise<RandomAccess> {
-    const handle = await open(this.tempPath, 'r');
-    return {
-      read: async (buffer, position) => (await handle.read(buffer, 0, buffer.length, position)).bytesRead,
-      close: () => handle.close(),
-    };
+    return randomAccess(await open(this.tempPath, 'r'));
   }
 
   async commit(expectedSize?: number): Promise<void> {
@@ -184,6 +189,13 @@ class FsBlobWriter implements BlobWriter {
     this.closed = true;
     await this.handle.close();
   }
+}
+
+function randomAccess(handle: FileHandle): RandomAccess {
+  return {
+    read: async (buffer, position) => (await handle.read(buffer, 0, buffer.length, position)).bytesRead,
+    close: () => handle.close(),
+  };
 }
 
 /** Yields the entries of a directory, or nothing when it does not exist. */

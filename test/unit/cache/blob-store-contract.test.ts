@@ -56,6 +56,12 @@ describe.each(stores)('%s', (_name, open) => {
     expect((await readStream(store.read(digest))).equals(content)).toBe(true);
     expect((await readStream(store.read(digest, { start: 10, end: 19 }))).equals(content.subarray(10, 20))).toBe(true);
     expect((await store.readAll(digest, signal()))?.equals(content)).toBe(true);
+    const access = await store.openRead(digest);
+    const window = Buffer.alloc(50);
+    expect(await access!.read(window, 100)).toBe(50);
+    expect(window.equals(content.subarray(100, 150))).toBe(true);
+    await access!.close();
+    expect(await store.openRead(digestOf(Buffer.from('absent')))).toBeUndefined();
     const listed = [];
     for await (const blob of store.list()) listed.push({ digest: blob.digest.value, size: blob.size });
     expect(listed).toEqual([{ digest: digest.value, size: content.length }]);

@@ -113,6 +113,16 @@ export class MemoryBlobStore implements BlobStore {
     return Readable.from([Buffer.from(bytes)]);
   }
 
+  async openRead(digest: Digest): Promise<RandomAccess | undefined> {
+    const blob = this.blobs.get(digest.value);
+    if (!blob) return undefined;
+    const bytes = blob.bytes;
+    return {
+      read: async (buffer, position) => bytes.copy(buffer, 0, position, Math.min(bytes.length, position + buffer.length)),
+      close: async () => undefined,
+    };
+  }
+
   async readAll(digest: Digest, signal: AbortSignal): Promise<Buffer | undefined> {
     signal.throwIfAborted();
     const blob = this.blobs.get(digest.value);
