@@ -35,8 +35,8 @@ export interface BlobAnswer {
   readonly bytes?: Buffer;
   /** Opens the body, or an inclusive byte range of it; absent for HEAD. */
   readonly open: ((range?: ByteRange) => Readable) | undefined;
-  /** For disk hits: random access plus the read size to use; `done` must be called once sent. */
-  readonly file?: () => Promise<OpenBlob | undefined>;
+  /** Random access from `start` (disk hits and flights alike); `done` must be called once sent. */
+  readonly file?: (start: number) => Promise<OpenBlob | undefined>;
 }
 
 export interface OpenBlob {
@@ -154,7 +154,12 @@ export class BlobCache {
 
   private async join(flight: BlobFlight, result: CacheResult): Promise<BlobAnswer> {
     await flight.started;
-    return { size: flight.size, result, open: (range) => flight.reader(range?.start, range?.end) };
+    return {
+      size: flight.size,
+      result,
+      open: (range) => flight.reader(range?.start, range?.end),
+      file: async (start) => ({ access: flight.cursor(start), done: () => undefined }),
+    };
   }
 
   private startFlight(route: Route, digest: Digest): BlobFlight {

@@ -33,7 +33,7 @@ export class BlobFlight {
   /** Bytes readers may consume; the last chunk is held back until the digest is verified. */
   private published = 0;
   private access: RandomAccess | undefined;
-  private readonly readers = new Set<FlightReader>();
+  private readonly readers = new Set<FlightCursor>();
   private waiters = new Set<() => void>();
   /** Set once the disk failed: bytes from here on live in `window`. */
   private diskFailedAt: number | undefined;
@@ -129,9 +129,14 @@ export class BlobFlight {
 
   /** A stream of the blob from `start` to `end` (inclusive), following the fill as it goes. */
   reader(start = 0, end?: number): Readable {
-    const reader = new FlightReader(this, start, end);
-    this.readers.add(reader);
-    return reader;
+    return new FlightReader(this, start, end);
+  }
+
+  /** Random access from `start` that follows the fill; registered at once so the memory window keeps its bytes. */
+  cursor(start = 0): FlightCursor {
+    const cursor = new FlightCursor(this, start);
+    this.readers.add(cursor);
+    return cursor;
   }
 
   /** Reads published bytes at `position`; 0 means wait. */
@@ -189,7 +194,7 @@ export class BlobFlight {
     return new Promise((resolve) => this.waiters.add(resolve));
   }
 
-  async releaseReader(reader: FlightReader): Promise<void> {
+  async releaseReader(reader: FlightCursor): Promise<void> {
     this.readers.delete(reader);
     this.progressed();
     await this.closeIfIdle();
@@ -214,58 +219,78 @@ export class BlobFlight {
   }
 }
 
-class FlightReader extends Readable {
+/**
+ * A reader's place in the flight: random access that waits for bytes not yet published, ends (0) at
+ * the end of a complete blob, and throws once the flight failed, so a client never gets the last bytes
+ * of content that did not verify.
+ */
+export class FlightCursor implements RandomAccess {
   position: number;
-  private released = false;
+  private closed = false;
 
   constructor(
     private readonly flight: BlobFlight,
     start: number,
-    private readonly end: number | undefined,
   ) {
-    super({ highWaterMark: readerChunk });
     this.position = start;
   }
 
-  override _read(): void {
-    this.pump().catch((err: unknown) => this.destroy(err as Error));
-  }
-
-  private async pump(): Promise<void> {
+  async read(buffer: Buffer, position: number): Promise<number> {
+    this.position = position;
     for (;;) {
-      const last = this.end ?? (this.flight.size === undefined ? undefined : this.flight.size - 1);
-      if (last !== undefined && this.position > last) {
-        this.push(null);
-        return;
-      }
-      const want = last === undefined ? readerChunk : Math.min(readerChunk, last - this.position + 1);
-      const buffer = Buffer.allocUnsafe(want);
-      const got = await this.flight.readAt(buffer, this.position);
+      const got = await this.flight.readAt(buffer, position);
       if (got > 0) {
-        this.position += got;
+        this.position = position + got;
         this.flight.progressed();
-        this.push(buffer.subarray(0, got));
-        return;
+        return got;
       }
-      if (this.flight.state === 'failed') {
-        // Cut the client off before the last bytes, so its own digest check cannot pass.
-        this.destroy(new Error(`upstream fetch of ${this.flight.digest.value} failed`));
-        return;
-      }
+      if (this.flight.state === 'failed') throw new Error(`upstream fetch of ${this.flight.digest.value} failed`);
       // Re-check after the await: bytes published meanwhile must not be waited for.
-      if (this.position < this.flight.publishedBytes) continue;
-      if (this.flight.state === 'complete') {
-        this.push(null);
-        return;
-      }
+      if (position < this.flight.publishedBytes) continue;
+      if (this.flight.state === 'complete') return 0;
       await this.flight.waitForChange();
     }
   }
 
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.flight.releaseReader(this);
+  }
+}
+
+/** The flight as a Node stream, for callers that want one. */
+class FlightReader extends Readable {
+  private readonly cursor: FlightCursor;
+
+  constructor(
+    flight: BlobFlight,
+    start: number,
+    private readonly end: number | undefined,
+  ) {
+    super({ highWaterMark: readerChunk });
+    this.cursor = flight.cursor(start);
+    this.last = () => this.end ?? (flight.size === undefined ? undefined : flight.size - 1);
+  }
+
+  private readonly last: () => number | undefined;
+
+  override _read(): void {
+    const last = this.last();
+    if (last !== undefined && this.cursor.position > last) {
+      this.push(null);
+      return;
+    }
+    const want = last === undefined ? readerChunk : Math.min(readerChunk, last - this.cursor.position + 1);
+    const buffer = Buffer.allocUnsafe(want);
+    this.cursor.read(buffer, this.cursor.position).then(
+      (got) => this.push(got > 0 ? buffer.subarray(0, got) : null),
+      (err: unknown) => this.destroy(err as Error),
+    );
+  }
+
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    if (this.released) return callback(err);
-    this.released = true;
-    this.flight.releaseReader(this).then(
+    this.cursor.close().then(
       () => callback(err),
       () => callback(err),
     );

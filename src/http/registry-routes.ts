@@ -125,14 +125,14 @@ async function blob(
     c.env.outgoing.writeHead(status, headers).end(bytes);
     return RESPONSE_ALREADY_SENT;
   }
-  const file = size !== undefined ? await answer.file?.() : undefined;
+  // Without a known size (an upstream in flight that sent no length) the body runs to its end.
+  const { start, end } = range.kind === 'range' ? range.range : { start: 0, end: size === undefined ? Number.POSITIVE_INFINITY : size - 1 };
+  const file = await answer.file?.(start);
   if (file) {
-    const { start, end } = range.kind === 'range' ? range.range : { start: 0, end: size! - 1 };
     void sendFile(c.env.outgoing, status, headers, file, start, end, deps.buffers);
     return RESPONSE_ALREADY_SENT;
   }
-  const body = answer.open(range.kind === 'range' ? range.range : undefined);
-  void streamResponse(c.env.outgoing, status, headers, body);
+  void streamResponse(c.env.outgoing, status, headers, answer.open(range.kind === 'range' ? range.range : undefined));
   return RESPONSE_ALREADY_SENT;
 }
 

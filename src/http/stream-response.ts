@@ -49,7 +49,7 @@ export class BufferPool {
   }
 }
 
-/** Sends bytes [start, end] of a cached blob: one buffer is read from disk while another is written. */
+/** Sends bytes [start, end] of a blob (cached or in flight): one buffer is read while another is written. */
 export async function sendFile(
   outgoing: ServerResponse,
   status: number,
@@ -68,11 +68,16 @@ export async function sendFile(
       let got: number;
       try {
         got = await file.access.read(buffer.subarray(0, Math.min(buffer.length, end - position + 1)), position);
-        if (got === 0) throw new Error('cached blob shorter than its size');
         await writing;
       } catch (err) {
         pool.release(buffer);
         throw err;
+      }
+      if (got === 0) {
+        pool.release(buffer);
+        // The end of a body of unknown length; for a known one, the file was shorter than it should be.
+        if (Number.isFinite(end)) throw new Error('blob shorter than its size');
+        break;
       }
       // The buffer goes back to the pool only once the socket has taken it.
       writing = write(outgoing, buffer.subarray(0, got)).finally(() => pool.release(buffer));
