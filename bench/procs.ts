@@ -1,0 +1,128 @@
+// Child processes, temp dirs and ports for the bench, with one cleanup path for success, error and SIGINT.
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+type CleanupStep = () => Promise<void> | void;
+
+/** Everything the bench started, undone in reverse order exactly once. */
+export class Cleanup {
+  private readonly steps: CleanupStep[] = [];
+  private readonly children = new Set<ChildProcess>();
+  private running: Promise<void> | undefined;
+
+  add(step: CleanupStep): void {
+    this.steps.push(step);
+  }
+
+  track(child: ChildProcess): void {
+    this.children.add(child);
+    child.once('exit', () => this.children.delete(child));
+  }
+
+  async tempDir(prefix: string): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), `tender-bench-${prefix}-`));
+    this.add(() => rm(dir, { recursive: true, force: true }));
+    return dir;
+  }
+
+  run(): Promise<void> {
+    this.running ??= (async () => {
+      for (const step of this.steps.splice(0).reverse()) {
+        try {
+          await step();
+        } catch (err) {
+          process.stderr.write(`cleanup step failed: ${(err as Error).message}\n`);
+        }
+      }
+    })();
+    return this.running;
+  }
+
+  /** Last resort from a synchronous 'exit' handler: no awaiting possible, so SIGKILL what is left. */
+  killAllNow(): void {
+    for (const child of this.children) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill(signal);
+  if (!(await waitForExit(child, 5_000))) {
+    child.kill('SIGKILL');
+    await waitForExit(child, 5_000);
+  }
+}
+
+export interface Spawned {
+  child: ChildProcess;
+  /** Last lines of stdout+stderr, for error messages. */
+  tail(): string;
+}
+
+/** Spawns a tracked child whose output is drained into a small ring buffer (a full pipe would stall it). */
+export function spawnTracked(cleanup: Cleanup, command: string, args: string[], options: SpawnOptions = {}): Spawned {
+  const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+  cleanup.track(child);
+  cleanup.add(() => stopChild(child));
+  const lines: string[] = [];
+  const keep = (line: string): void => {
+    lines.push(line);
+    if (lines.length > 40) lines.shift();
+  };
+  if (child.stdout) createInterface({ input: child.stdout }).on('line', keep);
+  if (child.stderr) createInterface({ input: child.stderr }).on('line', keep);
+  child.on('error', (err) => keep(`spawn error: ${err.message}`));
+  return { child, tail: () => lines.join('\n') };
+}
+
+/** Polls `url` until it answers 200, or throws with the child's output once the child dies or time runs out. */
+export async function waitForHttp(url: string, spawned: Spawned, what: string, deadlineMs = 30_000): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  while (Date.now() < deadline) {
+    const { child } = spawned;
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`${what} exited early (code ${child.exitCode}, signal ${child.signalCode}):\n${spawned.tail()}`);
+    }
+    try {
+      const res = await fetch(url, {
+        headers: { 'user-agent': 'tender-test-harness/readiness' },
+        signal: AbortSignal.timeout(1_000),
+      });
+      await res.arrayBuffer();
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} not ready within ${deadlineMs} ms:\n${spawned.tail()}`);
+}

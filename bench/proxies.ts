@@ -1,0 +1,212 @@
+// The three pull-through caches under test, each its own OS process on its own port with its own empty cache.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, spawnTracked, waitForHttp, type Cleanup, type Spawned } from './procs.js';
+
+export type ProxyId = 'tender' | 'registry' | 'nginx';
+
+export interface Proxy {
+  id: ProxyId;
+  label: string;
+  url: string;
+  /** The process whose memory we measure (for nginx: the master; workers are found from it). */
+  pid: number;
+  /** Measure children too (nginx workers and cache manager/loader). */
+  includeChildren: boolean;
+  describe: string;
+  spawned: Spawned;
+  /** Extra diagnostics (nginx error log) for the report. */
+  diagnostics(): Promise<string>;
+}
+
+const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
+const q = JSON.stringify; // JSON strings are valid YAML scalars and survive odd characters in temp paths
+
+/** First version-looking token a command prints about itself (nginx -v writes to stderr). */
+function versionOf(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve) => {
+    execFile(command, args, { timeout: 5_000 }, (_err, stdout, stderr) => {
+      resolve(/\d+\.\d+\.\d+\S*/.exec(`${stdout}${stderr}`)?.[0] ?? '?');
+    });
+  });
+}
+
+/** tender runs as deployed: compiled dist/ (bench/run.ts builds it first). BENCH_TENDER_SOURCE=1 runs src/ under tsx. */
+export const TENDER_FROM_DIST = process.env.BENCH_TENDER_SOURCE !== '1';
+
+/** tender from source, `node --import tsx`, so the measured pid is node itself (no npx/tsx wrapper). */
+export async function startTenderProxy(cleanup: Cleanup, upstreamUrl: string): Promise<Proxy> {
+  const dir = await cleanup.tempDir('tender');
+  const port = await freePort();
+  const configPath = join(dir, 'tender.yaml');
+  await writeFile(
+    configPath,
+    [
+      'includeDefaultUpstreams: false',
+      'defaultUpstream: bench.test',
+      'logLevel: warn',
+      'upstreams:',
+      '  bench.test:',
+      `    url: ${q(upstreamUrl)}`,
+      '    insecure: true',
+      '',
+    ].join('\n'),
+  );
+  const cacheDir = join(dir, 'cache');
+  const entry = TENDER_FROM_DIST ? ['dist/cli/tender.js'] : ['--import', 'tsx', 'src/cli/tender.ts'];
+  const spawned = spawnTracked(
+    cleanup,
+    process.execPath,
+    [...entry, '--config', configPath, '--listen', `127.0.0.1:${port}`, '--cache-dir', cacheDir],
+    { cwd: repoRoot, env: { ...process.env, NODE_ENV: 'production' } },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  // logLevel warn hides the "serving" line, so readiness is polled instead of read from stdout.
+  await waitForHttp(`${url}/v2/`, spawned, 'tender');
+  return {
+    id: 'tender',
+    label: 'tender',
+    url,
+    pid: spawned.child.pid ?? 0,
+    includeChildren: false,
+    describe: `node ${process.version} ${entry.join(' ')}, defaults (tagTtl 5m), logLevel warn`,
+    spawned,
+    diagnostics: async () => spawned.tail(),
+  };
+}
+
+/** distribution 2.8 in proxy mode: filesystem storage, in-memory blob descriptor cache, access log off. */
+export async function startRegistryProxy(cleanup: Cleanup, upstreamUrl: string): Promise<Proxy> {
+  const dir = await cleanup.tempDir('regproxy');
+  const port = await freePort();
+  const configPath = join(dir, 'config.yml');
+  await writeFile(
+    configPath,
+    [
+      'version: 0.1',
+      'log:',
+      '  level: warn',
+      '  formatter: text',
+      '  accesslog:',
+      '    disabled: true',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${q(join(dir, 'data'))}`,
+      '  cache:',
+      '    blobdescriptor: inmemory',
+      '  delete:',
+      '    enabled: true',
+      'http:',
+      `  addr: ${q(`127.0.0.1:${port}`)}`,
+      `  secret: ${q(randomBytes(16).toString('hex'))}`,
+      'proxy:',
+      `  remoteurl: ${q(upstreamUrl)}`,
+      '',
+    ].join('\n'),
+  );
+  const spawned = spawnTracked(cleanup, 'docker-registry', ['serve', configPath]);
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/v2/`, spawned, 'registry proxy');
+  return {
+    id: 'registry',
+    label: 'registry proxy',
+    url,
+    pid: spawned.child.pid ?? 0,
+    includeChildren: false,
+    describe: `docker-registry ${await versionOf('docker-registry', ['--version'])} serve, proxy.remoteurl, filesystem storage, blobdescriptor inmemory, log warn, access log off`,
+    spawned,
+    // The start-up warning about repository deletion is always there and says nothing about the run.
+    diagnostics: async () =>
+      spawned
+        .tail()
+        .split('\n')
+        .filter((line) => !line.includes('RempositoryRemover'))
+        .join('\n'),
+  };
+}
+
+export const NGINX_WORKERS = 2;
+export const NGINX_LOCK_TIMEOUT = '60s';
+
+function nginxConf(o: { dir: string; port: number; upstreamHost: string; asRoot: boolean }): string {
+  const p = (name: string): string => q(join(o.dir, name));
+  return `# generated by bench/proxies.ts
+${o.asRoot ? 'user root;' : ''}
+error_log ${p('error.log')} warn;
+worker_processes ${NGINX_WORKERS};
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  keepalive_requests 1000000;
+  client_body_temp_path ${p('client_body')};
+  proxy_temp_path ${p('proxy_temp')};
+  fastcgi_temp_path ${p('fastcgi_temp')};
+  uwsgi_temp_path ${p('uwsgi_temp')};
+  scgi_temp_path ${p('scgi_temp')};
+  proxy_cache_path ${p('cache')} levels=1:2 keys_zone=oci:16m max_size=4g inactive=7d use_temp_path=off;
+  upstream registry {
+    server ${o.upstreamHost};
+    keepalive 32;
+  }
+  server {
+    listen 127.0.0.1:${o.port};
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_buffering on;
+    proxy_cache oci;
+    proxy_cache_key $uri;
+    proxy_cache_methods GET HEAD;
+    proxy_cache_lock on;
+    proxy_cache_lock_timeout ${NGINX_LOCK_TIMEOUT};
+    proxy_cache_lock_age ${NGINX_LOCK_TIMEOUT};
+    # distribution sends Cache-Control max-age on blobs; the cache lifetime is ours to choose, per location.
+    proxy_ignore_headers Cache-Control Expires Set-Cookie;
+    add_header X-Cache-Status $upstream_cache_status;
+    # Content addressed: a digest never changes.
+    location ~ "^/v2/.+/(blobs|manifests)/sha256:[0-9a-f]{64}$" {
+      proxy_cache_valid 200 206 30d;
+      proxy_pass http://registry;
+    }
+    # Tags: cached for 5m, like tender's default tagTtl.
+    location ~ ^/v2/.+/manifests/[^/]+$ {
+      proxy_cache_valid 200 5m;
+      proxy_pass http://registry;
+    }
+    location / {
+      proxy_cache off;
+      proxy_pass http://registry;
+    }
+  }
+}
+`;
+}
+
+/** nginx proxy_cache with lock; master in the foreground as our child, 2 workers. */
+export async function startNginxProxy(cleanup: Cleanup, upstreamHost: string): Promise<Proxy> {
+  const dir = await cleanup.tempDir('nginx');
+  const port = await freePort();
+  const confPath = join(dir, 'nginx.conf');
+  const errorLog = join(dir, 'error.log');
+  const asRoot = process.getuid?.() === 0;
+  await writeFile(confPath, nginxConf({ dir, port, upstreamHost, asRoot }));
+  const spawned = spawnTracked(cleanup, 'nginx', ['-p', dir, '-c', confPath, '-e', errorLog, '-g', `daemon off; pid ${join(dir, 'nginx.pid')};`]);
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/v2/`, spawned, 'nginx');
+  return {
+    id: 'nginx',
+    label: `nginx (${NGINX_WORKERS} workers)`,
+    url,
+    pid: spawned.child.pid ?? 0,
+    includeChildren: true,
+    describe: `nginx ${await versionOf('nginx', ['-v'])} proxy_cache, lock on (timeout ${NGINX_LOCK_TIMEOUT}), key $uri, digests 30d, tags 5m, ${NGINX_WORKERS} workers`,
+    spawned,
+    diagnostics: async () => {
+      const text = await readFile(errorLog, 'utf8').catch(() => '');
+      return text.split('\n').slice(-20).join('\n');
+    },
+  };
+}

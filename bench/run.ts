@@ -1,0 +1,438 @@
+// `npm run bench`: one upstream, three pull-through caches (tender, distribution proxy, nginx), one results table.
+import { execFileSync } from 'node:child_process';
+import { readFile, mkdir, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cpuSnapshot, foreignCores } from './cpu.js';
+import { Cleanup } from './procs.js';
+import { startNginxProxy, startRegistryProxy, startTenderProxy, NGINX_LOCK_TIMEOUT, NGINX_WORKERS, TENDER_FROM_DIST, type Proxy, type ProxyId } from './proxies.js';
+import { PeakRss, rssNow } from './rss.js';
+import {
+  BIG_CONNECTIONS,
+  BIG_SECONDS,
+  HERD_CLIENTS,
+  LOAD_CLIENT,
+  MANIFEST_CONNECTIONS,
+  MANIFEST_SECONDS,
+  SMALL_CONNECTIONS,
+  SMALL_SECONDS,
+  blobUrl,
+  coldHerd,
+  warmBigBlob,
+  warmManifest,
+  warmSmallBlob,
+  type HerdResult,
+  type LoadResult,
+  type ThroughputResult,
+} from './scenarios.js';
+import { PROXY_ORDER, fixed, renderTable, type Cell, type Row } from './table.js';
+import { fillUpstream, startUpstream } from './upstream.js';
+
+const WATCHDOG_MS = 15 * 60_000;
+const benchDir = dirname(fileURLToPath(import.meta.url));
+const MiB = 1024 * 1024;
+
+const cleanup = new Cleanup();
+let exiting = false;
+
+function onSignal(signal: NodeJS.Signals, code: number): void {
+  process.on(signal, () => {
+    if (exiting) return;
+    exiting = true;
+    process.stderr.write(`\n${signal}: stopping children and removing temp dirs\n`);
+    void cleanup.run().finally(() => process.exit(code));
+  });
+}
+onSignal('SIGINT', 130);
+onSignal('SIGTERM', 143);
+process.on('exit', () => cleanup.killAllNow());
+
+const say = (msg: string): void => {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+};
+
+async function machineLine(): Promise<string> {
+  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown CPU';
+  const mem = /^MemTotal:\s+(\d+) kB/m.exec(await readFile('/proc/meminfo', 'utf8').catch(() => ''))?.[1];
+  return `nproc ${cpus().length}, CPU "${model}", ${mem ? `${(Number(mem) / 1024 / 1024).toFixed(1)} GiB RAM, ` : ''}node ${process.version}, ${process.platform} ${process.arch}`;
+}
+
+/** CPU used outside the bench's process tree, per scenario run, in cores: a shared machine skews everything. */
+const foreign: Array<{ what: string; cores: number }> = [];
+
+async function measured<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  const a = await cpuSnapshot();
+  const result = await fn();
+  const cores = foreignCores(a, await cpuSnapshot());
+  foreign.push({ what, cores });
+  if (cores > 0.15) say(`  note: other processes used ${cores.toFixed(2)} cores during this run`);
+  return result;
+}
+
+function foreignSummary(): string {
+  if (foreign.length === 0) return '';
+  const worst = foreign.reduce((a, b) => (b.cores > a.cores ? b : a));
+  const mean = foreign.reduce((a, b) => a + b.cores, 0) / foreign.length;
+  return (
+    `Other processes on the machine (outside the bench's process tree) used ${mean.toFixed(2)} cores on average per ` +
+    `scenario run, at most ${worst.cores.toFixed(2)} (${worst.what})` +
+    (worst.cores > 0.15 ? ': numbers from noisy runs are less trustworthy; rerun on a quiet machine.' : '.')
+  );
+}
+
+function forEachProxy<T>(scenario: string, proxies: Proxy[], fn: (p: Proxy) => Promise<T>): Promise<Record<ProxyId, T>> {
+  // Strictly sequential: never two loads at once.
+  return (async () => {
+    const out = {} as Record<ProxyId, T>;
+    for (const p of proxies) {
+      out[p.id] = await measured(`${scenario} → ${p.label}`, () => fn(p));
+      if (p.spawned.child.exitCode !== null || p.spawned.child.signalCode !== null) {
+        throw new Error(`${p.label} died during the run:\n${await p.diagnostics()}`);
+      }
+    }
+    return out;
+  })();
+}
+
+const cells = <T>(results: Record<ProxyId, T>, value: (r: T) => number | undefined, text?: (r: T) => string): Record<ProxyId, Cell> =>
+  Object.fromEntries(
+    PROXY_ORDER.map((id) => {
+      const r = results[id];
+      return [id, text ? { value: value(r), text: text(r) } : { value: value(r) }];
+    }),
+  ) as Record<ProxyId, Cell>;
+
+const upstreamText = (u: Record<string, number>): string => {
+  const total = Object.values(u).reduce((a, b) => a + b, 0);
+  const parts = Object.entries(u).map(([m, n]) => `${m} ${n}`);
+  return parts.length ? `${total} (${parts.join(', ')})` : '0';
+};
+const upstreamTotal = (u: Record<string, number>): number => Object.values(u).reduce((a, b) => a + b, 0);
+
+function rowsFrom(r: {
+  direct: HerdResult;
+  herd: Record<ProxyId, HerdResult>;
+  small: Record<ProxyId, LoadResult>;
+  byDigest: Record<ProxyId, LoadResult>;
+  byTag: Record<ProxyId, LoadResult>;
+  big: Record<ProxyId, ThroughputResult>;
+  rss: Record<ProxyId, { bytes: number; processes: number }>;
+  idle: Record<ProxyId, number>;
+}): Row[] {
+  const s = (ms: number): number => ms / 1000;
+  const speedTarget = (x: Record<ProxyId, LoadResult>): Row['target'] => ({
+    text: '≥ 20× registry and ≥ 0.8× nginx',
+    met: x.tender.reqPerSec >= 20 * x.registry.reqPerSec && x.tender.reqPerSec >= 0.8 * x.nginx.reqPerSec,
+  });
+  const errText = (x: LoadResult): string => `${x.non2xx} / ${x.errors + x.timeouts}`;
+  return [
+    {
+      metric: `a. cold herd (${HERD_CLIENTS} clients, 256 MiB): wall time, s`,
+      cells: cells(r.herd, (h) => s(h.wallMs)),
+      format: fixed(2),
+      ratios: true,
+      target: { text: `≤ direct (${s(r.direct.wallMs).toFixed(2)} s)`, met: r.herd.tender.wallMs <= r.direct.wallMs },
+    },
+    {
+      metric: 'a. cold herd: upstream GETs of the blob',
+      cells: cells(r.herd, (h) => h.upstreamGets),
+      format: fixed(0),
+      ratios: false,
+      target: { text: '1', met: r.herd.tender.upstreamGets === 1 },
+    },
+    {
+      metric: 'a. cold herd: slowest client, response headers, ms',
+      cells: cells(r.herd, (h) => h.slowestHeadersMs),
+      format: fixed(0),
+      ratios: true,
+      target: { text: '< 100 ms', met: r.herd.tender.slowestHeadersMs < 100 },
+    },
+    {
+      metric: 'a. cold herd: slowest client, first body byte, ms',
+      cells: cells(r.herd, (h) => h.slowestFirstByteMs),
+      format: fixed(0),
+      ratios: true,
+      target: { text: '< 100 ms', met: r.herd.tender.slowestFirstByteMs < 100 },
+    },
+    {
+      metric: 'a. cold herd: clients with correct sha256',
+      cells: cells(r.herd, (h) => h.ok, (h) => `${h.ok}/${HERD_CLIENTS}`),
+      format: fixed(0),
+      ratios: false,
+      target: { text: `${HERD_CLIENTS}/${HERD_CLIENTS}`, met: r.herd.tender.ok === HERD_CLIENTS },
+    },
+    {
+      metric: `b. warm 64 KiB blob (${LOAD_CLIENT}, ${SMALL_CONNECTIONS} conns, ${SMALL_SECONDS} s): req/s`,
+      cells: cells(r.small, (x) => x.reqPerSec),
+      format: fixed(0),
+      ratios: true,
+      target: speedTarget(r.small),
+    },
+    {
+      metric: 'b. warm 64 KiB blob: p99 latency, ms',
+      cells: cells(r.small, (x) => x.p99Ms),
+      format: fixed(0),
+      ratios: true,
+    },
+    {
+      metric: 'b. warm 64 KiB blob: non-2xx / errors',
+      cells: cells(r.small, (x) => x.non2xx + x.errors + x.timeouts, errText),
+      format: fixed(0),
+      ratios: false,
+      target: { text: '0 / 0', met: r.small.tender.non2xx + r.small.tender.errors + r.small.tender.timeouts === 0 },
+    },
+    {
+      metric: 'b. warm 64 KiB blob: requests reaching upstream (warm-up + run)',
+      cells: cells(r.small, (x) => upstreamTotal(x.upstream), (x) => upstreamText(x.upstream)),
+      format: fixed(0),
+      ratios: false,
+      target: { text: '1', met: upstreamTotal(r.small.tender.upstream) === 1 },
+    },
+    {
+      metric: `c. warm manifest by digest (${LOAD_CLIENT}, ${MANIFEST_CONNECTIONS} conns, ${MANIFEST_SECONDS} s): req/s`,
+      cells: cells(r.byDigest, (x) => x.reqPerSec),
+      format: fixed(0),
+      ratios: true,
+      target: speedTarget(r.byDigest),
+    },
+    {
+      metric: 'c. manifest by digest: p99 latency, ms',
+      cells: cells(r.byDigest, (x) => x.p99Ms),
+      format: fixed(0),
+      ratios: true,
+    },
+    {
+      metric: 'c. manifest by digest: non-2xx / errors',
+      cells: cells(r.byDigest, (x) => x.non2xx + x.errors + x.timeouts, errText),
+      format: fixed(0),
+      ratios: false,
+      target: { text: '0 / 0', met: r.byDigest.tender.non2xx + r.byDigest.tender.errors + r.byDigest.tender.timeouts === 0 },
+    },
+    {
+      metric: 'c. manifest by digest: requests reaching upstream (warm-up + run)',
+      cells: cells(r.byDigest, (x) => upstreamTotal(x.upstream), (x) => upstreamText(x.upstream)),
+      format: fixed(0),
+      ratios: false,
+      target: { text: '≤ 1', met: upstreamTotal(r.byDigest.tender.upstream) <= 1 },
+    },
+    {
+      metric: `c. warm manifest by tag (${LOAD_CLIENT}, ${MANIFEST_CONNECTIONS} conns, ${MANIFEST_SECONDS} s): req/s`,
+      cells: cells(r.byTag, (x) => x.reqPerSec),
+      format: fixed(0),
+      ratios: true,
+      target: speedTarget(r.byTag),
+    },
+    {
+      metric: 'c. manifest by tag: p99 latency, ms',
+      cells: cells(r.byTag, (x) => x.p99Ms),
+      format: fixed(0),
+      ratios: true,
+    },
+    {
+      metric: 'c. manifest by tag: non-2xx / errors',
+      cells: cells(r.byTag, (x) => x.non2xx + x.errors + x.timeouts, errText),
+      format: fixed(0),
+      ratios: false,
+      target: { text: '0 / 0', met: r.byTag.tender.non2xx + r.byTag.tender.errors + r.byTag.tender.timeouts === 0 },
+    },
+    {
+      metric: 'c. manifest by tag: requests reaching upstream (warm-up + run)',
+      cells: cells(r.byTag, (x) => upstreamTotal(x.upstream), (x) => upstreamText(x.upstream)),
+      format: fixed(0),
+      ratios: false,
+      target: { text: '≤ 1 per tag per 5 min', met: upstreamTotal(r.byTag.tender.upstream) <= 1 },
+    },
+    {
+      metric: `d. warm 256 MiB blob (curl, ${BIG_CONNECTIONS} conns, ~${BIG_SECONDS} s): MB/s`,
+      cells: cells(r.big, (x) => x.mbPerSec),
+      format: fixed(0),
+      ratios: true,
+      target: { text: '≥ registry', met: r.big.tender.mbPerSec >= r.big.registry.mbPerSec },
+    },
+    {
+      metric: 'd. warm 256 MiB blob: downloads ok / failed',
+      cells: cells(r.big, (x) => x.failed, (x) => `${x.completed} / ${x.failed}`),
+      format: fixed(0),
+      ratios: false,
+      target: { text: '0 failed', met: r.big.tender.failed === 0 },
+    },
+    {
+      metric: 'd. warm 256 MiB blob: upstream GETs during the run',
+      cells: cells(r.big, (x) => x.upstreamGets),
+      format: fixed(0),
+      ratios: false,
+      target: { text: '0', met: r.big.tender.upstreamGets === 0 },
+    },
+    {
+      metric: 'e. peak RSS over the whole run (VmHWM), MiB',
+      cells: cells(
+        r.rss,
+        (x) => x.bytes / MiB,
+        (x) => `${(x.bytes / MiB).toFixed(0)}${x.processes > 1 ? ` (sum of ${x.processes} procs)` : ''}`,
+      ),
+      format: fixed(0),
+      ratios: true,
+      target: { text: '< 200 MiB', met: r.rss.tender.bytes < 200 * MiB },
+    },
+    {
+      metric: 'e. RSS right after start, idle (VmRSS), MiB',
+      cells: cells(r.idle, (x) => x / MiB),
+      format: fixed(0),
+      ratios: true,
+    },
+  ];
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const machine = await machineLine();
+  say(machine);
+  if (TENDER_FROM_DIST) {
+    say('building dist/ (npm run build)');
+    execFileSync('npm', ['run', '--silent', 'build'], { cwd: join(dirname(fileURLToPath(import.meta.url)), '..'), stdio: 'inherit' });
+  }
+
+  const q0 = await cpuSnapshot();
+  await new Promise((r) => setTimeout(r, 2_000));
+  const idleLoad = foreignCores(q0, await cpuSnapshot());
+  say(`other processes use ${idleLoad.toFixed(2)} cores before the start${idleLoad > 0.15 ? ' — the machine is not quiet; results will be noisy' : ''}`);
+  say('starting upstream (docker-registry) and pushing content (256 MiB blob streamed, 64 KiB blob, manifest)');
+  const upstream = await startUpstream(cleanup);
+  const content = await fillUpstream(upstream);
+  say(`upstream ${upstream.url}: big ${content.big.digest}, small ${content.small.digest}, manifest ${content.manifestDigest}`);
+
+  say('starting proxies');
+  const upstreamHost = upstream.host;
+  const proxies: Proxy[] = [
+    await startTenderProxy(cleanup, upstream.url),
+    await startRegistryProxy(cleanup, upstream.url),
+    await startNginxProxy(cleanup, upstreamHost),
+  ];
+  for (const p of proxies) say(`  ${p.label}: ${p.url} pid ${p.pid}`);
+  const labels = Object.fromEntries(proxies.map((p) => [p.id, p.label])) as Record<ProxyId, string>;
+  const rss = new PeakRss(proxies.map((p) => ({ id: p.id, pid: p.pid, includeChildren: p.includeChildren })));
+  const idle = {} as Record<ProxyId, number>;
+  for (const p of proxies) idle[p.id] = await rssNow(p.pid, p.includeChildren);
+  await rss.sample();
+  rss.start();
+  const logPeaks = async (): Promise<void> => {
+    await rss.sample();
+    say(`  peak RSS so far: ${proxies.map((p) => `${p.label} ${(rss.peak(p.id).bytes / MiB).toFixed(0)} MiB`).join(', ')}`);
+  };
+
+  say(`baseline: ${HERD_CLIENTS} concurrent downloads straight from upstream`);
+  const direct = await measured('baseline: direct', () => coldHerd(blobUrl(upstream.url, content.big.digest), content.big, upstream));
+  say(`  direct: ${(direct.wallMs / 1000).toFixed(2)} s, ${direct.ok}/${HERD_CLIENTS} ok`);
+
+  const herd = await forEachProxy('a. cold herd', proxies, async (p) => {
+    say(`a. cold herd → ${p.label}`);
+    const h = await coldHerd(blobUrl(p.url, content.big.digest), content.big, upstream);
+    say(`  ${(h.wallMs / 1000).toFixed(2)} s, upstream GETs ${h.upstreamGets}, slowest headers ${h.slowestHeadersMs.toFixed(0)} ms, ${h.ok}/${HERD_CLIENTS} ok`);
+    return h;
+  });
+  await logPeaks();
+  const small = await forEachProxy('b. warm 64 KiB', proxies, async (p) => {
+    say(`b. warm 64 KiB blob → ${p.label}`);
+    const x = await warmSmallBlob(p.url, content, upstream);
+    say(`  ${x.reqPerSec.toFixed(0)} req/s, p99 ${x.p99Ms} ms, non2xx ${x.non2xx}, errors ${x.errors}`);
+    return x;
+  });
+  await logPeaks();
+  const byDigest = await forEachProxy('c. manifest by digest', proxies, async (p) => {
+    say(`c. warm manifest by digest → ${p.label}`);
+    const x = await warmManifest(p.url, 'digest', content, upstream);
+    say(`  ${x.reqPerSec.toFixed(0)} req/s, p99 ${x.p99Ms} ms, upstream ${upstreamText(x.upstream)}`);
+    return x;
+  });
+  await logPeaks();
+  const byTag = await forEachProxy('c. manifest by tag', proxies, async (p) => {
+    say(`c. warm manifest by tag → ${p.label}`);
+    const x = await warmManifest(p.url, 'tag', content, upstream);
+    say(`  ${x.reqPerSec.toFixed(0)} req/s, p99 ${x.p99Ms} ms, upstream ${upstreamText(x.upstream)}`);
+    return x;
+  });
+  await logPeaks();
+  const big = await forEachProxy('d. warm 256 MiB', proxies, async (p) => {
+    say(`d. warm 256 MiB blob → ${p.label}`);
+    const x = await warmBigBlob(p.url, content, upstream);
+    say(`  ${x.mbPerSec.toFixed(0)} MB/s, ${x.completed} ok / ${x.failed} failed, upstream GETs ${x.upstreamGets}`);
+    return x;
+  });
+  await logPeaks();
+
+  await rss.sample();
+  rss.stop();
+  const peaks = Object.fromEntries(proxies.map((p) => [p.id, rss.peak(p.id)])) as Record<ProxyId, { bytes: number; processes: number }>;
+
+  const table = renderTable(labels, rowsFrom({ direct, herd, small, byDigest, byTag, big, rss: peaks, idle }));
+  const problems: string[] = [];
+  if (direct.failures.length) problems.push(`direct baseline: ${direct.failures.join('; ')}`);
+  for (const p of proxies) {
+    const label = p.label;
+    if (herd[p.id].failures.length) problems.push(`${label}, cold herd: ${herd[p.id].failures.join('; ')}`);
+    for (const [name, x] of [
+      ['warm 64 KiB', small[p.id]],
+      ['manifest by digest', byDigest[p.id]],
+      ['manifest by tag', byTag[p.id]],
+    ] as const) {
+      if (x.warmupProblem) problems.push(`${label}, ${name}: ${x.warmupProblem}`);
+      if (x.non2xx || x.errors || x.timeouts) problems.push(`${label}, ${name}: ${x.non2xx} non-2xx, ${x.errors} errors, ${x.timeouts} timeouts`);
+    }
+    if (big[p.id].warmupProblem) problems.push(`${label}, warm 256 MiB: ${big[p.id].warmupProblem}`);
+    if (big[p.id].failed) problems.push(`${label}, warm 256 MiB: ${big[p.id].failed} failed downloads`);
+    const diag = (await p.diagnostics()).trim();
+    if (diag) problems.push(`${label} log tail:\n\n\`\`\`\n${diag}\n\`\`\``);
+  }
+
+  const report = [
+    `### tender vs. the reference registry proxy vs. nginx proxy_cache`,
+    '',
+    `Machine: ${machine}. Run: ${new Date().toISOString()}, ${((Date.now() - started) / 1000).toFixed(0)} s.`,
+    '',
+    table,
+    '',
+    `Baseline: ${HERD_CLIENTS} concurrent downloads of the 256 MiB blob straight from the upstream: ` +
+      `${(direct.wallMs / 1000).toFixed(2)} s wall, slowest first body byte ${direct.slowestFirstByteMs.toFixed(0)} ms, ` +
+      `${direct.ok}/${HERD_CLIENTS} correct, ${direct.upstreamGets} upstream GETs.`,
+    '',
+    `Peers: ${proxies.map((p) => `**${p.label}**: ${p.describe}`).join('; ')}. ` +
+      `Load generators: ${LOAD_CLIENT === 'ab' ? 'ApacheBench (`ab -k`)' : 'autocannon'} for b and c, curl loops for d, undici in the driver for a. ` +
+      `nginx has ${NGINX_WORKERS} worker processes, tender and the registry one process each; all share the same 2 cores with the ` +
+      `upstream and the load generator. Ratios are tender ÷ peer (for latency and RSS lower is better). MB = 10⁶ bytes. ` +
+      `nginx RSS sums master, workers and cache manager/loader (shared pages counted once per process). ` +
+      `nginx proxy_cache_lock_timeout is ${NGINX_LOCK_TIMEOUT}.`,
+    '',
+    foreignSummary(),
+    '',
+    problems.length ? `Problems seen:\n\n${problems.map((p) => `- ${p}`).join('\n')}` : 'Problems seen: none.',
+    '',
+  ].join('\n');
+
+  const out = join(benchDir, 'results', 'latest.md');
+  await mkdir(dirname(out), { recursive: true });
+  await writeFile(out, report);
+  process.stdout.write(`\n${report}\nwritten to ${out}\n`);
+}
+
+const watchdog = setTimeout(() => {
+  process.stderr.write(`bench: watchdog fired after ${WATCHDOG_MS / 60_000} min, giving up\n`);
+  exiting = true;
+  void cleanup.run().finally(() => process.exit(1));
+}, WATCHDOG_MS);
+watchdog.unref();
+
+main().then(
+  async () => {
+    clearTimeout(watchdog);
+    await cleanup.run();
+    process.exit(0);
+  },
+  async (err: unknown) => {
+    clearTimeout(watchdog);
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    await cleanup.run();
+    process.exit(1);
+  },
+);
