@@ -49,6 +49,8 @@ export class PullThrough {
   private readonly revalidations = new SingleFlight<TagRecord>();
   private readonly heads = new SingleFlight<{ digest: string | undefined; mediaType: string | undefined; size: number | undefined }>();
   private readonly memory: LRUCache<string, StoredManifest>;
+  /** Tag records in front of the metadata store: a tag hit must not cost a file or network read. */
+  private readonly tags = new LRUCache<string, TagRecord>({ max: 10_000 });
   private readonly shutdown = new AbortController();
   private readonly clock: () => number;
   private readonly pinned: RepositoryMatcher;
@@ -98,7 +100,7 @@ export class PullThrough {
 
   private async manifestByTag(route: Route, tag: string, request: { accept: string | undefined; head: boolean }): Promise<ManifestAnswer> {
     const upstream = route.upstream.name;
-    const record = await this.metadata.getTag(upstream, route.repository, tag);
+    const record = await this.readTag(upstream, route.repository, tag);
     const usable = record !== undefined && accepts(parseAccept(request.accept), record.mediaType);
     if (usable) {
       if (this.clock() - record.checkedAt < this.options.tagTtlMs) return this.fromRecord(route, record, request, 'hit');
@@ -108,7 +110,7 @@ export class PullThrough {
       const head = await this.upstreamHead(route, tag, request.accept);
       if (head.digest && head.mediaType && head.size !== undefined) {
         const fresh = { digest: head.digest, mediaType: head.mediaType, size: head.size, checkedAt: this.clock() };
-        if (!record) await this.metadata.setTag(upstream, route.repository, tag, fresh);
+        if (!record) await this.writeTag(upstream, route.repository, tag, fresh);
         return { ...fresh, body: undefined, result: 'miss' };
       }
       // An upstream HEAD without digest or length: containerd would GET next, so do that now.
@@ -116,7 +118,7 @@ export class PullThrough {
     const fetched = await this.fetchManifest(route, tag, request.accept, undefined);
     // A client with an unusual Accept gets its own answer without displacing the common record.
     if (!record) {
-      await this.metadata.setTag(upstream, route.repository, tag, {
+      await this.writeTag(upstream, route.repository, tag, {
         digest: fetched.digest,
         mediaType: fetched.mediaType,
         size: fetched.size,
@@ -145,7 +147,7 @@ export class PullThrough {
         this.metrics.tagRevalidations.inc({ upstream, outcome: 'changed' });
         this.log.info({ upstream, repository: route.repository, tag, from: record.digest, to: next.digest }, 'tag moved upstream');
       }
-      await this.metadata.setTag(upstream, route.repository, tag, next);
+      await this.writeTag(upstream, route.repository, tag, next);
       return next;
     });
     try {
@@ -155,7 +157,7 @@ export class PullThrough {
       if (isOciError(err) && (err.code === 'MANIFEST_UNKNOWN' || err.code === 'NAME_UNKNOWN')) {
         // Upstream says the tag is gone: that is an answer, not an outage.
         this.metrics.tagRevalidations.inc({ upstream, outcome: 'gone' });
-        await this.metadata.deleteTag(upstream, route.repository, tag);
+        await this.forgetTag(upstream, route.repository, tag);
         throw err;
       }
       const timedOut = err instanceof RevalidationTimeout;
@@ -166,6 +168,25 @@ export class PullThrough {
       );
       return this.fromRecord(route, record, request, 'stale');
     }
+  }
+
+  private async readTag(upstream: string, repository: string, tag: string): Promise<TagRecord | undefined> {
+    const key = `${upstream}/${repository}:${tag}`;
+    const remembered = this.tags.get(key);
+    if (remembered) return remembered;
+    const record = await this.metadata.getTag(upstream, repository, tag);
+    if (record) this.tags.set(key, record);
+    return record;
+  }
+
+  private async writeTag(upstream: string, repository: string, tag: string, record: TagRecord): Promise<void> {
+    this.tags.set(`${upstream}/${repository}:${tag}`, record);
+    await this.metadata.setTag(upstream, repository, tag, record);
+  }
+
+  private async forgetTag(upstream: string, repository: string, tag: string): Promise<void> {
+    this.tags.delete(`${upstream}/${repository}:${tag}`);
+    await this.metadata.deleteTag(upstream, repository, tag);
   }
 
   private async fromRecord(

@@ -1,5 +1,5 @@
 // The hono app: request ids, one log line per request, metrics, ops routes and the registry API.
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Hono } from 'hono';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Logger } from '../log.js';
@@ -17,14 +17,18 @@ export interface AppDeps extends RegistryDeps, OpsDeps {
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  // Request ids: a per-process prefix and a counter, unique without a random draw per request.
+  const idPrefix = randomBytes(4).toString('hex');
+  let requests = 0;
 
   app.use('*', async (c, next) => {
     const started = performance.now();
     const state: RequestState = { kind: 'other' };
-    const requestId = c.req.header('x-request-id')?.slice(0, 64) || randomUUID();
+    const given = c.env.incoming.headers['x-request-id'];
+    const requestId = (typeof given === 'string' && given.slice(0, 64)) || `${idPrefix}-${(requests++).toString(36)}`;
     c.set('state', state);
     c.set('requestId', requestId);
-    c.set('baseHeaders', {});
+    c.set('baseHeaders', { 'x-request-id': requestId });
     await next();
     const outgoing = c.env.outgoing;
     const done = (): void =>

@@ -28,7 +28,7 @@ export function registryHandler(deps: RegistryDeps) {
     const pathname = queryAt === -1 ? raw : raw.slice(0, queryAt);
     const query = new URLSearchParams(queryAt === -1 ? '' : raw.slice(queryAt + 1));
     const ns = query.get('ns') ?? undefined;
-    const base: Record<string, string> = { [ociHeaders.apiVersion]: apiVersionValue };
+    const base: Record<string, string> = { ...c.get('baseHeaders'), [ociHeaders.apiVersion]: apiVersionValue };
     if (ns !== undefined) base[ociHeaders.ociNamespace] = ns;
     c.set('baseHeaders', base);
 
@@ -68,7 +68,7 @@ async function manifest(
   base: Record<string, string>,
   head: boolean,
 ) {
-  const answer = await deps.pullThrough.manifest(route, path.reference, { accept: c.req.header('accept'), head });
+  const answer = await deps.pullThrough.manifest(route, path.reference, { accept: header(c, 'accept'), head });
   const state = c.get('state');
   state.result = answer.result;
   state.source = answer.result === 'miss' ? 'upstream' : 'cache';
@@ -76,7 +76,7 @@ async function manifest(
   const size = answer.body?.length ?? answer.size;
   if (size !== undefined) headers['content-length'] = String(size);
   state.bytes = head ? 0 : (answer.body?.length ?? 0);
-  return new Response(head ? null : answer.body, { status: 200, headers });
+  return send(c, 200, headers, head ? undefined : answer.body);
 }
 
 async function blob(
@@ -101,12 +101,12 @@ async function blob(
   if (head || !answer.open) {
     if (size !== undefined) headers['content-length'] = String(size);
     state.bytes = 0;
-    return new Response(null, { status: 200, headers });
+    return send(c, 200, headers, undefined);
   }
   // Without a known length a range cannot be checked; the whole body is a valid answer (RFC 9110 §14.2).
-  const range = size === undefined ? ({ kind: 'none' } as const) : parseRange(c.req.header('range'), size);
+  const range = size === undefined ? ({ kind: 'none' } as const) : parseRange(header(c, 'range'), size);
   if (range.kind === 'unsatisfiable') {
-    throw new OciError('RANGE_INVALID', `range "${c.req.header('range')}" is outside the blob's ${size} bytes`, {
+    throw new OciError('RANGE_INVALID', `range "${header(c, 'range')}" is outside the blob's ${size} bytes`, {
       headers: { 'content-range': `bytes */${size}` },
     });
   }
@@ -165,4 +165,16 @@ function rewriteLink(link: string, pathname: string, ns: string | undefined): st
     if (ns !== undefined) next.searchParams.set('ns', ns);
     return `<${pathname}${next.search}>`;
   });
+}
+
+/** Request headers straight from Node: no Fetch Headers object on the hot path. */
+function header(c: Context<AppEnv>, name: string): string | undefined {
+  const value = c.env.incoming.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** Writes a small response straight to Node's response: no Response or Headers objects per request. */
+function send(c: Context<AppEnv>, status: number, headers: Record<string, string>, body: Buffer | undefined): Response {
+  c.env.outgoing.writeHead(status, headers).end(body);
+  return RESPONSE_ALREADY_SENT;
 }
