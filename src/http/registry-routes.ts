@@ -29,7 +29,8 @@ export function registryHandler(deps: RegistryDeps) {
     const query = new URLSearchParams(queryAt === -1 ? '' : raw.slice(queryAt + 1));
     const ns = query.get('ns') ?? undefined;
     const base: Record<string, string> = { ...c.get('baseHeaders'), [ociHeaders.apiVersion]: apiVersionValue };
-    if (ns !== undefined) base[ociHeaders.ociNamespace] = ns;
+    // Echoed only when it is a plain token: a decoded ns may carry CR/LF or other bytes no header may hold.
+    if (ns !== undefined && /^[\x21-\x7e]{1,255}$/.test(ns)) base[ociHeaders.ociNamespace] = ns;
     c.set('baseHeaders', base);
 
     const path = parseRegistryPath(pathname);

@@ -148,6 +148,14 @@ describeWithBinaries(['docker-registry'], 'pull-through against a real upstream'
     expect(await upstreamCount({})).toBe(0);
   });
 
+  it('never echoes a hostile ns into a header, and still refuses it', async () => {
+    const res = await http(`${base()}/v2/library/app/manifests/v1?ns=docker.io%0d%0aX-Injected:%201`);
+    expect(res.status).toBe(403);
+    expect(res.headers['x-injected']).toBeUndefined();
+    expect(res.headers['oci-namespace']).toBeUndefined();
+    expect(JSON.parse(res.body.toString()).errors[0].code).toBe('DENIED');
+  });
+
   it('answers HEAD of an uncached blob with an upstream HEAD, never a GET', async () => {
     const fresh = await pushImage(registry, 'head/only', 'v1', { layerSizes: [400_000], seed: 'head-only' });
     await registry.settle();
