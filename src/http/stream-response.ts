@@ -59,18 +59,26 @@ export async function sendFile(
   end: number,
   pool: BufferPool,
 ): Promise<void> {
+  // A client that leaves while we wait for a flight's next bytes stops the loop at once.
+  const gone = new Promise<never>((_, reject) => outgoing.once('close', () => reject(new Error('client went away'))));
+  gone.catch(() => undefined);
   let position = start;
   let writing: Promise<void> = Promise.resolve();
   try {
     outgoing.writeHead(status, headers);
     while (position <= end) {
       const buffer = await pool.acquire();
+      const reading = file.access.read(buffer.subarray(0, Math.min(buffer.length, end - position + 1)), position);
       let got: number;
       try {
-        got = await file.access.read(buffer.subarray(0, Math.min(buffer.length, end - position + 1)), position);
+        got = await Promise.race([reading, gone]);
         await writing;
       } catch (err) {
-        pool.release(buffer);
+        // Back to the pool only once nothing can still write into it.
+        reading.then(
+          () => pool.release(buffer),
+          () => pool.release(buffer),
+        );
         throw err;
       }
       if (got === 0) {
@@ -81,6 +89,8 @@ export async function sendFile(
       }
       // The buffer goes back to the pool only once the socket has taken it.
       writing = write(outgoing, buffer.subarray(0, got)).finally(() => pool.release(buffer));
+      // Awaited on the next turn; until then a failed write must not count as unhandled.
+      writing.catch(() => undefined);
       position += got;
     }
     await writing;
