@@ -23,6 +23,37 @@ export interface UpstreamConfig {
   readonly connections: number;
   /** Requests in flight to this upstream at once; more wait in a queue. */
   readonly concurrency: number;
+  /** Repository patterns this upstream serves; empty means all. */
+  readonly allow: readonly string[];
+  /** Repository patterns refused even when allowed. */
+  readonly deny: readonly string[];
+  /** Private content is served to a repository only when that repository is known to hold it. */
+  readonly private: boolean;
+  /** `tag` or `repository:tag` patterns whose first resolution is kept when upstream moves them. */
+  readonly immutableTags: readonly string[];
+  readonly immutableTagsMode: 'enforce' | 'warn';
+  /** `repository:tag@digest`: the tag always resolves to exactly this digest. */
+  readonly pins: readonly string[];
+  /** PEM client certificate and key for upstreams that want mutual TLS. */
+  readonly clientCert: string | undefined;
+  readonly clientKey: string | undefined;
+}
+
+export interface ClientAuthConfig {
+  readonly realm: string;
+  /** htpasswd users (bcrypt), by name → hash. */
+  readonly users: ReadonlyMap<string, string>;
+  /** Repository patterns (`upstream/repository`) per user; a user not listed may pull everything. */
+  readonly userRepositories: ReadonlyMap<string, readonly string[]>;
+  /** Static tokens ("robot accounts"), sent as a bearer token or as the password of Basic auth. */
+  readonly tokens: ReadonlyArray<{ readonly name: string; readonly token: string; readonly repositories: readonly string[] }>;
+  /** Ops endpoints that also need credentials. */
+  readonly protect: ReadonlyArray<'metrics' | 'healthz' | 'readyz'>;
+}
+
+export interface TlsConfig {
+  readonly certFile: string;
+  readonly keyFile: string;
 }
 
 export interface Config {
@@ -44,6 +75,10 @@ export interface Config {
   readonly pinnedDigests: readonly string[];
   readonly shutdownGraceMs: number;
   readonly upstreams: readonly UpstreamConfig[];
+  /** Client authentication; undefined when anyone may pull. */
+  readonly auth: ClientAuthConfig | undefined;
+  /** HTTPS serving; undefined for plain HTTP. */
+  readonly tls: TlsConfig | undefined;
 }
 
 /** Registries every install knows; docker.io is served by registry-1.docker.io. */
@@ -83,6 +118,8 @@ const size = z.union([z.string(), z.number()]).refine((v) => parseSize(v) !== un
   message: 'expected a size such as "64MiB" or "50GiB"',
 });
 
+const repositoryPattern = z.string().regex(/^[a-z0-9._*/-]+$/, 'expected repository patterns such as "library/*" or "bitnami/**"');
+
 const upstreamSchema = z
   .object({
     url: z.string().url({ message: 'expected an absolute http(s) URL' }),
@@ -100,6 +137,14 @@ const upstreamSchema = z
     retries: z.number().int().min(0).max(10).optional(),
     connections: z.number().int().min(1).max(1024).optional(),
     concurrency: z.number().int().min(1).max(1024).optional(),
+    allow: z.array(repositoryPattern).optional(),
+    deny: z.array(repositoryPattern).optional(),
+    private: z.boolean().optional(),
+    immutableTags: z.array(z.string().regex(/^([A-Za-z0-9._*/-]+:)?[A-Za-z0-9._*-]+$/, 'expected "tag" or "repository:tag" patterns with *')).optional(),
+    immutableTagsMode: z.enum(['enforce', 'warn']).optional(),
+    pins: z.array(z.string().regex(/^[a-z0-9._/-]+:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}@sha(256:[a-f0-9]{64}|512:[a-f0-9]{128})$/, 'expected "repository:tag@sha256:<64 hex>"')).optional(),
+    clientCert: z.string().optional(),
+    clientKey: z.string().optional(),
   })
   .strict();
 
@@ -125,6 +170,28 @@ const fileSchema = z
       .strict()
       .optional(),
     shutdownGrace: duration.optional(),
+    tls: z.object({ cert: z.string(), key: z.string() }).strict().optional(),
+    auth: z
+      .object({
+        realm: z.string().regex(/^[\x20-\x7e]*$/).refine((v) => !v.includes('"'), 'no double quotes').optional(),
+        htpasswd: z.string().optional(),
+        users: z.record(z.string(), z.array(z.string().regex(/^[A-Za-z0-9.:_*/-]+$/, 'expected "upstream/repository" patterns'))).optional(),
+        tokens: z
+          .array(
+            z
+              .object({
+                name: z.string().min(1),
+                token: z.string().min(16, 'tokens need at least 16 characters').optional(),
+                tokenFile: z.string().optional(),
+                repositories: z.array(z.string().regex(/^[A-Za-z0-9.:_*/-]+$/, 'expected "upstream/repository" patterns')).optional(),
+              })
+              .strict(),
+          )
+          .optional(),
+        protect: z.array(z.enum(['metrics', 'healthz', 'readyz'])).optional(),
+      })
+      .strict()
+      .optional(),
     includeDefaultUpstreams: z.boolean().optional(),
     upstreams: z.record(z.string(), upstreamSchema.nullable()).optional(),
   })
@@ -273,6 +340,8 @@ function build(s: FileSettings, problems: string[], broken: ReadonlySet<string>)
     pinnedDigests: s.pin?.digests ?? [],
     shutdownGraceMs: parseDuration(s.shutdownGrace ?? defaults.shutdownGrace)!,
     upstreams,
+    auth: buildAuth(s.auth, problems),
+    tls: s.tls ? { certFile: s.tls.cert, keyFile: s.tls.key } : undefined,
   };
 }
 
@@ -309,6 +378,53 @@ function buildUpstream(name: string, entry: z.infer<typeof upstreamSchema>, prob
     retries: entry.retries ?? u.retries,
     connections: entry.connections ?? u.connections,
     concurrency: entry.concurrency ?? u.concurrency,
+    allow: entry.allow ?? [],
+    deny: entry.deny ?? [],
+    // An upstream we log in to holds content not everyone may see, unless the operator says otherwise.
+    private: entry.private ?? (entry.username !== undefined || token !== undefined),
+    immutableTags: entry.immutableTags ?? [],
+    immutableTagsMode: entry.immutableTagsMode ?? 'enforce',
+    pins: entry.pins ?? [],
+    clientCert: entry.clientCert === undefined ? undefined : readSecret(entry.clientCert, `${at}.clientCert`, problems),
+    clientKey: entry.clientKey === undefined ? undefined : readSecret(entry.clientKey, `${at}.clientKey`, problems),
+  };
+}
+
+function buildAuth(auth: FileSettings['auth'], problems: string[]): ClientAuthConfig | undefined {
+  if (!auth) return undefined;
+  const users = new Map<string, string>();
+  if (auth.htpasswd !== undefined) {
+    const text = readSecret(auth.htpasswd, 'auth.htpasswd', problems) ?? '';
+    for (const [n, line] of text.split('\n').entries()) {
+      const trimmed = line.trim();
+      if (!trimmed || trimmed.startsWith('#')) continue;
+      const colon = trimmed.indexOf(':');
+      const hash = trimmed.slice(colon + 1);
+      if (colon <= 0 || !/^\$2[abxy]\$\d{2}\$/.test(hash)) {
+        problems.push(`auth.htpasswd: line ${n + 1} is not "user:<bcrypt hash>" (create entries with htpasswd -B)`);
+        continue;
+      }
+      users.set(trimmed.slice(0, colon), hash);
+    }
+  }
+  const tokens = (auth.tokens ?? []).flatMap((entry, i) => {
+    const token = entry.token ?? readSecret(entry.tokenFile, `auth.tokens.${i}.tokenFile`, problems);
+    if (token === undefined) {
+      problems.push(`auth.tokens.${i}: set token or tokenFile`);
+      return [];
+    }
+    return [{ name: entry.name, token, repositories: entry.repositories ?? ['**'] }];
+  });
+  if (users.size === 0 && tokens.length === 0) problems.push('auth: no htpasswd users and no tokens: nobody could pull');
+  for (const name of Object.keys(auth.users ?? {})) {
+    if (!users.has(name)) problems.push(`auth.users.${name}: no such user in the htpasswd file`);
+  }
+  return {
+    realm: auth.realm ?? 'tender',
+    users,
+    userRepositories: new Map(Object.entries(auth.users ?? {})),
+    tokens,
+    protect: auth.protect ?? ['metrics'],
   };
 }
 

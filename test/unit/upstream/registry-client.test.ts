@@ -71,6 +71,14 @@ function upstreamConfig(url: string, overrides: Partial<UpstreamConfig> = {}): U
     retries: 2,
     connections: 16,
     concurrency: 16,
+    allow: [],
+    deny: [],
+    private: false,
+    immutableTags: [],
+    immutableTagsMode: 'enforce',
+    pins: [],
+    clientCert: undefined,
+    clientKey: undefined,
     ...overrides,
   };
 }
