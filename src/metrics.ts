@@ -85,6 +85,26 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly denials = new Counter({
+    name: 'tender_denials_total',
+    help: 'Requests refused with DENIED, by upstream ("unknown" when none matched) and reason.',
+    labelNames: ['upstream', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly tagChangesRefused = new Counter({
+    name: 'tender_tag_changes_refused_total',
+    help: 'Upstream moves of immutable tags, by upstream and mode (enforce: not followed; warn: followed and logged).',
+    labelNames: ['upstream', 'mode'] as const,
+    registers: [this.registry],
+  });
+
+  readonly authFailures = new Counter({
+    name: 'tender_client_auth_failures_total',
+    help: 'Client requests with missing or wrong credentials.',
+    registers: [this.registry],
+  });
+
   readonly evictions = new Counter({
     name: 'tender_evictions_total',
     help: 'Blobs evicted to keep the cache under maxCacheSize.',

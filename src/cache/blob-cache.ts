@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { CacheResult, Metrics } from '../metrics.js';
 import { BlobFlight } from './blob-flight.js';
 import { BlobIndex } from './blob-index.js';
+import type { Visibility } from './visibility.js';
 import { DiskWriteError, type BlobStore, type RandomAccess, type Route } from './ports.js';
 
 export interface BlobCacheOptions {
@@ -56,6 +57,7 @@ export class BlobCache {
 
   constructor(
     private readonly store: BlobStore,
+    private readonly visibility: Visibility,
     private readonly options: BlobCacheOptions,
     private readonly shutdown: AbortSignal,
     private readonly metrics: Metrics,
@@ -88,17 +90,35 @@ export class BlobCache {
   async blob(route: Route, digest: Digest, request: { head: boolean }): Promise<BlobAnswer> {
     const size = this.index.touch(digest.value);
     if (size !== undefined) {
+      await this.confirm(route, digest);
       // Content cached through another repository is pinned once a pinned repository asks for it.
       if (!this.index.isPinned(digest.value) && this.options.pinned(`${route.upstream.name}/${route.repository}`)) await this.pin(digest);
       return this.hit(digest, size, request.head);
     }
     const flight = this.flights.get(digest.value);
-    if (flight) return this.join(flight, 'joined');
+    if (flight) {
+      await flight.started;
+      await this.confirm(route, digest);
+      return this.join(flight, 'joined');
+    }
     if (request.head) {
       const head = await route.upstream.headBlob(route.repository, digest.value, this.upstreamSignal());
+      await this.visibility.remember(route, digest);
       return { size: head.size, result: 'miss', open: undefined };
     }
-    return this.join(this.startFlight(route, digest), 'miss');
+    const started = this.startFlight(route, digest);
+    await started.started;
+    return this.join(started, 'miss');
+  }
+
+  /**
+   * A digest cached (or arriving) for one repository is served to another only when visibility allows
+   * it; otherwise the asking repository's upstream must confirm with a HEAD that it holds the digest.
+   */
+  private async confirm(route: Route, digest: Digest): Promise<void> {
+    if (await this.visibility.allows(route, digest)) return;
+    await route.upstream.headBlob(route.repository, digest.value, this.upstreamSignal());
+    await this.visibility.remember(route, digest);
   }
 
   /** Stores small verified content (manifests) through the same index and eviction. */
@@ -152,8 +172,7 @@ export class BlobCache {
     };
   }
 
-  private async join(flight: BlobFlight, result: CacheResult): Promise<BlobAnswer> {
-    await flight.started;
+  private join(flight: BlobFlight, result: CacheResult): BlobAnswer {
     return {
       size: flight.size,
       result,
@@ -192,6 +211,12 @@ export class BlobCache {
     });
     this.flights.set(digest.value, flight);
     this.metrics.flightsInProgress.inc({ upstream });
+    // Upstream answering 200 for this repository is what makes the digest visible to it; registered
+    // before any joiner waits, so joiners through the same repository need no confirmation.
+    flight.started.then(
+      () => this.visibility.remember(route, digest).catch((err: unknown) => this.log.warn({ ...context, err: describe(err) }, 'could not record visibility')),
+      () => undefined,
+    );
     void flight.run();
     return flight;
   }

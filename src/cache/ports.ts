@@ -103,6 +103,9 @@ export interface MetadataStore {
   deleteTag(upstream: string, repository: string, tag: string): Promise<void>;
   getManifest(digest: string): Promise<ManifestInfo | undefined>;
   setManifest(digest: string, info: ManifestInfo): Promise<void>;
+  /** Visibility links: which (upstream, repository) is known to hold a digest, or that a public upstream does. */
+  hasLink(link: string): Promise<boolean>;
+  addLink(link: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -134,6 +137,8 @@ export interface UpstreamPassthrough {
 /** One configured upstream registry. Failures are OciErrors (404 → *_UNKNOWN, 429 → TOOMANYREQUESTS, else UNAVAILABLE). */
 export interface Upstream {
   readonly name: string;
+  /** Content of a private upstream is served to a repository only once that repository is known to hold it. */
+  readonly private: boolean;
   getManifest(repository: string, reference: string, accept: string, signal: AbortSignal): Promise<UpstreamManifest>;
   headManifest(repository: string, reference: string, accept: string, signal: AbortSignal): Promise<UpstreamManifestHead>;
   getBlob(repository: string, digest: string, signal: AbortSignal): Promise<UpstreamBlob>;
@@ -141,6 +146,9 @@ export interface Upstream {
   listTags(repository: string, query: string, signal: AbortSignal): Promise<UpstreamPassthrough>;
   referrers(repository: string, digest: string, query: string, signal: AbortSignal): Promise<UpstreamPassthrough>;
 }
+
+/** Why a request was refused; a closed set, used as a metric label. */
+export type DenialReason = 'unknown-registry' | 'deny-rule' | 'not-allowed' | 'client-scope' | 'sanctioned-only';
 
 /** Where a request goes: which upstream, and the repository name there. */
 export interface Route {

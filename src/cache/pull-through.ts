@@ -14,6 +14,7 @@ import type { CacheResult, Metrics } from '../metrics.js';
 import { BlobCache, type BlobAnswer, type BlobCacheOptions } from './blob-cache.js';
 import { DigestMismatchError, type BlobStore, type ManifestInfo, type MetadataStore, type Route, type TagRecord } from './ports.js';
 import { SingleFlight } from './single-flight.js';
+import { Visibility } from './visibility.js';
 
 export interface PullThroughOptions {
   /** How long a tag resolution is served without asking upstream. */
@@ -56,6 +57,7 @@ export class PullThrough {
   private readonly pinned: RepositoryMatcher;
 
   readonly blobs: BlobCache;
+  private readonly visibility: Visibility;
 
   constructor(
     store: BlobStore,
@@ -66,7 +68,8 @@ export class PullThrough {
   ) {
     this.clock = options.clock ?? Date.now;
     this.pinned = repositoryMatcher(options.pinnedRepositories ?? []);
-    this.blobs = new BlobCache(store, { ...options, pinned: this.pinned }, this.shutdown.signal, metrics, log);
+    this.visibility = new Visibility(metadata);
+    this.blobs = new BlobCache(store, this.visibility, { ...options, pinned: this.pinned }, this.shutdown.signal, metrics, log);
     this.memory = new LRUCache<string, StoredManifest>({
       maxSize: Math.max(1, options.manifestMemoryBytes),
       sizeCalculation: (m) => Math.max(1, m.body.length),
@@ -83,9 +86,17 @@ export class PullThrough {
 
   private async manifestByDigest(route: Route, digest: Digest, request: { accept: string | undefined; head: boolean }): Promise<ManifestAnswer> {
     const local = await this.localManifest(digest, !request.head);
-    if (local) return { digest: digest.value, ...local, result: 'hit' };
+    if (local) {
+      if (!(await this.visibility.allows(route, digest))) {
+        // Cached for another repository (of a private upstream): this one must hold it too.
+        await this.upstreamHead(route, digest.value, request.accept);
+        await this.visibility.remember(route, digest);
+      }
+      return { digest: digest.value, ...local, result: 'hit' };
+    }
     if (request.head) {
       const head = await this.upstreamHead(route, digest.value, request.accept);
+      await this.visibility.remember(route, digest);
       return {
         digest: digest.value,
         mediaType: head.mediaType ?? 'application/octet-stream',
@@ -108,7 +119,8 @@ export class PullThrough {
     }
     if (request.head) {
       const head = await this.upstreamHead(route, tag, request.accept);
-      if (head.digest && head.mediaType && head.size !== undefined) {
+      if (head.digest && isDigest(head.digest) && head.mediaType && head.size !== undefined) {
+        await this.visibility.remember(route, parseDigest(head.digest));
         const fresh = { digest: head.digest, mediaType: head.mediaType, size: head.size, checkedAt: this.clock() };
         if (!record) await this.writeTag(upstream, route.repository, tag, fresh);
         return { ...fresh, body: undefined, result: 'miss' };
@@ -230,7 +242,10 @@ export class PullThrough {
     expected: Digest | undefined,
   ): Promise<StoredManifest & { digest: string }> {
     const upstream = route.upstream.name;
-    const key = expected ? expected.value : `${upstream}/${route.repository}:${reference}|${accept ?? ''}`;
+    // Shared by digest across repositories only where content is public: a private repository must not
+    // receive what another repository's fetch brought in.
+    const shared = expected && !route.upstream.private;
+    const key = shared ? expected.value : `${upstream}/${route.repository}:${reference}|${accept ?? ''}`;
     return this.manifestFetches.run(key, async () => {
       const got = await route.upstream.getManifest(route.repository, reference, accept ?? defaultManifestAccept, this.upstreamSignal());
       const claimed = expected ?? (got.digest && isDigest(got.digest) ? parseDigest(got.digest) : undefined);
@@ -247,6 +262,7 @@ export class PullThrough {
         throw new OciError('UPSTREAM_ERROR', mismatch.message);
       }
       const digest = claimed ?? parseDigest(actual);
+      await this.visibility.remember(route, digest);
       const stored = { mediaType: got.mediaType, size: got.body.length, body: got.body };
       await this.storeManifest(digest, stored, this.pinned(`${upstream}/${route.repository}`));
       return { digest: digest.value, ...stored };

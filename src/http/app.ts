@@ -1,10 +1,11 @@
 // The hono app: request ids, one log line per request, metrics, ops routes and the registry API.
 import { randomBytes } from 'node:crypto';
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { OciError } from '../oci/errors.js';
+import type { ClientAuth } from './client-auth.js';
 import { errorResponse } from './respond.js';
 import { mountOpsRoutes, type OpsDeps } from './ops-routes.js';
 import { registryHandler, type RegistryDeps } from './registry-routes.js';
@@ -13,6 +14,10 @@ import type { AppEnv, RequestState } from './request-state.js';
 export interface AppDeps extends RegistryDeps, OpsDeps {
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** Set when clients must authenticate. */
+  readonly clientAuth?: ClientAuth;
+  /** Ops endpoints that need credentials too (kubelet probes usually cannot send any). */
+  readonly protectOps?: readonly string[];
 }
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -47,18 +52,42 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const { error, response } = errorResponse(err, { ...c.get('baseHeaders'), 'x-request-id': c.get('requestId') });
     const state = c.get('state');
     state.error = error.message;
-    if (error.code === 'DENIED') state.result = 'denied';
+    if (error.code === 'DENIED') {
+      state.result = 'denied';
+      const detail = (error.detail ?? {}) as { reason?: string; upstream?: string };
+      deps.metrics.denials.inc({ upstream: detail.upstream ?? state.upstream ?? 'unknown', reason: detail.reason ?? 'upstream' });
+    }
     else if (error.status >= 500) state.result = 'error';
     // 5xx we caused are logged with their cause here, once; 4xx are answers, carried by the request line.
     if (error.code === 'UNKNOWN') deps.log.error({ err, requestId: c.get('requestId') }, 'unhandled error');
     return response;
   });
 
+  if (deps.clientAuth) app.use('*', authenticate(deps.clientAuth, new Set(deps.protectOps ?? []), deps.metrics));
   mountOpsRoutes(app, deps);
   app.all('/v2', registryHandler(deps));
   app.all('/v2/*', registryHandler(deps));
   app.notFound(() => errorResponse(new OciError('NAME_UNKNOWN', 'not a registry API path')).response);
   return app;
+}
+
+/** Registry paths always, ops endpoints when protected: a valid identity or 401 with a Basic challenge. */
+function authenticate(auth: ClientAuth, protectedOps: ReadonlySet<string>, metrics: Metrics): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const path = c.req.path;
+    const registry = path === '/v2' || path.startsWith('/v2/');
+    if (!registry && !protectedOps.has(path.slice(1))) return next();
+    const header = c.env.incoming.headers.authorization;
+    const identity = await auth.authenticate(header);
+    if (!identity) {
+      // The first request of every docker login comes without credentials: only wrong ones count.
+      if (header) metrics.authFailures.inc();
+      throw new OciError('UNAUTHORIZED', header ? 'wrong credentials' : 'authentication required', { headers: { 'www-authenticate': auth.challenge } });
+    }
+    c.set('identity', identity);
+    c.get('state').identity = identity.name;
+    await next();
+  };
 }
 
 function logRequest(
@@ -87,6 +116,7 @@ function logRequest(
       status,
       upstream: state.upstream,
       repository: state.repository,
+      identity: state.identity,
       kind: state.kind,
       result: state.result,
       bytes,

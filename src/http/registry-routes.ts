@@ -2,7 +2,7 @@
 import type { Context } from 'hono';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { PullThrough } from '../cache/pull-through.js';
-import type { Route, Router } from '../cache/ports.js';
+import type { DenialReason, Route, Router } from '../cache/ports.js';
 import { isDigest } from '../oci/digest.js';
 import { OciError } from '../oci/errors.js';
 import { apiVersionValue, headers as ociHeaders } from '../oci/headers.js';
@@ -47,6 +47,12 @@ export function registryHandler(deps: RegistryDeps) {
     const route = deps.router.resolve({ ns, name: path.name });
     state.upstream = route.upstream.name;
     state.repository = route.repository;
+    const identity = c.get('identity');
+    if (identity && !identity.allows(`${route.upstream.name}/${route.repository}`)) {
+      throw new OciError('DENIED', `${identity.name} may not pull ${route.upstream.name}/${route.repository}`, {
+        detail: { reason: 'client-scope' satisfies DenialReason, upstream: route.upstream.name },
+      });
+    }
     if (path.kind === 'manifest') state.cacheKind = isDigest(path.reference) ? 'manifest' : 'tag';
     if (path.kind === 'blob') state.cacheKind = 'blob';
     switch (path.kind) {

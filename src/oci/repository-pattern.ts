@@ -9,6 +9,12 @@ export function repositoryMatcher(patterns: readonly string[]): RepositoryMatche
   return (repository) => compiled.some((re) => re.test(repository));
 }
 
+/** Like repositoryMatcher, but names the first pattern that matched (for messages that cite the rule). */
+export function firstMatch(patterns: readonly string[]): (repository: string) => string | undefined {
+  const compiled = patterns.map((pattern) => ({ pattern, re: compile(pattern) }));
+  return (repository) => compiled.find(({ re }) => re.test(repository))?.pattern;
+}
+
 function compile(pattern: string): RegExp {
   let source = '';
   for (let i = 0; i < pattern.length; i++) {

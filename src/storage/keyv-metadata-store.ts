@@ -25,6 +25,14 @@ export class KeyvMetadataStore implements MetadataStore {
     await this.keyv.set(`manifest:${digest}`, info);
   }
 
+  async hasLink(link: string): Promise<boolean> {
+    return (await this.keyv.get<boolean>(`link:${link}`)) === true;
+  }
+
+  async addLink(link: string): Promise<void> {
+    await this.keyv.set(`link:${link}`, true);
+  }
+
   async close(): Promise<void> {
     await this.keyv.disconnect();
   }

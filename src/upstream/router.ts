@@ -1,20 +1,37 @@
 // Maps containerd's ?ns=, a /v2/<host>/... path prefix, or the default to a configured upstream — never to any other host.
-import type { Route, RouteRequest, Router, Upstream } from '../cache/ports.js';
+import type { DenialReason, Route, RouteRequest, Router, Upstream } from '../cache/ports.js';
 import { OciError } from '../oci/errors.js';
 import { assertRepository, looksLikeHost } from '../oci/reference.js';
+import { firstMatch } from '../oci/repository-pattern.js';
+
+export interface RoutedUpstream {
+  readonly upstream: Upstream;
+  readonly aliases: readonly string[];
+  /** Repository patterns served; empty means all. */
+  readonly allow?: readonly string[];
+  /** Repository patterns refused even when allowed. */
+  readonly deny?: readonly string[];
+}
+
+interface Entry {
+  readonly upstream: Upstream;
+  readonly allowed: ((repository: string) => string | undefined) | undefined;
+  readonly denied: (repository: string) => string | undefined;
+}
 
 /** Docker Hub serves one-component names as library/<name>; every client relies on that. */
 const dockerHub = 'docker.io';
 
 export class UpstreamRouter implements Router {
-  private readonly byKey = new Map<string, Upstream>();
+  private readonly byKey = new Map<string, Entry>();
 
   constructor(
-    upstreams: ReadonlyArray<{ upstream: Upstream; aliases: readonly string[] }>,
+    upstreams: ReadonlyArray<RoutedUpstream>,
     private readonly defaultUpstream: string,
   ) {
-    for (const { upstream, aliases } of upstreams) {
-      for (const key of [upstream.name, ...aliases]) this.byKey.set(key.toLowerCase(), upstream);
+    for (const { upstream, aliases, allow = [], deny = [] } of upstreams) {
+      const entry = { upstream, allowed: allow.length > 0 ? firstMatch(allow) : undefined, denied: firstMatch(deny) };
+      for (const key of [upstream.name, ...aliases]) this.byKey.set(key.toLowerCase(), entry);
     }
   }
 
@@ -32,19 +49,32 @@ export class UpstreamRouter implements Router {
     return this.route(this.lookup(this.defaultUpstream, 'default upstream'), request.name);
   }
 
-  private lookup(key: string, via: string): Upstream {
-    const upstream = this.byKey.get(key.toLowerCase());
-    if (!upstream) {
+  private lookup(key: string, via: string): Entry {
+    const entry = this.byKey.get(key.toLowerCase());
+    if (!entry) {
       throw new OciError('DENIED', `registry "${clip(key)}" (from ${via}) is not an upstream of this mirror`, {
-        detail: { registry: clip(key) },
+        detail: { reason: 'unknown-registry' satisfies DenialReason, registry: clip(key) },
       });
     }
-    return upstream;
+    return entry;
   }
 
-  private route(upstream: Upstream, name: string): Route {
-    const repository = assertRepository(name);
-    if (upstream.name === dockerHub && !repository.includes('/')) return { upstream, repository: `library/${repository}` };
+  /** Names the repository on its upstream, then applies the upstream's deny and allow lists. */
+  private route(entry: Entry, name: string): Route {
+    const { upstream } = entry;
+    let repository = assertRepository(name);
+    if (upstream.name === dockerHub && !repository.includes('/')) repository = `library/${repository}`;
+    const deniedBy = entry.denied(repository);
+    if (deniedBy !== undefined) {
+      throw new OciError('DENIED', `repository ${repository} on ${upstream.name} is refused by deny rule "${deniedBy}"`, {
+        detail: { reason: 'deny-rule' satisfies DenialReason, upstream: upstream.name, rule: deniedBy },
+      });
+    }
+    if (entry.allowed && entry.allowed(repository) === undefined) {
+      throw new OciError('DENIED', `repository ${repository} is not in the allow list of ${upstream.name}`, {
+        detail: { reason: 'not-allowed' satisfies DenialReason, upstream: upstream.name },
+      });
+    }
     return { upstream, repository };
   }
 }

@@ -13,6 +13,7 @@ const digestOf = (bytes: Buffer): Digest => parseDigest(`sha256:${createHash('sh
 /** An upstream whose blob body is pushed by the test, chunk by chunk (object mode keeps chunk boundaries). */
 class ControlledUpstream implements Upstream {
   readonly name = 'test.local';
+  readonly private = false;
   readonly body = new Readable({ objectMode: true, read() {} });
   getBlobCalls = 0;
   failure: unknown;

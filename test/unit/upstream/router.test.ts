@@ -14,6 +14,7 @@ function fakeUpstream(name: string): Upstream {
   };
   const target: Upstream = {
     name,
+    private: false,
     getManifest: touched,
     headManifest: touched,
     getBlob: touched,

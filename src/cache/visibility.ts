@@ -1,0 +1,33 @@
+// Who may see a cached digest: anyone asking through a public upstream once a public upstream served it;
+// through a private upstream, only repositories known to hold it (fetched there, or confirmed by a HEAD).
+import { LRUCache } from 'lru-cache';
+import type { Digest } from '../oci/digest.js';
+import type { MetadataStore, Route } from './ports.js';
+
+export class Visibility {
+  /** Links already confirmed, so a hit does not wait on the metadata store. */
+  private readonly known = new LRUCache<string, true>({ max: 200_000 });
+
+  constructor(private readonly metadata: MetadataStore) {}
+
+  /** Whether `route` may be served `digest` from the cache without asking its upstream. */
+  async allows(route: Route, digest: Digest): Promise<boolean> {
+    const link = linkOf(route, digest);
+    if (this.known.has(link)) return true;
+    if (!(await this.metadata.hasLink(link))) return false;
+    this.known.set(link, true);
+    return true;
+  }
+
+  /** Records that `route`'s upstream served `digest` for that repository. */
+  async remember(route: Route, digest: Digest): Promise<void> {
+    const link = linkOf(route, digest);
+    if (this.known.has(link)) return;
+    this.known.set(link, true);
+    await this.metadata.addLink(link);
+  }
+}
+
+function linkOf(route: Route, digest: Digest): string {
+  return route.upstream.private ? `${route.upstream.name}/${route.repository}@${digest.value}` : `public@${digest.value}`;
+}
