@@ -14,6 +14,7 @@ import type { CacheResult, Metrics } from '../metrics.js';
 import { BlobCache, type BlobAnswer, type BlobCacheOptions } from './blob-cache.js';
 import { DigestMismatchError, type BlobStore, type ManifestInfo, type MetadataStore, type Route, type TagRecord } from './ports.js';
 import { SingleFlight } from './single-flight.js';
+import { TagPolicies } from './tag-policy.js';
 import { Visibility } from './visibility.js';
 
 export interface PullThroughOptions {
@@ -28,6 +29,8 @@ export interface PullThroughOptions {
   /** Bytes of manifests kept in memory. */
   readonly manifestMemoryBytes: number;
   readonly clock?: () => number;
+  /** Immutable and pinned tags; none when absent. */
+  readonly tagPolicies?: TagPolicies;
 }
 
 export type { BlobAnswer };
@@ -58,6 +61,7 @@ export class PullThrough {
 
   readonly blobs: BlobCache;
   private readonly visibility: Visibility;
+  private readonly tagPolicies: TagPolicies;
 
   constructor(
     store: BlobStore,
@@ -69,6 +73,7 @@ export class PullThrough {
     this.clock = options.clock ?? Date.now;
     this.pinned = repositoryMatcher(options.pinnedRepositories ?? []);
     this.visibility = new Visibility(metadata);
+    this.tagPolicies = options.tagPolicies ?? new TagPolicies(new Map());
     this.blobs = new BlobCache(store, this.visibility, { ...options, pinned: this.pinned }, this.shutdown.signal, metrics, log);
     this.memory = new LRUCache<string, StoredManifest>({
       maxSize: Math.max(1, options.manifestMemoryBytes),
@@ -111,6 +116,9 @@ export class PullThrough {
 
   private async manifestByTag(route: Route, tag: string, request: { accept: string | undefined; head: boolean }): Promise<ManifestAnswer> {
     const upstream = route.upstream.name;
+    const pinned = this.tagPolicies.pinned(upstream, route.repository, tag);
+    // A pinned tag never asks upstream what it points to: it is exactly the pinned digest.
+    if (pinned) return this.manifestByDigest(route, parseDigest(pinned), request);
     const record = await this.readTag(upstream, route.repository, tag);
     const usable = record !== undefined && accepts(parseAccept(request.accept), record.mediaType);
     if (usable) {
@@ -148,9 +156,17 @@ export class PullThrough {
       const signal = this.upstreamSignal();
       const head = await route.upstream.headManifest(route.repository, tag, request.accept ?? defaultManifestAccept, signal);
       let next: TagRecord;
-      if (head.digest === record.digest) {
+      const immutability = head.digest === record.digest ? undefined : this.tagPolicies.immutability(upstream, route.repository, tag);
+      if (immutability) {
+        this.metrics.tagChangesRefused.inc({ upstream, mode: immutability });
+        this.log.warn(
+          { upstream, repository: route.repository, tag, kept: record.digest, upstream_digest: head.digest, mode: immutability },
+          immutability === 'enforce' ? 'immutable tag moved upstream; keeping the first digest' : 'immutable tag moved upstream; following it (warn mode)',
+        );
+      }
+      if (head.digest === record.digest || immutability === 'enforce') {
         next = { ...record, checkedAt: this.clock() };
-        this.metrics.tagRevalidations.inc({ upstream, outcome: 'unchanged' });
+        this.metrics.tagRevalidations.inc({ upstream, outcome: immutability === 'enforce' ? 'refused' : 'unchanged' });
       } else {
         const fetched = head.digest
           ? await this.fetchManifest(route, head.digest, request.accept, parseDigest(head.digest))
