@@ -1,5 +1,5 @@
 // Peak resident memory (VmHWM) of a process, or of a process and its children (nginx master + workers).
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 
 async function statusField(pid: number, field: string): Promise<number | undefined> {
   const text = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined);
@@ -58,5 +58,23 @@ export class PeakRss {
     let bytes = 0;
     for (const v of peaks.values()) bytes += v;
     return { bytes, processes: peaks.size };
+  }
+}
+
+/** The kernel's peak resident memory (VmHWM) of one process so far, in bytes; undefined once it has exited. */
+export function hwmNow(pid: number): Promise<number | undefined> {
+  return statusField(pid, 'VmHWM');
+}
+
+/**
+ * Resets a process's VmHWM to its current RSS (`echo 5 > /proc/<pid>/clear_refs`, Linux ≥ 4.0, same user), so the
+ * next reading covers only what follows. Returns false where the kernel or permissions do not allow it.
+ */
+export async function resetHwm(pid: number): Promise<boolean> {
+  try {
+    await writeFile(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
   }
 }

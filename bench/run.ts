@@ -6,7 +6,26 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuSnapshot, foreignCores } from './cpu.js';
 import { Cleanup } from './procs.js';
-import { startNginxProxy, startRegistryProxy, startTenderProxy, NGINX_LOCK_TIMEOUT, NGINX_WORKERS, TENDER_FROM_DIST, type Proxy, type ProxyId } from './proxies.js';
+import {
+  startNginxProxy,
+  startRegistryProxy,
+  startTenderProxy,
+  NGINX_LOCK_TIMEOUT,
+  NGINX_WORKERS,
+  TENDER_FROM_DIST,
+  type Proxy,
+  type ProxyId,
+} from './proxies.js';
+import {
+  F1_CLIENTS,
+  F2_CONNECTIONS,
+  F2_PROCESSES,
+  SKIP_MEMORY,
+  memoryCachedConnections,
+  memoryColdHerd,
+  type CachedMemoryResult,
+  type ColdMemoryResult,
+} from './memory.js';
 import { PeakRss, rssNow } from './rss.js';
 import {
   BIG_CONNECTIONS,
@@ -27,7 +46,7 @@ import {
   type ThroughputResult,
 } from './scenarios.js';
 import { PROXY_ORDER, fixed, renderTable, type Cell, type Row } from './table.js';
-import { fillUpstream, startUpstream } from './upstream.js';
+import { fillUpstream, pushHugeBlob, startUpstream } from './upstream.js';
 
 const WATCHDOG_MS = 15 * 60_000;
 const benchDir = dirname(fileURLToPath(import.meta.url));
@@ -120,6 +139,7 @@ function rowsFrom(r: {
   big: Record<ProxyId, ThroughputResult>;
   rss: Record<ProxyId, { bytes: number; processes: number }>;
   idle: Record<ProxyId, number>;
+  memory: MemoryResults | undefined;
 }): Row[] {
   const s = (ms: number): number => ms / 1000;
   const speedTarget = (x: Record<ProxyId, LoadResult>): Row['target'] => ({
@@ -158,7 +178,11 @@ function rowsFrom(r: {
     },
     {
       metric: 'a. cold herd: clients with correct sha256',
-      cells: cells(r.herd, (h) => h.ok, (h) => `${h.ok}/${HERD_CLIENTS}`),
+      cells: cells(
+        r.herd,
+        (h) => h.ok,
+        (h) => `${h.ok}/${HERD_CLIENTS}`,
+      ),
       format: fixed(0),
       ratios: false,
       target: { text: `${HERD_CLIENTS}/${HERD_CLIENTS}`, met: r.herd.tender.ok === HERD_CLIENTS },
@@ -185,7 +209,11 @@ function rowsFrom(r: {
     },
     {
       metric: 'b. warm 64 KiB blob: requests reaching upstream (warm-up + run)',
-      cells: cells(r.small, (x) => upstreamTotal(x.upstream), (x) => upstreamText(x.upstream)),
+      cells: cells(
+        r.small,
+        (x) => upstreamTotal(x.upstream),
+        (x) => upstreamText(x.upstream),
+      ),
       format: fixed(0),
       ratios: false,
       target: { text: '1', met: upstreamTotal(r.small.tender.upstream) === 1 },
@@ -212,7 +240,11 @@ function rowsFrom(r: {
     },
     {
       metric: 'c. manifest by digest: requests reaching upstream (warm-up + run)',
-      cells: cells(r.byDigest, (x) => upstreamTotal(x.upstream), (x) => upstreamText(x.upstream)),
+      cells: cells(
+        r.byDigest,
+        (x) => upstreamTotal(x.upstream),
+        (x) => upstreamText(x.upstream),
+      ),
       format: fixed(0),
       ratios: false,
       target: { text: '≤ 1', met: upstreamTotal(r.byDigest.tender.upstream) <= 1 },
@@ -239,7 +271,11 @@ function rowsFrom(r: {
     },
     {
       metric: 'c. manifest by tag: requests reaching upstream (warm-up + run)',
-      cells: cells(r.byTag, (x) => upstreamTotal(x.upstream), (x) => upstreamText(x.upstream)),
+      cells: cells(
+        r.byTag,
+        (x) => upstreamTotal(x.upstream),
+        (x) => upstreamText(x.upstream),
+      ),
       format: fixed(0),
       ratios: false,
       target: { text: '≤ 1 per tag per 5 min', met: upstreamTotal(r.byTag.tender.upstream) <= 1 },
@@ -253,7 +289,11 @@ function rowsFrom(r: {
     },
     {
       metric: 'd. warm 256 MiB blob: downloads ok / failed',
-      cells: cells(r.big, (x) => x.failed, (x) => `${x.completed} / ${x.failed}`),
+      cells: cells(
+        r.big,
+        (x) => x.failed,
+        (x) => `${x.completed} / ${x.failed}`,
+      ),
       format: fixed(0),
       ratios: false,
       target: { text: '0 failed', met: r.big.tender.failed === 0 },
@@ -266,7 +306,7 @@ function rowsFrom(r: {
       target: { text: '0', met: r.big.tender.upstreamGets === 0 },
     },
     {
-      metric: 'e. peak RSS over the whole run (VmHWM), MiB',
+      metric: 'e. peak RSS over a–d (VmHWM), MiB',
       cells: cells(
         r.rss,
         (x) => x.bytes / MiB,
@@ -281,6 +321,80 @@ function rowsFrom(r: {
       cells: cells(r.idle, (x) => x / MiB),
       format: fixed(0),
       ratios: true,
+    },
+    ...(r.memory ? memoryRows(r.memory) : []),
+  ];
+}
+
+interface MemoryResults {
+  idleBytes: number;
+  f1: ColdMemoryResult;
+  f2: CachedMemoryResult;
+}
+
+/** Scenario f measures tender alone: the peers' cells are "—". */
+function memoryRows(m: MemoryResults): Row[] {
+  const only = (value: number | undefined, text?: string): Record<ProxyId, Cell> => ({
+    tender: text === undefined ? { value } : { value, text },
+    registry: { value: undefined, text: '—' },
+    nginx: { value: undefined, text: '—' },
+  });
+  const mib = (b: number | undefined): number | undefined => (b === undefined ? undefined : b / MiB);
+  const under200 = (b: number | undefined): boolean | undefined => (b === undefined ? undefined : b < 200 * MiB);
+  return [
+    {
+      metric: 'f. memory under load, fresh tender: RSS right after start, idle (VmRSS), MiB',
+      cells: only(mib(m.idleBytes)),
+      format: fixed(0),
+      ratios: false,
+    },
+    {
+      metric: `f1. ${F1_CLIENTS} clients (curl) on one uncached 1 GiB blob: peak RSS (VmHWM), MiB`,
+      cells: only(mib(m.f1.hwmBytes)),
+      format: fixed(0),
+      ratios: false,
+      target: { text: '< 200 MiB', met: under200(m.f1.hwmBytes) },
+    },
+    { metric: 'f1: wall time, s', cells: only(m.f1.wallMs / 1000), format: fixed(2), ratios: false },
+    { metric: 'f1: slowest client, first body byte, ms', cells: only(m.f1.slowestTtfbMs), format: fixed(0), ratios: false },
+    {
+      metric: 'f1: upstream GETs of the blob',
+      cells: only(m.f1.upstreamGets),
+      format: fixed(0),
+      ratios: false,
+      target: { text: '1', met: m.f1.upstreamGets === 1 },
+    },
+    {
+      metric: 'f1: clients with the full size / the sha256-checking client',
+      cells: only(m.f1.sizeOk, `${m.f1.sizeOk}/${F1_CLIENTS} / ${m.f1.hashOk ? 'match' : 'MISMATCH'}`),
+      format: fixed(0),
+      ratios: false,
+      target: { text: `${F1_CLIENTS}/${F1_CLIENTS} / match`, met: m.f1.sizeOk === F1_CLIENTS && m.f1.hashOk },
+    },
+    {
+      metric:
+        `f2. ${F2_CONNECTIONS} connections (${F2_PROCESSES} × curl -Z), 50 MiB ranges of the cached blob: ` +
+        `peak RSS (VmHWM${m.f2.hwmReset ? ', reset before f2' : ', since start'}), MiB`,
+      cells: only(mib(m.f2.hwmBytes)),
+      format: fixed(0),
+      ratios: false,
+      target: { text: '< 200 MiB', met: under200(m.f2.hwmBytes) },
+    },
+    { metric: 'f2: wall time, s', cells: only(m.f2.wallMs / 1000), format: fixed(2), ratios: false },
+    {
+      metric: 'f2: downloads ok / failed',
+      cells: only(m.f2.failed, `${m.f2.ok} / ${m.f2.failed}`),
+      format: fixed(0),
+      ratios: false,
+      target: { text: '0 failed', met: m.f2.failed === 0 },
+    },
+    { metric: 'f2: most connections open to tender at once', cells: only(m.f2.peakConnections), format: fixed(0), ratios: false },
+    {
+      metric: 'f2: upstream GETs of the blob',
+      cells: only(m.f2.upstreamGets),
+      format: fixed(0),
+      ratios: false,
+      target: { text: '0', met: m.f2.upstreamGets === 0 },
     },
   ];
 }
@@ -329,7 +443,9 @@ async function main(): Promise<void> {
   const herd = await forEachProxy('a. cold herd', proxies, async (p) => {
     say(`a. cold herd → ${p.label}`);
     const h = await coldHerd(blobUrl(p.url, content.big.digest), content.big, upstream);
-    say(`  ${(h.wallMs / 1000).toFixed(2)} s, upstream GETs ${h.upstreamGets}, slowest headers ${h.slowestHeadersMs.toFixed(0)} ms, ${h.ok}/${HERD_CLIENTS} ok`);
+    say(
+      `  ${(h.wallMs / 1000).toFixed(2)} s, upstream GETs ${h.upstreamGets}, slowest headers ${h.slowestHeadersMs.toFixed(0)} ms, ${h.ok}/${HERD_CLIENTS} ok`,
+    );
     return h;
   });
   await logPeaks();
@@ -366,7 +482,42 @@ async function main(): Promise<void> {
   rss.stop();
   const peaks = Object.fromEntries(proxies.map((p) => [p.id, rss.peak(p.id)])) as Record<ProxyId, { bytes: number; processes: number }>;
 
-  const table = renderTable(labels, rowsFrom({ direct, herd, small, byDigest, byTag, big, rss: peaks, idle }));
+  let memory: (MemoryResults & { tender: Proxy }) | undefined;
+  if (SKIP_MEMORY) {
+    say('f. memory under load: skipped (BENCH_SKIP_MEMORY=1)');
+  } else {
+    say('f. memory under load: pushing a 1 GiB blob to the upstream (streamed in 1 MiB chunks)');
+    const huge = await pushHugeBlob(upstream);
+    // A fresh process with an empty cache: its VmHWM covers start-up and this scenario only.
+    const tender = await startTenderProxy(cleanup, upstream.url);
+    const idleBytes = await rssNow(tender.pid, false);
+    say(`  huge ${huge.digest}; fresh tender ${tender.url} pid ${tender.pid}, idle RSS ${(idleBytes / MiB).toFixed(0)} MiB`);
+    const alive = async (): Promise<void> => {
+      if (tender.spawned.child.exitCode !== null || tender.spawned.child.signalCode !== null) {
+        throw new Error(`tender (scenario f) died during the run:\n${await tender.diagnostics()}`);
+      }
+    };
+    say(`f1. ${F1_CLIENTS} clients on the uncached 1 GiB blob → tender`);
+    const f1 = await measured('f1. 20 clients, uncached 1 GiB → tender', () => memoryColdHerd(tender, huge, upstream));
+    await alive();
+    say(
+      `  VmHWM ${((f1.hwmBytes ?? Number.NaN) / MiB).toFixed(0)} MiB, ${(f1.wallMs / 1000).toFixed(2)} s, slowest first byte ` +
+        `${f1.slowestTtfbMs.toFixed(0)} ms, upstream GETs ${f1.upstreamGets}, ${f1.sizeOk}/${F1_CLIENTS} full size, sha256 ` +
+        `${f1.hashOk ? 'ok' : 'MISMATCH'}, most connections ${f1.peakConnections}`,
+    );
+    say(`f2. ${F2_CONNECTIONS} connections, 50 MiB ranges of the cached blob → tender`);
+    const f2 = await measured('f2. 200 connections, cached → tender', () => memoryCachedConnections(tender, huge, upstream));
+    await alive();
+    say(
+      `  VmHWM ${((f2.hwmBytes ?? Number.NaN) / MiB).toFixed(0)} MiB (${f2.hwmReset ? 'reset before f2' : 'not reset: since start'}), ` +
+        `${(f2.wallMs / 1000).toFixed(2)} s, ${f2.ok} ok / ${f2.failed} failed, RSS before ${(f2.rssBeforeBytes / MiB).toFixed(0)} MiB, ` +
+        `connects ${f2.connects}, most connections ${f2.peakConnections}, ` +
+        `slowest first byte ${f2.slowestTtfbMs.toFixed(0)} ms, first completion ${f2.firstDoneMs.toFixed(0)} ms, upstream GETs ${f2.upstreamGets}`,
+    );
+    memory = { idleBytes, f1, f2, tender };
+  }
+
+  const table = renderTable(labels, rowsFrom({ direct, herd, small, byDigest, byTag, big, rss: peaks, idle, memory }));
   const problems: string[] = [];
   if (direct.failures.length) problems.push(`direct baseline: ${direct.failures.join('; ')}`);
   for (const p of proxies) {
@@ -385,6 +536,12 @@ async function main(): Promise<void> {
     const diag = (await p.diagnostics()).trim();
     if (diag) problems.push(`${label} log tail:\n\n\`\`\`\n${diag}\n\`\`\``);
   }
+  if (memory) {
+    for (const f of memory.f1.failures) problems.push(`tender, f1: ${f}`);
+    for (const f of memory.f2.failures) problems.push(`tender, f2: ${f}`);
+    const diag = (await memory.tender.diagnostics()).trim();
+    if (diag) problems.push(`tender (scenario f) log tail:\n\n\`\`\`\n${diag}\n\`\`\``);
+  }
 
   const report = [
     `### tender vs. the reference registry proxy vs. nginx proxy_cache`,
@@ -398,11 +555,22 @@ async function main(): Promise<void> {
       `${direct.ok}/${HERD_CLIENTS} correct, ${direct.upstreamGets} upstream GETs.`,
     '',
     `Peers: ${proxies.map((p) => `**${p.label}**: ${p.describe}`).join('; ')}. ` +
-      `Load generators: ${LOAD_CLIENT === 'ab' ? 'ApacheBench (`ab -k`)' : 'autocannon'} for b and c, curl loops for d, undici in the driver for a. ` +
+      `Load generators: ${LOAD_CLIENT === 'ab' ? 'ApacheBench (`ab -k`)' : 'autocannon'} for b and c, curl loops for d, undici in the driver for a, curl for f. ` +
       `nginx has ${NGINX_WORKERS} worker processes, tender and the registry one process each; all share the same 2 cores with the ` +
       `upstream and the load generator. Ratios are tender ÷ peer (for latency and RSS lower is better). MB = 10⁶ bytes. ` +
       `nginx RSS sums master, workers and cache manager/loader (shared pages counted once per process). ` +
       `nginx proxy_cache_lock_timeout is ${NGINX_LOCK_TIMEOUT}.`,
+    '',
+    memory
+      ? `Scenario f ran on a fresh tender process (its own empty cache) after a–e, tender only. f1: ${F1_CLIENTS} curl ` +
+        `processes started together on a 1 GiB blob not yet cached (one pipes the body into \`openssl dgst -sha256\`); ` +
+        `most connections open to tender at once ${memory.f1.peakConnections}. f2: ${F2_CONNECTIONS} transfers of ` +
+        `\`Range: bytes=0-52428799\` of that blob, now cached, as ${F2_PROCESSES} \`curl -Z --parallel-immediate\` processes; ` +
+        `slowest first byte ${memory.f2.slowestTtfbMs.toFixed(0)} ms, first completion ` +
+        `${memory.f2.firstDoneMs.toFixed(0)} ms${memory.f2.firstDoneMs > memory.f2.slowestTtfbMs ? ' (every transfer had started before any finished)' : ''}. ` +
+        `Clients opened ${memory.f2.connects} connections; most open to tender at once ${memory.f2.peakConnections} (/proc/net/tcp every 50 ms). ` +
+        `f2's VmHWM was ${memory.f2.hwmReset ? `reset (clear_refs 5) before f2, so it covers f2 alone, starting from the ${(memory.f2.rssBeforeBytes / MiB).toFixed(0)} MiB RSS that f1 left` : 'not resettable here, so it is the peak since start'}.`
+      : 'Scenario f (memory under load) skipped: BENCH_SKIP_MEMORY=1.',
     '',
     foreignSummary(),
     '',

@@ -10,6 +10,8 @@ export const REPOSITORY = 'bench/app';
 export const TAG = 'v1';
 export const BIG_SIZE = 256 * 1024 * 1024;
 export const SMALL_SIZE = 64 * 1024;
+/** Scenario f's blob: pushed only when f runs (BENCH_SKIP_MEMORY unset), after a–e. */
+export const HUGE_SIZE = 1024 * 1024 * 1024;
 
 export interface BlobRef {
   digest: string;
@@ -60,6 +62,12 @@ async function pushStreamedBlob(url: string, repository: string, seed: string, s
   const text = await put.body.text();
   if (put.statusCode !== 201) throw new Error(`upload ${digest}: HTTP ${put.statusCode}: ${text}`);
   return digest;
+}
+
+/** The 1 GiB layer for scenario f, streamed like the 256 MiB one (never held in memory); not in the manifest. */
+export async function pushHugeBlob(registry: RegistryHandle): Promise<BlobRef> {
+  const digest = await pushStreamedBlob(registry.url, REPOSITORY, 'tender-bench/huge', HUGE_SIZE);
+  return { digest, size: HUGE_SIZE };
 }
 
 export async function startUpstream(cleanup: Cleanup): Promise<RegistryHandle> {

@@ -194,6 +194,11 @@ export class BlobFlight {
     return new Promise((resolve) => this.waiters.add(resolve));
   }
 
+  /** Calls `wake` once at the next change (a new chunk, the end, a failure). */
+  onChange(wake: () => void): void {
+    this.waiters.add(wake);
+  }
+
   async releaseReader(reader: FlightCursor): Promise<void> {
     this.readers.delete(reader);
     this.progressed();
@@ -227,6 +232,7 @@ export class BlobFlight {
 export class FlightCursor implements RandomAccess {
   position: number;
   private closed = false;
+  private wake: (() => void) | undefined;
 
   constructor(
     private readonly flight: BlobFlight,
@@ -248,13 +254,20 @@ export class FlightCursor implements RandomAccess {
       // Re-check after the await: bytes published meanwhile must not be waited for.
       if (position < this.flight.publishedBytes) continue;
       if (this.flight.state === 'complete') return 0;
-      await this.flight.waitForChange();
+      if (this.closed) throw new Error('reader closed');
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        this.flight.onChange(resolve);
+      });
+      if (this.closed) throw new Error('reader closed');
     }
   }
 
+  /** Ends the reader; a read waiting for bytes ends at once (with an error). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.wake?.();
     await this.flight.releaseReader(this);
   }
 }

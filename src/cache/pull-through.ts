@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import { isDigest, parseDigest, type Digest } from '../oci/digest.js';
 import { OciError, isOciError } from '../oci/errors.js';
-import { accepts, declaredMediaType, defaultManifestAccept, parseAccept } from '../oci/media-types.js';
+import { accepts, declaredMediaType, defaultManifestAccept, parseAccept, upstreamAccept } from '../oci/media-types.js';
 import type { ByteRange } from '../oci/range.js';
 import { assertTag } from '../oci/reference.js';
 import { repositoryMatcher, type RepositoryMatcher } from '../oci/repository-pattern.js';
@@ -154,7 +154,8 @@ export class PullThrough {
     const key = `${upstream}/${route.repository}:${tag}`;
     const work = this.revalidations.run(key, async () => {
       const signal = this.upstreamSignal();
-      const head = await route.upstream.headManifest(route.repository, tag, request.accept ?? defaultManifestAccept, signal);
+      // The full list, not the client's: whether the tag moved must not depend on who asked.
+      const head = await route.upstream.headManifest(route.repository, tag, defaultManifestAccept, signal);
       let next: TagRecord;
       const immutability = head.digest === record.digest ? undefined : this.tagPolicies.immutability(upstream, route.repository, tag);
       if (immutability) {
@@ -263,7 +264,7 @@ export class PullThrough {
     const shared = expected && !route.upstream.private;
     const key = shared ? expected.value : `${upstream}/${route.repository}:${reference}|${accept ?? ''}`;
     return this.manifestFetches.run(key, async () => {
-      const got = await route.upstream.getManifest(route.repository, reference, accept ?? defaultManifestAccept, this.upstreamSignal());
+      const got = await route.upstream.getManifest(route.repository, reference, upstreamAccept(accept), this.upstreamSignal());
       const claimed = expected ?? (got.digest && isDigest(got.digest) ? parseDigest(got.digest) : undefined);
       const actual = `${claimed?.algorithm ?? 'sha256'}:${createHash(claimed?.algorithm ?? 'sha256')
         .update(got.body)
@@ -300,7 +301,7 @@ export class PullThrough {
 
   private upstreamHead(route: Route, reference: string, accept: string | undefined) {
     const key = `${route.upstream.name}/${route.repository}:${reference}|${accept ?? ''}`;
-    return this.heads.run(key, () => route.upstream.headManifest(route.repository, reference, accept ?? defaultManifestAccept, this.upstreamSignal()));
+    return this.heads.run(key, () => route.upstream.headManifest(route.repository, reference, upstreamAccept(accept), this.upstreamSignal()));
   }
 
   // ---- blobs -----------------------------------------------------------------------------------

@@ -59,26 +59,37 @@ export async function sendFile(
   end: number,
   pool: BufferPool,
 ): Promise<void> {
-  // A client that leaves while we wait for a flight's next bytes stops the loop at once.
-  const gone = new Promise<never>((_, reject) => outgoing.once('close', () => reject(new Error('client went away'))));
-  gone.catch(() => undefined);
+  // One listener for the whole response (not one per chunk): a client that leaves closes the source,
+  // which ends a read still waiting for a flight's next bytes, and fails the write in progress.
+  let failWrite: ((err: Error) => void) | undefined;
+  const onGone = (): void => {
+    failWrite?.(new Error('client went away'));
+    void file.access.close().catch(() => undefined);
+  };
+  outgoing.once('close', onGone);
+  const write = (chunk: Buffer): Promise<void> =>
+    new Promise((resolve, reject) => {
+      if (outgoing.destroyed) return reject(new Error('client went away'));
+      failWrite = reject;
+      outgoing.write(chunk, (err) => {
+        failWrite = undefined;
+        if (err) reject(err);
+        else resolve();
+      });
+    });
   let position = start;
   let writing: Promise<void> = Promise.resolve();
   try {
     outgoing.writeHead(status, headers);
     while (position <= end) {
       const buffer = await pool.acquire();
-      const reading = file.access.read(buffer.subarray(0, Math.min(buffer.length, end - position + 1)), position);
       let got: number;
       try {
-        got = await Promise.race([reading, gone]);
+        // A read always settles (closing the source ends it), so the buffer is free again afterwards.
+        got = await file.access.read(buffer.subarray(0, Math.min(buffer.length, end - position + 1)), position);
         await writing;
       } catch (err) {
-        // Back to the pool only once nothing can still write into it.
-        reading.then(
-          () => pool.release(buffer),
-          () => pool.release(buffer),
-        );
+        pool.release(buffer);
         throw err;
       }
       if (got === 0) {
@@ -88,7 +99,7 @@ export async function sendFile(
         break;
       }
       // The buffer goes back to the pool only once the socket has taken it.
-      writing = write(outgoing, buffer.subarray(0, got)).finally(() => pool.release(buffer));
+      writing = write(buffer.subarray(0, got)).finally(() => pool.release(buffer));
       // Awaited on the next turn; until then a failed write must not count as unhandled.
       writing.catch(() => undefined);
       position += got;
@@ -99,20 +110,8 @@ export async function sendFile(
     await writing.catch(() => undefined);
     outgoing.destroy();
   } finally {
+    outgoing.off('close', onGone);
     await file.access.close().catch(() => undefined);
     file.done();
   }
-}
-
-function write(outgoing: ServerResponse, chunk: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (outgoing.destroyed) return reject(new Error('client went away'));
-    const onClose = (): void => reject(new Error('client went away'));
-    outgoing.once('close', onClose);
-    outgoing.write(chunk, (err) => {
-      outgoing.off('close', onClose);
-      if (err) reject(err);
-      else resolve();
-    });
-  });
 }

@@ -12,6 +12,18 @@ export const mediaTypes = {
 /** What containerd sends when resolving; used upstream when the client sent no Accept. */
 export const defaultManifestAccept = [mediaTypes.dockerManifest, mediaTypes.dockerManifestList, mediaTypes.ociManifest, mediaTypes.ociIndex, '*/*'].join(', ');
 
+const pullableTypes: ReadonlySet<string> = new Set([mediaTypes.ociManifest, mediaTypes.ociIndex, mediaTypes.dockerManifest, mediaTypes.dockerManifestList]);
+
+/**
+ * The Accept header to send upstream for a client's: only the manifest types a mirror serves, or the
+ * full list when none are left. Forwarding anything else lets a client make a registry down-convert to
+ * signed schema 1 (whose digest covers other bytes) or refuse OCI content for a bare "*\/*".
+ */
+export function upstreamAccept(clientAccept: string | undefined): string {
+  const wanted = parseAccept(clientAccept).filter((type) => pullableTypes.has(type));
+  return wanted.length > 0 ? wanted.join(', ') : defaultManifestAccept;
+}
+
 /** Manifests are read into memory, so they are capped (containerd uses the same 4 MiB limit). */
 export const maxManifestBytes = 4 * 1024 * 1024;
 

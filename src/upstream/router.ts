@@ -62,8 +62,8 @@ export class UpstreamRouter implements Router {
   /** Names the repository on its upstream, then applies the upstream's deny and allow lists. */
   private route(entry: Entry, name: string): Route {
     const { upstream } = entry;
-    let repository = assertRepository(name);
-    if (upstream.name === dockerHub && !repository.includes('/')) repository = `library/${repository}`;
+    // Validated after Docker Hub's library/ is added: the limits apply to the name upstream sees.
+    const repository = assertRepository(upstream.name === dockerHub && !name.includes('/') ? `library/${name}` : name);
     const deniedBy = entry.denied(repository);
     if (deniedBy !== undefined) {
       throw new OciError('DENIED', `repository ${repository} on ${upstream.name} is refused by deny rule "${deniedBy}"`, {
