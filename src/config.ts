@@ -142,7 +142,13 @@ const upstreamSchema = z
     private: z.boolean().optional(),
     immutableTags: z.array(z.string().regex(/^([A-Za-z0-9._*/-]+:)?[A-Za-z0-9._*-]+$/, 'expected "tag" or "repository:tag" patterns with *')).optional(),
     immutableTagsMode: z.enum(['enforce', 'warn']).optional(),
-    pins: z.array(z.string().regex(/^[a-z0-9._/-]+:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}@sha(256:[a-f0-9]{64}|512:[a-f0-9]{128})$/, 'expected "repository:tag@sha256:<64 hex>"')).optional(),
+    pins: z
+      .array(
+        z
+          .string()
+          .regex(/^[a-z0-9._/-]+:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}@sha(256:[a-f0-9]{64}|512:[a-f0-9]{128})$/, 'expected "repository:tag@sha256:<64 hex>"'),
+      )
+      .optional(),
     clientCert: z.string().optional(),
     clientKey: z.string().optional(),
   })
@@ -173,7 +179,11 @@ const fileSchema = z
     tls: z.object({ cert: z.string(), key: z.string() }).strict().optional(),
     auth: z
       .object({
-        realm: z.string().regex(/^[\x20-\x7e]*$/).refine((v) => !v.includes('"'), 'no double quotes').optional(),
+        realm: z
+          .string()
+          .regex(/^[\x20-\x7e]*$/)
+          .refine((v) => !v.includes('"'), 'no double quotes')
+          .optional(),
         htpasswd: z.string().optional(),
         users: z.record(z.string(), z.array(z.string().regex(/^[A-Za-z0-9.:_*/-]+$/, 'expected "upstream/repository" patterns'))).optional(),
         tokens: z
@@ -361,6 +371,7 @@ function buildUpstream(name: string, entry: z.infer<typeof upstreamSchema>, prob
   if (entry.username !== undefined && password === undefined) problems.push(`${at}.password: required when a username is set (or passwordFile)`);
   if (token !== undefined && entry.username !== undefined) problems.push(`${at}: set either username/password or token, not both`);
   const ca = entry.ca === undefined ? undefined : readSecret(entry.ca, `${at}.ca`, problems);
+  if ((entry.clientCert === undefined) !== (entry.clientKey === undefined)) problems.push(`${at}: clientCert and clientKey go together`);
   const u = defaults.upstream;
   return {
     name,

@@ -2,12 +2,16 @@
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import Keyv from 'keyv';
 import { PullThrough } from './cache/pull-through.js';
+import { TagPolicies } from './cache/tag-policy.js';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
+import { CertificateReloader, readCertificatePair, type CertificatePair } from './http/certificate-reloader.js';
+import { ClientAuth } from './http/client-auth.js';
 import { BufferPool } from './http/stream-response.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -27,6 +31,8 @@ export interface Running {
 export async function start(config: Config, options: { log?: Logger; metrics?: Metrics } = {}): Promise<Running> {
   const log = options.log ?? createLogger(config.logLevel);
   const metrics = options.metrics ?? new Metrics();
+  // Before anything is opened: an unreadable or mismatched pair is a start-up error, not a half-started server.
+  const certificate = config.tls ? await readCertificatePair(config.tls, AbortSignal.timeout(10_000)) : undefined;
   const store = await FsBlobStore.open(config.cacheDir);
   const keyv = new Keyv({ store: new FsKeyvStore(join(config.cacheDir, 'meta')), namespace: 'tender' });
   const metadata = new KeyvMetadataStore(keyv);
@@ -34,9 +40,12 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const clients = config.upstreams.map((upstream) => ({
     upstream: new RegistryClient(upstream, metrics, log.child({ upstream: upstream.name }), wait),
     aliases: upstream.aliases,
+    allow: upstream.allow,
+    deny: upstream.deny,
   }));
   const router = new UpstreamRouter(clients, config.defaultUpstream);
-  const pullThrough = new PullThrough(store, metadata, config, metrics, log);
+  const tagPolicies = new TagPolicies(new Map(config.upstreams.map((u) => [u.name, u] as const)));
+  const pullThrough = new PullThrough(store, metadata, { ...config, tagPolicies }, metrics, log);
   const indexStarted = performance.now();
   const indexed = await pullThrough.blobs.rebuild();
   log.info({ blobs: indexed.count, bytes: indexed.bytes, ms: Math.round(performance.now() - indexStarted) }, 'cache index rebuilt');
@@ -44,6 +53,7 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
     pullThrough,
     router,
     buffers: new BufferPool(),
+    ...(config.auth ? { clientAuth: new ClientAuth(config.auth), protectOps: config.auth.protect } : {}),
     metrics,
     log,
     metricsRegistry: metrics.registry,
@@ -55,20 +65,32 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
     },
   });
 
-  const server = await listen(app.fetch, config.host, config.port);
+  const server = await listen(app.fetch, config.host, config.port, certificate);
   const port = (server.address() as AddressInfo).port;
+  // listen() built an https.Server exactly when there is a certificate.
+  const reloader = config.tls && certificate ? new CertificateReloader(config.tls, certificate, server as HttpsServer, log) : undefined;
+  reloader?.start();
+  if (certificate) log.info({ ...certificate.summary, ...config.tls }, 'serving certificate loaded');
+  const scheme = certificate ? 'https' : 'http';
   log.info(
-    { listen: `${config.host}:${port}`, cacheDir: config.cacheDir, upstreams: config.upstreams.map((u) => u.name), defaultUpstream: config.defaultUpstream },
+    {
+      listen: `${config.host}:${port}`,
+      scheme,
+      cacheDir: config.cacheDir,
+      upstreams: config.upstreams.map((u) => u.name),
+      defaultUpstream: config.defaultUpstream,
+    },
     'tender is serving',
   );
 
   let stopping: Promise<void> | undefined;
   return {
     port,
-    url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`,
+    url: `${scheme}://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`,
     stop: () => {
       stopping ??= (async () => {
         log.info({ graceMs: config.shutdownGraceMs }, 'shutting down: no new connections, draining transfers');
+        await reloader?.close();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         if ('closeIdleConnections' in server) server.closeIdleConnections();
         const deadline = sleep(config.shutdownGraceMs).then(() => 'deadline' as const);
@@ -85,9 +107,13 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   };
 }
 
-function listen(fetch: Parameters<typeof serve>[0]['fetch'], hostname: string, port: number): Promise<ServerType> {
+/** HTTP/1.1 over TLS when there is a certificate: registry clients speak HTTP/1.1, and setSecureContext is tls.Server's. */
+function listen(fetch: Parameters<typeof serve>[0]['fetch'], hostname: string, port: number, certificate: CertificatePair | undefined): Promise<ServerType> {
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch, hostname, port }, () => resolve(server));
+    const onListening = (): void => resolve(server);
+    const server = certificate
+      ? serve({ fetch, hostname, port, createServer: createHttpsServer, serverOptions: { cert: certificate.cert, key: certificate.key } }, onListening)
+      : serve({ fetch, hostname, port }, onListening);
     server.once('error', reject);
   });
 }

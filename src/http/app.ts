@@ -56,8 +56,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       state.result = 'denied';
       const detail = (error.detail ?? {}) as { reason?: string; upstream?: string };
       deps.metrics.denials.inc({ upstream: detail.upstream ?? state.upstream ?? 'unknown', reason: detail.reason ?? 'upstream' });
-    }
-    else if (error.status >= 500) state.result = 'error';
+    } else if (error.status >= 500) state.result = 'error';
     // 5xx we caused are logged with their cause here, once; 4xx are answers, carried by the request line.
     if (error.code === 'UNKNOWN') deps.log.error({ err, requestId: c.get('requestId') }, 'unhandled error');
     return response;

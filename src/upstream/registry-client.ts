@@ -29,6 +29,7 @@ const maxPassthroughBytes = 4 * 1024 * 1024;
 
 export class RegistryClient implements Upstream {
   readonly name: string;
+  readonly private: boolean;
   private readonly origin: string;
   private readonly agent: Agent;
   /** Redirect targets (blob CDNs) are other hosts: default trust roots, never our credentials. */
@@ -46,6 +47,7 @@ export class RegistryClient implements Upstream {
     private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>,
   ) {
     this.name = config.name;
+    this.private = config.private;
     this.origin = config.url;
     const timeouts = {
       headersTimeout: config.headersTimeoutMs,
@@ -59,6 +61,10 @@ export class RegistryClient implements Upstream {
         timeout: config.connectTimeoutMs,
         ...(config.ca ? { ca: config.ca } : {}),
         ...(config.insecure ? { rejectUnauthorized: false } : {}),
+        // Mutual TLS: presented only when the server asks (CertificateRequest). The token realm shares this
+        // agent, as it shares the credentials; the foreignAgent below never carries the identity.
+        ...(config.clientCert !== undefined ? { cert: config.clientCert } : {}),
+        ...(config.clientKey !== undefined ? { key: config.clientKey } : {}),
       },
     });
     this.foreignAgent = new Agent({ ...timeouts, connect: { timeout: config.connectTimeoutMs } });
@@ -157,7 +163,9 @@ export class RegistryClient implements Upstream {
       const what = kind === 'referrers' ? 'referrers' : 'repository';
       throw new OciError(kind === 'referrers' ? 'MANIFEST_UNKNOWN' : 'NAME_UNKNOWN', `${what} not found upstream (${this.name})`);
     }
-    await this.expectOk(response, kind, options.repository, '');
+    // A client's own mistake (a bad `n`, say) answered 400 upstream is passed back as it is, not as a 502.
+    const clientMistake = response.statusCode === 400 || response.statusCode === 422;
+    if (!clientMistake) await this.expectOk(response, kind, options.repository, '');
     const body = await readCapped(response, maxPassthroughBytes, `${kind} of ${options.repository}`);
     const passed: Record<string, string> = {};
     for (const name of ['content-type', 'link', ociHeaders.ociFiltersApplied.toLowerCase()]) {

@@ -13,6 +13,8 @@ const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
   prometheus: 'prometheus',
   nginx: 'nginx-light',
   htpasswd: 'apache2-utils',
+  openssl: 'openssl',
+  curl: 'curl',
 };
 
 export function isCI(): boolean {

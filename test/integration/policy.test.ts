@@ -203,10 +203,7 @@ describeWithBinaries(['docker-registry', 'htpasswd', 'skopeo'], 'client authenti
     image = await pushImage(registry, 'team/app', 'v1', { layerSizes: [1000], seed: 'auth' });
     await pushImage(registry, 'library/other', 'v1', { layerSizes: [1000], seed: 'auth-other' });
     const dir = await mkdtemp(join(tmpdir(), 'tender-auth-'));
-    const users = await Promise.all([
-      run('htpasswd', ['-Bbn', 'alice', 'alice-pass']),
-      run('htpasswd', ['-Bbn', 'bob', 'bob-pass']),
-    ]);
+    const users = await Promise.all([run('htpasswd', ['-Bbn', 'alice', 'alice-pass']), run('htpasswd', ['-Bbn', 'bob', 'bob-pass'])]);
     await writeFile(join(dir, 'htpasswd'), users.map((u) => u.stdout.trim()).join('\n'));
     tender = await startTender({
       upstreams: { 'registry.test': registry.url },
