@@ -262,6 +262,16 @@ describeWithBinaries(['docker-registry', 'htpasswd', 'skopeo'], 'client authenti
     expect((await http(`${tender.url}/readyz`)).status).toBe(200);
   });
 
+  it('never writes a password or token into the log', async () => {
+    await http(`${tender.url}/v2/registry.test/team/app/manifests/v1`, { headers: basic('alice', 'wrong-secret-pass') });
+    await http(`${tender.url}/v2/registry.test/team/app/manifests/v1`, { headers: { authorization: `Bearer ${robot}`, accept: containerdAccept } });
+    const text = tender.logs.map((l) => JSON.stringify(l)).join('\n');
+    expect(tender.logs.length).toBeGreaterThan(5);
+    for (const secret of ['alice-pass', 'wrong-secret-pass', 'bob-pass', robot, Buffer.from('alice:alice-pass').toString('base64')]) {
+      expect(text).not.toContain(secret);
+    }
+  });
+
   it('works with a real client: skopeo --src-creds', async () => {
     const work = await mkdtemp(join(tmpdir(), 'tender-auth-skopeo-'));
     const source = `docker://${new URL(tender.url).host}/registry.test/team/app:v1`;
