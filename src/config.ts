@@ -77,6 +77,8 @@ export interface Config {
   readonly upstreams: readonly UpstreamConfig[];
   /** Client authentication; undefined when anyone may pull. */
   readonly auth: ClientAuthConfig | undefined;
+  /** A second listener serving only /metrics, for scrapers kept off the registry port. */
+  readonly metricsListen: { readonly host: string; readonly port: number } | undefined;
   /** HTTPS serving; undefined for plain HTTP. */
   readonly tls: TlsConfig | undefined;
 }
@@ -177,6 +179,7 @@ const fileSchema = z
       .optional(),
     shutdownGrace: duration.optional(),
     tls: z.object({ cert: z.string(), key: z.string() }).strict().optional(),
+    metricsListen: z.union([z.string(), z.number()]).optional(),
     auth: z
       .object({
         realm: z
@@ -221,6 +224,7 @@ export const environmentKeys: Record<string, keyof FileSettings> = {
   TENDER_UPSTREAM_TIMEOUT: 'upstreamTimeout',
   TENDER_MANIFEST_MEMORY: 'manifestMemory',
   TENDER_MAX_CACHE_SIZE: 'maxCacheSize',
+  TENDER_METRICS_LISTEN: 'metricsListen',
 };
 
 export class ConfigError extends Error {
@@ -310,6 +314,9 @@ function dropIssue(settings: Record<string, unknown>, issue: z.core.$ZodIssue, b
 function build(s: FileSettings, problems: string[], broken: ReadonlySet<string>): Config {
   const listen = parseListen(s.listen ?? defaults.listen);
   if (!listen) problems.push(`listen: expected "host:port", ":port" or a port number, got ${JSON.stringify(s.listen)}`);
+  if (s.metricsListen !== undefined && !parseListen(s.metricsListen)) {
+    problems.push(`metricsListen: expected "host:port", ":port" or a port number, got ${JSON.stringify(s.metricsListen)}`);
+  }
 
   const upstreams: UpstreamConfig[] = [];
   const entries = new Map<string, z.infer<typeof upstreamSchema> | null>();
@@ -352,6 +359,7 @@ function build(s: FileSettings, problems: string[], broken: ReadonlySet<string>)
     upstreams,
     auth: buildAuth(s.auth, problems),
     tls: s.tls ? { certFile: s.tls.cert, keyFile: s.tls.key } : undefined,
+    metricsListen: s.metricsListen === undefined ? undefined : parseListen(s.metricsListen),
   };
 }
 

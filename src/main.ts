@@ -12,6 +12,7 @@ import type { Config } from './config.js';
 import { createApp } from './http/app.js';
 import { CertificateReloader, readCertificatePair, type CertificatePair } from './http/certificate-reloader.js';
 import { ClientAuth } from './http/client-auth.js';
+import { startMetricsServer } from './http/metrics-server.js';
 import { BufferPool } from './http/stream-response.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -67,6 +68,7 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
 
   const server = await listen(app.fetch, config.host, config.port, certificate);
   const port = (server.address() as AddressInfo).port;
+  const metricsServer = config.metricsListen ? await startMetricsServer(metrics.registry, config.metricsListen.host, config.metricsListen.port) : undefined;
   // listen() built an https.Server exactly when there is a certificate.
   const reloader = config.tls && certificate ? new CertificateReloader(config.tls, certificate, server as HttpsServer, log) : undefined;
   reloader?.start();
@@ -79,6 +81,7 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
       cacheDir: config.cacheDir,
       upstreams: config.upstreams.map((u) => u.name),
       defaultUpstream: config.defaultUpstream,
+      metricsListen: metricsServer ? `${config.metricsListen!.host}:${(metricsServer.address() as AddressInfo).port}` : undefined,
     },
     'tender is serving',
   );
@@ -91,6 +94,7 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
       stopping ??= (async () => {
         log.info({ graceMs: config.shutdownGraceMs }, 'shutting down: no new connections, draining transfers');
         await reloader?.close();
+        metricsServer?.close();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         if ('closeIdleConnections' in server) server.closeIdleConnections();
         const deadline = sleep(config.shutdownGraceMs).then(() => 'deadline' as const);

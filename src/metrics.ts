@@ -28,6 +28,21 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly timeToFirstByte = new Histogram({
+    name: 'tender_time_to_first_byte_seconds',
+    help: 'From request arrival to the first body byte handed to the socket, by kind (manifest|blob|tag) and cache result.',
+    labelNames: ['kind', 'result'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly rateLimitRemaining = new Gauge({
+    name: 'tender_upstream_ratelimit_remaining',
+    help: 'Pulls left in the upstream rate-limit window, from its ratelimit-remaining header (Docker Hub).',
+    labelNames: ['upstream'] as const,
+    registers: [this.registry],
+  });
+
   readonly upstreamRequests = new Counter({
     name: 'tender_upstream_requests_total',
     help: 'Requests sent to upstream registries, by upstream, method and status (or "error" for no answer).',

@@ -103,6 +103,9 @@ function logRequest(
   deps.metrics.requests.inc({ kind: state.kind, method, status: String(status) });
   if (state.upstream && state.result && state.cacheKind) {
     deps.metrics.cacheResults.inc({ upstream: state.upstream, kind: state.cacheKind, result: state.result });
+    if (state.firstByteAt !== undefined) {
+      deps.metrics.timeToFirstByte.observe({ kind: state.cacheKind, result: state.result }, (state.firstByteAt - started) / 1000);
+    }
   }
   const bytes = finished ? (state.bytes ?? 0) : undefined;
   if (state.upstream && bytes && state.source) deps.metrics.bytesServed.inc({ upstream: state.upstream, source: state.source }, bytes);

@@ -129,6 +129,7 @@ async function blob(
   if (answer.bytes) {
     // Small blob from memory: one write, no stream.
     const bytes = range.kind === 'range' ? answer.bytes.subarray(range.range.start, range.range.end + 1) : answer.bytes;
+    state.firstByteAt = performance.now();
     c.env.outgoing.writeHead(status, headers).end(bytes);
     return RESPONSE_ALREADY_SENT;
   }
@@ -136,10 +137,12 @@ async function blob(
   const { start, end } = range.kind === 'range' ? range.range : { start: 0, end: size === undefined ? Number.POSITIVE_INFINITY : size - 1 };
   const file = await answer.file?.(start);
   if (file) {
-    void sendFile(c.env.outgoing, status, headers, file, start, end, deps.buffers);
+    void sendFile(c.env.outgoing, status, headers, file, start, end, deps.buffers, () => (state.firstByteAt = performance.now()));
     return RESPONSE_ALREADY_SENT;
   }
-  void streamResponse(c.env.outgoing, status, headers, answer.open(range.kind === 'range' ? range.range : undefined));
+  const body = answer.open(range.kind === 'range' ? range.range : undefined);
+  body.once('data', () => (state.firstByteAt = performance.now()));
+  void streamResponse(c.env.outgoing, status, headers, body);
   return RESPONSE_ALREADY_SENT;
 }
 
@@ -182,6 +185,7 @@ function header(c: Context<AppEnv>, name: string): string | undefined {
 
 /** Writes a small response straight to Node's response: no Response or Headers objects per request. */
 function send(c: Context<AppEnv>, status: number, headers: Record<string, string>, body: Buffer | undefined): Response {
+  if (body) c.get('state').firstByteAt = performance.now();
   c.env.outgoing.writeHead(status, headers).end(body);
   return RESPONSE_ALREADY_SENT;
 }

@@ -13,6 +13,8 @@ export interface RequestState {
   /** Body bytes the response was to carry (the log reports them only if the response finished). */
   bytes?: number;
   error?: string;
+  /** performance.now() when the first body byte was handed to the socket. */
+  firstByteAt?: number;
   /** Who pulled, when clients authenticate. */
   identity?: string;
 }

@@ -58,6 +58,7 @@ export async function sendFile(
   start: number,
   end: number,
   pool: BufferPool,
+  onFirstByte: () => void = () => undefined,
 ): Promise<void> {
   // One listener for the whole response (not one per chunk): a client that leaves closes the source,
   // which ends a read still waiting for a flight's next bytes, and fails the write in progress.
@@ -98,6 +99,7 @@ export async function sendFile(
         if (Number.isFinite(end)) throw new Error('blob shorter than its size');
         break;
       }
+      if (position === start) onFirstByte();
       // The buffer goes back to the pool only once the socket has taken it.
       writing = write(buffer.subarray(0, got)).finally(() => pool.release(buffer));
       // Awaited on the next turn; until then a failed write must not count as unhandled.

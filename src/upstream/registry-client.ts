@@ -285,6 +285,9 @@ export class RegistryClient implements Upstream {
       }
       const status = String(response.statusCode);
       this.metrics.upstreamRequests.inc({ upstream: this.name, method: options.method, status });
+      // Docker Hub: "ratelimit-remaining: 76;w=21600" (pulls left in the window).
+      const remaining = Number.parseInt(header(response, 'ratelimit-remaining') ?? '', 10);
+      if (Number.isFinite(remaining)) this.metrics.rateLimitRemaining.set({ upstream: this.name }, remaining);
       this.metrics.upstreamDuration.observe({ upstream: this.name, status }, (performance.now() - started) / 1000);
       const location = header(response, 'location');
       if (response.statusCode >= 300 && response.statusCode < 400 && location && hop < maxRedirects) {

@@ -82,6 +82,18 @@ describe('tender serve', () => {
     expect(JSON.parse(res.body.toString()).errors[0].message).toContain('dead.test unreachable');
   });
 
+  it('serves /metrics on a separate port when metricsListen is set', async () => {
+    const cacheDir = await mkdtemp(join(tmpdir(), 'tender-cli-'));
+    const child = tender(['--listen', '127.0.0.1:0', '--cache-dir', cacheDir], { TENDER_METRICS_LISTEN: '127.0.0.1:0' });
+    children.push(child);
+    const started = await servingLine(child);
+    const metricsUrl = `http://${String(started.metricsListen)}`;
+    const scrape = await http(`${metricsUrl}/metrics`);
+    expect(scrape.status).toBe(200);
+    expect(scrape.body.toString()).toContain('tender_time_to_first_byte_seconds');
+    expect((await http(`${metricsUrl}/v2/`)).status).toBe(404);
+  });
+
   it('reports every configuration problem at once, naming key and value, and exits 2', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tender-cli-'));
     const file = join(dir, 'bad.yaml');
