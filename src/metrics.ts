@@ -138,6 +138,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly cacheMaxBytes = new Gauge({
+    name: 'tender_cache_max_bytes',
+    help: 'The configured maxCacheSize in bytes; 0 when the cache has no cap.',
+    registers: [this.registry],
+  });
+
   readonly cacheObjects = new Gauge({
     name: 'tender_cache_objects',
     help: 'Blobs and manifests in the cache.',

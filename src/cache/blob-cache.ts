@@ -259,6 +259,7 @@ export class BlobCache {
   }
 
   private reportSize(): void {
+    this.metrics.cacheMaxBytes.set(this.options.maxCacheBytes);
     this.metrics.cacheBytes.set(this.index.totalBytes);
     this.metrics.cacheObjects.set(this.index.count);
   }
