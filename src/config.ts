@@ -34,6 +34,8 @@ export interface UpstreamConfig {
   readonly immutableTagsMode: 'enforce' | 'warn';
   /** `repository:tag@digest`: the tag always resolves to exactly this digest. */
   readonly pins: readonly string[];
+  /** Never contact this upstream: serve what is cached or seeded, nothing else. */
+  readonly offline: boolean;
   /** PEM client certificate and key for upstreams that want mutual TLS. */
   readonly clientCert: string | undefined;
   readonly clientKey: string | undefined;
@@ -77,6 +79,10 @@ export interface Config {
   readonly upstreams: readonly UpstreamConfig[];
   /** Client authentication; undefined when anyone may pull. */
   readonly auth: ClientAuthConfig | undefined;
+  /** No upstream is ever contacted (air-gapped sites). */
+  readonly offline: boolean;
+  /** Images (references) that are the only ones served, with the digests they reference; undefined when not restricted. */
+  readonly sanctioned: readonly string[] | undefined;
   /** A second listener serving only /metrics, for scrapers kept off the registry port. */
   readonly metricsListen: { readonly host: string; readonly port: number } | undefined;
   /** HTTPS serving; undefined for plain HTTP. */
@@ -153,6 +159,7 @@ const upstreamSchema = z
       .optional(),
     clientCert: z.string().optional(),
     clientKey: z.string().optional(),
+    offline: z.boolean().optional(),
   })
   .strict();
 
@@ -180,6 +187,11 @@ const fileSchema = z
     shutdownGrace: duration.optional(),
     tls: z.object({ cert: z.string(), key: z.string() }).strict().optional(),
     metricsListen: z.union([z.string(), z.number()]).optional(),
+    offline: z.boolean().optional(),
+    sanctioned: z
+      .object({ file: z.string().optional(), images: z.array(z.string()).optional() })
+      .strict()
+      .optional(),
     auth: z
       .object({
         realm: z
@@ -225,7 +237,15 @@ export const environmentKeys: Record<string, keyof FileSettings> = {
   TENDER_MANIFEST_MEMORY: 'manifestMemory',
   TENDER_MAX_CACHE_SIZE: 'maxCacheSize',
   TENDER_METRICS_LISTEN: 'metricsListen',
+  TENDER_OFFLINE: 'offline',
 };
+
+/** Environment booleans: true/false/1/0/yes/no; anything else stays a string for the schema to refuse. */
+function booleanOf(value: string): boolean | string {
+  if (/^(true|1|yes)$/i.test(value)) return true;
+  if (/^(false|0|no)$/i.test(value)) return false;
+  return value;
+}
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -256,7 +276,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   const merged: Record<string, unknown> = { ...(fromFile as object) };
   for (const [variable, key] of Object.entries(environmentKeys)) {
     const value = sources.env?.[variable];
-    if (value !== undefined && value !== '') merged[key] = value;
+    if (value !== undefined && value !== '') merged[key] = key === 'offline' ? booleanOf(value) : value;
   }
   for (const [key, value] of Object.entries(sources.flags ?? {})) if (value !== undefined) merged[key] = value;
 
@@ -360,6 +380,8 @@ function build(s: FileSettings, problems: string[], broken: ReadonlySet<string>)
     auth: buildAuth(s.auth, problems),
     tls: s.tls ? { certFile: s.tls.cert, keyFile: s.tls.key } : undefined,
     metricsListen: s.metricsListen === undefined ? undefined : parseListen(s.metricsListen),
+    offline: s.offline ?? false,
+    sanctioned: s.sanctioned === undefined ? undefined : sanctionedImages(s.sanctioned, problems),
   };
 }
 
@@ -404,9 +426,39 @@ function buildUpstream(name: string, entry: z.infer<typeof upstreamSchema>, prob
     immutableTags: entry.immutableTags ?? [],
     immutableTagsMode: entry.immutableTagsMode ?? 'enforce',
     pins: entry.pins ?? [],
+    offline: entry.offline ?? false,
     clientCert: entry.clientCert === undefined ? undefined : readSecret(entry.clientCert, `${at}.clientCert`, problems),
     clientKey: entry.clientKey === undefined ? undefined : readSecret(entry.clientKey, `${at}.clientKey`, problems),
   };
+}
+
+/** The sanctioned list: inline images plus those of a list file (the same YAML `tender seed --file` reads). */
+function sanctionedImages(sanctioned: { file?: string | undefined; images?: string[] | undefined }, problems: string[]): string[] {
+  const images = [...(sanctioned.images ?? [])];
+  if (sanctioned.file !== undefined) {
+    const text = readSecret(sanctioned.file, 'sanctioned.file', problems);
+    if (text !== undefined) {
+      try {
+        images.push(...parseImageList(text));
+      } catch (err) {
+        problems.push(`sanctioned.file: ${(err as Error).message}`);
+      }
+    }
+  }
+  if (images.length === 0) problems.push('sanctioned: no images listed (everything would be denied)');
+  return images;
+}
+
+/** Reads an image list: YAML `images:` entries as strings or `{ ref, platforms }`. */
+export function parseImageList(text: string): string[] {
+  const parsed = parseYaml(text) as { images?: unknown } | null;
+  const entries = parsed?.images;
+  if (!Array.isArray(entries)) throw new Error('expected a YAML document with an "images:" list');
+  return entries.map((entry, i) => {
+    const ref = typeof entry === 'string' ? entry : (entry as { ref?: unknown })?.ref;
+    if (typeof ref !== 'string' || ref.length === 0) throw new Error(`images[${i}]: expected a reference or { ref, platforms }`);
+    return ref;
+  });
 }
 
 function buildAuth(auth: FileSettings['auth'], problems: string[]): ClientAuthConfig | undefined {

@@ -20,7 +20,9 @@ import { FsBlobStore } from './storage/fs-blob-store.js';
 import { FsKeyvStore } from './storage/fs-keyv-store.js';
 import { KeyvMetadataStore } from './storage/keyv-metadata-store.js';
 import { RegistryClient } from './upstream/registry-client.js';
+import { OfflineUpstream } from './upstream/offline-upstream.js';
 import { UpstreamRouter } from './upstream/router.js';
+import type { Upstream } from './cache/ports.js';
 
 export interface Running {
   readonly port: number;
@@ -29,17 +31,27 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-export async function start(config: Config, options: { log?: Logger; metrics?: Metrics } = {}): Promise<Running> {
-  const log = options.log ?? createLogger(config.logLevel);
-  const metrics = options.metrics ?? new Metrics();
-  // Before anything is opened: an unreadable or mismatched pair is a start-up error, not a half-started server.
-  const certificate = config.tls ? await readCertificatePair(config.tls, AbortSignal.timeout(10_000)) : undefined;
+export interface Core {
+  readonly store: FsBlobStore;
+  readonly metadata: KeyvMetadataStore;
+  readonly router: UpstreamRouter;
+  readonly pullThrough: PullThrough;
+  readonly clients: ReadonlyArray<{ upstream: Upstream & { close(): Promise<void> } }>;
+  close(): Promise<void>;
+}
+
+/** Builds the cache core with its adapters; shared by `serve` and the seed/export/import commands. */
+export async function assemble(config: Config, log: Logger, metrics: Metrics): Promise<Core> {
   const store = await FsBlobStore.open(config.cacheDir);
   const keyv = new Keyv({ store: new FsKeyvStore(join(config.cacheDir, 'meta')), namespace: 'tender' });
   const metadata = new KeyvMetadataStore(keyv);
   const wait = (ms: number, signal: AbortSignal) => sleep(ms, undefined, { signal });
   const clients = config.upstreams.map((upstream) => ({
-    upstream: new RegistryClient(upstream, metrics, log.child({ upstream: upstream.name }), wait),
+    // An offline upstream is never dialled: what is cached is all there is.
+    upstream:
+      config.offline || upstream.offline
+        ? new OfflineUpstream(upstream.name, upstream.private)
+        : new RegistryClient(upstream, metrics, log.child({ upstream: upstream.name }), wait),
     aliases: upstream.aliases,
     allow: upstream.allow,
     deny: upstream.deny,
@@ -50,6 +62,27 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const indexStarted = performance.now();
   const indexed = await pullThrough.blobs.rebuild();
   log.info({ blobs: indexed.count, bytes: indexed.bytes, ms: Math.round(performance.now() - indexStarted) }, 'cache index rebuilt');
+  return {
+    store,
+    metadata,
+    router,
+    pullThrough,
+    clients,
+    close: async () => {
+      pullThrough.close();
+      await Promise.all(clients.map((c) => c.upstream.close()));
+      await metadata.close();
+    },
+  };
+}
+
+export async function start(config: Config, options: { log?: Logger; metrics?: Metrics } = {}): Promise<Running> {
+  const log = options.log ?? createLogger(config.logLevel);
+  const metrics = options.metrics ?? new Metrics();
+  // Before anything is opened: an unreadable or mismatched pair is a start-up error, not a half-started server.
+  const certificate = config.tls ? await readCertificatePair(config.tls, AbortSignal.timeout(10_000)) : undefined;
+  const core = await assemble(config, log, metrics);
+  const { metadata, router, pullThrough } = core;
   const app = createApp({
     pullThrough,
     router,
@@ -102,9 +135,7 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
           log.warn('grace period over: closing remaining connections');
           if ('closeAllConnections' in server) server.closeAllConnections();
         }
-        pullThrough.close();
-        await Promise.all(clients.map((c) => c.upstream.close()));
-        await metadata.close();
+        await core.close();
       })();
       return stopping;
     },

@@ -139,6 +139,8 @@ export interface Upstream {
   readonly name: string;
   /** Content of a private upstream is served to a repository only once that repository is known to hold it. */
   readonly private: boolean;
+  /** Never contacted: cached tags never expire, anything else is unknown. */
+  readonly offline: boolean;
   getManifest(repository: string, reference: string, accept: string, signal: AbortSignal): Promise<UpstreamManifest>;
   headManifest(repository: string, reference: string, accept: string, signal: AbortSignal): Promise<UpstreamManifestHead>;
   getBlob(repository: string, digest: string, signal: AbortSignal): Promise<UpstreamBlob>;

@@ -122,7 +122,8 @@ export class PullThrough {
     const record = await this.readTag(upstream, route.repository, tag);
     const usable = record !== undefined && accepts(parseAccept(request.accept), record.mediaType);
     if (usable) {
-      if (this.clock() - record.checkedAt < this.options.tagTtlMs) return this.fromRecord(route, record, request, 'hit');
+      // Offline, the last known digest is the answer for good: there is nobody to ask.
+      if (route.upstream.offline || this.clock() - record.checkedAt < this.options.tagTtlMs) return this.fromRecord(route, record, request, 'hit');
       return this.revalidate(route, tag, record, request);
     }
     if (request.head) {

@@ -30,6 +30,7 @@ const maxPassthroughBytes = 4 * 1024 * 1024;
 export class RegistryClient implements Upstream {
   readonly name: string;
   readonly private: boolean;
+  readonly offline = false;
   private readonly origin: string;
   private readonly agent: Agent;
   /** Redirect targets (blob CDNs) are other hosts: default trust roots, never our credentials. */

@@ -14,6 +14,7 @@ const digestOf = (bytes: Buffer): Digest => parseDigest(`sha256:${createHash('sh
 class ControlledUpstream implements Upstream {
   readonly name = 'test.local';
   readonly private = false;
+  readonly offline = false;
   readonly body = new Readable({ objectMode: true, read() {} });
   getBlobCalls = 0;
   failure: unknown;

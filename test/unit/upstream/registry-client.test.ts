@@ -77,6 +77,7 @@ function upstreamConfig(url: string, overrides: Partial<UpstreamConfig> = {}): U
     immutableTags: [],
     immutableTagsMode: 'enforce',
     pins: [],
+    offline: false,
     clientCert: undefined,
     clientKey: undefined,
     ...overrides,

@@ -15,6 +15,7 @@ function fakeUpstream(name: string): Upstream {
   const target: Upstream = {
     name,
     private: false,
+    offline: false,
     getManifest: touched,
     headManifest: touched,
     getBlob: touched,
