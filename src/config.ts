@@ -439,7 +439,7 @@ function sanctionedImages(sanctioned: { file?: string | undefined; images?: stri
     const text = readSecret(sanctioned.file, 'sanctioned.file', problems);
     if (text !== undefined) {
       try {
-        images.push(...parseImageList(text));
+        images.push(...parseImageList(text).map((entry) => entry.ref));
       } catch (err) {
         problems.push(`sanctioned.file: ${(err as Error).message}`);
       }
@@ -449,15 +449,28 @@ function sanctionedImages(sanctioned: { file?: string | undefined; images?: stri
   return images;
 }
 
+export interface ImageListEntry {
+  readonly ref: string;
+  /** os/architecture[/variant]; all platforms of an index when absent. */
+  readonly platforms?: readonly string[];
+}
+
 /** Reads an image list: YAML `images:` entries as strings or `{ ref, platforms }`. */
-export function parseImageList(text: string): string[] {
+export function parseImageList(text: string): ImageListEntry[] {
   const parsed = parseYaml(text) as { images?: unknown } | null;
   const entries = parsed?.images;
   if (!Array.isArray(entries)) throw new Error('expected a YAML document with an "images:" list');
   return entries.map((entry, i) => {
-    const ref = typeof entry === 'string' ? entry : (entry as { ref?: unknown })?.ref;
+    if (typeof entry === 'string' && entry.length > 0) return { ref: entry };
+    const { ref, platforms } = (entry ?? {}) as { ref?: unknown; platforms?: unknown };
     if (typeof ref !== 'string' || ref.length === 0) throw new Error(`images[${i}]: expected a reference or { ref, platforms }`);
-    return ref;
+    if (
+      platforms !== undefined &&
+      !(Array.isArray(platforms) && platforms.every((p) => typeof p === 'string' && /^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/.test(p)))
+    ) {
+      throw new Error(`images[${i}].platforms: expected a list such as ["linux/amd64", "linux/arm64/v8"]`);
+    }
+    return platforms === undefined ? { ref } : { ref, platforms: platforms as string[] };
   });
 }
 

@@ -43,8 +43,9 @@ export interface Core {
 /** Builds the cache core with its adapters; shared by `serve` and the seed/export/import commands. */
 export async function assemble(config: Config, log: Logger, metrics: Metrics): Promise<Core> {
   const store = await FsBlobStore.open(config.cacheDir);
-  const keyv = new Keyv({ store: new FsKeyvStore(join(config.cacheDir, 'meta')), namespace: 'tender' });
-  const metadata = new KeyvMetadataStore(keyv);
+  const files = new FsKeyvStore(join(config.cacheDir, 'meta'));
+  const keyv = new Keyv({ store: files, namespace: 'tender' });
+  const metadata = new KeyvMetadataStore(keyv, (prefix) => files.entries(prefix));
   const wait = (ms: number, signal: AbortSignal) => sleep(ms, undefined, { signal });
   const clients = config.upstreams.map((upstream) => ({
     // An offline upstream is never dialled: what is cached is all there is.

@@ -129,6 +129,19 @@ export class BlobCache {
     this.committed(digest.value, bytes.length, pin);
   }
 
+  /** Stores content that arrives as a stream (an imported bundle): verified while written, committed by rename. */
+  async putStream(digest: Digest, size: number | undefined, chunks: AsyncIterable<Buffer>, pin: boolean): Promise<void> {
+    const writer = await this.store.create(digest);
+    try {
+      for await (const chunk of chunks) await writer.write(chunk);
+      await writer.commit(size);
+    } catch (err) {
+      await writer.abort().catch(() => undefined);
+      throw err;
+    }
+    this.committed(digest.value, writer.written, pin);
+  }
+
   /** Reads small content (manifests) when it is cached. */
   async read(digest: Digest, signal: AbortSignal): Promise<Buffer | undefined> {
     if (!this.index.has(digest.value)) return undefined;

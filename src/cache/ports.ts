@@ -101,6 +101,8 @@ export interface MetadataStore {
   getTag(upstream: string, repository: string, tag: string): Promise<TagRecord | undefined>;
   setTag(upstream: string, repository: string, tag: string, record: TagRecord): Promise<void>;
   deleteTag(upstream: string, repository: string, tag: string): Promise<void>;
+  /** Every tag record (for exporting what is cached). */
+  listTags(): AsyncIterable<{ upstream: string; repository: string; tag: string; record: TagRecord }>;
   getManifest(digest: string): Promise<ManifestInfo | undefined>;
   setManifest(digest: string, info: ManifestInfo): Promise<void>;
   /** Visibility links: which (upstream, repository) is known to hold a digest, or that a public upstream does. */

@@ -29,5 +29,10 @@ export class Visibility {
 }
 
 function linkOf(route: Route, digest: Digest): string {
-  return route.upstream.private ? `${route.upstream.name}/${route.repository}@${digest.value}` : `public@${digest.value}`;
+  return visibilityLink(route.upstream.name, route.repository, route.upstream.private, digest.value);
+}
+
+/** The link that makes `digest` visible to a repository (private upstream) or to everyone (public). */
+export function visibilityLink(upstream: string, repository: string, isPrivate: boolean, digest: string): string {
+  return isPrivate ? `${upstream}/${repository}@${digest}` : `public@${digest}`;
 }

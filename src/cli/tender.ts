@@ -1,12 +1,24 @@
 #!/usr/bin/env node
 // The `tender` command: `tender serve` (default) with --config, flags and TENDER_* environment variables.
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config.js';
-import { start } from '../main.js';
+import { readFileSync } from 'node:fs';
+import { ConfigError, loadConfig, parseImageList, type Config, type ImageListEntry } from '../config.js';
+import { createLogger } from '../log.js';
+import { assemble, start } from '../main.js';
+import { Metrics } from '../metrics.js';
+import { exportBundle } from './export.js';
+import { importBundle } from './import.js';
+import { seedImages } from './seed.js';
+import { lineProgress, summaryTable, terminalProgress } from './seed-progress.js';
 import { verifyCache } from './verify.js';
 
 const usage = `Usage: tender [serve] [options]
        tender verify [--cache-dir <dir>]   re-hash every cached blob, quarantine mismatches (exit 1 if any)
+       tender seed [--file <list.yaml>] [--platform os/arch]... [image...]
+                                           fetch images into the cache (pinned); exit 1 naming failures
+       tender export [--file <list.yaml>] [image...] --output <bundle.tar>
+                                           write cached images (all cached tags when none named) as an OCI layout archive
+       tender import <bundle.tar>          verify and load a bundle into the cache
 
 Options:
   --config <file>            YAML config file (also TENDER_CONFIG)
@@ -31,6 +43,10 @@ async function main(argv: string[]): Promise<number> {
       'default-upstream': { type: 'string' },
       'tag-ttl': { type: 'string' },
       'max-cache-size': { type: 'string' },
+      file: { type: 'string' },
+      platform: { type: 'string', multiple: true },
+      output: { type: 'string', short: 'o' },
+      concurrency: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -45,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`checked ${report.checked} blobs (${report.bytes} bytes) in ${report.ms} ms: ${report.quarantined.length} quarantined\n`);
     return report.quarantined.length > 0 ? 1 : 0;
   }
-  if (command !== 'serve') {
+  if (!['serve', 'seed', 'export', 'import'].includes(command)) {
     process.stderr.write(`unknown command "${command}"\n\n${usage}`);
     return 2;
   }
@@ -70,6 +86,7 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
+  if (command !== 'serve') return airGap(command, config, positionals.slice(1), values);
   const running = await start(config);
   await new Promise<void>((resolve) => {
     const stop = (): void => {
@@ -82,6 +99,59 @@ async function main(argv: string[]): Promise<number> {
   });
   return 0;
 }
+
+/** seed / export / import: the core without an HTTP server; export reads the cache only (offline). */
+async function airGap(
+  command: string,
+  config: Config,
+  args: string[],
+  values: { file?: string | undefined; platform?: string[] | undefined; output?: string | undefined; concurrency?: string | undefined },
+): Promise<number> {
+  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
+  const metrics = new Metrics({ processMetrics: false });
+  const images: ImageListEntry[] = [
+    ...(values.file ? parseImageList(readFileSync(values.file, 'utf8')) : []),
+    ...args.map((ref) => (values.platform?.length ? { ref, platforms: values.platform } : { ref })),
+  ];
+  const core = await assemble(command === 'export' ? { ...config, offline: true } : config, log, metrics);
+  try {
+    if (command === 'seed') {
+      if (images.length === 0) throw new UsageError('seed needs image references or --file <list.yaml>');
+      const progress = process.stdout.isTTY ? terminalProgress() : lineProgress((line) => process.stdout.write(`${line}\n`));
+      const results = await seedImages(core, images, progress, Number(values.concurrency ?? 3) || 3);
+      progress.stop();
+      process.stdout.write(`\n${summaryTable(results)}\n`);
+      const failed = results.filter((r) => !r.ok);
+      if (failed.length > 0) process.stderr.write(`${failed.length} image(s) failed: ${failed.map((r) => `${r.ref} (${r.error})`).join('; ')}\n`);
+      return failed.length > 0 ? 1 : 0;
+    }
+    if (command === 'export') {
+      if (!values.output) throw new UsageError('export needs --output <bundle.tar>');
+      const report = await exportBundle(core, images.length > 0 ? images : undefined, values.output);
+      for (const image of report.images) process.stdout.write(`exported ${image.ref} ${image.digest}\n`);
+      process.stdout.write(`${values.output}: ${report.images.length} images, ${report.blobs} blobs, ${report.bytes} bytes\nsha256:${report.sha256}\n`);
+      return 0;
+    }
+    const bundle = args[0];
+    if (!bundle) throw new UsageError('import needs a bundle path');
+    const privateUpstreams = new Set(config.upstreams.filter((u) => u.private).map((u) => u.name));
+    const report = await importBundle(core, bundle, (upstream) => privateUpstreams.has(upstream));
+    for (const tag of report.tags) process.stdout.write(`imported ${tag.ref} ${tag.digest}\n`);
+    process.stdout.write(`${bundle}: ${report.blobs} blobs verified (${report.present} already cached), ${report.bytes} bytes, ${report.tags.length} images\n`);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`${err.message}\n\n${usage}`);
+      return 2;
+    }
+    process.stderr.write(`tender ${command}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  } finally {
+    await core.close();
+  }
+}
+
+class UsageError extends Error {}
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

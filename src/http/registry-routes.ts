@@ -185,7 +185,10 @@ function header(c: Context<AppEnv>, name: string): string | undefined {
 
 /** Writes a small response straight to Node's response: no Response or Headers objects per request. */
 function send(c: Context<AppEnv>, status: number, headers: Record<string, string>, body: Buffer | undefined): Response {
-  if (body) c.get('state').firstByteAt = performance.now();
+  // hono answers HEAD by running this handler and wrapping what it returns, which would turn the
+  // already-sent marker into a second writeHead: HEAD gets an ordinary bodiless Response.
+  if (!body) return new Response(null, { status, headers });
+  c.get('state').firstByteAt = performance.now();
   c.env.outgoing.writeHead(status, headers).end(body);
   return RESPONSE_ALREADY_SENT;
 }

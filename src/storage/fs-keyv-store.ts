@@ -4,7 +4,7 @@
 // crash mid-write loses every tag, and it reports I/O errors to the console instead of to the caller.
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export class FsKeyvStore extends EventEmitter {
@@ -18,10 +18,24 @@ export class FsKeyvStore extends EventEmitter {
 
   async get<Value>(key: string): Promise<Value | undefined> {
     try {
-      return (await readFile(this.pathOf(key), 'utf8')) as Value;
+      return valueOf(await readFile(this.pathOf(key), 'utf8')) as Value;
     } catch (err) {
       if ((err as { code?: string }).code === 'ENOENT') return undefined;
       throw err;
+    }
+  }
+
+  /** Every stored entry whose key starts with `prefix` (file names are hashes, so each file keeps its key). */
+  async *entries(prefix: string): AsyncGenerator<[string, string]> {
+    for (const shard of await readdir(this.dir).catch(() => [] as string[])) {
+      for (const name of await readdir(join(this.dir, shard)).catch(() => [] as string[])) {
+        if (name.endsWith('.tmp')) continue;
+        const text = await readFile(join(this.dir, shard, name), 'utf8').catch(() => undefined);
+        const newline = text?.indexOf('\n') ?? -1;
+        if (text === undefined || newline < 0) continue;
+        const key = text.slice(0, newline);
+        if (key.startsWith(prefix)) yield [key, text.slice(newline + 1)];
+      }
     }
   }
 
@@ -29,7 +43,8 @@ export class FsKeyvStore extends EventEmitter {
     const path = this.pathOf(key);
     await mkdir(join(path, '..'), { recursive: true });
     const temp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(temp, typeof value === 'string' ? value : JSON.stringify(value));
+    // The key goes first, on its own line (keys hold no newline: they are built from validated names).
+    await writeFile(temp, `${key}\n${typeof value === 'string' ? value : JSON.stringify(value)}`);
     await rename(temp, path);
     return true;
   }
@@ -48,4 +63,8 @@ export class FsKeyvStore extends EventEmitter {
     const hex = createHash('sha256').update(key).digest('hex');
     return join(this.dir, hex.slice(0, 2), hex);
   }
+}
+
+function valueOf(text: string): string {
+  return text.slice(text.indexOf('\n') + 1);
 }

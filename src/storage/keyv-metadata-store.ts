@@ -2,8 +2,26 @@
 import Keyv from 'keyv';
 import type { ManifestInfo, MetadataStore, TagRecord } from '../cache/ports.js';
 
+/** Lists raw stored entries by key prefix; keyv itself can iterate only some of its adapters. */
+export type EntryLister = (prefix: string) => AsyncIterable<[string, string]>;
+
 export class KeyvMetadataStore implements MetadataStore {
-  constructor(private readonly keyv: Keyv) {}
+  constructor(
+    private readonly keyv: Keyv,
+    private readonly lister: EntryLister,
+  ) {}
+
+  async *listTags(): AsyncGenerator<{ upstream: string; repository: string; tag: string; record: TagRecord }> {
+    const prefix = `${this.keyv.namespace ? `${this.keyv.namespace}:` : ''}tag:`;
+    for await (const [key, raw] of this.lister(prefix)) {
+      const name = key.slice(prefix.length);
+      const slash = name.indexOf('/');
+      const colon = name.lastIndexOf(':');
+      const parsed = JSON.parse(raw) as { value?: TagRecord; expires?: number };
+      if (slash < 0 || colon < slash || !parsed.value) continue;
+      yield { upstream: name.slice(0, slash), repository: name.slice(slash + 1, colon), tag: name.slice(colon + 1), record: parsed.value };
+    }
+  }
 
   async getTag(upstream: string, repository: string, tag: string): Promise<TagRecord | undefined> {
     return (await this.keyv.get<TagRecord>(tagKey(upstream, repository, tag))) ?? undefined;

@@ -148,6 +148,28 @@ describeWithBinaries(['docker-registry'], 'pull-through against a real upstream'
     expect(await upstreamCount({})).toBe(0);
   });
 
+  it('keeps the connection open across HEAD and GET requests (no double writeHead after a HEAD)', async () => {
+    // A raw socket: undici itself asks for Connection: close on HEAD, which would hide the bug.
+    const { connect } = await import('node:net');
+    const { port } = new URL(base());
+    const socket = connect(Number(port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    const ask = async (method: string, path: string, until: number) => {
+      socket.write(`${method} ${path} HTTP/1.1\r\nHost: tender\r\nAccept: ${containerdAccept}\r\n\r\n`);
+      const deadline = Date.now() + 3000;
+      while ((received.match(/HTTP\/1\.1 200 OK/g) ?? []).length < until && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    };
+    await ask('HEAD', `/v2/library/app/manifests/v1?ns=registry.test:5000`, 1);
+    await ask('HEAD', `/v2/library/app/blobs/${image.config.digest}?ns=registry.test:5000`, 2);
+    await ask('GET', `/v2/library/app/manifests/${image.digest}?ns=registry.test:5000`, 3);
+    expect((received.match(/HTTP\/1\.1 200 OK/g) ?? []).length).toBe(3);
+    expect(received).not.toMatch(/connection: close/i);
+    expect(socket.destroyed).toBe(false);
+    socket.destroy();
+  });
+
   it('never echoes a hostile ns into a header, and still refuses it', async () => {
     const res = await http(`${base()}/v2/library/app/manifests/v1?ns=docker.io%0d%0aX-Injected:%201`);
     expect(res.status).toBe(403);

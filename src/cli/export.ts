@@ -1,0 +1,102 @@
+// `tender export`: write cached images as an OCI image layout archive (tar), streamed, with its sha256.
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import { walkImage, type WalkedImage } from '../cache/image-walk.js';
+import { parseDigest } from '../oci/digest.js';
+import { parseImageReference, type ImageReference } from '../oci/image-reference.js';
+import { mediaTypes } from '../oci/media-types.js';
+import type { ImageListEntry } from '../config.js';
+import type { Core } from '../main.js';
+
+/** Annotations that tell `tender import` where an image came from (ref.name is what skopeo looks up). */
+export const annotations = {
+  refName: 'org.opencontainers.image.ref.name',
+  upstream: 'io.tender.upstream',
+  repository: 'io.tender.repository',
+  tag: 'io.tender.tag',
+} as const;
+
+export interface ExportReport {
+  readonly images: ReadonlyArray<{ ref: string; digest: string }>;
+  readonly blobs: number;
+  readonly bytes: number;
+  readonly sha256: string;
+}
+
+/**
+ * Exports from the cache only: `core` must be assembled offline, so nothing is fetched and a missing
+ * image is an error. `images` undefined exports every cached tag.
+ */
+export async function exportBundle(core: Core, images: readonly ImageListEntry[] | undefined, output: string): Promise<ExportReport> {
+  const selected: Array<{ ref: ImageReference; walked: WalkedImage }> = [];
+  for (const entry of images ?? (await everyCachedTag(core))) {
+    const ref = parseImageReference(entry.ref);
+    const route = core.router.resolve({ ns: ref.registry, name: ref.repository });
+    selected.push({ ref, walked: await walkImage(core.pullThrough, route, ref.reference, entry.platforms) });
+  }
+  const pack = tar.pack();
+  const hash = createHash('sha256');
+  const hashing = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  const written = pipeline(pack, hashing, createWriteStream(output));
+  await addEntry(pack, 'oci-layout', Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })));
+  const seen = new Set<string>();
+  let bytes = 0;
+  for (const { walked } of selected) {
+    for (const item of [...walked.manifests, ...walked.blobs]) {
+      if (seen.has(item.digest)) continue;
+      seen.add(item.digest);
+      const digest = parseDigest(item.digest);
+      const size = core.pullThrough.blobs.lookup(digest);
+      if (size === undefined) throw new Error(`${item.digest} is not in the cache`);
+      // One blob at a time, straight from disk into the archive: nothing is held in memory.
+      await new Promise<void>((resolve, reject) => {
+        const entry = pack.entry({ name: `blobs/${digest.algorithm}/${digest.hex}`, size }, (err) => (err ? reject(err) : resolve()));
+        core.store.read(digest).on('error', reject).pipe(entry);
+      });
+      bytes += size;
+    }
+  }
+  // index.json last: an importer has checked every blob before it learns any tag.
+  const index = {
+    schemaVersion: 2,
+    mediaType: mediaTypes.ociIndex,
+    manifests: selected.map(({ ref, walked }) => ({
+      mediaType: walked.top.mediaType,
+      digest: walked.top.digest,
+      size: walked.top.size,
+      annotations: {
+        [annotations.refName]: ref.canonical,
+        [annotations.upstream]: ref.registry,
+        [annotations.repository]: ref.repository,
+        ...(ref.reference.includes(':') ? {} : { [annotations.tag]: ref.reference }),
+      },
+    })),
+  };
+  await addEntry(pack, 'index.json', Buffer.from(JSON.stringify(index, null, 2)));
+  pack.finalize();
+  await written;
+  return {
+    images: selected.map(({ ref, walked }) => ({ ref: ref.canonical, digest: walked.top.digest })),
+    blobs: seen.size,
+    bytes,
+    sha256: hash.digest('hex'),
+  };
+}
+
+async function everyCachedTag(core: Core): Promise<ImageListEntry[]> {
+  const refs: ImageListEntry[] = [];
+  for await (const { upstream, repository, tag } of core.metadata.listTags()) refs.push({ ref: `${upstream}/${repository}:${tag}` });
+  return refs.sort((a, b) => a.ref.localeCompare(b.ref));
+}
+
+function addEntry(pack: tar.Pack, name: string, body: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => pack.entry({ name }, body, (err) => (err ? reject(err) : resolve())));
+}
