@@ -7,7 +7,9 @@ import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import Keyv from 'keyv';
 import { PullThrough } from './cache/pull-through.js';
+import { Sanctioned, type SanctionedImage } from './cache/sanctioned.js';
 import { TagPolicies } from './cache/tag-policy.js';
+import { parseImageReference } from './oci/image-reference.js';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
 import { CertificateReloader, readCertificatePair, type CertificatePair } from './http/certificate-reloader.js';
@@ -59,7 +61,8 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics): P
   }));
   const router = new UpstreamRouter(clients, config.defaultUpstream);
   const tagPolicies = new TagPolicies(new Map(config.upstreams.map((u) => [u.name, u] as const)));
-  const pullThrough = new PullThrough(store, metadata, { ...config, tagPolicies }, metrics, log);
+  const sanctioned = config.sanctioned ? new Sanctioned(config.sanctioned.map((ref) => sanctionedImage(router, ref))) : undefined;
+  const pullThrough = new PullThrough(store, metadata, { ...config, tagPolicies, sanctioned }, metrics, log);
   const indexStarted = performance.now();
   const indexed = await pullThrough.blobs.rebuild();
   log.info({ blobs: indexed.count, bytes: indexed.bytes, ms: Math.round(performance.now() - indexStarted) }, 'cache index rebuilt');
@@ -75,6 +78,13 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics): P
       await metadata.close();
     },
   };
+}
+
+/** A sanctioned-list entry named the way requests are routed (aliases and Docker Hub's library/ resolved). */
+function sanctionedImage(router: UpstreamRouter, ref: string): SanctionedImage {
+  const image = parseImageReference(ref);
+  const route = router.resolve({ ns: image.registry, name: image.repository });
+  return { upstream: route.upstream.name, repository: route.repository, reference: image.reference };
 }
 
 export async function start(config: Config, options: { log?: Logger; metrics?: Metrics } = {}): Promise<Running> {

@@ -14,6 +14,7 @@ import type { CacheResult, Metrics } from '../metrics.js';
 import { BlobCache, type BlobAnswer, type BlobCacheOptions } from './blob-cache.js';
 import { DigestMismatchError, type BlobStore, type ManifestInfo, type MetadataStore, type Route, type TagRecord } from './ports.js';
 import { SingleFlight } from './single-flight.js';
+import type { Sanctioned } from './sanctioned.js';
 import { TagPolicies } from './tag-policy.js';
 import { Visibility } from './visibility.js';
 
@@ -31,6 +32,8 @@ export interface PullThroughOptions {
   readonly clock?: () => number;
   /** Immutable and pinned tags; none when absent. */
   readonly tagPolicies?: TagPolicies;
+  /** When set, only these images (and what they reference) are served. */
+  readonly sanctioned?: Sanctioned;
 }
 
 export type { BlobAnswer };
@@ -84,9 +87,15 @@ export class PullThrough {
   // ---- manifests -------------------------------------------------------------------------------
 
   async manifest(route: Route, reference: string, request: { accept: string | undefined; head: boolean }): Promise<ManifestAnswer> {
-    if (isDigest(reference)) return this.manifestByDigest(route, parseDigest(reference), request);
-    assertTag(reference);
-    return this.manifestByTag(route, reference, request);
+    const sanctioned = this.options.sanctioned;
+    if (isDigest(reference)) parseDigest(reference);
+    else assertTag(reference);
+    sanctioned?.check(route, reference);
+    const answer = isDigest(reference)
+      ? await this.manifestByDigest(route, parseDigest(reference), request)
+      : await this.manifestByTag(route, reference, request);
+    sanctioned?.learn(answer.digest, answer.body);
+    return answer;
   }
 
   private async manifestByDigest(route: Route, digest: Digest, request: { accept: string | undefined; head: boolean }): Promise<ManifestAnswer> {
@@ -308,7 +317,9 @@ export class PullThrough {
   // ---- blobs -----------------------------------------------------------------------------------
 
   blob(route: Route, reference: string, request: { head: boolean }): Promise<BlobAnswer> {
-    return this.blobs.blob(route, parseDigest(reference), request);
+    const digest = parseDigest(reference);
+    this.options.sanctioned?.check(route, digest.value);
+    return this.blobs.blob(route, digest, request);
   }
 
   /** Pass-through routes: nothing to cache, but they share the upstream client and its tokens. */
