@@ -44,6 +44,7 @@ export interface Core {
 
 /** Builds the cache core with its adapters; shared by `serve` and the seed/export/import commands. */
 export async function assemble(config: Config, log: Logger, metrics: Metrics): Promise<Core> {
+  metrics.initialize(config.upstreams.map((u) => u.name));
   const store = await FsBlobStore.open(config.cacheDir);
   const files = new FsKeyvStore(join(config.cacheDir, 'meta'));
   const keyv = new Keyv({ store: files, namespace: 'tender' });

@@ -152,12 +152,33 @@ export class Metrics {
 
   readonly tagRevalidations = new Counter({
     name: 'tender_tag_revalidations_total',
-    help: 'Upstream HEADs revalidating an expired tag, by upstream and outcome (unchanged|changed|error|timeout|gone).',
+    help: 'Upstream HEADs revalidating an expired tag, by upstream and outcome (unchanged|changed|refused|error|timeout|gone).',
     labelNames: ['upstream', 'outcome'] as const,
     registers: [this.registry],
   });
 
   constructor(options: { processMetrics: boolean } = { processMetrics: true }) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * Creates the series alerts and dashboards count on at 0, per upstream: a labelled counter born at its
+   * first increment has no earlier sample, so rate() and increase() would never see that first event.
+   */
+  initialize(upstreams: readonly string[]): void {
+    for (const upstream of upstreams) {
+      for (const kind of ['manifest', 'blob'] as const) this.digestMismatches.inc({ upstream, kind }, 0);
+      for (const source of ['cache', 'upstream'] as const) this.bytesServed.inc({ upstream, source }, 0);
+      for (const kind of ['manifest', 'blob', 'tag'] as const) {
+        for (const result of ['hit', 'miss', 'joined', 'stale', 'denied', 'error'] as const) this.cacheResults.inc({ upstream, kind, result }, 0);
+      }
+      this.upstreamBytes.inc({ upstream }, 0);
+      this.flightsInProgress.inc({ upstream }, 0);
+      this.upstreamQueueDepth.set({ upstream }, 0);
+    }
+    for (const kind of ['manifest', 'blob'] as const) this.cacheWriteErrors.inc({ kind }, 0);
+    this.evictions.inc(0);
+    this.evictedBytes.inc(0);
+    this.authFailures.inc(0);
   }
 }

@@ -15,6 +15,7 @@ const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
   htpasswd: 'apache2-utils',
   openssl: 'openssl',
   curl: 'curl',
+  kubectl: 'kubernetes-client',
 };
 
 export function isCI(): boolean {
