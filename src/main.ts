@@ -9,6 +9,7 @@ import Keyv from 'keyv';
 import { PullThrough } from './cache/pull-through.js';
 import { Sanctioned, type SanctionedImage } from './cache/sanctioned.js';
 import { TagPolicies } from './cache/tag-policy.js';
+import { parseDigest } from './oci/digest.js';
 import { parseImageReference } from './oci/image-reference.js';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
@@ -66,6 +67,10 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics): P
   const pullThrough = new PullThrough(store, metadata, { ...config, tagPolicies, sanctioned }, metrics, log);
   const indexStarted = performance.now();
   const indexed = await pullThrough.blobs.rebuild();
+  await sanctioned?.prime(
+    async (image) => (await metadata.getTag(image.upstream, image.repository, image.reference))?.digest,
+    (digest) => pullThrough.blobs.read(parseDigest(digest), AbortSignal.timeout(10_000)),
+  );
   log.info({ blobs: indexed.count, bytes: indexed.bytes, ms: Math.round(performance.now() - indexStarted) }, 'cache index rebuilt');
   return {
     store,

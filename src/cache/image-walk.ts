@@ -19,8 +19,17 @@ export interface WalkedImage {
   readonly blobs: readonly Descriptor[];
 }
 
-/** Resolves `reference` and the manifests under it; `platforms` (os/arch[/variant]) narrows an index. */
-export async function walkImage(pullThrough: PullThrough, route: Route, reference: string, platforms?: readonly string[]): Promise<WalkedImage> {
+/**
+ * Resolves `reference` and the manifests under it; `platforms` (os/arch[/variant]) narrows an index, and
+ * `skip` leaves out child manifests (an export of a cache seeded for some platforms only).
+ */
+export async function walkImage(
+  pullThrough: PullThrough,
+  route: Route,
+  reference: string,
+  platforms?: readonly string[],
+  skip: (digest: string) => boolean = () => false,
+): Promise<WalkedImage> {
   const top = await pullThrough.manifest(route, reference, { accept: undefined, head: false });
   const manifests: WalkedManifest[] = [{ digest: top.digest, mediaType: top.mediaType, size: top.body!.length }];
   const blobs = new Map<string, Descriptor>();
@@ -30,7 +39,7 @@ export async function walkImage(pullThrough: PullThrough, route: Route, referenc
     for (const blob of refs.blobs) blobs.set(blob.digest, blob);
     const children = platforms?.length ? refs.manifests.filter((m) => platforms.some((p) => matchesPlatform(m, p))) : refs.manifests;
     for (const child of children) {
-      if (manifests.some((m) => m.digest === child.digest)) continue;
+      if (manifests.some((m) => m.digest === child.digest) || skip(child.digest)) continue;
       const answer = await pullThrough.manifest(route, parseDigest(child.digest).value, { accept: undefined, head: false });
       manifests.push({ digest: answer.digest, mediaType: answer.mediaType, size: answer.body!.length });
       pending.push(answer.body!);

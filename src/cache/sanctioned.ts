@@ -16,7 +16,7 @@ export class Sanctioned {
   /** Digests reachable from a sanctioned reference, learned as its manifests are served (or primed at start). */
   private readonly digests = new Set<string>();
 
-  constructor(images: readonly SanctionedImage[]) {
+  constructor(private readonly images: readonly SanctionedImage[]) {
     for (const image of images) {
       this.repositories.add(`${image.upstream}/${image.repository}`);
       this.references.add(`${image.upstream}/${image.repository}:${image.reference}`);
@@ -32,6 +32,26 @@ export class Sanctioned {
       throw new OciError('DENIED', `${repository}${reference.includes(':') ? '@' : ':'}${reference} is not in the sanctioned image list`, {
         detail: { reason: 'sanctioned-only' satisfies DenialReason, upstream: route.upstream.name },
       });
+    }
+  }
+
+  /**
+   * Learns, from what is already cached, every digest the sanctioned images reference: after a restart
+   * a node may ask for a layer without its manifests being served again first.
+   */
+  async prime(tagDigest: (image: SanctionedImage) => Promise<string | undefined>, manifest: (digest: string) => Promise<Buffer | undefined>): Promise<void> {
+    for (const image of this.images) {
+      const top = image.reference.includes(':') ? image.reference : await tagDigest(image);
+      const pending = top ? [top] : [];
+      const walked = new Set<string>();
+      while (pending.length > 0) {
+        const digest = pending.pop()!;
+        if (walked.has(digest)) continue;
+        walked.add(digest);
+        const body = await manifest(digest);
+        this.learn(digest, body);
+        if (body) pending.push(...referencesOf(body).manifests.map((m) => m.digest));
+      }
     }
   }
 

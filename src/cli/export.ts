@@ -19,6 +19,9 @@ export const annotations = {
   tag: 'io.tender.tag',
 } as const;
 
+/** A fixed entry time: the same images always make the same archive, and so the same sha256. */
+const epoch = new Date(0);
+
 export interface ExportReport {
   readonly images: ReadonlyArray<{ ref: string; digest: string }>;
   readonly blobs: number;
@@ -35,7 +38,9 @@ export async function exportBundle(core: Core, images: readonly ImageListEntry[]
   for (const entry of images ?? (await everyCachedTag(core))) {
     const ref = parseImageReference(entry.ref);
     const route = core.router.resolve({ ns: ref.registry, name: ref.repository });
-    selected.push({ ref, walked: await walkImage(core.pullThrough, route, ref.reference, entry.platforms) });
+    // Platforms that were never seeded are left out rather than failing the export.
+    const uncached = (digest: string) => core.pullThrough.blobs.lookup(parseDigest(digest)) === undefined;
+    selected.push({ ref, walked: await walkImage(core.pullThrough, route, ref.reference, entry.platforms, uncached) });
   }
   const pack = tar.pack();
   const hash = createHash('sha256');
@@ -58,7 +63,7 @@ export async function exportBundle(core: Core, images: readonly ImageListEntry[]
       if (size === undefined) throw new Error(`${item.digest} is not in the cache`);
       // One blob at a time, straight from disk into the archive: nothing is held in memory.
       await new Promise<void>((resolve, reject) => {
-        const entry = pack.entry({ name: `blobs/${digest.algorithm}/${digest.hex}`, size }, (err) => (err ? reject(err) : resolve()));
+        const entry = pack.entry({ name: `blobs/${digest.algorithm}/${digest.hex}`, size, mtime: epoch }, (err) => (err ? reject(err) : resolve()));
         core.store.read(digest).on('error', reject).pipe(entry);
       });
       bytes += size;
@@ -98,5 +103,5 @@ async function everyCachedTag(core: Core): Promise<ImageListEntry[]> {
 }
 
 function addEntry(pack: tar.Pack, name: string, body: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => pack.entry({ name }, body, (err) => (err ? reject(err) : resolve())));
+  return new Promise((resolve, reject) => pack.entry({ name, mtime: epoch }, body, (err) => (err ? reject(err) : resolve())));
 }

@@ -102,18 +102,22 @@ async function recordTags(core: Core, index: LayoutIndex, isPrivate: (upstream: 
 /** Every digest an image needs, checking each is present and recording manifest media types. */
 async function closure(core: Core, digest: string, mediaType: string): Promise<string[]> {
   const out: string[] = [];
-  const pending: Array<{ digest: string; mediaType: string; manifest: boolean }> = [{ digest, mediaType, manifest: true }];
+  const pending: Array<{ digest: string; mediaType: string; manifest: boolean; child?: boolean }> = [{ digest, mediaType, manifest: true }];
   while (pending.length > 0) {
     const next = pending.pop()!;
     const parsed = parseDigest(next.digest);
-    if (core.pullThrough.blobs.lookup(parsed) === undefined) throw new BundleError(`${next.digest} is referenced but not in the bundle`);
+    if (core.pullThrough.blobs.lookup(parsed) === undefined) {
+      // An index may list platforms that were never exported; an image needs every one of its blobs.
+      if (next.child) continue;
+      throw new BundleError(`${next.digest} is referenced but not in the bundle`);
+    }
     out.push(next.digest);
     if (!next.manifest) continue;
     const body = await core.store.readAll(parsed, AbortSignal.timeout(30_000));
     if (!body) throw new BundleError(`${next.digest} vanished during import`);
     await core.metadata.setManifest(next.digest, { mediaType: next.mediaType || (declaredMediaType(body) ?? 'application/json'), size: body.length });
     const refs = referencesOf(body);
-    for (const m of refs.manifests) pending.push({ digest: m.digest, mediaType: m.mediaType, manifest: true });
+    for (const m of refs.manifests) pending.push({ digest: m.digest, mediaType: m.mediaType, manifest: true, child: true });
     for (const b of refs.blobs) pending.push({ digest: b.digest, mediaType: b.mediaType, manifest: false });
   }
   return out;

@@ -51,8 +51,10 @@ async function seedOne(core: Core, image: ImageListEntry, progress: SeedProgress
         perImage(async () => {
           const digest = parseDigest(blob.digest);
           const answer = await core.pullThrough.blob(route, digest.value, { head: false });
-          if (answer.result !== 'hit' && answer.open) fetched += await drain(answer.open(), (n) => progress.advance(image.ref, n));
-          else progress.advance(image.ref, blob.size);
+          if (answer.result !== 'hit' && answer.open) {
+            const read = await drain(answer.open(), (n) => progress.advance(image.ref, n));
+            fetched += read; // added after the await: the three downloads of an image run at once
+          } else progress.advance(image.ref, blob.size);
           await core.pullThrough.blobs.pin(digest);
         }),
       ),

@@ -137,7 +137,9 @@ async function airGap(
     const privateUpstreams = new Set(config.upstreams.filter((u) => u.private).map((u) => u.name));
     const report = await importBundle(core, bundle, (upstream) => privateUpstreams.has(upstream));
     for (const tag of report.tags) process.stdout.write(`imported ${tag.ref} ${tag.digest}\n`);
-    process.stdout.write(`${bundle}: ${report.blobs} blobs verified (${report.present} already cached), ${report.bytes} bytes, ${report.tags.length} images\n`);
+    process.stdout.write(
+      `${bundle}: ${report.blobs - report.present} blobs verified and stored, ${report.present} already cached (skipped), ${report.bytes} bytes, ${report.tags.length} images\n`,
+    );
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {

@@ -181,7 +181,7 @@ export class RegistryClient implements Upstream {
     const status = response.statusCode;
     if (status >= 200 && status < 300) return;
     await response.body.dump().catch(() => undefined);
-    const what = `${this.name}/${repository}${reference ? `@${reference}` : ''}`;
+    const what = `${this.name}/${repository}${reference ? `${reference.includes(':') ? '@' : ':'}${reference}` : ''}`;
     if (status === 404) {
       throw new OciError(kind === 'blob' ? 'BLOB_UNKNOWN' : 'MANIFEST_UNKNOWN', `${kind} not found upstream: ${what}`);
     }
