@@ -48,7 +48,8 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics): P
   metrics.initialize(config.upstreams.map((u) => u.name));
   const store = await FsBlobStore.open(config.cacheDir);
   const files = new FsKeyvStore(join(config.cacheDir, 'meta'));
-  const keyv = new Keyv({ store: files, namespace: 'tender' });
+  // Errors must reach the caller: keyv would otherwise answer "absent" and drop writes silently.
+  const keyv = new Keyv({ store: files, namespace: 'tender', throwOnErrors: true });
   const metadata = new KeyvMetadataStore(keyv, (prefix) => files.entries(prefix));
   const wait = (ms: number, signal: AbortSignal) => sleep(ms, undefined, { signal });
   const clients = config.upstreams.map((upstream) => ({

@@ -2,6 +2,7 @@
 import type { Readable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import { parseDigest, type Digest } from '../oci/digest.js';
+import { OciError } from '../oci/errors.js';
 import type { ByteRange } from '../oci/range.js';
 import type { RepositoryMatcher } from '../oci/repository-pattern.js';
 import type { Logger } from '../log.js';
@@ -161,26 +162,30 @@ export class BlobCache {
       if (bytes) this.memory.set(digest.value, bytes);
     }
     if (bytes) return { size, result: 'hit', bytes, open: (range) => this.store.read(digest, range) };
+    return { size, result: 'hit', open: (range) => this.store.read(digest, range), file: () => this.openCommitted(digest) };
+  }
+
+  /**
+   * Opens a committed blob for sending, protected from eviction until done(). A file that vanished
+   * (quarantined by verify, deleted by hand) leaves the index, so the next request fetches it again.
+   */
+  private async openCommitted(digest: Digest): Promise<OpenBlob> {
+    this.index.acquire(digest.value);
+    const access = await this.store.openRead(digest).catch(() => undefined);
+    if (!access) {
+      this.index.release(digest.value);
+      this.index.remove(digest.value);
+      this.memory.delete(digest.value);
+      this.reportSize();
+      throw new OciError('UNAVAILABLE', `the cached copy of ${digest.value} is gone; retry to fetch it again`);
+    }
+    let released = false;
     return {
-      size,
-      result: 'hit',
-      open: (range) => this.store.read(digest, range),
-      file: async () => {
-        this.index.acquire(digest.value);
-        const access = await this.store.openRead(digest).catch(() => undefined);
-        if (!access) {
-          this.index.release(digest.value);
-          return undefined;
-        }
-        let released = false;
-        return {
-          access,
-          done: () => {
-            if (released) return;
-            released = true;
-            this.index.release(digest.value);
-          },
-        };
+      access,
+      done: () => {
+        if (released) return;
+        released = true;
+        this.index.release(digest.value);
       },
     };
   }
@@ -190,7 +195,8 @@ export class BlobCache {
       size: flight.size,
       result,
       open: (range) => flight.reader(range?.start, range?.end),
-      file: async (start) => ({ access: flight.cursor(start), done: () => undefined }),
+      // A flight that finished (and closed its temp file) before this reader came is read from the cache.
+      file: async (start) => (flight.open ? { access: flight.cursor(start), done: () => undefined } : this.openCommitted(flight.digest)),
     };
   }
 

@@ -186,6 +186,11 @@ export class BlobFlight {
     }
   }
 
+  /** Whether the temp file can still be read (false once the flight ended and its last reader left). */
+  get open(): boolean {
+    return this.access !== undefined || this.state === 'starting';
+  }
+
   get publishedBytes(): number {
     return this.published;
   }

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import { isDigest, parseDigest, type Digest } from '../oci/digest.js';
 import { OciError, isOciError } from '../oci/errors.js';
-import { accepts, declaredMediaType, defaultManifestAccept, parseAccept, upstreamAccept } from '../oci/media-types.js';
+import { accepts, acceptsEveryManifestType, declaredMediaType, defaultManifestAccept, parseAccept, upstreamAccept } from '../oci/media-types.js';
 import type { ByteRange } from '../oci/range.js';
 import { assertTag } from '../oci/reference.js';
 import { repositoryMatcher, type RepositoryMatcher } from '../oci/repository-pattern.js';
@@ -140,14 +140,14 @@ export class PullThrough {
       if (head.digest && isDigest(head.digest) && head.mediaType && head.size !== undefined) {
         await this.visibility.remember(route, parseDigest(head.digest));
         const fresh = { digest: head.digest, mediaType: head.mediaType, size: head.size, checkedAt: this.clock() };
-        if (!record) await this.writeTag(upstream, route.repository, tag, fresh);
+        if (!record && acceptsEveryManifestType(request.accept)) await this.writeTag(upstream, route.repository, tag, fresh);
         return { ...fresh, body: undefined, result: 'miss' };
       }
       // An upstream HEAD without digest or length: containerd would GET next, so do that now.
     }
     const fetched = await this.fetchManifest(route, tag, request.accept, undefined);
-    // A client with an unusual Accept gets its own answer without displacing the common record.
-    if (!record) {
+    // A client with an unusual Accept gets its own answer, which neither displaces nor becomes the record.
+    if (!record && acceptsEveryManifestType(request.accept)) {
       await this.writeTag(upstream, route.repository, tag, {
         digest: fetched.digest,
         mediaType: fetched.mediaType,
@@ -167,7 +167,8 @@ export class PullThrough {
       // The full list, not the client's: whether the tag moved must not depend on who asked.
       const head = await route.upstream.headManifest(route.repository, tag, defaultManifestAccept, signal);
       let next: TagRecord;
-      const immutability = head.digest === record.digest ? undefined : this.tagPolicies.immutability(upstream, route.repository, tag);
+      // A HEAD without a digest says nothing about a move: it is not reported as one.
+      const immutability = !head.digest || head.digest === record.digest ? undefined : this.tagPolicies.immutability(upstream, route.repository, tag);
       if (immutability) {
         this.metrics.tagChangesRefused.inc({ upstream, mode: immutability });
         this.log.warn(
@@ -272,7 +273,7 @@ export class PullThrough {
     // Shared by digest across repositories only where content is public: a private repository must not
     // receive what another repository's fetch brought in.
     const shared = expected && !route.upstream.private;
-    const key = shared ? expected.value : `${upstream}/${route.repository}:${reference}|${accept ?? ''}`;
+    const key = shared ? expected.value : `${upstream}/${route.repository}:${reference}|${upstreamAccept(accept)}`;
     return this.manifestFetches.run(key, async () => {
       const got = await route.upstream.getManifest(route.repository, reference, upstreamAccept(accept), this.upstreamSignal());
       const claimed = expected ?? (got.digest && isDigest(got.digest) ? parseDigest(got.digest) : undefined);
@@ -310,7 +311,7 @@ export class PullThrough {
   }
 
   private upstreamHead(route: Route, reference: string, accept: string | undefined) {
-    const key = `${route.upstream.name}/${route.repository}:${reference}|${accept ?? ''}`;
+    const key = `${route.upstream.name}/${route.repository}:${reference}|${upstreamAccept(accept)}`;
     return this.heads.run(key, () => route.upstream.headManifest(route.repository, reference, upstreamAccept(accept), this.upstreamSignal()));
   }
 

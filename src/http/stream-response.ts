@@ -24,28 +24,31 @@ export function streamResponse(outgoing: ServerResponse, status: number, headers
  */
 export class BufferPool {
   private readonly free: Buffer[] = [];
-  private readonly waiting: Array<(buffer: Buffer) => void> = [];
   private allocated = 0;
 
   constructor(
     readonly bufferBytes = 512 * 1024,
     private readonly maxBuffers = 48,
+    /** Size of the buffers handed out once the pool is exhausted (never waited for: see acquire). */
+    private readonly overflowBytes = 64 * 1024,
   ) {}
 
-  acquire(): Promise<Buffer> | Buffer {
+  /**
+   * A pooled buffer, or a small one of its own when the pool is used up: waiting would let a few slow
+   * clients (or clients of a slow download) stall every other response served from disk.
+   */
+  acquire(): Buffer {
     const buffer = this.free.pop();
     if (buffer) return buffer;
     if (this.allocated < this.maxBuffers) {
       this.allocated += 1;
       return Buffer.allocUnsafeSlow(this.bufferBytes);
     }
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return Buffer.allocUnsafe(this.overflowBytes);
   }
 
   release(buffer: Buffer): void {
-    const next = this.waiting.shift();
-    if (next) next(buffer);
-    else this.free.push(buffer);
+    if (buffer.length === this.bufferBytes && this.free.length < this.maxBuffers) this.free.push(buffer);
   }
 }
 
@@ -83,7 +86,7 @@ export async function sendFile(
   try {
     outgoing.writeHead(status, headers);
     while (position <= end) {
-      const buffer = await pool.acquire();
+      const buffer = pool.acquire();
       let got: number;
       try {
         // A read always settles (closing the source ends it), so the buffer is free again afterwards.

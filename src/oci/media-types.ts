@@ -24,6 +24,16 @@ export function upstreamAccept(clientAccept: string | undefined): string {
   return wanted.length > 0 ? wanted.join(', ') : defaultManifestAccept;
 }
 
+/**
+ * Whether an answer for this Accept is what every client would get: it admits all four manifest
+ * types (or leaves the choice to the registry). Only such answers may become a tag's shared record;
+ * a client that takes no index would otherwise pin one platform's manifest for everyone.
+ */
+export function acceptsEveryManifestType(clientAccept: string | undefined): boolean {
+  const wanted = new Set(parseAccept(clientAccept).filter((type) => pullableTypes.has(type)));
+  return wanted.size === 0 || wanted.size === pullableTypes.size;
+}
+
 /** Manifests are read into memory, so they are capped (containerd uses the same 4 MiB limit). */
 export const maxManifestBytes = 4 * 1024 * 1024;
 

@@ -4,7 +4,7 @@
 // crash mid-write loses every tag, and it reports I/O errors to the console instead of to the caller.
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export class FsKeyvStore extends EventEmitter {
@@ -17,12 +17,20 @@ export class FsKeyvStore extends EventEmitter {
   }
 
   async get<Value>(key: string): Promise<Value | undefined> {
+    let text: string;
     try {
-      return valueOf(await readFile(this.pathOf(key), 'utf8')) as Value;
+      text = await readFile(this.pathOf(key), 'utf8');
     } catch (err) {
       if ((err as { code?: string }).code === 'ENOENT') return undefined;
       throw err;
     }
+    const value = valueOf(text);
+    if (text.slice(0, text.indexOf('\n')) !== key || !isJson(value)) {
+      // A file cut short by a power loss, or a hash collision: absent, and out of the way.
+      await rm(this.pathOf(key), { force: true });
+      return undefined;
+    }
+    return value as Value;
   }
 
   /** Every stored entry whose key starts with `prefix` (file names are hashes, so each file keeps its key). */
@@ -44,7 +52,14 @@ export class FsKeyvStore extends EventEmitter {
     await mkdir(join(path, '..'), { recursive: true });
     const temp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
     // The key goes first, on its own line (keys hold no newline: they are built from validated names).
-    await writeFile(temp, `${key}\n${typeof value === 'string' ? value : JSON.stringify(value)}`);
+    const handle = await open(temp, 'w');
+    try {
+      await handle.writeFile(`${key}\n${typeof value === 'string' ? value : JSON.stringify(value)}`);
+      // Synced before the rename: after a power loss the entry is either the old one or the new one.
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
     await rename(temp, path);
     return true;
   }
@@ -67,4 +82,13 @@ export class FsKeyvStore extends EventEmitter {
 
 function valueOf(text: string): string {
   return text.slice(text.indexOf('\n') + 1);
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }

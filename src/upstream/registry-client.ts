@@ -38,8 +38,9 @@ export class RegistryClient implements Upstream {
   private readonly tokens: TokenCache;
   /** Set once upstream asked for Basic: later requests send it up front. */
   private basicChallenged = false;
-  /** Requests beyond the upstream's concurrency wait here instead of failing. */
-  private readonly limit: LimitFunction;
+  /** Requests beyond the upstream's concurrency wait here instead of failing, in two lanes (see limited). */
+  private readonly downloadLane: LimitFunction;
+  private readonly requestLane: LimitFunction;
 
   constructor(
     private readonly config: UpstreamConfig,
@@ -69,7 +70,8 @@ export class RegistryClient implements Upstream {
       },
     });
     this.foreignAgent = new Agent({ ...timeouts, connect: { timeout: config.connectTimeoutMs } });
-    this.limit = pLimit(config.concurrency);
+    this.downloadLane = pLimit(config.concurrency);
+    this.requestLane = pLimit(config.concurrency);
     this.tokens = new TokenCache({
       upstream: config.name,
       dispatcher: this.agent,
@@ -81,7 +83,7 @@ export class RegistryClient implements Upstream {
   }
 
   getManifest(repository: string, reference: string, accept: string, signal: AbortSignal): Promise<UpstreamManifest> {
-    return this.limited(async () => {
+    return this.limited(signal, async () => {
       const response = await this.send({ method: 'GET', path: `/v2/${repository}/manifests/${reference}`, repository, accept, signal });
       await this.expectOk(response, 'manifest', repository, reference);
       const body = await readCapped(response, maxManifestBytes, `manifest ${repository}:${reference}`);
@@ -93,7 +95,7 @@ export class RegistryClient implements Upstream {
   }
 
   headManifest(repository: string, reference: string, accept: string, signal: AbortSignal): Promise<UpstreamManifestHead> {
-    return this.limited(async () => {
+    return this.limited(signal, async () => {
       const response = await this.send({ method: 'HEAD', path: `/v2/${repository}/manifests/${reference}`, repository, accept, signal });
       await this.expectOk(response, 'manifest', repository, reference);
       await response.body.dump();
@@ -106,17 +108,21 @@ export class RegistryClient implements Upstream {
   }
 
   getBlob(repository: string, digest: string, signal: AbortSignal): Promise<UpstreamBlob> {
-    return this.limited(async (hold) => {
-      const response = await this.send({ method: 'GET', path: `/v2/${repository}/blobs/${digest}`, repository, signal });
-      await this.expectOk(response, 'blob', repository, digest);
-      // The slot is held until the body is consumed: a blob download is the load the limit is for.
-      hold(finished(response.body));
-      return { size: contentLength(response), body: response.body };
-    });
+    return this.limited(
+      signal,
+      async (hold) => {
+        const response = await this.send({ method: 'GET', path: `/v2/${repository}/blobs/${digest}`, repository, signal });
+        await this.expectOk(response, 'blob', repository, digest);
+        // The slot is held until the body is consumed: a blob download is the load the limit is for.
+        hold(finished(response.body));
+        return { size: contentLength(response), body: response.body };
+      },
+      this.downloadLane,
+    );
   }
 
   headBlob(repository: string, digest: string, signal: AbortSignal): Promise<{ size: number | undefined }> {
-    return this.limited(async () => {
+    return this.limited(signal, async () => {
       const response = await this.send({ method: 'HEAD', path: `/v2/${repository}/blobs/${digest}`, repository, signal });
       await this.expectOk(response, 'blob', repository, digest);
       await response.body.dump();
@@ -136,11 +142,20 @@ export class RegistryClient implements Upstream {
     await Promise.all([this.agent.close(), this.foreignAgent.close()]);
   }
 
-  /** Runs `work` in one of the upstream's slots; `hold` keeps the slot until a promise settles. */
-  private limited<T>(work: (hold: (until: Promise<unknown>) => void) => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` in one of the upstream's slots; `hold` keeps the slot until a promise settles. Blob
+   * downloads have their own lane: a few long downloads must not hold up the manifest and HEAD
+   * requests every pull starts with. A request whose signal aborts while it waits leaves the queue.
+   */
+  private limited<T>(signal: AbortSignal, work: (hold: (until: Promise<unknown>) => void) => Promise<T>, lane: LimitFunction = this.requestLane): Promise<T> {
+    const depth = (): void => void this.metrics.upstreamQueueDepth.set({ upstream: this.name }, this.downloadLane.pendingCount + this.requestLane.pendingCount);
     return new Promise<T>((resolve, reject) => {
-      void this.limit(async () => {
-        this.metrics.upstreamQueueDepth.set({ upstream: this.name }, this.limit.pendingCount);
+      const onAbort = (): void => reject(new OciError('UNAVAILABLE', `upstream ${this.name}: gave up waiting for a free slot`, { cause: signal.reason }));
+      signal.addEventListener('abort', onAbort, { once: true });
+      void lane(async () => {
+        signal.removeEventListener('abort', onAbort);
+        depth();
+        if (signal.aborted) return onAbort();
         let held: Promise<unknown> | undefined;
         try {
           resolve(await work((until) => (held = until)));
@@ -149,12 +164,12 @@ export class RegistryClient implements Upstream {
         }
         await held?.catch(() => undefined);
       });
-      this.metrics.upstreamQueueDepth.set({ upstream: this.name }, this.limit.pendingCount);
+      depth();
     });
   }
 
   private passthrough(kind: Kind, options: SendOptions): Promise<UpstreamPassthrough> {
-    return this.limited(() => this.passthroughNow(kind, options));
+    return this.limited(options.signal, () => this.passthroughNow(kind, options));
   }
 
   private async passthroughNow(kind: Kind, options: SendOptions): Promise<UpstreamPassthrough> {
@@ -199,9 +214,10 @@ export class RegistryClient implements Upstream {
     let authorized = false;
     for (let attempt = 0; ; attempt++) {
       let response: Response;
+      let foreign: boolean;
       const sent = this.authorization(scope);
       try {
-        response = await this.follow(options, sent);
+        ({ response, foreign } = await this.follow(options, sent));
       } catch (err) {
         if (options.signal.aborted || attempt >= this.config.retries || !isRetryableError(err)) {
           throw new OciError('UNAVAILABLE', `upstream ${this.name} unreachable: ${describe(err)}`, { cause: err });
@@ -209,7 +225,8 @@ export class RegistryClient implements Upstream {
         await this.sleep(backoff(attempt, undefined), options.signal);
         continue;
       }
-      if (response.statusCode === 401 && !authorized) {
+      // Only the upstream itself may ask for credentials: a redirect target's challenge is not answered.
+      if (response.statusCode === 401 && !authorized && !foreign) {
         const challenge = parseChallenge(header(response, 'www-authenticate'));
         if (challenge && (await this.authorize(challenge, scope, sent))) {
           await response.body.dump();
@@ -264,7 +281,8 @@ export class RegistryClient implements Upstream {
     return undefined;
   }
 
-  private async follow(options: SendOptions, authorization: string | undefined): Promise<Response> {
+  /** Sends, following redirects; `foreign` says the final answer came from another host than the upstream. */
+  private async follow(options: SendOptions, authorization: string | undefined): Promise<{ response: Response; foreign: boolean }> {
     let url = new URL(this.origin + options.path);
     for (let hop = 0; ; hop++) {
       const sameOrigin = url.origin === new URL(this.origin).origin;
@@ -293,11 +311,15 @@ export class RegistryClient implements Upstream {
       const location = header(response, 'location');
       if (response.statusCode >= 300 && response.statusCode < 400 && location && hop < maxRedirects) {
         await response.body.dump();
-        url = new URL(location, url);
-        if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`redirect to unsupported scheme ${url.protocol}`);
+        const next = new URL(location, url);
+        if (next.protocol !== 'https:' && next.protocol !== 'http:') throw new Error(`redirect to unsupported scheme ${next.protocol}`);
+        // No downgrade from https to http unless the operator allowed plain HTTP for this upstream.
+        if (url.protocol === 'https:' && next.protocol === 'http:' && !this.config.insecure)
+          throw new Error(`redirect from https to http (${next.origin}) refused`);
+        url = next;
         continue;
       }
-      return response;
+      return { response, foreign: !sameOrigin };
     }
   }
 }

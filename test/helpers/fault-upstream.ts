@@ -65,7 +65,9 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
       faults.set(reference, 'none');
       return void res.writeHead(429, { 'retry-after': '0' }).end();
     }
-    const manifest = kind === 'manifests' ? manifests.get(key) : undefined;
+    // Like Docker Hub: a client that takes no index gets one platform's manifest for a multi-arch tag.
+    const narrow = !String(req.headers.accept ?? '').includes('index') && !String(req.headers.accept ?? '').includes('list');
+    const manifest = kind === 'manifests' ? (narrow && manifests.get(`${key}#narrow`)) || manifests.get(key) : undefined;
     const body = kind === 'blobs' ? blobs.get(reference) : manifest?.body;
     if (!body) return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"BLOB_UNKNOWN"}]}');
     const headers: Record<string, string> = {

@@ -4,7 +4,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.js';
-import { http } from '../helpers/http-client.js';
+import { containerdAccept, http } from '../helpers/http-client.js';
 import { sha256 } from '../helpers/images.js';
 import { startTender, type TenderHandle } from '../helpers/tender.js';
 
@@ -113,16 +113,30 @@ describe('upstream faults', () => {
     const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: indexType, manifests: [], annotations: { v: '1' } }));
     const digest = upstream.addManifest('acme/app', 'stable', body, indexType);
     const url = `${tender.url}/v2/faulty.test/acme/app/manifests/stable`;
-    expect((await http(url, { headers: { accept: indexType } })).status).toBe(200);
+    expect((await http(url, { headers: { accept: containerdAccept } })).status).toBe(200);
     await new Promise((r) => setTimeout(r, 150)); // past the 100 ms tag TTL
     upstream.setFault('acme/app:stable', 'hang');
     const started = performance.now();
-    const stale = await http(url, { headers: { accept: indexType } });
+    const stale = await http(url, { headers: { accept: containerdAccept } });
     const elapsed = performance.now() - started;
     expect(stale.status).toBe(200);
     expect(stale.headers['docker-content-digest']).toBe(digest);
     expect(elapsed).toBeLessThan(1500);
     upstream.setFault('acme/app:stable', 'none');
+  });
+
+  it("never lets a narrow client's Accept become the tag for everyone", async () => {
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: indexType, manifests: [], annotations: { multi: 'yes' } }));
+    const single = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', layers: [] }));
+    const indexDigest = upstream.addManifest('acme/multi', 'latest', index, indexType);
+    upstream.addManifest('acme/multi', 'latest#narrow', single, 'application/vnd.oci.image.manifest.v1+json');
+    const url = `${tender.url}/v2/faulty.test/acme/multi/manifests/latest`;
+    const narrow = await http(url, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    expect(narrow.headers['docker-content-digest']).not.toBe(indexDigest);
+    for (const method of ['HEAD', 'GET'] as const) {
+      const full = await http(url, { method, headers: { accept: containerdAccept } });
+      expect(full.headers['docker-content-digest'], method).toBe(indexDigest);
+    }
   });
 
   it('rewrites tags/list pagination links back to the mirror path', async () => {
