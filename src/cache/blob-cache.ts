@@ -284,7 +284,8 @@ export class BlobCache {
   }
 
   private upstreamSignal(): AbortSignal {
-    return AbortSignal.any([this.shutdown, AbortSignal.timeout(this.options.upstreamTimeoutMs)]);
+    // See PullThrough.upstreamSignal: no AbortSignal.any() on the hot path.
+    return AbortSignal.timeout(this.options.upstreamTimeoutMs);
   }
 }
 

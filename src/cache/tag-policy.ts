@@ -1,4 +1,5 @@
 // Tag policies against registry poisoning: immutable tags keep their first digest, pinned tags one fixed digest.
+import { dockerHubName } from '../oci/reference.js';
 import { repositoryMatcher } from '../oci/repository-pattern.js';
 
 export interface TagPolicyInput {
@@ -23,14 +24,16 @@ export class TagPolicies {
     for (const [upstream, policy] of policies) {
       const rules = policy.immutableTags.map((pattern) => {
         const colon = pattern.lastIndexOf(':');
-        const repository = repositoryMatcher([colon === -1 ? '**' : pattern.slice(0, colon)]);
+        const repository = repositoryMatcher([colon === -1 ? '**' : dockerHubName(upstream, pattern.slice(0, colon))]);
         const tag = repositoryMatcher([colon === -1 ? pattern : pattern.slice(colon + 1)]);
         return (r: string, t: string) => repository(r) && tag(t);
       });
       const pins = new Map<string, string>();
       for (const pin of policy.pins) {
         const at = pin.indexOf('@');
-        pins.set(pin.slice(0, at), pin.slice(at + 1));
+        const name = pin.slice(0, at);
+        const colon = name.lastIndexOf(':');
+        pins.set(`${dockerHubName(upstream, name.slice(0, colon))}${name.slice(colon)}`, pin.slice(at + 1));
       }
       this.byUpstream.set(upstream, { immutable: (r, t) => rules.some((rule) => rule(r, t)), mode: policy.immutableTagsMode, pins });
     }

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { walkImage, type WalkedImage } from '../cache/image-walk.js';
 import { parseDigest } from '../oci/digest.js';
-import { parseImageReference, type ImageReference } from '../oci/image-reference.js';
+import { parseImageReference } from '../oci/image-reference.js';
 import { mediaTypes } from '../oci/media-types.js';
 import type { ImageListEntry } from '../config.js';
 import type { Core } from '../main.js';
@@ -34,13 +34,16 @@ export interface ExportReport {
  * image is an error. `images` undefined exports every cached tag.
  */
 export async function exportBundle(core: Core, images: readonly ImageListEntry[] | undefined, output: string): Promise<ExportReport> {
-  const selected: Array<{ ref: ImageReference; walked: WalkedImage }> = [];
+  const selected: Array<{ ref: { upstream: string; repository: string; reference: string; canonical: string }; walked: WalkedImage }> = [];
   for (const entry of images ?? (await everyCachedTag(core))) {
     const ref = parseImageReference(entry.ref);
     const route = core.router.resolve({ ns: ref.registry, name: ref.repository });
     // Platforms that were never seeded are left out rather than failing the export.
     const uncached = (digest: string) => core.pullThrough.blobs.lookup(parseDigest(digest)) === undefined;
-    selected.push({ ref, walked: await walkImage(core.pullThrough, route, ref.reference, entry.platforms, uncached) });
+    // Annotated with the routed names (aliases resolved, library/ added), which import resolves again.
+    const canonical = `${route.upstream.name}/${route.repository}${ref.reference.includes(':') ? '@' : ':'}${ref.reference}`;
+    const named = { upstream: route.upstream.name, repository: route.repository, reference: ref.reference, canonical };
+    selected.push({ ref: named, walked: await walkImage(core.pullThrough, route, ref.reference, entry.platforms, uncached) });
   }
   const pack = tar.pack();
   const hash = createHash('sha256');
@@ -51,6 +54,8 @@ export async function exportBundle(core: Core, images: readonly ImageListEntry[]
     },
   });
   const written = pipeline(pack, hashing, createWriteStream(output));
+  // Awaited at the end; a failure before then (a bad --output path) must not be an unhandled rejection.
+  written.catch(() => undefined);
   await addEntry(pack, 'oci-layout', Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })));
   const seen = new Set<string>();
   let bytes = 0;
@@ -79,7 +84,7 @@ export async function exportBundle(core: Core, images: readonly ImageListEntry[]
       size: walked.top.size,
       annotations: {
         [annotations.refName]: ref.canonical,
-        [annotations.upstream]: ref.registry,
+        [annotations.upstream]: ref.upstream,
         [annotations.repository]: ref.repository,
         ...(ref.reference.includes(':') ? {} : { [annotations.tag]: ref.reference }),
       },

@@ -27,7 +27,7 @@ export class BundleError extends Error {
 /** Manifests are read back after the blobs are in, to learn media types and what they reference. */
 const manifestLimit = 4 * 1024 * 1024;
 
-export async function importBundle(core: Core, bundle: string, isPrivate: (upstream: string) => boolean): Promise<ImportReport> {
+export async function importBundle(core: Core, bundle: string): Promise<ImportReport> {
   const extract = tar.extract();
   const input = createReadStream(bundle);
   input.on('error', (err) => extract.destroy(err));
@@ -71,7 +71,7 @@ export async function importBundle(core: Core, bundle: string, isPrivate: (upstr
   if (!layout) throw new BundleError('not an OCI image layout: oci-layout is missing');
   if (failures.length > 0) throw new BundleError(`the bundle was tampered with or damaged; no tag was recorded:\n  ${failures.join('\n  ')}`);
   if (!index) throw new BundleError('not an OCI image layout: index.json is missing');
-  return { blobs, present, bytes, tags: await recordTags(core, JSON.parse(index.toString('utf8')) as LayoutIndex, isPrivate) };
+  return { blobs, present, bytes, tags: await recordTags(core, JSON.parse(index.toString('utf8')) as LayoutIndex) };
 }
 
 interface LayoutIndex {
@@ -79,16 +79,25 @@ interface LayoutIndex {
 }
 
 /** Records each image's tag, manifests, pins and visibility, once every blob it needs is verified and present. */
-async function recordTags(core: Core, index: LayoutIndex, isPrivate: (upstream: string) => boolean): Promise<Array<{ ref: string; digest: string }>> {
+async function recordTags(core: Core, index: LayoutIndex): Promise<Array<{ ref: string; digest: string }>> {
   const recorded: Array<{ ref: string; digest: string }> = [];
   for (const top of index.manifests ?? []) {
-    const upstream = top.annotations?.[annotations.upstream];
-    const repository = top.annotations?.[annotations.repository];
-    if (!upstream || !repository) continue; // not exported by tender: nothing to name it by
+    const named = top.annotations?.[annotations.upstream];
+    const name = top.annotations?.[annotations.repository];
+    if (!named || !name) continue; // not exported by tender: nothing to name it by
+    // Named the way requests are routed here: aliases resolved, and a private upstream stays private.
+    let route;
+    try {
+      route = core.router.resolve({ ns: named, name });
+    } catch (err) {
+      throw new BundleError(`the bundle names ${named}/${name}, which this mirror does not serve: ${(err as Error).message}`);
+    }
+    const upstream = route.upstream.name;
+    const repository = route.repository;
     const digests = await closure(core, top.digest, top.mediaType);
     for (const d of digests) {
       await core.pullThrough.blobs.pin(parseDigest(d));
-      await core.metadata.addLink(visibilityLink(upstream, repository, isPrivate(upstream), d));
+      await core.metadata.addLink(visibilityLink(upstream, repository, route.upstream.private, d));
     }
     const tag = top.annotations?.[annotations.tag];
     if (tag) {

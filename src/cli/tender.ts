@@ -56,7 +56,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = positionals[0] ?? 'serve';
   if (command === 'verify') {
-    const cacheDir = values['cache-dir'] ?? process.env.TENDER_CACHE_DIR ?? './data';
+    const file = values.config ?? process.env.TENDER_CONFIG;
+    const cacheDir = values['cache-dir'] ?? process.env.TENDER_CACHE_DIR ?? (file ? loadConfig({ file, env: process.env }).cacheDir : './data');
     const report = await verifyCache(cacheDir, (line) => process.stdout.write(`${line}\n`));
     process.stdout.write(`checked ${report.checked} blobs (${report.bytes} bytes) in ${report.ms} ms: ${report.quarantined.length} quarantined\n`);
     return report.quarantined.length > 0 ? 1 : 0;
@@ -134,8 +135,7 @@ async function airGap(
     }
     const bundle = args[0];
     if (!bundle) throw new UsageError('import needs a bundle path');
-    const privateUpstreams = new Set(config.upstreams.filter((u) => u.private).map((u) => u.name));
-    const report = await importBundle(core, bundle, (upstream) => privateUpstreams.has(upstream));
+    const report = await importBundle(core, bundle);
     for (const tag of report.tags) process.stdout.write(`imported ${tag.ref} ${tag.digest}\n`);
     process.stdout.write(
       `${bundle}: ${report.blobs - report.present} blobs verified and stored, ${report.present} already cached (skipped), ${report.bytes} bytes, ${report.tags.length} images\n`,

@@ -160,7 +160,8 @@ export class CertificateReloader {
   private watch(path: string): void {
     if (this.abort.signal.aborted) return;
     try {
-      const watcher = watch(path, { persistent: false, signal: this.abort.signal }, () => this.schedule());
+      // No signal option: on Node 20 it leaves an abort listener behind per watcher; close() suffices.
+      const watcher = watch(path, { persistent: false }, () => this.schedule());
       watcher.on('error', () => {
         // The watched path went away (directory replaced, file deleted): the next check arms it again.
         watcher.close();

@@ -45,3 +45,11 @@ export function looksLikeHost(component: string): boolean {
 function clip(s: string): string {
   return s.length > 80 ? `${s.slice(0, 80)}…` : s;
 }
+
+/**
+ * A repository (or repository pattern) as Docker Hub names it: one component means library/<name>.
+ * Applied to requests and to configured patterns alike, so `nginx` in a rule matches what is pulled.
+ */
+export function dockerHubName(upstream: string, repository: string): string {
+  return upstream === 'docker.io' && !repository.includes('/') && !repository.startsWith('*') ? `library/${repository}` : repository;
+}

@@ -139,7 +139,8 @@ export class RegistryClient implements Upstream {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.agent.close(), this.foreignAgent.close()]);
+    // Destroyed, not closed: requests still running (their signals are timeouts only) end now.
+    await Promise.all([this.agent.destroy(), this.foreignAgent.destroy()]);
   }
 
   /**

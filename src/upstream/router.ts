@@ -1,7 +1,7 @@
 // Maps containerd's ?ns=, a /v2/<host>/... path prefix, or the default to a configured upstream — never to any other host.
 import type { DenialReason, Route, RouteRequest, Router, Upstream } from '../cache/ports.js';
 import { OciError } from '../oci/errors.js';
-import { assertRepository, looksLikeHost } from '../oci/reference.js';
+import { assertRepository, dockerHubName, looksLikeHost } from '../oci/reference.js';
 import { firstMatch } from '../oci/repository-pattern.js';
 
 export interface RoutedUpstream {
@@ -19,9 +19,6 @@ interface Entry {
   readonly denied: (repository: string) => string | undefined;
 }
 
-/** Docker Hub serves one-component names as library/<name>; every client relies on that. */
-const dockerHub = 'docker.io';
-
 export class UpstreamRouter implements Router {
   private readonly byKey = new Map<string, Entry>();
 
@@ -30,7 +27,8 @@ export class UpstreamRouter implements Router {
     private readonly defaultUpstream: string,
   ) {
     for (const { upstream, aliases, allow = [], deny = [] } of upstreams) {
-      const entry = { upstream, allowed: allow.length > 0 ? firstMatch(allow) : undefined, denied: firstMatch(deny) };
+      const named = (patterns: readonly string[]) => patterns.map((p) => dockerHubName(upstream.name, p));
+      const entry = { upstream, allowed: allow.length > 0 ? firstMatch(named(allow)) : undefined, denied: firstMatch(named(deny)) };
       for (const key of [upstream.name, ...aliases]) this.byKey.set(key.toLowerCase(), entry);
     }
   }
@@ -63,7 +61,7 @@ export class UpstreamRouter implements Router {
   private route(entry: Entry, name: string): Route {
     const { upstream } = entry;
     // Validated after Docker Hub's library/ is added: the limits apply to the name upstream sees.
-    const repository = assertRepository(upstream.name === dockerHub && !name.includes('/') ? `library/${name}` : name);
+    const repository = assertRepository(dockerHubName(upstream.name, name));
     const deniedBy = entry.denied(repository);
     if (deniedBy !== undefined) {
       throw new OciError('DENIED', `repository ${repository} on ${upstream.name} is refused by deny rule "${deniedBy}"`, {
