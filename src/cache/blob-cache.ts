@@ -2,7 +2,7 @@
 import type { Readable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import { parseDigest, type Digest } from '../oci/digest.js';
-import { OciError } from '../oci/errors.js';
+import { OciError, describeError } from '../oci/errors.js';
 import type { ByteRange } from '../oci/range.js';
 import type { RepositoryMatcher } from '../oci/repository-pattern.js';
 import type { Logger } from '../log.js';
@@ -217,11 +217,11 @@ export class BlobCache {
         this.flights.delete(digest.value);
         this.metrics.cacheWriteErrors.inc({ kind: 'blob' });
         const cause = err instanceof DiskWriteError ? err.cause : err;
-        this.log.error({ ...context, err: describe(cause) }, 'cache write failed; clients keep receiving upstream bytes, blob not cached');
+        this.log.error({ ...context, err: describeError(cause) }, 'cache write failed; clients keep receiving upstream bytes, blob not cached');
       },
       onFailure: (err) => {
         if ((err as { status?: number }).status !== undefined && (err as { status: number }).status < 500) return; // a 404 is an answer
-        this.log.warn({ ...context, err: describe(err) }, 'upstream blob fetch failed');
+        this.log.warn({ ...context, err: describeError(err) }, 'upstream blob fetch failed');
       },
       onEnd: () => {
         if (this.flights.get(digest.value) === flight) this.flights.delete(digest.value);
@@ -233,7 +233,8 @@ export class BlobCache {
     // Upstream answering 200 for this repository is what makes the digest visible to it; registered
     // before any joiner waits, so joiners through the same repository need no confirmation.
     flight.started.then(
-      () => this.visibility.remember(route, digest).catch((err: unknown) => this.log.warn({ ...context, err: describe(err) }, 'could not record visibility')),
+      () =>
+        this.visibility.remember(route, digest).catch((err: unknown) => this.log.warn({ ...context, err: describeError(err) }, 'could not record visibility')),
       () => undefined,
     );
     void flight.run();
@@ -242,7 +243,7 @@ export class BlobCache {
 
   private committed(digest: string, size: number, pin: boolean): void {
     this.index.add(digest, size);
-    if (pin) void this.pin(parseDigest(digest)).catch((err: unknown) => this.log.warn({ digest, err: describe(err) }, 'could not record pin'));
+    if (pin) void this.pin(parseDigest(digest)).catch((err: unknown) => this.log.warn({ digest, err: describeError(err) }, 'could not record pin'));
     this.reportSize();
     void this.evictIfNeeded();
   }
@@ -263,7 +264,7 @@ export class BlobCache {
           if (this.index.has(victim.digest)) return; // fetched again meanwhile: the file is current
           await this.store
             .delete(parseDigest(victim.digest))
-            .catch((err: unknown) => this.log.warn({ digest: victim.digest, err: describe(err) }, 'could not delete evicted blob'));
+            .catch((err: unknown) => this.log.warn({ digest: victim.digest, err: describeError(err) }, 'could not delete evicted blob'));
         };
         const grace = this.options.evictionGraceMs ?? 2000;
         if (grace > 0) setTimeout(() => void unlink(), grace).unref();
@@ -287,8 +288,4 @@ export class BlobCache {
     // See PullThrough.upstreamSignal: no AbortSignal.any() on the hot path.
     return AbortSignal.timeout(this.options.upstreamTimeoutMs);
   }
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import { isDigest, parseDigest, type Digest } from '../oci/digest.js';
-import { OciError, isOciError } from '../oci/errors.js';
+import { OciError, isOciError, describeError } from '../oci/errors.js';
 import { accepts, acceptsEveryManifestType, declaredMediaType, defaultManifestAccept, parseAccept, upstreamAccept } from '../oci/media-types.js';
 import type { ByteRange } from '../oci/range.js';
 import { assertTag } from '../oci/reference.js';
@@ -203,7 +203,7 @@ export class PullThrough {
       const timedOut = err instanceof RevalidationTimeout;
       this.metrics.tagRevalidations.inc({ upstream, outcome: timedOut ? 'timeout' : 'error' });
       this.log.warn(
-        { upstream, repository: route.repository, tag, digest: record.digest, reason: timedOut ? 'timeout' : describe(err) },
+        { upstream, repository: route.repository, tag, digest: record.digest, reason: timedOut ? 'timeout' : describeError(err) },
         'upstream revalidation failed; serving last known digest',
       );
       return this.fromRecord(route, record, request, 'stale');
@@ -306,7 +306,7 @@ export class PullThrough {
     } catch (err) {
       // The client still gets the verified manifest from memory; only the disk copy is lost.
       this.metrics.cacheWriteErrors.inc({ kind: 'manifest' });
-      this.log.error({ digest: digest.value, err: describe(err) }, 'could not store manifest');
+      this.log.error({ digest: digest.value, err: describeError(err) }, 'could not store manifest');
     }
   }
 
@@ -359,8 +359,4 @@ async function raceTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   } finally {
     timer.abort();
   }
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -49,3 +49,11 @@ export class OciError extends Error {
 export function isOciError(err: unknown): err is OciError {
   return err instanceof OciError;
 }
+
+/** One line for a log or an error message: code, message and cause of whatever was thrown. */
+export function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as { code?: unknown }).code;
+  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
+  return `${typeof code === 'string' ? `${code} ` : ''}${err.message}${cause}`;
+}

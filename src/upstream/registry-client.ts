@@ -4,7 +4,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config.js';
 import type { Upstream, UpstreamBlob, UpstreamManifest, UpstreamManifestHead, UpstreamPassthrough } from '../cache/ports.js';
-import { OciError } from '../oci/errors.js';
+import { OciError, describeError } from '../oci/errors.js';
 import { headers as ociHeaders } from '../oci/headers.js';
 import { declaredMediaType, maxManifestBytes } from '../oci/media-types.js';
 import { parseChallenge, pullScope, type Challenge } from '../oci/www-authenticate.js';
@@ -221,7 +221,7 @@ export class RegistryClient implements Upstream {
         ({ response, foreign } = await this.follow(options, sent));
       } catch (err) {
         if (options.signal.aborted || attempt >= this.config.retries || !isRetryableError(err)) {
-          throw new OciError('UNAVAILABLE', `upstream ${this.name} unreachable: ${describe(err)}`, { cause: err });
+          throw new OciError('UNAVAILABLE', `upstream ${this.name} unreachable: ${describeError(err)}`, { cause: err });
         }
         await this.sleep(backoff(attempt, undefined), options.signal);
         continue;
@@ -262,7 +262,7 @@ export class RegistryClient implements Upstream {
         if (err instanceof TokenRealmError && (err.status === 401 || err.status === 403)) {
           throw new OciError('DENIED', `upstream ${this.name} refused the configured credentials (${err.message})`, { cause: err });
         }
-        throw new OciError('UNAVAILABLE', `could not get a token from upstream ${this.name}: ${describe(err)}`, { cause: err });
+        throw new OciError('UNAVAILABLE', `could not get a token from upstream ${this.name}: ${describeError(err)}`, { cause: err });
       }
     }
     if (challenge.scheme === 'basic' && this.config.username !== undefined && !this.basicChallenged) {
@@ -385,13 +385,4 @@ export function backoff(attempt: number, retryAfter: string | undefined, now = D
   }
   const base = Math.min(maxBackoffMs, 200 * 2 ** attempt);
   return base / 2 + Math.random() * (base / 2);
-}
-
-function describe(err: unknown): string {
-  if (err instanceof Error) {
-    const code = (err as { code?: string }).code;
-    const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
-    return `${code ? `${code} ` : ''}${err.message}${cause}`;
-  }
-  return String(err);
 }
