@@ -63,9 +63,31 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics): P
     deny: upstream.deny,
   }));
   const router = new UpstreamRouter(clients, config.defaultUpstream);
-  const tagPolicies = new TagPolicies(new Map(config.upstreams.map((u) => [u.name, u] as const)));
+  const tagPolicies = new TagPolicies(
+    new Map(config.upstreams.map((u) => [u.name, { immutableTags: u.immutableTags, immutableTagsMode: u.immutableTagsMode, pins: u.pins }] as const)),
+  );
   const sanctioned = config.sanctioned ? new Sanctioned(config.sanctioned.map((ref) => sanctionedImage(router, ref))) : undefined;
-  const pullThrough = new PullThrough(store, metadata, { ...config, tagPolicies, sanctioned }, metrics, log);
+  // Its slice of the configuration only: no credentials or client auth reach the core.
+  const pullThrough = new PullThrough(
+    store,
+    metadata,
+    {
+      tagTtlMs: config.tagTtlMs,
+      staleTimeoutMs: config.staleTimeoutMs,
+      flightTimeoutMs: config.flightTimeoutMs,
+      upstreamTimeoutMs: config.upstreamTimeoutMs,
+      manifestMemoryBytes: config.manifestMemoryBytes,
+      maxCacheBytes: config.maxCacheBytes,
+      smallBlobBytes: config.smallBlobBytes,
+      blobMemoryBytes: config.blobMemoryBytes,
+      pinnedRepositories: config.pinnedRepositories,
+      pinnedDigests: config.pinnedDigests,
+      tagPolicies,
+      sanctioned,
+    },
+    metrics,
+    log,
+  );
   const indexStarted = performance.now();
   const indexed = await pullThrough.blobs.rebuild();
   await sanctioned?.prime(

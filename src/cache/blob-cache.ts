@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type { CacheResult, Metrics } from '../metrics.js';
 import { BlobFlight } from './blob-flight.js';
 import { BlobIndex } from './blob-index.js';
+import { SingleFlight } from './single-flight.js';
 import type { Visibility } from './visibility.js';
 import { DiskWriteError, type BlobStore, type RandomAccess, type Route } from './ports.js';
 
@@ -55,6 +56,7 @@ export class BlobCache {
   private readonly flights = new Map<string, BlobFlight>();
   private readonly memory: LRUCache<string, Buffer>;
   private evicting = false;
+  private readonly heads = new SingleFlight<{ size: number | undefined }>();
 
   constructor(
     private readonly store: BlobStore,
@@ -103,7 +105,7 @@ export class BlobCache {
       return this.join(flight, 'joined');
     }
     if (request.head) {
-      const head = await route.upstream.headBlob(route.repository, digest.value, this.upstreamSignal());
+      const head = await this.headUpstream(route, digest);
       await this.visibility.remember(route, digest);
       return { size: head.size, result: 'miss', open: undefined };
     }
@@ -118,8 +120,14 @@ export class BlobCache {
    */
   private async confirm(route: Route, digest: Digest): Promise<void> {
     if (await this.visibility.allows(route, digest)) return;
-    await route.upstream.headBlob(route.repository, digest.value, this.upstreamSignal());
+    await this.headUpstream(route, digest);
     await this.visibility.remember(route, digest);
+  }
+
+  /** One upstream HEAD per repository and digest at a time, however many clients ask. */
+  private headUpstream(route: Route, digest: Digest): Promise<{ size: number | undefined }> {
+    const key = `${route.upstream.name}/${route.repository}@${digest.value}`;
+    return this.heads.run(key, () => route.upstream.headBlob(route.repository, digest.value, this.upstreamSignal()));
   }
 
   /** Stores small verified content (manifests) through the same index and eviction. */
@@ -252,6 +260,12 @@ export class BlobCache {
   private async evictIfNeeded(): Promise<void> {
     const cap = this.options.maxCacheBytes;
     if (cap <= 0 || this.evicting || this.index.totalBytes <= cap) return;
+    await this.evictOnce(cap);
+    // Commits that arrived during the pass found it running and left: look again.
+    if (this.index.totalBytes > cap && this.index.victims(1).length > 0) await this.evictIfNeeded();
+  }
+
+  private async evictOnce(cap: number): Promise<void> {
     this.evicting = true;
     try {
       const victims = this.index.victims(this.index.totalBytes - Math.floor(cap * lowWatermark));

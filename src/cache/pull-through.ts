@@ -56,6 +56,8 @@ export class PullThrough {
   private readonly revalidations = new SingleFlight<TagRecord>();
   private readonly heads = new SingleFlight<{ digest: string | undefined; mediaType: string | undefined; size: number | undefined }>();
   private readonly memory: LRUCache<string, StoredManifest>;
+  /** Tags whose revalidation just failed, and until when they are served stale without asking again. */
+  private readonly retryAfter = new LRUCache<string, number>({ max: 10_000 });
   /** Tag records in front of the metadata store: a tag hit must not cost a file or network read. */
   private readonly tags = new LRUCache<string, TagRecord>({ max: 10_000 });
   private readonly shutdown = new AbortController();
@@ -133,6 +135,8 @@ export class PullThrough {
     if (usable) {
       // Offline, the last known digest is the answer for good: there is nobody to ask.
       if (route.upstream.offline || this.clock() - record.checkedAt < this.options.tagTtlMs) return this.fromRecord(route, record, request, 'hit');
+      // Upstream failed a moment ago: serve the last known digest without asking (and logging) again.
+      if ((this.retryAfter.get(`${upstream}/${route.repository}:${tag}`) ?? 0) > this.clock()) return this.fromRecord(route, record, request, 'stale');
       return this.revalidate(route, tag, record, request);
     }
     if (request.head) {
@@ -202,10 +206,13 @@ export class PullThrough {
       }
       const timedOut = err instanceof RevalidationTimeout;
       this.metrics.tagRevalidations.inc({ upstream, outcome: timedOut ? 'timeout' : 'error' });
-      this.log.warn(
-        { upstream, repository: route.repository, tag, digest: record.digest, reason: timedOut ? 'timeout' : describeError(err) },
-        'upstream revalidation failed; serving last known digest',
-      );
+      const first = (this.retryAfter.get(key) ?? 0) <= this.clock();
+      this.retryAfter.set(key, this.clock() + revalidationBackoffMs);
+      if (first)
+        this.log.warn(
+          { upstream, repository: route.repository, tag, digest: record.digest, reason: timedOut ? 'timeout' : describeError(err) },
+          'upstream revalidation failed; serving last known digest',
+        );
       return this.fromRecord(route, record, request, 'stale');
     }
   }
@@ -346,6 +353,9 @@ export class PullThrough {
 }
 
 class RevalidationTimeout extends Error {}
+
+/** While upstream is failing, an expired tag is asked about again at most this often. */
+const revalidationBackoffMs = 10_000;
 
 async function raceTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   const timer = new AbortController();

@@ -5,6 +5,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { OciError } from '../oci/errors.js';
+import { apiVersionValue, headers as ociHeaders } from '../oci/headers.js';
 import type { ClientAuth } from './client-auth.js';
 import { errorResponse } from './respond.js';
 import { mountOpsRoutes, type OpsDeps } from './ops-routes.js';
@@ -81,7 +82,10 @@ function authenticate(auth: ClientAuth, protectedOps: ReadonlySet<string>, metri
     if (!identity) {
       // The first request of every docker login comes without credentials: only wrong ones count.
       if (header) metrics.authFailures.inc();
-      throw new OciError('UNAUTHORIZED', header ? 'wrong credentials' : 'authentication required', { headers: { 'www-authenticate': auth.challenge } });
+      // docker login looks for the API version header on this 401 to know it talks to a registry.
+      throw new OciError('UNAUTHORIZED', header ? 'wrong credentials' : 'authentication required', {
+        headers: { 'www-authenticate': auth.challenge, [ociHeaders.apiVersion]: apiVersionValue },
+      });
     }
     c.set('identity', identity);
     c.get('state').identity = identity.name;

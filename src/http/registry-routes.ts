@@ -40,7 +40,7 @@ export function registryHandler(deps: RegistryDeps) {
     const method = c.req.method;
     const head = method === 'HEAD';
     if (path.kind === 'upload' || (method !== 'GET' && method !== 'HEAD')) {
-      throw new OciError('UNSUPPORTED', 'this registry is a read-only mirror: push and delete are not supported');
+      throw new OciError('UNSUPPORTED', 'this registry is a read-only mirror: push and delete are not supported', { headers: { allow: 'GET, HEAD' } });
     }
     if (path.kind === 'base') return new Response(head ? null : '{}', { status: 200, headers: { ...base, 'content-type': 'application/json' } });
 

@@ -231,6 +231,7 @@ describeWithBinaries(['docker-registry', 'htpasswd', 'skopeo'], 'client authenti
       const res = await http(`${tender.url}/v2/`, { headers });
       expect(res.status).toBe(401);
       expect(res.headers['www-authenticate']).toBe('Basic realm="tender-test"');
+      expect(res.headers['docker-distribution-api-version']).toBe('registry/2.0');
       expect(errorOf(res.body).code).toBe('UNAUTHORIZED');
     }
     const manifest = await http(`${tender.url}/v2/registry.test/team/app/manifests/v1`);

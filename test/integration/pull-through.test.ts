@@ -266,6 +266,7 @@ describeWithBinaries(['docker-registry'], 'pull-through against a real upstream'
     for (const [path, method] of cases) {
       const res = await http(`${base()}${path}`, { method });
       expect(res.status, `${method} ${path}`).toBe(405);
+      expect(res.headers.allow).toBe('GET, HEAD');
       expect(JSON.parse(res.body.toString()).errors[0].code).toBe('UNSUPPORTED');
     }
   });
