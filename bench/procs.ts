@@ -1,10 +1,10 @@
 // Child processes, temp dirs and ports for the bench, with one cleanup path for success, error and SIGINT.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+export { freePort } from '../test/helpers/free-port.js';
 
 type CleanupStep = () => Promise<void> | void;
 
@@ -48,18 +48,6 @@ export class Cleanup {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
   }
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {

@@ -57,12 +57,10 @@ export async function startTenderProxy(cleanup: Cleanup, upstreamUrl: string): P
   );
   const cacheDir = join(dir, 'cache');
   const entry = TENDER_FROM_DIST ? ['dist/cli/tender.js'] : ['--import', 'tsx', 'src/cli/tender.ts'];
-  const spawned = spawnTracked(
-    cleanup,
-    process.execPath,
-    [...entry, '--config', configPath, '--listen', `127.0.0.1:${port}`, '--cache-dir', cacheDir],
-    { cwd: repoRoot, env: { ...process.env, NODE_ENV: 'production' } },
-  );
+  const spawned = spawnTracked(cleanup, process.execPath, [...entry, '--config', configPath, '--listen', `127.0.0.1:${port}`, '--cache-dir', cacheDir], {
+    cwd: repoRoot,
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
   const url = `http://127.0.0.1:${port}`;
   // logLevel warn hides the "serving" line, so readiness is polled instead of read from stdout.
   await waitForHttp(`${url}/v2/`, spawned, 'tender');

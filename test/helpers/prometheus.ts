@@ -1,10 +1,10 @@
 // Runs a real Prometheus server that scrapes given targets every second (and evaluates rule files), and queries its HTTP API.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { freePort } from './free-port.js';
 
 export interface PrometheusOptions {
   /** Scrape jobs: job name → host:port targets (scheme http, path /metrics unless metricsPath is set). */
@@ -52,18 +52,6 @@ export interface PrometheusHandle {
 
 const READY_DEADLINE_MS = 20_000;
 const KILL_AFTER_MS = 5_000;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function configYaml(options: PrometheusOptions): string {
   // JSON is YAML: no quoting worries for paths and targets.

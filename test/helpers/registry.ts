@@ -2,11 +2,11 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
+import { freePort } from './free-port.js';
 
 export type RequestKind = 'base' | 'manifests' | 'blobs' | 'uploads' | 'tags' | 'referrers' | 'catalog' | 'other';
 
@@ -83,18 +83,6 @@ export function parseAccessLogLine(line: string): RegistryRequest | undefined {
   if (!m) return undefined;
   const [, method = '', path = '', status = '0', userAgent = ''] = m;
   return { method, path, status: Number(status), userAgent, ...classifyPath(path) };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function bcryptHtpasswd(username: string, password: string): Promise<string> {
