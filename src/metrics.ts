@@ -72,6 +72,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly upstreamResumes = new Counter({
+    name: 'tender_upstream_resumes_total',
+    help: 'Blob downloads resumed with a Range request after their connection broke.',
+    labelNames: ['upstream'] as const,
+    registers: [this.registry],
+  });
+
   readonly tokenFetches = new Counter({
     name: 'tender_upstream_token_fetches_total',
     help: 'Bearer tokens fetched from upstream auth realms, by upstream and result.',

@@ -227,6 +227,10 @@ export class BlobCache {
         const cause = err instanceof DiskWriteError ? err.cause : err;
         this.log.error({ ...context, err: describeError(cause) }, 'cache write failed; clients keep receiving upstream bytes, blob not cached');
       },
+      onResume: (at, err) => {
+        this.metrics.upstreamResumes.inc({ upstream });
+        this.log.warn({ ...context, at, err: describeError(err) }, 'upstream blob download broke off; resuming with a Range request');
+      },
       onFailure: (err) => {
         if ((err as { status?: number }).status !== undefined && (err as { status: number }).status < 500) return; // a 404 is an answer
         this.log.warn({ ...context, err: describeError(err) }, 'upstream blob fetch failed');

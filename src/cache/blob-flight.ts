@@ -19,10 +19,26 @@ export interface FlightHooks {
   /** The disk failed: the flight goes on for its readers, but must not be joined any more. */
   onDiskFailure(error: unknown): void;
   onFailure(error: unknown): void;
+  /** The connection broke after `at` bytes; the download goes on from there. */
+  onResume(at: number, error: unknown): void;
   onEnd(): void;
 }
 
 const readerChunk = 256 * 1024;
+/** How often one download may be resumed after its connection broke. */
+const maxResumes = 3;
+
+class NoReadersError extends Error {
+  constructor() {
+    super('cache disk failed and no client is reading any more');
+  }
+}
+
+class TruncatedError extends Error {
+  constructor(got: number, size: number) {
+    super(`upstream body ended after ${got} of ${size} bytes`);
+  }
+}
 /** Bytes held in memory after a disk failure before upstream is paused for the slowest reader. */
 const memoryWindowBytes = 16 * 1024 * 1024;
 
@@ -63,19 +79,21 @@ export class BlobFlight {
     try {
       writer = await this.store.create(this.digest).catch((err: unknown) => new HashOnlyWriter(this.digest, err));
       this.access = await writer.openReader();
-      const response = await this.route.upstream.getBlob(this.route.repository, this.digest.value, this.signal);
+      let response = await this.route.upstream.getBlob(this.route.repository, this.digest.value, this.signal);
       this.size = response.size;
       this.state = 'streaming';
       this.markStarted();
-      for await (const chunk of response.body as AsyncIterable<Buffer>) {
-        await writer.write(chunk);
-        this.hooks.onBytes(chunk.length);
-        if (this.size !== undefined && writer.written > this.size) {
-          response.body.destroy();
-          throw new DigestMismatchError(this.digest.value, 'more bytes than announced', this.size, writer.written);
+      for (let resumes = 0; ; resumes++) {
+        try {
+          await this.consume(writer, response);
+          break;
+        } catch (err) {
+          // A connection lost mid-download is picked up where it broke off (Range), not started over.
+          if (!this.resumable(err) || resumes >= maxResumes || this.size === undefined || writer.written >= this.size) throw err;
+          this.hooks.onResume(writer.written, err);
+          response = await this.route.upstream.getBlob(this.route.repository, this.digest.value, this.signal, writer.written);
+          if (response.size !== this.size) throw new Error(`upstream size of ${this.digest.value} changed while resuming`);
         }
-        if (writer.diskFailure !== undefined) await this.keepInMemory(writer, chunk, response.body);
-        this.publish(writer.written - chunk.length);
       }
       await this.finish(writer);
     } catch (err) {
@@ -85,6 +103,26 @@ export class BlobFlight {
       this.hooks.onEnd();
       await this.closeIfIdle();
     }
+  }
+
+  private async consume(writer: BlobWriter, response: { body: Readable }): Promise<void> {
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      await writer.write(chunk);
+      this.hooks.onBytes(chunk.length);
+      if (this.size !== undefined && writer.written > this.size) {
+        response.body.destroy();
+        throw new DigestMismatchError(this.digest.value, 'more bytes than announced', this.size, writer.written);
+      }
+      if (writer.diskFailure !== undefined) await this.keepInMemory(writer, chunk, response.body);
+      this.publish(writer.written - chunk.length);
+    }
+    // A body that ended early is a broken connection too (the length check in finish would fail it).
+    if (this.size !== undefined && writer.written < this.size) throw new TruncatedError(writer.written, this.size);
+  }
+
+  /** Network trouble is worth resuming; wrong content, a deadline or nobody left to serve is not. */
+  private resumable(err: unknown): boolean {
+    return !(err instanceof DigestMismatchError) && !(err instanceof NoReadersError) && !this.signal.aborted;
   }
 
   private async finish(writer: BlobWriter): Promise<void> {
@@ -109,7 +147,7 @@ export class BlobFlight {
     if (this.readers.size === 0) {
       // Nothing can be cached and nobody is reading: the rest of the download would be thrown away.
       body.destroy();
-      throw new Error('cache disk failed and no client is reading any more');
+      throw new NoReadersError();
     }
     this.window.chunks.push(chunk);
     this.window.bytes += chunk.length;

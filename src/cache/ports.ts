@@ -145,7 +145,8 @@ export interface Upstream {
   readonly offline: boolean;
   getManifest(repository: string, reference: string, accept: string, signal: AbortSignal): Promise<UpstreamManifest>;
   headManifest(repository: string, reference: string, accept: string, signal: AbortSignal): Promise<UpstreamManifestHead>;
-  getBlob(repository: string, digest: string, signal: AbortSignal): Promise<UpstreamBlob>;
+  /** With `from`, the bytes from that offset on (a resumed download); `size` is always the whole blob's. */
+  getBlob(repository: string, digest: string, signal: AbortSignal, from?: number): Promise<UpstreamBlob>;
   headBlob(repository: string, digest: string, signal: AbortSignal): Promise<{ size: number | undefined }>;
   listTags(repository: string, query: string, signal: AbortSignal): Promise<UpstreamPassthrough>;
   referrers(repository: string, digest: string, query: string, signal: AbortSignal): Promise<UpstreamPassthrough>;

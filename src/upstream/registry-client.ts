@@ -17,6 +17,8 @@ type Kind = 'manifest' | 'blob' | 'tags' | 'referrers';
 
 interface SendOptions {
   readonly method: 'GET' | 'HEAD';
+  /** A Range header, for resuming a blob download. */
+  readonly range?: string;
   readonly path: string;
   readonly repository: string;
   readonly accept?: string;
@@ -107,12 +109,23 @@ export class RegistryClient implements Upstream {
     });
   }
 
-  getBlob(repository: string, digest: string, signal: AbortSignal): Promise<UpstreamBlob> {
+  getBlob(repository: string, digest: string, signal: AbortSignal, from?: number): Promise<UpstreamBlob> {
     return this.limited(
       signal,
       async (hold) => {
-        const response = await this.send({ method: 'GET', path: `/v2/${repository}/blobs/${digest}`, repository, signal });
+        const range = from ? `bytes=${from}-` : undefined;
+        const response = await this.send({ method: 'GET', path: `/v2/${repository}/blobs/${digest}`, repository, signal, ...(range ? { range } : {}) });
         await this.expectOk(response, 'blob', repository, digest);
+        if (from) {
+          // Only a 206 starting exactly at `from` continues a download; anything else starts it over.
+          const total = /^bytes (\d+)-\d+\/(\d+)$/.exec(header(response, 'content-range') ?? '');
+          if (response.statusCode !== 206 || !total || Number(total[1]) !== from) {
+            await response.body.dump().catch(() => undefined);
+            throw new Error(`upstream ${this.name} cannot resume ${digest} at byte ${from}`);
+          }
+          hold(finished(response.body));
+          return { size: Number(total[2]), body: response.body };
+        }
         // The slot is held until the body is consumed: a blob download is the load the limit is for.
         hold(finished(response.body));
         return { size: contentLength(response), body: response.body };
@@ -289,6 +302,7 @@ export class RegistryClient implements Upstream {
       const sameOrigin = url.origin === new URL(this.origin).origin;
       const headers: Record<string, string> = { 'user-agent': 'tender', 'accept-encoding': 'identity' };
       if (options.accept) headers.accept = options.accept;
+      if (options.range) headers.range = options.range;
       if (authorization && sameOrigin) headers.authorization = authorization;
       const started = performance.now();
       let response: Response;

@@ -21,7 +21,9 @@ export type Fault =
   /** 503 always. */
   | 'unavailable'
   /** The whole body, 64 KiB every 10 ms: long enough to join, range into, disconnect from, or kill mid-fill. */
-  | 'slow';
+  | 'slow'
+  /** Half the body, then a reset, once; afterwards the blob is served normally, Range requests included. */
+  | 'reset-once';
 
 export interface FaultUpstream {
   readonly url: string;
@@ -75,6 +77,12 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
       'content-type': manifest?.mediaType ?? 'application/octet-stream',
       'docker-content-digest': digestOf(body),
     };
+    const range = /^bytes=(\d+)-$/.exec(String(req.headers.range ?? ''));
+    if (range && fault === 'none' && kind === 'blobs') {
+      const from = Number(range[1]);
+      res.writeHead(206, { ...headers, 'content-length': String(body.length - from), 'content-range': `bytes ${from}-${body.length - 1}/${body.length}` });
+      return void res.end(body.subarray(from));
+    }
     res.writeHead(200, headers);
     if (req.method === 'HEAD') return void res.end();
     const half = body.subarray(0, Math.floor(body.length / 2));
@@ -84,6 +92,10 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
         wrong[wrong.length - 1] = (wrong[wrong.length - 1] ?? 0) ^ 0xff;
         return void res.end(wrong);
       }
+      case 'reset-once':
+        faults.set(reference, 'none');
+        res.write(half, () => setTimeout(() => req.socket.resetAndDestroy(), 20));
+        return;
       case 'reset':
         res.write(half, () => setTimeout(() => req.socket.resetAndDestroy(), 20));
         return;

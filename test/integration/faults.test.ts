@@ -69,6 +69,21 @@ describe('upstream faults', () => {
     });
   }
 
+  it('resumes a download that broke off with a Range request: the client gets every byte, upstream sends each byte once', async () => {
+    const bytes = randomBytes(3_000_000);
+    const digest = upstream.addBlob(bytes);
+    upstream.setFault(digest, 'reset-once');
+    const before = upstream.requests.length;
+    const res = await http(blobUrl(digest));
+    expect(res.status).toBe(200);
+    expect(sha256(res.body)).toBe(digest);
+    expect(await isCached(digest)).toBe(true);
+    const sent = upstream.requests.slice(before).filter((r) => r.includes(digest));
+    expect(sent).toHaveLength(2);
+    const resumes = await tender.metrics.registry.getSingleMetricAsString('tender_upstream_resumes_total');
+    expect(resumes).toMatch(/upstream="faulty.test"\} [1-9]/);
+  });
+
   it('counts and logs a digest mismatch', async () => {
     const bytes = randomBytes(100_000);
     const digest = upstream.addBlob(bytes);
