@@ -1,5 +1,6 @@
 // The settings table: embedded defaults < YAML file < environment < flags, validated into one frozen Config.
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseDuration, parseSize } from './config-values.js';
@@ -81,6 +82,12 @@ export interface Config {
   readonly auth: ClientAuthConfig | undefined;
   /** No upstream is ever contacted (air-gapped sites). */
   readonly offline: boolean;
+  /** Shared metadata and cluster-wide single flight; undefined for a single replica. */
+  readonly redis: { readonly url: string } | undefined;
+  /** This replica's name: its temp files and flight leases carry it. */
+  readonly replicaId: string;
+  /** How long a replica's claim on a download lasts without renewal (it renews every third of it). */
+  readonly flightLeaseMs: number;
   /** Images (references) that are the only ones served, with the digests they reference; undefined when not restricted. */
   readonly sanctioned: readonly string[] | undefined;
   /** A second listener serving only /metrics, for scrapers kept off the registry port. */
@@ -188,6 +195,20 @@ const fileSchema = z
     tls: z.object({ cert: z.string(), key: z.string() }).strict().optional(),
     metricsListen: z.union([z.string(), z.number()]).optional(),
     offline: z.boolean().optional(),
+    metadata: z
+      .object({
+        redis: z
+          .object({ url: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL') })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .optional(),
+    replicaId: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,63}$/, 'expected letters, digits, ".", "_" or "-" (at most 63)')
+      .optional(),
+    flightLease: duration.optional(),
     sanctioned: z
       .object({ file: z.string().optional(), images: z.array(z.string()).optional() })
       .strict()
@@ -238,7 +259,16 @@ export const environmentKeys: Record<string, keyof FileSettings> = {
   TENDER_MAX_CACHE_SIZE: 'maxCacheSize',
   TENDER_METRICS_LISTEN: 'metricsListen',
   TENDER_OFFLINE: 'offline',
+  TENDER_REPLICA_ID: 'replicaId',
 };
+
+function sanitizedHostname(): string {
+  return (
+    hostname()
+      .replace(/[^A-Za-z0-9._-]/g, '-')
+      .slice(0, 63) || 'tender'
+  );
+}
 
 /** Environment booleans: true/false/1/0/yes/no; anything else stays a string for the schema to refuse. */
 function booleanOf(value: string): boolean | string {
@@ -381,6 +411,9 @@ function build(s: FileSettings, problems: string[], broken: ReadonlySet<string>)
     tls: s.tls ? { certFile: s.tls.cert, keyFile: s.tls.key } : undefined,
     metricsListen: s.metricsListen === undefined ? undefined : parseListen(s.metricsListen),
     offline: s.offline ?? false,
+    redis: s.metadata?.redis ? { url: s.metadata.redis.url } : undefined,
+    replicaId: s.replicaId ?? sanitizedHostname(),
+    flightLeaseMs: parseDuration(s.flightLease ?? '10s')!,
     sanctioned: s.sanctioned === undefined ? undefined : sanctionedImages(s.sanctioned, problems),
   };
 }

@@ -6,10 +6,14 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import Keyv from 'keyv';
+import KeyvRedis, { createClient } from '@keyv/redis';
+import { FallbackMetadataStore } from './cache/fallback-metadata-store.js';
+import type { MetadataStore } from './cache/ports.js';
 import { PullThrough } from './cache/pull-through.js';
 import { Sanctioned, type SanctionedImage } from './cache/sanctioned.js';
 import { TagPolicies } from './cache/tag-policy.js';
 import { parseDigest } from './oci/digest.js';
+import { describeError } from './oci/errors.js';
 import { parseImageReference } from './oci/image-reference.js';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
@@ -21,6 +25,7 @@ import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
 import { FsKeyvStore } from './storage/fs-keyv-store.js';
+import { RedisFlightLocks } from './storage/redis-flight-locks.js';
 import { KeyvMetadataStore } from './storage/keyv-metadata-store.js';
 import { RegistryClient } from './upstream/registry-client.js';
 import { OfflineUpstream } from './upstream/offline-upstream.js';
@@ -36,7 +41,7 @@ export interface Running {
 
 export interface Core {
   readonly store: FsBlobStore;
-  readonly metadata: KeyvMetadataStore;
+  readonly metadata: MetadataStore;
   readonly router: UpstreamRouter;
   readonly pullThrough: PullThrough;
   readonly clients: ReadonlyArray<{ upstream: Upstream & { close(): Promise<void> } }>;
@@ -46,11 +51,21 @@ export interface Core {
 /** Builds the cache core with its adapters; shared by `serve` and the seed/export/import commands. */
 export async function assemble(config: Config, log: Logger, metrics: Metrics): Promise<Core> {
   metrics.initialize(config.upstreams.map((u) => u.name));
-  const store = await FsBlobStore.open(config.cacheDir);
+  const store = await FsBlobStore.open(config.cacheDir, { clearTemp: true, replicaId: config.replicaId });
   const files = new FsKeyvStore(join(config.cacheDir, 'meta'));
   // Errors must reach the caller: keyv would otherwise answer "absent" and drop writes silently.
   const keyv = new Keyv({ store: files, namespace: 'tender', throwOnErrors: true });
-  const metadata = new KeyvMetadataStore(keyv, (prefix) => files.entries(prefix));
+  const local = new KeyvMetadataStore(keyv, (prefix) => files.entries(prefix));
+  const shared = config.redis ? connectRedis(config.redis.url, log, metrics) : undefined;
+  const metadata: MetadataStore = shared
+    ? new FallbackMetadataStore(shared.metadata, local, {
+        onFailure: (err, first) => {
+          metrics.redisErrors.inc({ use: 'metadata' });
+          if (first) log.warn({ err: describeError(err) }, 'Redis unavailable: using local metadata and per-replica single flight');
+        },
+        onRecovery: () => log.info('Redis is back: shared metadata again'),
+      })
+    : local;
   const wait = (ms: number, signal: AbortSignal) => sleep(ms, undefined, { signal });
   const clients = config.upstreams.map((upstream) => ({
     // An offline upstream is never dialled: what is cached is all there is.
@@ -82,6 +97,15 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics): P
       blobMemoryBytes: config.blobMemoryBytes,
       pinnedRepositories: config.pinnedRepositories,
       pinnedDigests: config.pinnedDigests,
+      ...(shared
+        ? {
+            locks: new RedisFlightLocks(shared.client, config.replicaId, config.flightLeaseMs, () => metrics.redisErrors.inc({ use: 'lock' })),
+            onLockFailure: (err: unknown) => {
+              metrics.redisErrors.inc({ use: 'lock' });
+              log.warn({ err: describeError(err) }, 'Redis lock unavailable: downloading without cluster-wide single flight');
+            },
+          }
+        : {}),
       tagPolicies,
       sanctioned,
     },
@@ -105,8 +129,33 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics): P
       pullThrough.close();
       await Promise.all(clients.map((c) => c.upstream.close()));
       await metadata.close();
+      await shared?.client.destroy();
     },
   };
+}
+
+/**
+ * A Redis connection that fails fast while Redis is away (no offline queue), so every caller can fall
+ * back at once, and reconnects in the background.
+ */
+function connectRedis(url: string, log: Logger, metrics: Metrics) {
+  const client = createClient({
+    url,
+    disableOfflineQueue: true,
+    socket: { connectTimeout: 1000, reconnectStrategy: (retries: number) => Math.min(200 * (retries + 1), 2000) },
+  });
+  let reported = false;
+  client.on('error', (err: unknown) => {
+    if (!reported) log.warn({ err: describeError(err) }, 'Redis connection error');
+    reported = true;
+  });
+  client.on('ready', () => {
+    reported = false;
+    log.info({ url: new URL(url).host }, 'connected to Redis');
+  });
+  client.connect().catch(() => metrics.redisErrors.inc({ use: 'metadata' }));
+  const keyv = new Keyv({ store: new KeyvRedis(client, { throwOnConnectError: false, throwOnErrors: true }), namespace: 'tender', throwOnErrors: true });
+  return { client, metadata: new KeyvMetadataStore(keyv, async function* () {}) };
 }
 
 /** A sanctioned-list entry named the way requests are routed (aliases and Docker Hub's library/ resolved). */

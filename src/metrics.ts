@@ -127,6 +127,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly redisErrors = new Counter({
+    name: 'tender_redis_errors_total',
+    help: 'Failed Redis operations, by use (metadata|lock); tender falls back to local metadata and single flight.',
+    labelNames: ['use'] as const,
+    registers: [this.registry],
+  });
+
   readonly evictions = new Counter({
     name: 'tender_evictions_total',
     help: 'Blobs evicted to keep the cache under maxCacheSize.',
@@ -187,5 +194,6 @@ export class Metrics {
     this.evictions.inc(0);
     this.evictedBytes.inc(0);
     this.authFailures.inc(0);
+    for (const use of ['metadata', 'lock'] as const) this.redisErrors.inc({ use }, 0);
   }
 }

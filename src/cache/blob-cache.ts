@@ -1,5 +1,6 @@
 // Blobs: the in-memory index and small-blob memory, one flight per uncached digest, and size-capped eviction.
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import { parseDigest, type Digest } from '../oci/digest.js';
 import { OciError, describeError } from '../oci/errors.js';
@@ -11,7 +12,7 @@ import { BlobFlight } from './blob-flight.js';
 import { BlobIndex } from './blob-index.js';
 import { SingleFlight } from './single-flight.js';
 import type { Visibility } from './visibility.js';
-import { DiskWriteError, type BlobStore, type RandomAccess, type Route } from './ports.js';
+import { DiskWriteError, type BlobStore, type FlightLease, type FlightLocks, type RandomAccess, type Route } from './ports.js';
 
 export interface BlobCacheOptions {
   /** Cap on cached bytes; 0 means no cap. */
@@ -24,6 +25,9 @@ export interface BlobCacheOptions {
   readonly upstreamTimeoutMs: number;
   /** Content fetched through these repositories (as `upstream/repository`) is pinned. */
   readonly pinned: RepositoryMatcher;
+  /** Cluster-wide single flight across replicas sharing the cache volume; per replica when absent. */
+  readonly locks?: FlightLocks;
+  readonly onLockFailure?: (err: unknown) => void;
   /** Digests pinned by configuration. */
   readonly pinnedDigests?: readonly string[];
   /** Files of evicted blobs are unlinked this long after they leave the index, so a request that just looked one up can still open it. */
@@ -48,6 +52,9 @@ export interface OpenBlob {
   done(): void;
 }
 
+/** How often a replica waiting on another replica's download looks for the committed blob. */
+const remotePollMs = 100;
+
 /** Cache-fill work below 5 % under the cap, so eviction does not run on every commit. */
 const lowWatermark = 0.95;
 
@@ -57,6 +64,7 @@ export class BlobCache {
   private readonly memory: LRUCache<string, Buffer>;
   private evicting = false;
   private readonly heads = new SingleFlight<{ size: number | undefined }>();
+  private readonly fetches = new SingleFlight<BlobAnswer>();
 
   constructor(
     private readonly store: BlobStore,
@@ -99,19 +107,86 @@ export class BlobCache {
       return this.hit(digest, size, request.head);
     }
     const flight = this.flights.get(digest.value);
-    if (flight) {
-      await flight.started;
+    if (flight) return this.joinLocal(route, digest, flight);
+    // Another replica sharing the cache volume may have committed it.
+    const committed = await this.adoptFromDisk(digest);
+    if (committed !== undefined) {
       await this.confirm(route, digest);
-      return this.join(flight, 'joined');
+      return this.hit(digest, committed, request.head);
     }
     if (request.head) {
       const head = await this.headUpstream(route, digest);
       await this.visibility.remember(route, digest);
       return { size: head.size, result: 'miss', open: undefined };
     }
-    const started = this.startFlight(route, digest);
-    await started.started;
-    return this.join(started, 'miss');
+    // One decision per digest (per repository of a private upstream) however many local clients ask.
+    const key = route.upstream.private ? `${route.upstream.name}/${route.repository}@${digest.value}` : digest.value;
+    return this.fetches.run(key, () => this.fetch(route, digest));
+  }
+
+  private async joinLocal(route: Route, digest: Digest, flight: BlobFlight): Promise<BlobAnswer> {
+    await flight.started;
+    await this.confirm(route, digest);
+    return this.join(flight, 'joined');
+  }
+
+  /** Size of a blob found committed on disk though not in the index (another replica's), now indexed. */
+  private async adoptFromDisk(digest: Digest): Promise<number | undefined> {
+    const found = await this.store.stat(digest);
+    if (!found) return undefined;
+    this.index.add(digest.value, found.size);
+    this.reportSize();
+    return found.size;
+  }
+
+  /**
+   * Starts the download here, unless another replica holds the digest's lease: then waits for its
+   * commit on the shared volume, and takes over if that replica's lease runs out first.
+   */
+  private async fetch(route: Route, digest: Digest): Promise<BlobAnswer> {
+    const locks = this.options.locks;
+    if (!locks) return this.startAndJoin(route, digest, undefined);
+    let lease: FlightLease | undefined;
+    try {
+      lease = await locks.acquire(digest.value);
+    } catch (err) {
+      this.options.onLockFailure?.(err);
+      return this.startAndJoin(route, digest, undefined); // Redis trouble: single flight per replica
+    }
+    if (lease) return this.startAndJoin(route, digest, lease);
+    const deadline = Date.now() + this.options.flightTimeoutMs;
+    for (let polls = 1; Date.now() < deadline; polls++) {
+      await sleep(remotePollMs);
+      const local = this.flights.get(digest.value);
+      if (local) return this.joinLocal(route, digest, local);
+      const committed = await this.adoptFromDisk(digest);
+      if (committed !== undefined) {
+        await this.confirm(route, digest);
+        return { ...(await this.hit(digest, committed, false)), result: 'joined' };
+      }
+      if (polls % 10 !== 0) continue;
+      try {
+        if (await locks.held(digest.value)) continue;
+        lease = await locks.acquire(digest.value);
+      } catch (err) {
+        this.options.onLockFailure?.(err);
+        return this.startAndJoin(route, digest, undefined);
+      }
+      // The holder is gone (its lease ran out) and nothing was committed: this replica takes over.
+      if (lease) return this.startAndJoin(route, digest, lease);
+    }
+    throw new OciError('UNAVAILABLE', `another replica's download of ${digest.value} did not finish in time`);
+  }
+
+  private async startAndJoin(route: Route, digest: Digest, lease: FlightLease | undefined): Promise<BlobAnswer> {
+    const existing = this.flights.get(digest.value);
+    if (existing) {
+      await lease?.release();
+      return this.joinLocal(route, digest, existing);
+    }
+    const flight = this.startFlight(route, digest, lease);
+    await flight.started;
+    return this.join(flight, 'miss');
   }
 
   /**
@@ -208,7 +283,7 @@ export class BlobCache {
     };
   }
 
-  private startFlight(route: Route, digest: Digest): BlobFlight {
+  private startFlight(route: Route, digest: Digest, lease: FlightLease | undefined): BlobFlight {
     const upstream = route.upstream.name;
     const signal = AbortSignal.any([this.shutdown, AbortSignal.timeout(this.options.flightTimeoutMs)]);
     const context = { upstream, repository: route.repository, digest: digest.value };
@@ -236,6 +311,7 @@ export class BlobCache {
         this.log.warn({ ...context, err: describeError(err) }, 'upstream blob fetch failed');
       },
       onEnd: () => {
+        void lease?.release();
         if (this.flights.get(digest.value) === flight) this.flights.delete(digest.value);
         this.metrics.flightsInProgress.dec({ upstream });
       },

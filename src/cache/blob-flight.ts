@@ -50,6 +50,8 @@ export class BlobFlight {
   private published = 0;
   private access: RandomAccess | undefined;
   private readonly readers = new Set<FlightCursor>();
+  /** Set once a reader has attached: until then a degraded download keeps every byte for it. */
+  private hadReaders = false;
   private waiters = new Set<() => void>();
   /** Set once the disk failed: bytes from here on live in `window`. */
   private diskFailedAt: number | undefined;
@@ -144,15 +146,16 @@ export class BlobFlight {
       this.window = { base: writer.durableBytes, chunks: [], bytes: 0 };
       this.hooks.onDiskFailure(writer.diskFailure);
     }
-    if (this.readers.size === 0) {
-      // Nothing can be cached and nobody is reading: the rest of the download would be thrown away.
+    if (this.readers.size === 0 && this.hadReaders) {
+      // Nothing can be cached and everybody left: the rest of the download would be thrown away.
       body.destroy();
       throw new NoReadersError();
     }
     this.window.chunks.push(chunk);
     this.window.bytes += chunk.length;
     this.trimWindow();
-    while (this.window.bytes > memoryWindowBytes && this.readers.size > 0) await this.waitForChange();
+    // The client that started the download may not have attached its reader yet: wait for it too.
+    while (this.window.bytes > memoryWindowBytes && (this.readers.size > 0 || !this.hadReaders)) await this.waitForChange();
   }
 
   private fail(err: unknown): void {
@@ -174,6 +177,8 @@ export class BlobFlight {
   cursor(start = 0): FlightCursor {
     const cursor = new FlightCursor(this, start);
     this.readers.add(cursor);
+    this.hadReaders = true;
+    this.wake();
     return cursor;
   }
 
@@ -213,6 +218,7 @@ export class BlobFlight {
   }
 
   private trimWindow(): void {
+    if (!this.hadReaders) return; // the first reader is still on its way and needs every byte
     let lowest = Number.POSITIVE_INFINITY;
     for (const reader of this.readers) lowest = Math.min(lowest, reader.position);
     while (this.window.chunks.length > 0) {

@@ -152,6 +152,19 @@ export interface Upstream {
   referrers(repository: string, digest: string, query: string, signal: AbortSignal): Promise<UpstreamPassthrough>;
 }
 
+/** A replica's claim on downloading one digest, kept alive until released. */
+export interface FlightLease {
+  release(): Promise<void>;
+}
+
+/** Cluster-wide single flight: at most one replica downloads a digest at a time. */
+export interface FlightLocks {
+  /** The lease, or undefined when another replica holds it. Throws when the lock service fails. */
+  acquire(digest: string): Promise<FlightLease | undefined>;
+  /** Whether any replica holds the lease now. Throws when the lock service fails. */
+  held(digest: string): Promise<boolean>;
+}
+
 /** Why a request was refused; a closed set, used as a metric label. */
 export type DenialReason = 'unknown-registry' | 'deny-rule' | 'not-allowed' | 'client-scope' | 'sanctioned-only';
 

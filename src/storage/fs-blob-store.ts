@@ -17,7 +17,10 @@ export class FsBlobStore implements BlobStore {
   private readonly pinsDir: string;
   private readonly quarantineDir: string;
 
-  private constructor(readonly root: string) {
+  private constructor(
+    readonly root: string,
+    private readonly replicaId: string,
+  ) {
     this.blobsDir = join(root, 'blobs');
     this.tmpDir = join(root, 'tmp');
     this.pinsDir = join(root, 'pins');
@@ -28,10 +31,15 @@ export class FsBlobStore implements BlobStore {
    * Opens the store, creating its folders and (for the serving process) removing temp files a crash
    * left behind; tools that run beside a live server pass `clearTemp: false`.
    */
-  static async open(root: string, options: { clearTemp: boolean } = { clearTemp: true }): Promise<FsBlobStore> {
-    const store = new FsBlobStore(root);
+  static async open(root: string, options: { clearTemp: boolean; replicaId?: string } = { clearTemp: true }): Promise<FsBlobStore> {
+    const store = new FsBlobStore(root, options.replicaId ?? 'local');
     await mkdir(store.blobsDir, { recursive: true });
-    if (options.clearTemp) await rm(store.tmpDir, { recursive: true, force: true });
+    // Only this replica's leftovers: on a shared volume the other replicas' downloads are in tmp/ too.
+    if (options.clearTemp) {
+      for (const name of await entries(store.tmpDir)) {
+        if (name.startsWith(`${store.replicaId}.`)) await rm(join(store.tmpDir, name), { force: true });
+      }
+    }
     await mkdir(store.tmpDir, { recursive: true });
     return store;
   }
@@ -117,7 +125,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   async create(digest: Digest): Promise<BlobWriter> {
-    const tempPath = join(this.tmpDir, `${digest.hex.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
+    const tempPath = join(this.tmpDir, `${this.replicaId}.${digest.hex.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
     const handle = await open(tempPath, 'w');
     return new FsBlobWriter(digest, handle, tempPath, this.pathOf(digest));
   }

@@ -1,0 +1,121 @@
+// Shared metadata (Redis) with the local store behind it: Redis trouble never fails a pull.
+//
+// Writes go to both (local first); reads try the shared store within a short deadline and fall back
+// to the local one. After a failure the shared store is left alone for a few seconds, then tried again.
+import type { ManifestInfo, MetadataStore, TagRecord } from './ports.js';
+
+export interface FallbackHooks {
+  /** The shared store failed (counted and logged by the caller, once per outage). */
+  onFailure(err: unknown, first: boolean): void;
+  onRecovery(): void;
+}
+
+const deadlineMs = 500;
+const retryAfterMs = 5_000;
+
+export class FallbackMetadataStore implements MetadataStore {
+  private downUntil = 0;
+  private down = false;
+
+  constructor(
+    private readonly shared: MetadataStore,
+    private readonly local: MetadataStore,
+    private readonly hooks: FallbackHooks,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** Whether the shared store answered last time it was asked. */
+  get healthy(): boolean {
+    return !this.down;
+  }
+
+  getTag(upstream: string, repository: string, tag: string): Promise<TagRecord | undefined> {
+    return this.read((s) => s.getTag(upstream, repository, tag));
+  }
+
+  setTag(upstream: string, repository: string, tag: string, record: TagRecord): Promise<void> {
+    return this.write((s) => s.setTag(upstream, repository, tag, record));
+  }
+
+  deleteTag(upstream: string, repository: string, tag: string): Promise<void> {
+    return this.write((s) => s.deleteTag(upstream, repository, tag));
+  }
+
+  listTags(): AsyncIterable<{ upstream: string; repository: string; tag: string; record: TagRecord }> {
+    return this.local.listTags();
+  }
+
+  getManifest(digest: string): Promise<ManifestInfo | undefined> {
+    return this.read((s) => s.getManifest(digest));
+  }
+
+  setManifest(digest: string, info: ManifestInfo): Promise<void> {
+    return this.write((s) => s.setManifest(digest, info));
+  }
+
+  async hasLink(link: string): Promise<boolean> {
+    return (await this.read(async (s) => ((await s.hasLink(link)) ? true : undefined))) === true;
+  }
+
+  addLink(link: string): Promise<void> {
+    return this.write((s) => s.addLink(link));
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.shared.close(), this.local.close()]);
+  }
+
+  /** The shared answer when it has one, else the local one. */
+  private async read<T>(op: (store: MetadataStore) => Promise<T | undefined>): Promise<T | undefined> {
+    if (this.available()) {
+      try {
+        const value = await withDeadline(op(this.shared));
+        this.recovered();
+        if (value !== undefined) return value;
+      } catch (err) {
+        this.failed(err);
+      }
+    }
+    return op(this.local);
+  }
+
+  private async write(op: (store: MetadataStore) => Promise<void>): Promise<void> {
+    await op(this.local);
+    if (!this.available()) return;
+    try {
+      await withDeadline(op(this.shared));
+      this.recovered();
+    } catch (err) {
+      this.failed(err);
+    }
+  }
+
+  private available(): boolean {
+    return !this.down || this.clock() >= this.downUntil;
+  }
+
+  private failed(err: unknown): void {
+    const first = !this.down;
+    this.down = true;
+    this.downUntil = this.clock() + retryAfterMs;
+    this.hooks.onFailure(err, first);
+  }
+
+  private recovered(): void {
+    if (!this.down) return;
+    this.down = false;
+    this.hooks.onRecovery();
+  }
+}
+
+async function withDeadline<T>(work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`shared metadata store did not answer within ${deadlineMs} ms`)), deadlineMs);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
