@@ -57,6 +57,7 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics): P
   const keyv = new Keyv({ store: files, namespace: 'tender', throwOnErrors: true });
   const local = new KeyvMetadataStore(keyv, (prefix) => files.entries(prefix));
   const shared = config.redis ? connectRedis(config.redis.url, log, metrics) : undefined;
+  let lockWarnedAt = 0;
   const metadata: MetadataStore = shared
     ? new FallbackMetadataStore(shared.metadata, local, {
         onFailure: (err, first) => {
@@ -102,6 +103,9 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics): P
             locks: new RedisFlightLocks(shared.client, config.replicaId, config.flightLeaseMs, () => metrics.redisErrors.inc({ use: 'lock' })),
             onLockFailure: (err: unknown) => {
               metrics.redisErrors.inc({ use: 'lock' });
+              // Once per outage-ish: every cold blob fails the same way while Redis is away.
+              if (Date.now() - lockWarnedAt < 30_000) return;
+              lockWarnedAt = Date.now();
               log.warn({ err: describeError(err) }, 'Redis lock unavailable: downloading without cluster-wide single flight');
             },
           }

@@ -131,7 +131,7 @@ export class BlobCache {
   }
 
   /** Size of a blob found committed on disk though not in the index (another replica's), now indexed. */
-  private async adoptFromDisk(digest: Digest): Promise<number | undefined> {
+  async adoptFromDisk(digest: Digest): Promise<number | undefined> {
     const found = await this.store.stat(digest);
     if (!found) return undefined;
     this.index.add(digest.value, found.size);

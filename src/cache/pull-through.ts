@@ -220,10 +220,12 @@ export class PullThrough {
   private async readTag(upstream: string, repository: string, tag: string): Promise<TagRecord | undefined> {
     const key = `${upstream}/${repository}:${tag}`;
     const remembered = this.tags.get(key);
-    if (remembered) return remembered;
+    // A remembered record that is still fresh is the answer; an expired one is looked up again first,
+    // because another replica sharing the metadata store may have revalidated it meanwhile.
+    if (remembered && this.clock() - remembered.checkedAt < this.options.tagTtlMs) return remembered;
     const record = await this.metadata.getTag(upstream, repository, tag);
     if (record) this.tags.set(key, record);
-    return record;
+    return record ?? remembered;
   }
 
   private async writeTag(upstream: string, repository: string, tag: string, record: TagRecord): Promise<void> {
@@ -254,7 +256,8 @@ export class PullThrough {
   private async localManifest(digest: Digest, withBody: boolean): Promise<{ mediaType: string; size: number; body: Buffer | undefined } | undefined> {
     // The index, not the metadata, says what is cached (an evicted manifest keeps its metadata);
     // looking it up also keeps a busy manifest recent, so eviction passes it by.
-    if (this.blobs.lookup(digest) === undefined) {
+    // Not in this replica's index: another replica sharing the volume may have stored it.
+    if (this.blobs.lookup(digest) === undefined && (await this.blobs.adoptFromDisk(digest)) === undefined) {
       this.memory.delete(digest.value);
       return undefined;
     }

@@ -7,6 +7,7 @@ const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
   'docker-registry': 'docker-registry',
   skopeo: 'skopeo',
   'redis-server': 'redis-server',
+  'redis-cli': 'redis-tools',
   containerd: 'containerd',
   ctr: 'containerd',
   promtool: 'prometheus',
