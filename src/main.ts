@@ -132,8 +132,9 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics): P
     close: async () => {
       pullThrough.close();
       await Promise.all(clients.map((c) => c.upstream.close()));
+      // Closing the metadata store quits the Redis client too (keyv disconnects its adapter).
       await metadata.close();
-      await shared?.client.destroy();
+      if (shared?.client.isOpen) shared.client.destroy();
     },
   };
 }
