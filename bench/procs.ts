@@ -4,6 +4,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { waitForExit } from '../test/helpers/processes.js';
+export { waitForExit };
 export { freePort } from '../test/helpers/free-port.js';
 
 type CleanupStep = () => Promise<void> | void;
@@ -48,17 +50,6 @@ export class Cleanup {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
   }
-}
-
-export function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
 }
 
 export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {

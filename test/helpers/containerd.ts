@@ -1,10 +1,11 @@
 // Runs a real, throw-away containerd daemon (root, own root/state/socket, no CRI) and drives it with ctr.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
+import { stopProcess } from './processes.js';
 
 const run = promisify(execFile);
 
@@ -100,17 +101,6 @@ function configToml(o: { root: string; state: string; address: string }): string
   ].join('\n');
 }
 
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
 function errorOutput(err: unknown): string {
   const e = err as { stdout?: string; stderr?: string; message?: string };
   return [e.message, e.stdout && `stdout:\n${e.stdout}`, e.stderr && `stderr:\n${e.stderr}`].filter(Boolean).join('\n');
@@ -168,13 +158,7 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
   };
 
   const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      if (!(await waitForExit(child, KILL_AFTER_MS))) {
-        child.kill('SIGKILL');
-        await waitForExit(child, KILL_AFTER_MS);
-      }
-    }
+    await stopProcess(child, KILL_AFTER_MS);
     // A daemon stopped mid-unpack can leave temp mounts (root/tmpmounts) behind; rm -rf would
     // otherwise walk into, or fail on, a live mount.
     for (const point of await mountsUnder([root, state])) {

@@ -1,10 +1,11 @@
 // Runs a real Prometheus server that scrapes given targets every second (and evaluates rule files), and queries its HTTP API.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { freePort } from './free-port.js';
+import { stopProcess } from './processes.js';
 
 export interface PrometheusOptions {
   /** Scrape jobs: job name → host:port targets (scheme http, path /metrics unless metricsPath is set). */
@@ -71,17 +72,6 @@ function configYaml(options: PrometheusOptions): string {
   );
 }
 
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
 export async function startPrometheus(options: PrometheusOptions): Promise<PrometheusHandle> {
   const dir = await mkdtemp(join(tmpdir(), 'tender-prometheus-'));
   const configPath = join(dir, 'prometheus.yml');
@@ -110,13 +100,7 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
   child.once('error', (err) => (exited = `prometheus failed to start: ${err.message}`));
 
   const cleanup = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      if (!(await waitForExit(child, KILL_AFTER_MS))) {
-        child.kill('SIGKILL');
-        await waitForExit(child, KILL_AFTER_MS);
-      }
-    }
+    await stopProcess(child, KILL_AFTER_MS);
     await rm(dir, { recursive: true, force: true });
   };
 

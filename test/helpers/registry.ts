@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { freePort } from './free-port.js';
+import { stopProcess } from './processes.js';
 
 export type RequestKind = 'base' | 'manifests' | 'blobs' | 'uploads' | 'tags' | 'referrers' | 'catalog' | 'other';
 
@@ -116,17 +117,6 @@ function configYaml(o: { rootDir: string; port: number; secret: string; htpasswd
   return lines.join('\n') + '\n';
 }
 
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
 async function waitUntilReady(url: string, child: ChildProcess, stderrTail: () => string): Promise<void> {
   const deadline = Date.now() + READY_DEADLINE_MS;
   let exited: string | undefined;
@@ -187,13 +177,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
   });
 
   const cleanup = async (keepRootDir: boolean): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      if (!(await waitForExit(child, KILL_AFTER_MS))) {
-        child.kill('SIGKILL');
-        await waitForExit(child, KILL_AFTER_MS);
-      }
-    }
+    await stopProcess(child, KILL_AFTER_MS);
     await rm(configDir, { recursive: true, force: true });
     if (ownsRootDir && !keepRootDir) await rm(rootDir, { recursive: true, force: true });
   };
