@@ -30,7 +30,6 @@ import { KeyvMetadataStore } from './storage/keyv-metadata-store.js';
 import { RegistryClient } from './upstream/registry-client.js';
 import { OfflineUpstream } from './upstream/offline-upstream.js';
 import { UpstreamRouter } from './upstream/router.js';
-import type { Upstream } from './cache/ports.js';
 
 export interface Running {
   readonly port: number;
@@ -44,7 +43,6 @@ export interface Core {
   readonly metadata: MetadataStore;
   readonly router: UpstreamRouter;
   readonly pullThrough: PullThrough;
-  readonly clients: ReadonlyArray<{ upstream: Upstream & { close(): Promise<void> } }>;
   close(): Promise<void>;
 }
 
@@ -128,7 +126,6 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics): P
     metadata,
     router,
     pullThrough,
-    clients,
     close: async () => {
       pullThrough.close();
       await Promise.all(clients.map((c) => c.upstream.close()));

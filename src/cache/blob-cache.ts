@@ -43,7 +43,7 @@ export interface BlobAnswer {
   /** Opens the body, or an inclusive byte range of it; absent for HEAD. */
   readonly open: ((range?: ByteRange) => Readable) | undefined;
   /** Random access from `start` (disk hits and flights alike); `done` must be called once sent. */
-  readonly file?: (start: number) => Promise<OpenBlob | undefined>;
+  readonly file?: (start: number) => Promise<OpenBlob>;
 }
 
 export interface OpenBlob {
@@ -244,7 +244,7 @@ export class BlobCache {
       bytes = await this.store.readAll(digest, this.upstreamSignal());
       if (bytes) this.memory.set(digest.value, bytes);
     }
-    if (bytes) return { size, result: 'hit', bytes, open: (range) => this.store.read(digest, range) };
+    if (bytes) return { size, result: 'hit', bytes, open: (range) => this.store.read(digest, range), file: () => this.openCommitted(digest) };
     return { size, result: 'hit', open: (range) => this.store.read(digest, range), file: () => this.openCommitted(digest) };
   }
 

@@ -9,7 +9,7 @@ import { apiVersionValue, headers as ociHeaders } from '../oci/headers.js';
 import { contentRange, parseRange } from '../oci/range.js';
 import { parseRegistryPath, type RegistryPath } from '../oci/registry-path.js';
 import type { AppEnv } from './request-state.js';
-import { sendFile, streamResponse, type BufferPool } from './stream-response.js';
+import { sendFile, type BufferPool } from './stream-response.js';
 
 export interface RegistryDeps {
   readonly pullThrough: PullThrough;
@@ -105,7 +105,7 @@ async function blob(
     'accept-ranges': 'bytes',
   };
   const size = answer.size;
-  if (head || !answer.open) {
+  if (head || !answer.file) {
     if (size !== undefined) headers['content-length'] = String(size);
     state.bytes = 0;
     return send(c, 200, headers, undefined);
@@ -135,14 +135,8 @@ async function blob(
   }
   // Without a known size (an upstream in flight that sent no length) the body runs to its end.
   const { start, end } = range.kind === 'range' ? range.range : { start: 0, end: size === undefined ? Number.POSITIVE_INFINITY : size - 1 };
-  const file = await answer.file?.(start);
-  if (file) {
-    void sendFile(c.env.outgoing, status, headers, file, start, end, deps.buffers, () => (state.firstByteAt = performance.now()));
-    return RESPONSE_ALREADY_SENT;
-  }
-  const body = answer.open(range.kind === 'range' ? range.range : undefined);
-  body.once('data', () => (state.firstByteAt = performance.now()));
-  void streamResponse(c.env.outgoing, status, headers, body);
+  const file = await answer.file!(start);
+  void sendFile(c.env.outgoing, status, headers, file, start, end, deps.buffers, () => (state.firstByteAt = performance.now()));
   return RESPONSE_ALREADY_SENT;
 }
 

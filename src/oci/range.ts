@@ -33,12 +33,6 @@ export function parseRange(header: string | undefined, size: number): RangeReque
   return { kind: 'range', range: { start, end } };
 }
 
-/** Start offset of an open-ended or bounded range when the total size is not yet known (a blob in flight). */
-export function rangeStart(header: string | undefined): number | undefined {
-  const match = header ? /^bytes=(\d+)-(\d*)$/.exec(header.trim()) : null;
-  return match ? Number(match[1]) : undefined;
-}
-
 export function contentRange(range: ByteRange, size: number): string {
   return `bytes ${range.start}-${range.end}/${size}`;
 }

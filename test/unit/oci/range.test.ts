@@ -1,6 +1,6 @@
 // Single-range Range parsing against a known size, and the Content-Range it implies.
 import { describe, expect, it } from 'vitest';
-import { contentRange, parseRange, rangeStart } from '../../../src/oci/range.js';
+import { contentRange, parseRange } from '../../../src/oci/range.js';
 
 describe('parseRange', () => {
   const size = 100;
@@ -73,19 +73,5 @@ describe('contentRange', () => {
     const parsed = parseRange('bytes=-5', 1234);
     if (parsed.kind !== 'range') throw new Error('expected a range');
     expect(contentRange(parsed.range, 1234)).toBe('bytes 1229-1233/1234');
-  });
-});
-
-describe('rangeStart', () => {
-  it('gives the start offset of a range when the size is unknown', () => {
-    expect(rangeStart('bytes=0-')).toBe(0);
-    expect(rangeStart('bytes=1024-')).toBe(1024);
-    expect(rangeStart('bytes=10-19')).toBe(10);
-  });
-
-  it('gives nothing for suffix, multi-range or missing headers', () => {
-    expect(rangeStart('bytes=-5')).toBeUndefined();
-    expect(rangeStart('bytes=0-1,5-6')).toBeUndefined();
-    expect(rangeStart(undefined)).toBeUndefined();
   });
 });
