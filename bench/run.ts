@@ -45,7 +45,7 @@ import {
   type LoadResult,
   type ThroughputResult,
 } from './scenarios.js';
-import { PROXY_ORDER, fixed, renderTable, type Cell, type Row } from './table.js';
+import { PROXY_ORDER, fixed, renderTable, type Cell, type Row, type Target } from './table.js';
 import { fillUpstream, pushHugeBlob, startUpstream } from './upstream.js';
 
 const WATCHDOG_MS = 15 * 60_000;
@@ -142,7 +142,7 @@ function rowsFrom(r: {
   memory: MemoryResults | undefined;
 }): Row[] {
   const s = (ms: number): number => ms / 1000;
-  const speedTarget = (x: Record<ProxyId, LoadResult>): Row['target'] => ({
+  const speedTarget = (x: Record<ProxyId, LoadResult>): Target => ({
     text: '≥ 20× registry and ≥ 0.8× nginx',
     met: x.tender.reqPerSec >= 20 * x.registry.reqPerSec && x.tender.reqPerSec >= 0.8 * x.nginx.reqPerSec,
   });

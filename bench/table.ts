@@ -8,13 +8,19 @@ export interface Cell {
   text?: string;
 }
 
+/** What tender aims for in a row; `met` is undefined when the figure could not be measured. */
+export interface Target {
+  text: string;
+  met: boolean | undefined;
+}
+
 export interface Row {
   metric: string;
   cells: Record<ProxyId, Cell>;
   format: (n: number) => string;
   /** Ratios make no sense for counts that should be 0 or error tallies. */
   ratios: boolean;
-  target?: { text: string; met: boolean | undefined };
+  target?: Target;
 }
 
 export const PROXY_ORDER: readonly ProxyId[] = ['tender', 'registry', 'nginx'];

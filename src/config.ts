@@ -289,7 +289,7 @@ export interface ConfigSources {
   readonly file?: string | undefined;
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Settings given as flags, by setting name. */
-  readonly flags?: Readonly<Partial<Record<keyof FileSettings, string>>>;
+  readonly flags?: Readonly<Partial<Record<keyof FileSettings, string | undefined>>>;
 }
 
 /** Reads and validates every source; throws a ConfigError listing every problem at once. */

@@ -109,7 +109,7 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics): P
           }
         : {}),
       tagPolicies,
-      sanctioned,
+      ...(sanctioned ? { sanctioned } : {}),
     },
     metrics,
     log,

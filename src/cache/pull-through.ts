@@ -1,12 +1,10 @@
 // The pull-through policy: digests local-first, tags fresh within a window, one upstream flight per digest.
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Readable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import { isDigest, parseDigest, type Digest } from '../oci/digest.js';
 import { OciError, isOciError, describeError } from '../oci/errors.js';
 import { accepts, acceptsEveryManifestType, declaredMediaType, defaultManifestAccept, parseAccept, upstreamAccept } from '../oci/media-types.js';
-import type { ByteRange } from '../oci/range.js';
 import { assertTag } from '../oci/reference.js';
 import { repositoryMatcher, type RepositoryMatcher } from '../oci/repository-pattern.js';
 import type { Logger } from '../log.js';

@@ -125,7 +125,7 @@ async function blob(
   } else if (size !== undefined) {
     headers['content-length'] = String(size);
   }
-  state.bytes = headers['content-length'] === undefined ? undefined : Number(headers['content-length']);
+  if (headers['content-length'] !== undefined) state.bytes = Number(headers['content-length']);
   if (answer.bytes) {
     // Small blob from memory: one write, no stream.
     const bytes = range.kind === 'range' ? answer.bytes.subarray(range.range.start, range.range.end + 1) : answer.bytes;

@@ -44,7 +44,7 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
   const faults = new Map<string, Fault>();
   const requests: string[] = [];
   const sockets = new Set<Socket>();
-  const state = { tagsList: { body: { name: 'x', tags: [] } as unknown, link: undefined as string | undefined } };
+  const state: Pick<FaultUpstream, 'tagsList'> = { tagsList: { body: { name: 'x', tags: [] } } };
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const url = req.url ?? '/';
@@ -139,7 +139,7 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
       return state.tagsList;
     },
     set tagsList(value) {
-      state.tagsList = value as typeof state.tagsList;
+      state.tagsList = value;
     },
     stop: () =>
       new Promise<void>((resolve) => {

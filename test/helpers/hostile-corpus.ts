@@ -241,13 +241,6 @@ const noInjectedHeader = (r: RawResponse): void => {
   for (const name of Object.keys(r.headers)) if (name.includes('injected')) throw new Error(`response carries injected header "${name}"`);
 };
 
-function expectHeader(name: string, value: (c: CorpusContext) => string) {
-  return (r: RawResponse, c: CorpusContext): void => {
-    const want = value(c);
-    if (r.headers[name] !== want) throw new Error(`expected ${name}: ${want}, got ${r.headers[name]}`);
-  };
-}
-
 function expectBodyLength(n: (c: CorpusContext) => number) {
   return (r: RawResponse, c: CorpusContext): void => {
     const want = n(c);

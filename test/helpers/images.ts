@@ -22,7 +22,8 @@ export interface Platform {
 
 export interface PushedImage {
   repository: string;
-  tag?: string;
+  /** The tag it was pushed under; undefined when pushed by digest only. */
+  tag: string | undefined;
   digest: string;
   mediaType: string;
   manifest: Buffer;

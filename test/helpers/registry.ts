@@ -71,11 +71,11 @@ export function classifyPath(uri: string): { kind: RequestKind; repository?: str
   if (path === '/v2/' || path === '/v2') return { kind: 'base' };
   if (path === '/v2/_catalog') return { kind: 'catalog' };
   const upload = /^\/v2\/(.+)\/blobs\/uploads(?:\/.*)?$/.exec(path);
-  if (upload) return { kind: 'uploads', repository: upload[1] };
+  if (upload?.[1]) return { kind: 'uploads', repository: upload[1] };
   const tags = /^\/v2\/(.+)\/tags\/list$/.exec(path);
-  if (tags) return { kind: 'tags', repository: tags[1] };
+  if (tags?.[1]) return { kind: 'tags', repository: tags[1] };
   const ref = /^\/v2\/(.+)\/(manifests|blobs|referrers)\/[^/]+$/.exec(path);
-  if (ref) return { kind: ref[2] as RequestKind, repository: ref[1] };
+  if (ref?.[1]) return { kind: ref[2] as RequestKind, repository: ref[1] };
   return { kind: 'other' };
 }
 
@@ -92,7 +92,7 @@ async function bcryptHtpasswd(username: string, password: string): Promise<strin
   return stdout.trim() + '\n';
 }
 
-function configYaml(o: { rootDir: string; port: number; secret: string; htpasswdPath?: string }): string {
+function configYaml(o: { rootDir: string; port: number; secret: string; htpasswdPath: string | undefined }): string {
   // JSON-quoted scalars are valid YAML and survive odd characters in temp paths.
   const q = JSON.stringify;
   const lines = [
@@ -200,7 +200,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
     host,
     port,
     rootDir,
-    auth: opts.htpasswd,
+    ...(opts.htpasswd ? { auth: opts.htpasswd } : {}),
     requests: () => [...log],
     count: (filter = {}) => log.filter((r) => matches(r, filter)).length,
     resetLog: () => {
