@@ -1,5 +1,5 @@
 // Starts a real tender (in-process, real HTTP on a loopback port) against given upstreams, with its log captured.
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -9,6 +9,7 @@ import { start, type Running } from '../../src/main.js';
 import { Metrics } from '../../src/metrics.js';
 
 export interface TenderHandle extends Running {
+  /** Removed by stop() when the helper made it; a cacheDir passed in belongs to the caller. */
   readonly cacheDir: string;
   readonly config: Config;
   readonly metrics: Metrics;
@@ -26,8 +27,12 @@ export interface TenderOptions {
 }
 
 export async function startTender(options: TenderOptions): Promise<TenderHandle> {
+  const ownsCacheDir = options.cacheDir === undefined;
   const cacheDir = options.cacheDir ?? (await mkdtemp(join(tmpdir(), 'tender-cache-')));
   const dir = await mkdtemp(join(tmpdir(), 'tender-config-'));
+  const removeCacheDir = async (): Promise<void> => {
+    if (ownsCacheDir) await rm(cacheDir, { recursive: true, force: true });
+  };
   const file = join(dir, 'tender.json');
   const upstreams = Object.fromEntries(Object.entries(options.upstreams).map(([name, url]) => [name, { url, insecure: url.startsWith('http:'), retries: 1 }]));
   const settings = {
@@ -40,9 +45,17 @@ export async function startTender(options: TenderOptions): Promise<TenderHandle>
     upstreams,
     ...options.settings,
   };
-  const { writeFile } = await import('node:fs/promises');
-  await writeFile(file, JSON.stringify(settings)); // JSON is YAML
-  const config = loadConfig({ file });
+  let config: Config;
+  try {
+    await writeFile(file, JSON.stringify(settings)); // JSON is YAML
+    config = loadConfig({ file });
+  } catch (err) {
+    await removeCacheDir();
+    throw err;
+  } finally {
+    // The file is read once, at load.
+    await rm(dir, { recursive: true, force: true });
+  }
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -51,6 +64,23 @@ export async function startTender(options: TenderOptions): Promise<TenderHandle>
     },
   });
   const metrics = new Metrics({ processMetrics: false });
-  const running = await start(config, { log: createLogger('info', sink), metrics });
-  return Object.assign(running, { cacheDir, config, metrics, logs });
+  let running: Running;
+  try {
+    running = await start(config, { log: createLogger('info', sink), metrics });
+  } catch (err) {
+    await removeCacheDir();
+    throw err;
+  }
+  return {
+    port: running.port,
+    url: running.url,
+    stop: async () => {
+      await running.stop();
+      await removeCacheDir();
+    },
+    cacheDir,
+    config,
+    metrics,
+    logs,
+  };
 }

@@ -1,12 +1,12 @@
 // The blob engine under a slow upstream: joiners, ranges in flight, leaving clients, a crash mid-fill, a full disk.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.js';
 import { http } from '../helpers/http-client.js';
 import { sha256 } from '../helpers/images.js';
@@ -96,6 +96,7 @@ describe('a crash mid-fill', () => {
     const digest = upstream.addBlob(bytes);
     upstream.setFault(digest, 'slow');
     const dir = await mkdtemp(join(tmpdir(), 'tender-crash-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
     const config = join(dir, 'tender.json');
     await writeFile(
       config,
@@ -139,10 +140,11 @@ describe('a crash mid-fill', () => {
 });
 
 describe('a full cache disk', () => {
+  let dir: string | undefined;
   let mounted: string | undefined;
 
   beforeAll(async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'tender-enospc-'));
+    dir = await mkdtemp(join(tmpdir(), 'tender-enospc-'));
     const { execFileSync } = await import('node:child_process');
     try {
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir], { stdio: 'ignore' });
@@ -154,9 +156,11 @@ describe('a full cache disk', () => {
   });
 
   afterAll(async () => {
-    if (!mounted) return;
-    const { execFileSync } = await import('node:child_process');
-    execFileSync('umount', ['-l', mounted]);
+    if (mounted) {
+      const { execFileSync } = await import('node:child_process');
+      execFileSync('umount', ['-l', mounted]);
+    }
+    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('serves every upstream byte to its clients, caches nothing, and counts the write error', async (context) => {

@@ -1,11 +1,12 @@
 // `tender serve` as operators run it: embedded defaults, no upstream reachable, config errors listed at once, SIGTERM.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { http } from '../helpers/http-client.js';
+import { waitForExit } from '../helpers/processes.js';
 
 const cli = join(import.meta.dirname, '..', '..', 'src', 'cli', 'tender.ts');
 
@@ -31,12 +32,22 @@ function exitCode(child: ChildProcess): Promise<number | null> {
 
 describe('tender serve', () => {
   const children: ChildProcess[] = [];
-  afterEach(() => {
-    for (const child of children.splice(0)) child.kill('SIGKILL');
+  const dirs: string[] = [];
+  const tempDir = async (): Promise<string> => {
+    const dir = await mkdtemp(join(tmpdir(), 'tender-cli-'));
+    dirs.push(dir);
+    return dir;
+  };
+  afterEach(async () => {
+    for (const child of children.splice(0)) {
+      child.kill('SIGKILL');
+      await waitForExit(child, 5_000);
+    }
+    for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
   });
 
   it('starts with embedded defaults (no config, no other server), serves /v2/ and ops routes, and drains on SIGTERM', async () => {
-    const cacheDir = await mkdtemp(join(tmpdir(), 'tender-cli-'));
+    const cacheDir = await tempDir();
     const child = tender(['--listen', '127.0.0.1:0', '--cache-dir', cacheDir]);
     children.push(child);
     const started = await servingLine(child);
@@ -56,7 +67,7 @@ describe('tender serve', () => {
   });
 
   it('starts and stays ready when its upstream is down, answering 503 UNAVAILABLE for uncached content', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'tender-cli-'));
+    const dir = await tempDir();
     const file = join(dir, 'dead.yaml');
     // Port 9 (discard) on loopback: nothing listens there, the connection is refused at once.
     await writeFile(
@@ -83,7 +94,7 @@ describe('tender serve', () => {
   });
 
   it('serves /metrics on a separate port when metricsListen is set', async () => {
-    const cacheDir = await mkdtemp(join(tmpdir(), 'tender-cli-'));
+    const cacheDir = await tempDir();
     const child = tender(['--listen', '127.0.0.1:0', '--cache-dir', cacheDir], { TENDER_METRICS_LISTEN: '127.0.0.1:0' });
     children.push(child);
     const started = await servingLine(child);
@@ -95,7 +106,7 @@ describe('tender serve', () => {
   });
 
   it('reports every configuration problem at once, naming key and value, and exits 2', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'tender-cli-'));
+    const dir = await tempDir();
     const file = join(dir, 'bad.yaml');
     await writeFile(
       file,

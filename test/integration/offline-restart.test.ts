@@ -1,4 +1,7 @@
 // With the upstream gone: cached digests still served, tags served stale at once, and all of it across a restart.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithBinaries } from '../helpers/binaries.js';
 import { containerdAccept, http } from '../helpers/http-client.js';
@@ -10,6 +13,8 @@ describeWithBinaries(['docker-registry'], 'upstream outage and tender restart', 
   let registry: RegistryHandle;
   let tender: TenderHandle;
   let index: PushedIndex;
+  // Ours, not the helper's: it outlives the first tender.
+  let cacheDir: string;
   const ns = 'registry.test';
 
   beforeAll(async () => {
@@ -22,12 +27,14 @@ describeWithBinaries(['docker-registry'], 'upstream outage and tender restart', 
       ],
       layerSizes: [250_000, 40_000],
     });
-    tender = await startTender({ upstreams: { [ns]: registry.url }, settings: { tagTtl: '200ms', staleTimeout: '1s' } });
+    cacheDir = await mkdtemp(join(tmpdir(), 'tender-offline-restart-'));
+    tender = await startTender({ upstreams: { [ns]: registry.url }, cacheDir, settings: { tagTtl: '200ms', staleTimeout: '1s' } });
   });
 
   afterAll(async () => {
     await tender?.stop();
     await registry?.stop();
+    if (cacheDir) await rm(cacheDir, { recursive: true, force: true });
   });
 
   async function pullAll(target: TenderHandle): Promise<void> {
@@ -63,7 +70,7 @@ describeWithBinaries(['docker-registry'], 'upstream outage and tender restart', 
 
     // Restart on the same cache directory, upstream still down: everything comes from disk and metadata.
     await tender.stop();
-    tender = await startTender({ upstreams: { [ns]: registry.url }, cacheDir: tender.cacheDir, settings: { tagTtl: '200ms', staleTimeout: '1s' } });
+    tender = await startTender({ upstreams: { [ns]: registry.url }, cacheDir, settings: { tagTtl: '200ms', staleTimeout: '1s' } });
     await pullAll(tender);
   });
 

@@ -1,10 +1,10 @@
 // Policies against a real upstream: allow/deny lists, private content, immutable and pinned tags, client auth.
 import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, onTestFinished } from 'vitest';
 import { describeWithBinaries } from '../helpers/binaries.js';
 import { containerdAccept, http } from '../helpers/http-client.js';
 import { pushImage, sha256, type PushedImage } from '../helpers/images.js';
@@ -196,13 +196,14 @@ describeWithBinaries(['docker-registry', 'htpasswd', 'skopeo'], 'client authenti
   let registry: RegistryHandle;
   let tender: TenderHandle;
   let image: PushedImage;
+  let dir: string | undefined;
   const robot = 'robot-token-0123456789abcdef';
 
   beforeAll(async () => {
     registry = await startRegistry();
     image = await pushImage(registry, 'team/app', 'v1', { layerSizes: [1000], seed: 'auth' });
     await pushImage(registry, 'library/other', 'v1', { layerSizes: [1000], seed: 'auth-other' });
-    const dir = await mkdtemp(join(tmpdir(), 'tender-auth-'));
+    dir = await mkdtemp(join(tmpdir(), 'tender-auth-'));
     const users = await Promise.all([run('htpasswd', ['-Bbn', 'alice', 'alice-pass']), run('htpasswd', ['-Bbn', 'bob', 'bob-pass'])]);
     await writeFile(join(dir, 'htpasswd'), users.map((u) => u.stdout.trim()).join('\n'));
     tender = await startTender({
@@ -222,6 +223,7 @@ describeWithBinaries(['docker-registry', 'htpasswd', 'skopeo'], 'client authenti
   afterAll(async () => {
     await tender?.stop();
     await registry?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   const basic = (user: string, pass: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}` });
@@ -275,6 +277,7 @@ describeWithBinaries(['docker-registry', 'htpasswd', 'skopeo'], 'client authenti
 
   it('works with a real client: skopeo --src-creds', async () => {
     const work = await mkdtemp(join(tmpdir(), 'tender-auth-skopeo-'));
+    onTestFinished(() => rm(work, { recursive: true, force: true }));
     const source = `docker://${new URL(tender.url).host}/registry.test/team/app:v1`;
     await run('skopeo', ['copy', '--src-tls-verify=false', '--src-creds', 'alice:alice-pass', source, `oci:${work}/ok:v1`], { timeout: 60_000 });
     await expect(run('skopeo', ['copy', '--src-tls-verify=false', source, `oci:${work}/anon:v1`], { timeout: 60_000 })).rejects.toThrow();
