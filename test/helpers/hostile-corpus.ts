@@ -654,7 +654,8 @@ export function hostileCorpus(): HostileCase[] {
       status: 431,
       code: null,
     },
-    { name: '1000 small headers (under 16 KiB)', raw: get('/v2/', { headers: Array.from({ length: 1000 }, (_, i) => `X-H${i}: v`) }), status: 200 },
+    // Node 24 answers 431 itself to more than 1000 header fields (Node 20 accepted them): stay under both limits.
+    { name: '900 small headers (under 16 KiB)', raw: get('/v2/', { headers: Array.from({ length: 900 }, (_, i) => `X-H${i}: v`) }), status: 200 },
     { name: '15 KiB cookie (under the limit)', raw: get(manifestV1, { headers: [`Cookie: a=${'b'.repeat(15 * 1024)}`] }), status: 200 },
     range('bytes=-', 200, fullBlob),
     range('bytes=5-1', 200, fullBlob),
