@@ -23,7 +23,9 @@ export type Fault =
   /** The whole body, 64 KiB every 10 ms: long enough to join, range into, disconnect from, or kill mid-fill. */
   | 'slow'
   /** Half the body, then a reset, once; afterwards the blob is served normally, Range requests included. */
-  | 'reset-once';
+  | 'reset-once'
+  /** Half the body, then the rest once release() is called: a download in flight for as long as a test needs. */
+  | 'held';
 
 export interface FaultUpstream {
   readonly url: string;
@@ -33,6 +35,8 @@ export interface FaultUpstream {
   addBlob(bytes: Buffer): string;
   addManifest(repository: string, tag: string, body: Buffer, mediaType: string): string;
   setFault(digestOrTag: string, fault: Fault): void;
+  /** Sends the rest of every held response for this digest; later requests are served normally. */
+  release(digest: string): void;
   /** Extra headers for tags/list answers (e.g. Link). */
   tagsList: { body: unknown; link?: string };
   stop(): Promise<void>;
@@ -42,6 +46,7 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
   const blobs = new Map<string, Buffer>();
   const manifests = new Map<string, { body: Buffer; mediaType: string }>();
   const faults = new Map<string, Fault>();
+  const held = new Map<string, Array<() => void>>();
   const requests: string[] = [];
   const sockets = new Set<Socket>();
   const state: Pick<FaultUpstream, 'tagsList'> = { tagsList: { body: { name: 'x', tags: [] } } };
@@ -105,6 +110,10 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
       case 'stall':
         res.write(half);
         return;
+      case 'held':
+        res.write(half);
+        held.set(reference, [...(held.get(reference) ?? []), () => res.end(body.subarray(half.length))]);
+        return;
       case 'slow':
         return void trickle(res, body);
       default:
@@ -135,6 +144,11 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
       return digest;
     },
     setFault: (reference, fault) => void faults.set(reference, fault),
+    release(digest) {
+      faults.set(digest, 'none');
+      for (const resume of held.get(digest) ?? []) resume();
+      held.delete(digest);
+    },
     get tagsList() {
       return state.tagsList;
     },
