@@ -1,5 +1,5 @@
 // Start-up check of the cache directory: a path tender can create, write and use as a directory, on a disk.
-import { existsSync, mkdirSync, realpathSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
 /** Kernel file systems: their files are not files (reads never end, writes go to the kernel). */
@@ -17,9 +17,10 @@ const errnoReasons: Record<string, string> = {
 };
 
 /**
- * Why the cache directory cannot be used, or undefined when it can. It is created when missing, must
- * be a directory, must take a new file (a probe is written and removed: root passes every permission
- * check, a read-only mount does not), and must not be under /proc or /sys, even through a symlink.
+ * Why the cache directory cannot be used, or undefined when it can: it must be a directory (or not
+ * exist yet, under a directory it can be created in), writable, and not under /proc or /sys, even
+ * through a symlink. Checked with access(2), which also says EROFS for a read-only mount, so that
+ * checking has no side effect: a configuration with other problems leaves nothing behind.
  */
 export function cacheDirProblem(dir: string): string | undefined {
   const path = resolve(dir);
@@ -27,39 +28,27 @@ export function cacheDirProblem(dir: string): string | undefined {
   const real = realPathOfNearest(path);
   const kernel = kernelFileSystems.find((root) => real === root || real.startsWith(`${root}/`));
   if (kernel) return `${shown} is under ${kernel}, a kernel file system: expected a directory on a disk`;
-  let isDirectory: boolean | undefined;
+  let exists = true;
   try {
-    isDirectory = statSync(path).isDirectory();
+    if (!statSync(path).isDirectory()) return `${shown} is not a directory`;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') return `${shown} cannot be examined: ${reason(err)}`;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return `${shown} cannot be examined: ${reason(err)}`;
+    exists = false;
   }
-  if (isDirectory === false) return `${shown} is not a directory`;
-  if (isDirectory === undefined) {
-    try {
-      makeDirectories(path);
-    } catch (err) {
-      return `${shown} cannot be created: ${reason(err)}`;
-    }
-  }
-  const probe = join(path, `.tender-write-check-${process.pid}`);
+  const parent = exists ? path : nearestExisting(path);
   try {
-    writeFileSync(probe, '', { flag: 'wx' });
-    unlinkSync(probe);
+    if (!statSync(parent).isDirectory()) return `${shown} cannot be created: ${parent} is a file`;
+    accessSync(parent, constants.W_OK | constants.X_OK);
   } catch (err) {
-    return `${shown} is not writable: ${reason(err)}`;
+    return exists ? `${shown} is not writable: ${reason(err)}` : `${shown} cannot be created in ${parent}: ${reason(err)}`;
   }
   return undefined;
 }
 
-/**
- * mkdir -p one level at a time: a recursive mkdirSync reports ENOENT where the real cause is a
- * read-only mount (EROFS) or a permission (EACCES), and the operator needs the real one.
- */
-function makeDirectories(path: string): void {
-  const missing: string[] = [];
-  for (let at = path; !existsSync(at) && dirname(at) !== at; at = dirname(at)) missing.unshift(at);
-  for (const dir of missing) mkdirSync(dir);
+function nearestExisting(path: string): string {
+  let at = path;
+  while (!existsSync(at) && dirname(at) !== at) at = dirname(at);
+  return at;
 }
 
 /** The real path of `path`'s nearest existing ancestor, with the rest appended. */

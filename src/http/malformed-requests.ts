@@ -1,5 +1,5 @@
 // Answers a request Node's parser refuses only after every request received before it on that connection.
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../log.js';
 
@@ -16,6 +16,8 @@ const lingerMs = 2_000;
 interface Connection {
   /** Responses to requests on this connection that have not finished yet. */
   pending: number;
+  /** The request Node emitted last on this connection, and how to stop counting it. */
+  last?: { readonly req: IncomingMessage; readonly res: ServerResponse; readonly forget: () => void };
   /** Set once a malformed request came: written when `pending` reaches 0. */
   answer?: () => void;
 }
@@ -49,6 +51,7 @@ export function answerMalformedRequests(server: Server, log: Logger): void {
     };
     res.once('finish', finished);
     res.once('close', finished);
+    connection.last = { req, res, forget: finished };
   });
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -58,6 +61,21 @@ export function answerMalformedRequests(server: Server, log: Logger): void {
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
+    }
+    const { last } = connection;
+    // The error may lie in the body framing of the request Node emitted last (its headers were fine):
+    // that request is the malformed one, and it gets the error, not an answer.
+    if (last && !last.req.complete) {
+      last.forget();
+      if (connection.pending === 0) {
+        log.info({ code: err.code, remote: socket.remoteAddress }, 'malformed request');
+        if (!last.res.headersSent) socket.write(answers[err.code ?? ''] ?? badRequest);
+        socket.destroy();
+        return;
+      }
+      // Earlier answers are still owed: they go out, then the connection closes with this response
+      // unsent (Node hands the socket to it next; destroyed, it closes the socket on that handover).
+      last.res.destroy();
     }
     log.info({ code: err.code, remote: socket.remoteAddress, answeredFirst: connection.pending }, 'malformed request');
     connection.answer = () => {

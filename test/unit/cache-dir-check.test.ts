@@ -14,10 +14,10 @@ describe('cacheDirProblem', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  it('creates a missing directory, parents included', () => {
+  it('accepts a missing directory under a writable one, without creating anything', () => {
     const nested = join(dir, 'a', 'b', 'cache');
     expect(cacheDirProblem(nested)).toBeUndefined();
-    expect(existsSync(nested)).toBe(true);
+    expect(existsSync(join(dir, 'a'))).toBe(false);
   });
 
   it('refuses a file, and a path under a file, naming the path', () => {
@@ -25,6 +25,7 @@ describe('cacheDirProblem', () => {
     writeFileSync(file, 'x');
     expect(cacheDirProblem(file)).toBe(`"${file}" is not a directory`);
     expect(cacheDirProblem(join(file, 'cache'))).toMatch(/ENOTDIR/);
+    expect(cacheDirProblem(join(file, 'a', 'b'))).toMatch(/ENOTDIR|is a file/);
   });
 
   it('refuses /proc and /sys, also through a symlink', () => {
