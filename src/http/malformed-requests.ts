@@ -47,6 +47,8 @@ export function answerMalformedRequests(server: Server, log: Logger): void {
       if (done) return;
       done = true;
       connection.pending -= 1;
+      // An idle keep-alive connection keeps no request or response alive.
+      if (connection.last?.res === res) connection.last = undefined;
       if (connection.pending === 0) connection.answer?.();
     };
     res.once('finish', finished);
