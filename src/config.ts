@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { cacheDirProblem } from './cache-dir-check.js';
 import { parseDuration, parseSize } from './config-values.js';
 
 export interface UpstreamConfig {
@@ -40,6 +41,8 @@ export interface UpstreamConfig {
   /** PEM client certificate and key for upstreams that want mutual TLS. */
   readonly clientCert: string | undefined;
   readonly clientKey: string | undefined;
+  /** Token realms on other hosts that may receive the credentials: hosts (`auth.docker.io`) or origins. */
+  readonly tokenRealms: readonly string[];
 }
 
 export interface ClientAuthConfig {
@@ -52,6 +55,11 @@ export interface ClientAuthConfig {
   readonly tokens: ReadonlyArray<{ readonly name: string; readonly token: string; readonly repositories: readonly string[] }>;
   /** Ops endpoints that also need credentials. */
   readonly protect: ReadonlyArray<'metrics' | 'healthz' | 'readyz'>;
+  /** Failed attempts per user and per client address within `failureWindowMs` before attempts are refused (0: never). */
+  readonly maxFailures: number;
+  readonly failureWindowMs: number;
+  /** Password checks waiting for a worker thread; beyond this, attempts are refused at once. */
+  readonly verifyQueue: number;
 }
 
 export interface TlsConfig {
@@ -97,8 +105,9 @@ export interface Config {
 }
 
 /** Registries every install knows; docker.io is served by registry-1.docker.io. */
-export const builtInUpstreams: Record<string, { url: string; aliases?: string[] }> = {
-  'docker.io': { url: 'https://registry-1.docker.io', aliases: ['registry-1.docker.io', 'index.docker.io'] },
+export const builtInUpstreams: Record<string, { url: string; aliases?: string[]; tokenRealms?: string[] }> = {
+  // Docker Hub's token realm is auth.docker.io, another host than the registry.
+  'docker.io': { url: 'https://registry-1.docker.io', aliases: ['registry-1.docker.io', 'index.docker.io'], tokenRealms: ['auth.docker.io'] },
   'ghcr.io': { url: 'https://ghcr.io' },
   'quay.io': { url: 'https://quay.io' },
   'registry.k8s.io': { url: 'https://registry.k8s.io' },
@@ -124,6 +133,7 @@ export const defaults = {
   shutdownGrace: '30s',
   includeDefaultUpstreams: true,
   upstream: { connectTimeout: '10s', headersTimeout: '30s', idleTimeout: '60s', retries: 3, connections: 32, concurrency: 16 },
+  auth: { maxFailures: 10, failureWindow: '1m', verifyQueue: 64 },
 } as const;
 
 const duration = z.union([z.string(), z.number()]).refine((v) => parseDuration(v) !== undefined, {
@@ -134,11 +144,19 @@ const size = z.union([z.string(), z.number()]).refine((v) => parseSize(v) !== un
 });
 
 const repositoryPattern = z.string().regex(/^[a-z0-9._*/-]+$/, 'expected repository patterns such as "library/*" or "bitnami/**"');
+// Registry host names, optionally with a port: ASCII only (IDNs as punycode), so no Unicode case fold can alias one.
+const hostName = z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$/, 'expected a host name such as "ghcr.io" or "registry.local:5000"');
+const tokenRealm = z
+  .string()
+  .regex(
+    /^(https?:\/\/)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$/,
+    'expected a host ("auth.docker.io", "auth.example:8443") or an origin ("https://auth.example")',
+  );
 
 const upstreamSchema = z
   .object({
     url: z.string().url({ message: 'expected an absolute http(s) URL' }),
-    aliases: z.array(z.string().min(1)).optional(),
+    aliases: z.array(hostName).optional(),
     insecure: z.boolean().optional(),
     username: z.string().optional(),
     password: z.string().optional(),
@@ -167,6 +185,7 @@ const upstreamSchema = z
     clientCert: z.string().optional(),
     clientKey: z.string().optional(),
     offline: z.boolean().optional(),
+    tokenRealms: z.array(tokenRealm).optional(),
   })
   .strict();
 
@@ -235,6 +254,14 @@ const fileSchema = z
           )
           .optional(),
         protect: z.array(z.enum(['metrics', 'healthz', 'readyz'])).optional(),
+        throttle: z
+          .object({
+            failures: z.number().int().min(0).max(10_000).optional(),
+            window: duration.optional(),
+            queue: z.number().int().min(1).max(100_000).optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional(),
@@ -292,8 +319,13 @@ export interface ConfigSources {
   readonly flags?: Readonly<Partial<Record<keyof FileSettings, string | undefined>>>;
 }
 
+export interface LoadOptions {
+  /** Also check that the cache directory can be used (created if missing): for commands that open the cache. */
+  readonly checkCacheDir?: boolean;
+}
+
 /** Reads and validates every source; throws a ConfigError listing every problem at once. */
-export function loadConfig(sources: ConfigSources = {}): Config {
+export function loadConfig(sources: ConfigSources = {}, options: LoadOptions = {}): Config {
   const problems: string[] = [];
   let fromFile: unknown = {};
   if (sources.file) {
@@ -311,6 +343,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   for (const [key, value] of Object.entries(sources.flags ?? {})) if (value !== undefined) merged[key] = value;
 
   // Every problem at once: report schema issues, drop what they name, and still check the rest.
+  const cacheDirGiven = merged.cacheDir !== undefined;
   const broken = new Set<string>();
   let parsed = fileSchema.safeParse(merged);
   if (!parsed.success) {
@@ -322,6 +355,11 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     if (!parsed.success) throw new ConfigError(problems);
   }
   const config = build(parsed.data, problems, broken);
+  // A cacheDir with a shape error was reported already; the default is not checked in its place.
+  if (options.checkCacheDir && (!cacheDirGiven || parsed.data.cacheDir !== undefined)) {
+    const problem = cacheDirProblem(config.cacheDir);
+    if (problem) problems.push(`cacheDir: ${problem}`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
 }
@@ -435,6 +473,9 @@ function buildUpstream(name: string, entry: z.infer<typeof upstreamSchema>, prob
   if (token !== undefined && entry.username !== undefined) problems.push(`${at}: set either username/password or token, not both`);
   const ca = entry.ca === undefined ? undefined : readSecret(entry.ca, `${at}.ca`, problems);
   if ((entry.clientCert === undefined) !== (entry.clientKey === undefined)) problems.push(`${at}: clientCert and clientKey go together`);
+  for (const realm of entry.tokenRealms ?? []) {
+    if (realm.toLowerCase().startsWith('http://') && !insecure) problems.push(`${at}.tokenRealms: "${realm}" is plain http, which needs "insecure: true"`);
+  }
   const u = defaults.upstream;
   return {
     name,
@@ -462,6 +503,8 @@ function buildUpstream(name: string, entry: z.infer<typeof upstreamSchema>, prob
     offline: entry.offline ?? false,
     clientCert: entry.clientCert === undefined ? undefined : readSecret(entry.clientCert, `${at}.clientCert`, problems),
     clientKey: entry.clientKey === undefined ? undefined : readSecret(entry.clientKey, `${at}.clientKey`, problems),
+    // Like aliases, an entry overriding a built-in keeps the built-in's realms unless it lists its own.
+    tokenRealms: [...(entry.tokenRealms ?? builtInUpstreams[name]?.tokenRealms ?? [])],
   };
 }
 
@@ -542,6 +585,9 @@ function buildAuth(auth: FileSettings['auth'], problems: string[]): ClientAuthCo
     userRepositories: new Map(Object.entries(auth.users ?? {})),
     tokens,
     protect: auth.protect ?? ['metrics'],
+    maxFailures: auth.throttle?.failures ?? defaults.auth.maxFailures,
+    failureWindowMs: parseDuration(auth.throttle?.window ?? defaults.auth.failureWindow)!,
+    verifyQueue: auth.throttle?.queue ?? defaults.auth.verifyQueue,
   };
 }
 

@@ -2,6 +2,7 @@
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
@@ -19,6 +20,7 @@ import type { Config } from './config.js';
 import { createApp } from './http/app.js';
 import { CertificateReloader, readCertificatePair, type CertificatePair } from './http/certificate-reloader.js';
 import { ClientAuth } from './http/client-auth.js';
+import { answerMalformedRequests } from './http/malformed-requests.js';
 import { startMetricsServer } from './http/metrics-server.js';
 import { BufferPool } from './http/stream-response.js';
 import { createLogger, type Logger } from './log.js';
@@ -174,11 +176,12 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const certificate = config.tls ? await readCertificatePair(config.tls, AbortSignal.timeout(10_000)) : undefined;
   const core = await assemble(config, log, metrics);
   const { metadata, router, pullThrough } = core;
+  const clientAuth = config.auth ? new ClientAuth(config.auth) : undefined;
   const app = createApp({
     pullThrough,
     router,
     buffers: new BufferPool(),
-    ...(config.auth ? { clientAuth: new ClientAuth(config.auth), protectOps: config.auth.protect } : {}),
+    ...(clientAuth && config.auth ? { clientAuth, protectOps: config.auth.protect } : {}),
     metrics,
     log,
     metricsRegistry: metrics.registry,
@@ -191,6 +194,7 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   });
 
   const server = await listen(app.fetch, config.host, config.port, certificate);
+  answerMalformedRequests(server as HttpServer, log);
   const port = (server.address() as AddressInfo).port;
   const metricsServer = config.metricsListen ? await startMetricsServer(metrics.registry, config.metricsListen.host, config.metricsListen.port) : undefined;
   // listen() built an https.Server exactly when there is a certificate.
@@ -226,6 +230,7 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
           log.warn('grace period over: closing remaining connections');
           if ('closeAllConnections' in server) server.closeAllConnections();
         }
+        await clientAuth?.close();
         await core.close();
       })();
       return stopping;

@@ -123,7 +123,14 @@ export class Metrics {
 
   readonly authFailures = new Counter({
     name: 'tender_client_auth_failures_total',
-    help: 'Client requests with missing or wrong credentials.',
+    help: 'Client requests with wrong credentials (a request without any is not a failure).',
+    registers: [this.registry],
+  });
+
+  readonly authThrottled = new Counter({
+    name: 'tender_client_auth_throttled_total',
+    help: 'Client login attempts refused without a password check (429), by scope: user or address over the failure limit, or busy (password check queue full).',
+    labelNames: ['scope'] as const,
     registers: [this.registry],
   });
 
@@ -194,6 +201,7 @@ export class Metrics {
     this.evictions.inc(0);
     this.evictedBytes.inc(0);
     this.authFailures.inc(0);
+    for (const scope of ['user', 'address', 'busy'] as const) this.authThrottled.inc({ scope }, 0);
     for (const use of ['metadata', 'lock'] as const) this.redisErrors.inc({ use }, 0);
   }
 }

@@ -68,18 +68,22 @@ async function main(argv: string[]): Promise<number> {
   }
   let config;
   try {
-    config = loadConfig({
-      file: values.config ?? process.env.TENDER_CONFIG,
-      env: process.env,
-      flags: {
-        listen: values.listen,
-        cacheDir: values['cache-dir'],
-        logLevel: values['log-level'],
-        defaultUpstream: values['default-upstream'],
-        tagTtl: values['tag-ttl'],
-        maxCacheSize: values['max-cache-size'],
+    config = loadConfig(
+      {
+        file: values.config ?? process.env.TENDER_CONFIG,
+        env: process.env,
+        flags: {
+          listen: values.listen,
+          cacheDir: values['cache-dir'],
+          logLevel: values['log-level'],
+          defaultUpstream: values['default-upstream'],
+          tagTtl: values['tag-ttl'],
+          maxCacheSize: values['max-cache-size'],
+        },
       },
-    });
+      // Every command here opens the cache: a directory it cannot use is a configuration problem, said at once.
+      { checkCacheDir: true },
+    );
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);

@@ -1,11 +1,13 @@
 // The hono app: request ids, one log line per request, metrics, ops routes and the registry API.
 import { randomBytes } from 'node:crypto';
-import { Hono, type MiddlewareHandler } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { OciError } from '../oci/errors.js';
 import { apiVersionValue, headers as ociHeaders } from '../oci/headers.js';
+import { parseRegistryPath } from '../oci/registry-path.js';
+import type { Router } from '../cache/ports.js';
 import type { ClientAuth } from './client-auth.js';
 import { errorResponse } from './respond.js';
 import { mountOpsRoutes, type OpsDeps } from './ops-routes.js';
@@ -63,7 +65,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     return response;
   });
 
-  if (deps.clientAuth) app.use('*', authenticate(deps.clientAuth, new Set(deps.protectOps ?? []), deps.metrics));
+  if (deps.clientAuth) app.use('*', authenticate(deps.clientAuth, new Set(deps.protectOps ?? []), deps));
   mountOpsRoutes(app, deps);
   app.all('/v2', registryHandler(deps));
   app.all('/v2/*', registryHandler(deps));
@@ -71,26 +73,83 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   return app;
 }
 
-/** Registry paths always, ops endpoints when protected: a valid identity or 401 with a Basic challenge. */
-function authenticate(auth: ClientAuth, protectedOps: ReadonlySet<string>, metrics: Metrics): MiddlewareHandler<AppEnv> {
+/** Throttled logins are logged at most this often (with the number refused since the last line). */
+const throttleLogIntervalMs = 60_000;
+
+/** Registry paths always, ops endpoints when protected: a valid identity, or 401 with a Basic challenge (429 when throttled). */
+function authenticate(auth: ClientAuth, protectedOps: ReadonlySet<string>, deps: AppDeps): MiddlewareHandler<AppEnv> {
+  const { metrics, log, router } = deps;
+  const throttleLog = { at: Number.NEGATIVE_INFINITY, refused: 0 };
   return async (c, next) => {
     const path = c.req.path;
     const registry = path === '/v2' || path.startsWith('/v2/');
     if (!registry && !protectedOps.has(path.slice(1))) return next();
     const header = c.env.incoming.headers.authorization;
-    const identity = await auth.authenticate(header);
-    if (!identity) {
-      // The first request of every docker login comes without credentials: only wrong ones count.
-      if (header) metrics.authFailures.inc();
-      // docker login looks for the API version header on this 401 to know it talks to a registry.
-      throw new OciError('UNAUTHORIZED', header ? 'wrong credentials' : 'authentication required', {
-        headers: { 'www-authenticate': auth.challenge, [ociHeaders.apiVersion]: apiVersionValue },
+    const address = c.env.incoming.socket.remoteAddress ?? 'unknown';
+    // A client that leaves while its password check waits for a thread takes the check out of the queue.
+    const left = new AbortController();
+    const onClose = (): void => left.abort();
+    c.env.outgoing.once('close', onClose);
+    let outcome;
+    try {
+      outcome = await auth.authenticate(header, address, left.signal);
+    } finally {
+      c.env.outgoing.off('close', onClose);
+    }
+    if (outcome.kind === 'identity') {
+      c.set('identity', outcome.identity);
+      c.get('state').identity = outcome.identity.name;
+      return next();
+    }
+    if (registry) nameRequest(c, router);
+    if (outcome.kind === 'throttled') {
+      metrics.authThrottled.inc({ scope: outcome.scope });
+      throttleLog.refused += 1;
+      const now = Date.now();
+      if (now - throttleLog.at >= throttleLogIntervalMs) {
+        log.warn({ scope: outcome.scope, address, refused: throttleLog.refused }, 'login attempts throttled (refused without a password check)');
+        throttleLog.at = now;
+        throttleLog.refused = 0;
+      }
+      const why =
+        outcome.scope === 'busy' ? 'every password check is taken' : `too many failed logins for this ${outcome.scope === 'user' ? 'user' : 'client address'}`;
+      throw new OciError('TOOMANYREQUESTS', `${why}: retry in ${outcome.retryAfterSeconds} s`, {
+        headers: { 'retry-after': String(outcome.retryAfterSeconds), [ociHeaders.apiVersion]: apiVersionValue },
       });
     }
-    c.set('identity', identity);
-    c.get('state').identity = identity.name;
-    await next();
+    // The first request of every docker login comes without credentials: only wrong ones count.
+    if (outcome.kind === 'wrong') metrics.authFailures.inc();
+    // docker login looks for the API version header on this 401 to know it talks to a registry.
+    throw new OciError('UNAUTHORIZED', outcome.kind === 'wrong' ? 'wrong credentials' : 'authentication required', {
+      headers: { 'www-authenticate': auth.challenge, [ociHeaders.apiVersion]: apiVersionValue },
+    });
   };
+}
+
+/**
+ * For the log line of a request refused before the registry handler ran: the kind and repository its
+ * path names. Parsed for the log only; an unparsable path leaves kind "other".
+ */
+function nameRequest(c: Context<AppEnv>, router: Router): void {
+  const state = c.get('state');
+  const raw = c.env.incoming.url ?? '/';
+  const queryAt = raw.indexOf('?');
+  try {
+    const path = parseRegistryPath(queryAt === -1 ? raw : raw.slice(0, queryAt));
+    if (!path) return;
+    state.kind = path.kind;
+    if (path.kind === 'base') return;
+    const ns = new URLSearchParams(queryAt === -1 ? '' : raw.slice(queryAt + 1)).get('ns') ?? undefined;
+    try {
+      const route = router.resolve({ ns, name: path.name });
+      state.upstream = route.upstream.name;
+      state.repository = route.repository;
+    } catch {
+      state.repository = path.name.length > 255 ? `${path.name.slice(0, 255)}…` : path.name;
+    }
+  } catch {
+    // Not a valid registry path: nothing more to name.
+  }
 }
 
 function logRequest(

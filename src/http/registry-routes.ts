@@ -5,8 +5,9 @@ import type { PullThrough } from '../cache/pull-through.js';
 import type { DenialReason, Route, Router } from '../cache/ports.js';
 import { isDigest } from '../oci/digest.js';
 import { OciError } from '../oci/errors.js';
-import { apiVersionValue, headers as ociHeaders } from '../oci/headers.js';
-import { contentRange, parseRange } from '../oci/range.js';
+import { apiVersionValue, digestETag, headers as ociHeaders } from '../oci/headers.js';
+import { formatLinkHeader, parseLinkHeader } from '../oci/link-header.js';
+import { contentRange, ifRangeAllows, parseRange } from '../oci/range.js';
 import { parseRegistryPath, type RegistryPath } from '../oci/registry-path.js';
 import type { AppEnv } from './request-state.js';
 import { sendFile, type BufferPool } from './stream-response.js';
@@ -79,7 +80,13 @@ async function manifest(
   const state = c.get('state');
   state.result = answer.result;
   state.source = answer.result === 'miss' ? 'upstream' : 'cache';
-  const headers: Record<string, string> = { ...base, 'content-type': answer.mediaType, [ociHeaders.contentDigest]: answer.digest };
+  const headers: Record<string, string> = {
+    ...base,
+    'content-type': answer.mediaType,
+    [ociHeaders.contentDigest]: answer.digest,
+    // As distribution sends it: the digest is a strong validator of exactly these bytes.
+    etag: digestETag(answer.digest),
+  };
   const size = answer.body?.length ?? answer.size;
   if (size !== undefined) headers['content-length'] = String(size);
   state.bytes = head ? 0 : (answer.body?.length ?? 0);
@@ -98,10 +105,12 @@ async function blob(
   const state = c.get('state');
   state.result = answer.result;
   state.source = answer.result === 'hit' ? 'cache' : 'upstream';
+  const etag = digestETag(path.digest);
   const headers: Record<string, string> = {
     ...base,
     'content-type': 'application/octet-stream',
     [ociHeaders.contentDigest]: path.digest,
+    etag,
     'accept-ranges': 'bytes',
   };
   const size = answer.size;
@@ -111,7 +120,8 @@ async function blob(
     return send(c, 200, headers, undefined);
   }
   // Without a known length a range cannot be checked; the whole body is a valid answer (RFC 9110 §14.2).
-  const range = size === undefined ? ({ kind: 'none' } as const) : parseRange(header(c, 'range'), size);
+  // So is it when If-Range names another validator than this blob's (RFC 9110 §13.1.5).
+  const range = size === undefined || !ifRangeAllows(header(c, 'if-range'), etag) ? ({ kind: 'none' } as const) : parseRange(header(c, 'range'), size);
   if (range.kind === 'unsatisfiable') {
     throw new OciError('RANGE_INVALID', `range "${header(c, 'range')}" is outside the blob's ${size} bytes`, {
       headers: { 'content-range': `bytes */${size}` },
@@ -158,17 +168,27 @@ async function passthrough(
   state.source = 'upstream';
   state.bytes = answer.body.length;
   const headers: Record<string, string> = { ...base, ...answer.headers };
-  if (headers.link) headers.link = rewriteLink(headers.link, pathname, ns);
+  delete headers.link;
+  const link = answer.headers.link === undefined ? undefined : rewriteLink(answer.headers.link, pathname, forwardedQuery[path.kind] ?? [], ns);
+  if (link) headers.link = link;
   return new Response(c.req.method === 'HEAD' ? null : answer.body, { status: answer.status, headers });
 }
 
-/** Pagination links name upstream paths; point them back at this mirror, keeping ns. */
-function rewriteLink(link: string, pathname: string, ns: string | undefined): string {
-  return link.replace(/<([^>]*)>/, (_all, target: string) => {
-    const next = new URL(target, 'http://upstream.invalid');
-    if (ns !== undefined) next.searchParams.set('ns', ns);
-    return `<${pathname}${next.search}>`;
+/**
+ * Pagination links, which the upstream client reduced to the query of this same resource, pointed back
+ * at this mirror's path: only the parameters tender forwards are kept (an upstream's `ns` would
+ * otherwise route the client's next request elsewhere), and the client's own `ns` is added.
+ */
+function rewriteLink(link: string, pathname: string, keys: readonly string[], ns: string | undefined): string | undefined {
+  const entries = parseLinkHeader(link).map((entry) => {
+    const queryAt = entry.target.indexOf('?');
+    const query = new URLSearchParams(queryAt === -1 ? '' : entry.target.slice(queryAt + 1));
+    const kept = new URLSearchParams();
+    for (const [key, value] of query) if (keys.includes(key)) kept.append(key, value);
+    if (ns !== undefined) kept.set('ns', ns);
+    return { target: kept.size > 0 ? `${pathname}?${kept.toString()}` : pathname, rel: entry.rel };
   });
+  return entries.length > 0 ? formatLinkHeader(entries) : undefined;
 }
 
 /** Request headers straight from Node: no Fetch Headers object on the hot path. */

@@ -8,3 +8,8 @@ export const headers = {
 } as const;
 
 export const apiVersionValue = 'registry/2.0';
+
+/** The strong entity tag of content-addressed bytes: their digest, quoted, as distribution sends it. */
+export function digestETag(digest: string): string {
+  return `"${digest}"`;
+}

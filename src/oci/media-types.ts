@@ -53,6 +53,60 @@ export function accepts(accept: readonly string[], mediaType: string): boolean {
   return accept.some((a) => a === type || a === '*/*' || (a.endsWith('/*') && type.startsWith(a.slice(0, -1))));
 }
 
+/** Media types a manifest is stored and served as: the pullable four, schema 1, and OCI 1.1-rc artifact manifests. */
+const manifestTypes: ReadonlySet<string> = new Set([
+  ...pullableTypes,
+  mediaTypes.dockerManifestV1Signed,
+  mediaTypes.dockerManifestV1,
+  'application/vnd.oci.artifact.manifest.v1+json',
+]);
+
+export function isManifestMediaType(type: string | undefined): boolean {
+  return type !== undefined && manifestTypes.has(type.toLowerCase());
+}
+
+/**
+ * The type to store and serve an upstream manifest as, or undefined when the body is no manifest.
+ * A registry's Content-Type is taken when it names a manifest type (distribution serves the type the
+ * manifest was pushed with); otherwise the document's own `mediaType`, or what its shape says. A body
+ * that is not a JSON object with a manifest's schemaVersion and fields is no manifest, whatever its
+ * label: an HTML error page answered with 200 must not be cached under a digest.
+ */
+export function manifestMediaType(body: Buffer, contentType: string | undefined): string | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
+  const doc = parsed as {
+    schemaVersion?: unknown;
+    mediaType?: unknown;
+    manifests?: unknown;
+    config?: unknown;
+    layers?: unknown;
+    fsLayers?: unknown;
+    signatures?: unknown;
+    blobs?: unknown;
+  };
+  const labelled = isManifestMediaType(contentType) ? contentType!.toLowerCase() : undefined;
+  const declared = typeof doc.mediaType === 'string' ? doc.mediaType : undefined;
+  // A body that names itself as something else is not a manifest, whatever the header says.
+  if (doc.mediaType !== undefined && !isManifestMediaType(declared)) return undefined;
+  if (doc.schemaVersion === 1) {
+    if (!Array.isArray(doc.fsLayers)) return undefined;
+    return labelled ?? (Array.isArray(doc.signatures) ? mediaTypes.dockerManifestV1Signed : mediaTypes.dockerManifestV1);
+  }
+  // OCI 1.1 release candidates had artifact manifests without schemaVersion.
+  if (declared === 'application/vnd.oci.artifact.manifest.v1+json' && Array.isArray(doc.blobs ?? [])) return labelled ?? declared;
+  if (doc.schemaVersion !== 2) return undefined;
+  const index = Array.isArray(doc.manifests);
+  const image = (doc.config !== null && typeof doc.config === 'object') || Array.isArray(doc.layers);
+  if (!index && !image) return undefined;
+  return labelled ?? declared ?? (index ? mediaTypes.ociIndex : mediaTypes.ociManifest);
+}
+
 /** The media type a manifest declares in its own body, when the upstream's Content-Type is missing or generic. */
 export function declaredMediaType(body: Buffer): string | undefined {
   try {

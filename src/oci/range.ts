@@ -36,3 +36,13 @@ export function parseRange(header: string | undefined, size: number): RangeReque
 export function contentRange(range: ByteRange, size: number): string {
   return `bytes ${range.start}-${range.end}/${size}`;
 }
+
+/**
+ * Whether a Range may be honoured under this If-Range (RFC 9110 §13.1.5): only when there is none, or
+ * when it is exactly the representation's strong entity tag. Weak tags never match, and an HTTP-date
+ * never matches because no Last-Modified is sent: the answer is then 200 with the whole body.
+ */
+export function ifRangeAllows(ifRange: string | undefined, etag: string): boolean {
+  if (ifRange === undefined) return true;
+  return ifRange.trim() === etag;
+}

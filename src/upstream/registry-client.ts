@@ -1,12 +1,14 @@
 // One upstream registry over undici: keep-alive pool, bearer/basic auth, safe redirects, bounded retries.
 import { finished } from 'node:stream/promises';
 import pLimit, { type LimitFunction } from 'p-limit';
+import { LRUCache } from 'lru-cache';
 import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config.js';
 import type { Upstream, UpstreamBlob, UpstreamManifest, UpstreamManifestHead, UpstreamPassthrough } from '../cache/ports.js';
 import { OciError, describeError } from '../oci/errors.js';
 import { headers as ociHeaders } from '../oci/headers.js';
-import { declaredMediaType, maxManifestBytes } from '../oci/media-types.js';
+import { formatLinkHeader, parseLinkHeader } from '../oci/link-header.js';
+import { isManifestMediaType, manifestMediaType, maxManifestBytes } from '../oci/media-types.js';
 import { parseChallenge, pullScope, type Challenge } from '../oci/www-authenticate.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -26,8 +28,15 @@ interface SendOptions {
 }
 
 const maxRedirects = 5;
+/**
+ * The longest tender waits, in total, on retries of one request (Retry-After included). An upstream
+ * that asks for more is answered at once: the client gets the 429 and its Retry-After, which
+ * containerd honours itself, rather than a request held open until its deadline cuts it off.
+ */
 const maxBackoffMs = 10_000;
 const maxPassthroughBytes = 4 * 1024 * 1024;
+/** A refused token realm is logged once per realm in this interval. */
+const refusalLogIntervalMs = 5 * 60_000;
 
 export class RegistryClient implements Upstream {
   readonly name: string;
@@ -43,6 +52,8 @@ export class RegistryClient implements Upstream {
   /** Requests beyond the upstream's concurrency wait here instead of failing, in two lanes (see limited). */
   private readonly downloadLane: LimitFunction;
   private readonly requestLane: LimitFunction;
+  /** Token realms refused for credentials lately (logged once per interval each). */
+  private readonly refusedRealms = new LRUCache<string, true>({ max: 100, ttl: refusalLogIntervalMs });
 
   constructor(
     private readonly config: UpstreamConfig,
@@ -78,32 +89,45 @@ export class RegistryClient implements Upstream {
       upstream: config.name,
       dispatcher: this.agent,
       credentials: { username: config.username, password: config.password },
-      insecure: config.insecure,
+      realms: { upstreamUrl: config.url, insecure: config.insecure, tokenRealms: config.tokenRealms },
       timeoutMs: config.headersTimeoutMs,
       onFetch: (result) => metrics.tokenFetches.inc({ upstream: config.name, result }),
+      onRefusedRealm: (realm, reason) => {
+        if (this.refusedRealms.has(realm.origin)) return;
+        this.refusedRealms.set(realm.origin, true);
+        log.warn({ realm: realm.origin + realm.pathname, reason }, 'credentials not sent to the token realm the upstream named; asking for an anonymous token');
+      },
     });
   }
 
   getManifest(repository: string, reference: string, accept: string, signal: AbortSignal): Promise<UpstreamManifest> {
-    return this.limited(signal, async () => {
+    return this.limited(signal, `manifest ${repository}:${reference}`, async () => {
       const response = await this.send({ method: 'GET', path: `/v2/${repository}/manifests/${reference}`, repository, accept, signal });
       await this.expectOk(response, 'manifest', repository, reference);
       const body = await readCapped(response, maxManifestBytes, `manifest ${repository}:${reference}`);
-      const contentType = header(response, 'content-type')?.split(';')[0]?.trim();
-      const mediaType =
-        contentType && contentType !== 'application/json' && contentType !== 'text/plain' ? contentType : (declaredMediaType(body) ?? 'application/json');
+      const contentType = mediaTypeOf(response);
+      // The stored type is what clients get as Content-Type: it must be a manifest type, and the body a manifest.
+      const mediaType = manifestMediaType(body, contentType);
+      if (mediaType === undefined) {
+        throw new OciError(
+          'UPSTREAM_ERROR',
+          `upstream ${this.name} answered manifest ${repository}:${reference} with a body that is not a manifest (Content-Type ${clip(contentType ?? 'none')})`,
+        );
+      }
       return { body, mediaType, digest: header(response, ociHeaders.contentDigest) };
     });
   }
 
   headManifest(repository: string, reference: string, accept: string, signal: AbortSignal): Promise<UpstreamManifestHead> {
-    return this.limited(signal, async () => {
+    return this.limited(signal, `manifest ${repository}:${reference}`, async () => {
       const response = await this.send({ method: 'HEAD', path: `/v2/${repository}/manifests/${reference}`, repository, accept, signal });
       await this.expectOk(response, 'manifest', repository, reference);
       await response.body.dump();
+      const mediaType = mediaTypeOf(response);
       return {
         digest: header(response, ociHeaders.contentDigest),
-        mediaType: header(response, 'content-type')?.split(';')[0]?.trim(),
+        // A HEAD has no body to check: a type that is no manifest type is not passed on (the cache then GETs).
+        mediaType: isManifestMediaType(mediaType) ? mediaType!.toLowerCase() : undefined,
         size: contentLength(response),
       };
     });
@@ -112,6 +136,7 @@ export class RegistryClient implements Upstream {
   getBlob(repository: string, digest: string, signal: AbortSignal, from?: number): Promise<UpstreamBlob> {
     return this.limited(
       signal,
+      `blob ${repository}@${digest}`,
       async (hold) => {
         const range = from ? `bytes=${from}-` : undefined;
         const response = await this.send({ method: 'GET', path: `/v2/${repository}/blobs/${digest}`, repository, signal, ...(range ? { range } : {}) });
@@ -121,7 +146,7 @@ export class RegistryClient implements Upstream {
           const total = /^bytes (\d+)-\d+\/(\d+)$/.exec(header(response, 'content-range') ?? '');
           if (response.statusCode !== 206 || !total || Number(total[1]) !== from) {
             await response.body.dump().catch(() => undefined);
-            throw new Error(`upstream ${this.name} cannot resume ${digest} at byte ${from}`);
+            throw new OciError('UPSTREAM_ERROR', `upstream ${this.name} cannot resume ${digest} at byte ${from}`);
           }
           hold(finished(response.body));
           return { size: Number(total[2]), body: response.body };
@@ -135,7 +160,7 @@ export class RegistryClient implements Upstream {
   }
 
   headBlob(repository: string, digest: string, signal: AbortSignal): Promise<{ size: number | undefined }> {
-    return this.limited(signal, async () => {
+    return this.limited(signal, `blob ${repository}@${digest}`, async () => {
       const response = await this.send({ method: 'HEAD', path: `/v2/${repository}/blobs/${digest}`, repository, signal });
       await this.expectOk(response, 'blob', repository, digest);
       await response.body.dump();
@@ -161,7 +186,12 @@ export class RegistryClient implements Upstream {
    * downloads have their own lane: a few long downloads must not hold up the manifest and HEAD
    * requests every pull starts with. A request whose signal aborts while it waits leaves the queue.
    */
-  private limited<T>(signal: AbortSignal, work: (hold: (until: Promise<unknown>) => void) => Promise<T>, lane: LimitFunction = this.requestLane): Promise<T> {
+  private limited<T>(
+    signal: AbortSignal,
+    what: string,
+    work: (hold: (until: Promise<unknown>) => void) => Promise<T>,
+    lane: LimitFunction = this.requestLane,
+  ): Promise<T> {
     const depth = (): void => void this.metrics.upstreamQueueDepth.set({ upstream: this.name }, this.downloadLane.pendingCount + this.requestLane.pendingCount);
     return new Promise<T>((resolve, reject) => {
       const onAbort = (): void => reject(new OciError('UNAVAILABLE', `upstream ${this.name}: gave up waiting for a free slot`, { cause: signal.reason }));
@@ -174,7 +204,7 @@ export class RegistryClient implements Upstream {
         try {
           resolve(await work((until) => (held = until)));
         } catch (err) {
-          reject(err);
+          reject(this.failure(err, signal, what));
         }
         await held?.catch(() => undefined);
       });
@@ -183,7 +213,21 @@ export class RegistryClient implements Upstream {
   }
 
   private passthrough(kind: Kind, options: SendOptions): Promise<UpstreamPassthrough> {
-    return this.limited(options.signal, () => this.passthroughNow(kind, options));
+    return this.limited(options.signal, `${kind} of ${options.repository}`, () => this.passthroughNow(kind, options));
+  }
+
+  /**
+   * Whatever went wrong talking to the upstream, as the OCI error a client should see: no upstream
+   * condition may surface as a 500. Timeouts, aborts and broken connections are an outage (503);
+   * anything else the upstream sent that cannot be used is its fault (502).
+   */
+  private failure(err: unknown, signal: AbortSignal, what: string): OciError {
+    if (err instanceof OciError) return err;
+    if (signal.aborted || isOutage(err)) {
+      return new OciError('UNAVAILABLE', `upstream ${this.name}: no complete answer for ${what} (${describeError(err)})`, { cause: err });
+    }
+    this.log.warn({ what, err: describeError(err) }, 'unusable upstream answer');
+    return new OciError('UPSTREAM_ERROR', `upstream ${this.name} sent an unusable answer for ${what}: ${describeError(err)}`, { cause: err });
   }
 
   private async passthroughNow(kind: Kind, options: SendOptions): Promise<UpstreamPassthrough> {
@@ -198,11 +242,34 @@ export class RegistryClient implements Upstream {
     if (!clientMistake) await this.expectOk(response, kind, options.repository, '');
     const body = await readCapped(response, maxPassthroughBytes, `${kind} of ${options.repository}`);
     const passed: Record<string, string> = {};
-    for (const name of ['content-type', 'link', ociHeaders.ociFiltersApplied.toLowerCase()]) {
+    for (const name of ['content-type', ociHeaders.ociFiltersApplied.toLowerCase()]) {
       const value = header(response, name);
       if (value) passed[name] = value;
     }
+    const link = this.sameResourceLinks(header(response, 'link'), options.path);
+    if (link) passed.link = link;
     return { status: response.statusCode, headers: passed, body };
+  }
+
+  /**
+   * Pagination links that name this same resource on this upstream, each reduced to its query
+   * (`<?last=b&n=2>; rel="next"`): the HTTP layer puts the mirror's own path in front. An entry naming
+   * another host or another path could send a client anywhere, so it is dropped.
+   */
+  private sameResourceLinks(value: string | undefined, path: string): string | undefined {
+    if (!value) return undefined;
+    const requested = new URL(this.origin + path);
+    const kept = parseLinkHeader(value).flatMap((entry) => {
+      let target: URL;
+      try {
+        target = new URL(entry.target, requested);
+      } catch {
+        return [];
+      }
+      if (target.origin !== requested.origin || target.pathname !== requested.pathname) return [];
+      return [{ target: target.search || '?', rel: entry.rel }];
+    });
+    return kept.length > 0 ? formatLinkHeader(kept) : undefined;
   }
 
   /** Maps a non-2xx answer to the OCI error a client should see. */
@@ -226,6 +293,7 @@ export class RegistryClient implements Upstream {
   private async send(options: SendOptions): Promise<Response> {
     const scope = pullScope(options.repository);
     let authorized = false;
+    let waited = 0;
     for (let attempt = 0; ; attempt++) {
       let response: Response;
       let foreign: boolean;
@@ -233,10 +301,12 @@ export class RegistryClient implements Upstream {
       try {
         ({ response, foreign } = await this.follow(options, sent));
       } catch (err) {
-        if (options.signal.aborted || attempt >= this.config.retries || !isRetryableError(err)) {
-          throw new OciError('UNAVAILABLE', `upstream ${this.name} unreachable: ${describeError(err)}`, { cause: err });
-        }
-        await this.sleep(backoff(attempt, undefined), options.signal);
+        if (err instanceof OciError) throw err;
+        const unreachable = (): OciError => new OciError('UNAVAILABLE', `upstream ${this.name} unreachable: ${describeError(err)}`, { cause: err });
+        if (options.signal.aborted || attempt >= this.config.retries || !isRetryableError(err)) throw unreachable();
+        const wait = backoff(attempt, undefined)!;
+        if (waited + wait > maxBackoffMs || !(await this.pause(wait, options.signal))) throw unreachable();
+        waited += wait;
         continue;
       }
       // Only the upstream itself may ask for credentials: a redirect target's challenge is not answered.
@@ -251,13 +321,29 @@ export class RegistryClient implements Upstream {
         return response;
       }
       if ((response.statusCode >= 500 || response.statusCode === 429) && attempt < this.config.retries) {
-        const retryAfter = header(response, 'retry-after');
+        const wait = backoff(attempt, header(response, 'retry-after'));
+        // Waiting longer than tender ever waits, in total, is not worth it: this answer is passed on now.
+        if (wait === undefined || waited + wait > maxBackoffMs) return response;
         await response.body.dump().catch(() => undefined);
         this.log.debug({ upstream: this.name, status: response.statusCode, attempt }, 'retrying upstream request');
-        await this.sleep(backoff(attempt, retryAfter), options.signal);
+        // The deadline came during the wait: the answer already in hand is the one passed on (its
+        // status and headers; the body was read away and callers do not need it for an error).
+        if (!(await this.pause(wait, options.signal))) return response;
+        waited += wait;
         continue;
       }
       return response;
+    }
+  }
+
+  /** Sleeps; false when the request's deadline ended the sleep. */
+  private async pause(ms: number, signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted) return false;
+    try {
+      await this.sleep(ms, signal);
+      return !signal.aborted;
+    } catch {
+      return false;
     }
   }
 
@@ -272,8 +358,13 @@ export class RegistryClient implements Upstream {
         await this.tokens.get(scope, challenge);
         return true;
       } catch (err) {
-        if (err instanceof TokenRealmError && (err.status === 401 || err.status === 403)) {
-          throw new OciError('DENIED', `upstream ${this.name} refused the configured credentials (${err.message})`, { cause: err });
+        if (err instanceof OciError) throw err;
+        if (err instanceof TokenRealmError) {
+          if (err.status === 401 || err.status === 403) {
+            throw new OciError('DENIED', `upstream ${this.name} refused the configured credentials (${err.message})`, { cause: err });
+          }
+          if (err.status === 429) throw new OciError('TOOMANYREQUESTS', `the token realm of upstream ${this.name} is rate limiting`, { cause: err });
+          if (err.status < 500) throw new OciError('UPSTREAM_ERROR', `could not get a token from upstream ${this.name}: ${err.message}`, { cause: err });
         }
         throw new OciError('UNAVAILABLE', `could not get a token from upstream ${this.name}: ${describeError(err)}`, { cause: err });
       }
@@ -326,11 +417,19 @@ export class RegistryClient implements Upstream {
       const location = header(response, 'location');
       if (response.statusCode >= 300 && response.statusCode < 400 && location && hop < maxRedirects) {
         await response.body.dump();
-        const next = new URL(location, url);
-        if (next.protocol !== 'https:' && next.protocol !== 'http:') throw new Error(`redirect to unsupported scheme ${next.protocol}`);
+        let next: URL;
+        try {
+          next = new URL(location, url);
+        } catch {
+          throw new OciError('UPSTREAM_ERROR', `upstream ${this.name} redirected to something that is not a URL`);
+        }
+        if (next.protocol !== 'https:' && next.protocol !== 'http:') {
+          throw new OciError('UPSTREAM_ERROR', `upstream ${this.name} redirected to unsupported scheme ${next.protocol}`);
+        }
         // No downgrade from https to http unless the operator allowed plain HTTP for this upstream.
-        if (url.protocol === 'https:' && next.protocol === 'http:' && !this.config.insecure)
-          throw new Error(`redirect from https to http (${next.origin}) refused`);
+        if (url.protocol === 'https:' && next.protocol === 'http:' && !this.config.insecure) {
+          throw new OciError('UPSTREAM_ERROR', `upstream ${this.name} redirected from https to http (${next.origin}): refused`);
+        }
         url = next;
         continue;
       }
@@ -344,6 +443,15 @@ function header(response: Response, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+/** The Content-Type without parameters. */
+function mediaTypeOf(response: Response): string | undefined {
+  return header(response, 'content-type')?.split(';')[0]?.trim() || undefined;
+}
+
+function clip(s: string): string {
+  return s.length > 100 ? `${s.slice(0, 100)}…` : s;
+}
+
 function contentLength(response: Response): number | undefined {
   const value = header(response, 'content-length');
   if (value === undefined) return undefined;
@@ -351,11 +459,12 @@ function contentLength(response: Response): number | undefined {
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
+/** Reads a body that is held in memory; over the cap it is the upstream's fault (502), never the client's. */
 async function readCapped(response: Response, cap: number, what: string): Promise<Buffer> {
   const announced = contentLength(response);
   if (announced !== undefined && announced > cap) {
-    await response.body.dump();
-    throw new OciError('MANIFEST_INVALID', `${what} is ${announced} bytes, over the ${cap}-byte limit`);
+    response.body.destroy();
+    throw new OciError('UPSTREAM_ERROR', `upstream ${what} is ${announced} bytes, over the ${cap}-byte limit`);
   }
   const chunks: Buffer[] = [];
   let total = 0;
@@ -363,7 +472,7 @@ async function readCapped(response: Response, cap: number, what: string): Promis
     total += chunk.length;
     if (total > cap) {
       response.body.destroy();
-      throw new OciError('MANIFEST_INVALID', `${what} is over the ${cap}-byte limit`);
+      throw new OciError('UPSTREAM_ERROR', `upstream ${what} is over the ${cap}-byte limit`);
     }
     chunks.push(chunk);
   }
@@ -372,6 +481,24 @@ async function readCapped(response: Response, cap: number, what: string): Promis
     throw new OciError('UPSTREAM_ERROR', `${what}: upstream announced ${announced} bytes and sent ${total}`);
   }
   return body;
+}
+
+/** Errors that mean the upstream did not answer (in time, or at all), as opposed to answering nonsense. */
+function isOutage(err: unknown): boolean {
+  if (isRetryableError(err)) return true;
+  const name = (err as { name?: unknown }).name;
+  const code = (err as { code?: unknown }).code;
+  return (
+    err instanceof undiciErrors.BodyTimeoutError ||
+    err instanceof undiciErrors.RequestAbortedError ||
+    err instanceof undiciErrors.ClientDestroyedError ||
+    err instanceof undiciErrors.ClientClosedError ||
+    name === 'AbortError' ||
+    name === 'TimeoutError' ||
+    code === 'ECONNABORTED' ||
+    code === 'EHOSTUNREACH' ||
+    code === 'ENETUNREACH'
+  );
 }
 
 function isRetryableError(err: unknown): boolean {
@@ -390,12 +517,15 @@ function isRetryableError(err: unknown): boolean {
   );
 }
 
-/** Exponential backoff with jitter; Retry-After (seconds or HTTP date) wins when upstream sends it. */
-export function backoff(attempt: number, retryAfter: string | undefined, now = Date.now()): number {
+/**
+ * Exponential backoff with jitter; Retry-After (seconds or HTTP date) wins when upstream sends it, and
+ * undefined means upstream asked for a longer wait than tender ever makes (the answer is passed on).
+ */
+export function backoff(attempt: number, retryAfter: string | undefined, now = Date.now()): number | undefined {
   if (retryAfter) {
     const seconds = Number(retryAfter);
     const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(retryAfter) - now;
-    if (Number.isFinite(ms) && ms >= 0) return Math.min(ms, maxBackoffMs);
+    if (Number.isFinite(ms) && ms >= 0) return ms <= maxBackoffMs ? ms : undefined;
   }
   const base = Math.min(maxBackoffMs, 200 * 2 ** attempt);
   return base / 2 + Math.random() * (base / 2);

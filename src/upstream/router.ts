@@ -29,7 +29,7 @@ export class UpstreamRouter implements Router {
     for (const { upstream, aliases, allow = [], deny = [] } of upstreams) {
       const named = (patterns: readonly string[]) => patterns.map((p) => dockerHubName(upstream.name, p));
       const entry = { upstream, allowed: allow.length > 0 ? firstMatch(named(allow)) : undefined, denied: firstMatch(named(deny)) };
-      for (const key of [upstream.name, ...aliases]) this.byKey.set(key.toLowerCase(), entry);
+      for (const key of [upstream.name, ...aliases]) this.byKey.set(asciiLowerCase(key), entry);
     }
   }
 
@@ -48,7 +48,9 @@ export class UpstreamRouter implements Router {
   }
 
   private lookup(key: string, via: string): Entry {
-    const entry = this.byKey.get(key.toLowerCase());
+    // Host names are ASCII (IDNs travel as punycode): anything else is refused before any case folding,
+    // because String#toLowerCase folds Unicode too, and "doc\u212Aer.io" (Kelvin sign) lower-cases to docker.io.
+    const entry = isAsciiHost(key) ? this.byKey.get(asciiLowerCase(key)) : undefined;
     if (!entry) {
       throw new OciError('DENIED', `registry "${clip(key)}" (from ${via}) is not an upstream of this mirror`, {
         detail: { reason: 'unknown-registry' satisfies DenialReason, registry: clip(key) },
@@ -75,6 +77,15 @@ export class UpstreamRouter implements Router {
     }
     return { upstream, repository };
   }
+}
+
+function isAsciiHost(key: string): boolean {
+  return /^[\x21-\x7e]+$/.test(key);
+}
+
+/** Case folding of A-Z only. */
+function asciiLowerCase(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
 }
 
 function clip(s: string): string {

@@ -1,7 +1,9 @@
 // Bearer tokens per upstream and scope, kept until they expire; concurrent misses share one token request.
 import { LRUCache } from 'lru-cache';
 import { request, type Dispatcher } from 'undici';
+import { OciError } from '../oci/errors.js';
 import type { Challenge } from '../oci/www-authenticate.js';
+import { realmRefusal, type RealmPolicy } from './realm-policy.js';
 
 export interface TokenCredentials {
   readonly username: string | undefined;
@@ -12,10 +14,12 @@ export interface TokenCacheOptions {
   readonly upstream: string;
   readonly dispatcher: Dispatcher;
   readonly credentials: TokenCredentials;
-  /** Plain-http realms may receive credentials only when the upstream is marked insecure. */
-  readonly insecure: boolean;
+  /** Which realms may receive the credentials (see realm-policy.ts). */
+  readonly realms: RealmPolicy;
   readonly timeoutMs: number;
   readonly onFetch: (result: 'ok' | 'error') => void;
+  /** A realm that named itself but may not have the credentials: the token is then asked for anonymously. */
+  readonly onRefusedRealm?: (realm: URL, reason: string) => void;
 }
 
 export class TokenRealmError extends Error {
@@ -36,6 +40,8 @@ interface TokenContext {
 const defaultLifetimeSeconds = 60;
 /** Renew a little early so a token never expires between the check and the request. */
 const marginSeconds = 10;
+/** Token responses are read into memory: real ones are a few KiB (a JWT and its expiry). */
+const maxTokenResponseBytes = 256 * 1024;
 
 export class TokenCache {
   private readonly tokens: LRUCache<string, string, TokenContext>;
@@ -63,41 +69,14 @@ export class TokenCache {
   async get(scope: string, challenge: Challenge): Promise<string> {
     const realmScope = challenge.params.scope ?? scope;
     const token = await this.tokens.fetch(realmScope, { context: { challenge } });
-    if (!token) throw new Error(`no token issued by ${challenge.params.realm ?? 'the realm'}`);
+    if (!token) throw new OciError('UNAVAILABLE', `no token issued by the realm of upstream ${this.options.upstream}`);
     if (realmScope !== scope) this.tokens.set(scope, token, { ttl: this.tokens.getRemainingTTL(realmScope) });
     return token;
   }
 
   private async fetchToken(scope: string, challenge: Challenge, entry: { ttl?: number }, signal: AbortSignal): Promise<string> {
-    const realm = challenge.params.realm;
-    if (!realm) throw new Error('bearer challenge without a realm');
-    const url = new URL(realm);
-    if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
-    url.searchParams.set('scope', scope);
-    const headers: Record<string, string> = { 'user-agent': 'tender' };
-    const { username, password } = this.options.credentials;
-    if (username !== undefined && password !== undefined) {
-      if (url.protocol !== 'https:' && !this.options.insecure) {
-        throw new Error(`refusing to send credentials to a plain-http token realm (${url.origin}); mark the upstream insecure to allow it`);
-      }
-      headers.authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
-    }
     try {
-      const response = await request(url, {
-        method: 'GET',
-        headers,
-        dispatcher: this.options.dispatcher,
-        signal: AbortSignal.any([signal, AbortSignal.timeout(this.options.timeoutMs)]),
-      });
-      if (response.statusCode !== 200) {
-        await response.body.dump();
-        throw new TokenRealmError(`token realm ${url.origin}${url.pathname} answered ${response.statusCode}`, response.statusCode);
-      }
-      const body = (await response.body.json()) as { token?: string; access_token?: string; expires_in?: number };
-      const token = body.token ?? body.access_token;
-      if (!token) throw new Error(`token realm ${url.origin}${url.pathname} sent no token`);
-      const lifetime = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : defaultLifetimeSeconds;
-      entry.ttl = Math.max(1, lifetime - marginSeconds) * 1000;
+      const token = await this.requestToken(scope, challenge, entry, signal);
       this.options.onFetch('ok');
       return token;
     } catch (err) {
@@ -105,4 +84,72 @@ export class TokenCache {
       throw err;
     }
   }
+
+  private async requestToken(scope: string, challenge: Challenge, entry: { ttl?: number }, signal: AbortSignal): Promise<string> {
+    const realm = challenge.params.realm;
+    if (!realm) throw new OciError('UPSTREAM_ERROR', `upstream ${this.options.upstream} sent a bearer challenge without a realm`);
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw new OciError('UPSTREAM_ERROR', `upstream ${this.options.upstream} named a token realm that is not a URL`);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw new OciError('UPSTREAM_ERROR', `upstream ${this.options.upstream} named a token realm with scheme ${url.protocol}`);
+    }
+    if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
+    url.searchParams.set('scope', scope);
+    const headers: Record<string, string> = { 'user-agent': 'tender' };
+    const { username, password } = this.options.credentials;
+    if (username !== undefined && password !== undefined) {
+      const refusal = realmRefusal(url, this.options.realms);
+      if (refusal === undefined) headers.authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+      else this.options.onRefusedRealm?.(url, refusal);
+    }
+    const response = await request(url, {
+      method: 'GET',
+      headers,
+      dispatcher: this.options.dispatcher,
+      signal: AbortSignal.any([signal, AbortSignal.timeout(this.options.timeoutMs)]),
+    });
+    const where = `token realm ${url.origin}${url.pathname}`;
+    if (response.statusCode !== 200) {
+      await response.body.dump().catch(() => undefined);
+      throw new TokenRealmError(`${where} answered ${response.statusCode}`, response.statusCode);
+    }
+    const text = await readToken(response, where);
+    let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    try {
+      body = JSON.parse(text) as typeof body;
+    } catch {
+      throw new OciError('UPSTREAM_ERROR', `${where} answered with something that is not JSON`);
+    }
+    const token = typeof body?.token === 'string' && body.token ? body.token : typeof body?.access_token === 'string' ? body.access_token : undefined;
+    if (!token) throw new OciError('UPSTREAM_ERROR', `${where} sent no token`);
+    // It goes into an Authorization header: visible ASCII only (a JWT or an opaque string).
+    if (!/^[\x21-\x7e]+$/.test(token)) throw new OciError('UPSTREAM_ERROR', `${where} sent a token that cannot be used in a header`);
+    const lifetime = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : defaultLifetimeSeconds;
+    entry.ttl = Math.max(1, lifetime - marginSeconds) * 1000;
+    return token;
+  }
+}
+
+/** The realm's answer as text, refused beyond the cap without reading on. */
+async function readToken(response: Dispatcher.ResponseData, where: string): Promise<string> {
+  const announced = Number(response.headers['content-length']);
+  if (Number.isFinite(announced) && announced > maxTokenResponseBytes) {
+    response.body.destroy();
+    throw new OciError('UPSTREAM_ERROR', `${where} answered ${announced} bytes, over the ${maxTokenResponseBytes}-byte limit for a token`);
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of response.body as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > maxTokenResponseBytes) {
+      response.body.destroy();
+      throw new OciError('UPSTREAM_ERROR', `${where} answered more than ${maxTokenResponseBytes} bytes, the limit for a token`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, total).toString('utf8');
 }

@@ -25,7 +25,17 @@ export type Fault =
   /** Half the body, then a reset, once; afterwards the blob is served normally, Range requests included. */
   | 'reset-once'
   /** Half the body, then the rest once release() is called: a download in flight for as long as a test needs. */
-  | 'held';
+  | 'held'
+  /** 429 with Retry-After: 86400, always (manifests, blobs, HEAD; tag lists via setFault(`tags:<repository>`)). */
+  | 'rate-limit-long'
+  /** The body one byte every 250 ms: never idle long, but slower than any deadline. */
+  | 'trickle';
+
+/** A token request the upstream's own /token endpoint received. */
+export interface TokenRequest {
+  readonly authorization: string | undefined;
+  readonly service: string | null;
+}
 
 export interface FaultUpstream {
   readonly url: string;
@@ -38,7 +48,15 @@ export interface FaultUpstream {
   /** Sends the rest of every held response for this digest; later requests are served normally. */
   release(digest: string): void;
   /** Extra headers for tags/list answers (e.g. Link). */
-  tagsList: { body: unknown; link?: string };
+  tagsList: { body: unknown; link?: string | undefined };
+  /**
+   * Bearer auth: every /v2/ request without a Bearer token is answered 401 naming this realm (with
+   * service=`service`); `ownRealm()` is the upstream's own /token endpoint. Undefined turns auth off.
+   */
+  setBearerRealm(realm: string | undefined, service?: string): void;
+  ownRealm(): string;
+  /** Requests to the upstream's own /token endpoint. */
+  readonly tokenRequests: TokenRequest[];
   stop(): Promise<void>;
 }
 
@@ -49,14 +67,27 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
   const held = new Map<string, Array<() => void>>();
   const requests: string[] = [];
   const sockets = new Set<Socket>();
-  const state: Pick<FaultUpstream, 'tagsList'> = { tagsList: { body: { name: 'x', tags: [] } } };
+  const state = {
+    tagsList: { body: { name: 'x', tags: [] } as unknown, link: undefined as string | undefined },
+    bearer: undefined as { realm: string; service: string } | undefined,
+  };
+  const tokenRequests: TokenRequest[] = [];
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const url = req.url ?? '/';
     requests.push(`${req.method} ${url}`);
+    if (url.startsWith('/token')) {
+      tokenRequests.push({ authorization: req.headers.authorization, service: new URL(url, 'http://x').searchParams.get('service') });
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: 'own-realm-token', expires_in: 300 }));
+    }
+    if (state.bearer && !String(req.headers.authorization ?? '').startsWith('Bearer ')) {
+      const challenge = `Bearer realm="${state.bearer.realm}",service="${state.bearer.service}"`;
+      return void res.writeHead(401, { 'www-authenticate': challenge, 'content-type': 'application/json' }).end('{"errors":[{"code":"UNAUTHORIZED"}]}');
+    }
     if (url === '/v2/' || url === '/v2') return void res.writeHead(200).end('{}');
     const tags = /^\/v2\/(.+)\/tags\/list/.exec(url);
     if (tags) {
+      if (faults.get(`tags:${tags[1]}`) === 'rate-limit-long') return void res.writeHead(429, { 'retry-after': '86400' }).end();
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (state.tagsList.link) headers.link = state.tagsList.link;
       return void res.writeHead(200, headers).end(JSON.stringify(state.tagsList.body));
@@ -68,6 +99,7 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
     const fault = faults.get(reference) ?? faults.get(key) ?? 'none';
     if (fault === 'hang') return;
     if (fault === 'unavailable') return void res.writeHead(503).end();
+    if (fault === 'rate-limit-long') return void res.writeHead(429, { 'retry-after': '86400' }).end();
     if (fault === 'rate-limit-once') {
       faults.set(reference, 'none');
       return void res.writeHead(429, { 'retry-after': '0' }).end();
@@ -116,6 +148,8 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
         return;
       case 'slow':
         return void trickle(res, body);
+      case 'trickle':
+        return void trickle(res, body, 0, 1, 250);
       default:
         res.end(body);
     }
@@ -149,6 +183,9 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
       for (const resume of held.get(digest) ?? []) resume();
       held.delete(digest);
     },
+    setBearerRealm: (realm, service = 'fault') => void (state.bearer = realm === undefined ? undefined : { realm, service }),
+    ownRealm: () => `http://127.0.0.1:${port}/token`,
+    tokenRequests,
     get tagsList() {
       return state.tagsList;
     },
@@ -163,11 +200,11 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
   };
 }
 
-function trickle(res: ServerResponse, body: Buffer, offset = 0): void {
+function trickle(res: ServerResponse, body: Buffer, offset = 0, step = 64 * 1024, everyMs = 10): void {
   if (res.destroyed) return;
   if (offset >= body.length) return void res.end();
-  res.write(body.subarray(offset, offset + 64 * 1024));
-  setTimeout(() => trickle(res, body, offset + 64 * 1024), 10);
+  res.write(body.subarray(offset, offset + step));
+  setTimeout(() => trickle(res, body, offset + step, step, everyMs), everyMs);
 }
 
 function digestOf(bytes: Buffer): string {

@@ -241,6 +241,13 @@ const noInjectedHeader = (r: RawResponse): void => {
   for (const name of Object.keys(r.headers)) if (name.includes('injected')) throw new Error(`response carries injected header "${name}"`);
 };
 
+function expectHeader(name: string, value: (c: CorpusContext) => string) {
+  return (r: RawResponse, c: CorpusContext): void => {
+    const want = value(c);
+    if (r.headers[name] !== want) throw new Error(`expected ${name}: ${want}, got ${r.headers[name]}`);
+  };
+}
+
 function expectBodyLength(n: (c: CorpusContext) => number) {
   return (r: RawResponse, c: CorpusContext): void => {
     const want = n(c);
@@ -478,6 +485,11 @@ export function hostileCorpus(): HostileCase[] {
     denied('%20docker.io (leading space)', '%20docker.io'),
     denied('docker.io%20 (trailing space)', 'docker.io%20'),
     denied('d\u043echer.io (Cyrillic o, percent-encoded)', 'd%D0%BEcker.io'),
+    // Under a Unicode case fold these become "docker.io": registry names are compared as ASCII only.
+    denied('doc\u212Aer.io (Kelvin sign, percent-encoded)', 'doc%E2%84%AAer.io'),
+    denied('DOC\u212AER.IO (Kelvin sign, upper case)', 'DOC%E2%84%AAER.IO'),
+    denied('\uff44ocker.io (fullwidth d)', '%EF%BD%84ocker.io'),
+    denied('docker.\u0130o (dotted capital I)', 'docker.%C4%B0o'),
     denied('300 characters', `${'a'.repeat(296)}.com`),
     denied('10k characters', `${'a.'.repeat(5000)}com`),
     denied('docker.io#fragment', 'docker.io#fragment'),
@@ -691,6 +703,46 @@ export function hostileCorpus(): HostileCase[] {
     ),
     range('bytes={{LAYER_SIZE}}-', 416),
     range('bytes=-0', 416),
+    // If-Range (RFC 9110 §13.1.5): the range only when the validator is the blob's strong ETag ("<digest>").
+    {
+      name: "Range with If-Range of the blob's own ETag",
+      raw: get(layerPath, { headers: ['Range: bytes=0-0', 'If-Range: "{{LAYER}}"'] }),
+      status: 206,
+      check: expectBodyLength(() => 1),
+    },
+    {
+      name: 'Range with If-Range of another ETag',
+      raw: get(layerPath, { headers: ['Range: bytes=0-0', 'If-Range: "{{MISSING}}"'] }),
+      status: 200,
+      check: fullBlob,
+    },
+    {
+      name: 'Range with If-Range of a weak ETag',
+      raw: get(layerPath, { headers: ['Range: bytes=0-0', 'If-Range: W/"{{LAYER}}"'] }),
+      status: 200,
+      check: fullBlob,
+    },
+    {
+      name: 'Range with If-Range of an unquoted digest',
+      raw: get(layerPath, { headers: ['Range: bytes=0-0', 'If-Range: {{LAYER}}'] }),
+      status: 200,
+      check: fullBlob,
+    },
+    {
+      name: 'Range with If-Range of an HTTP-date (no Last-Modified is sent)',
+      raw: get(layerPath, { headers: ['Range: bytes=0-0', 'If-Range: Wed, 21 Oct 2015 07:28:00 GMT'] }),
+      status: 200,
+      check: fullBlob,
+    },
+    {
+      name: 'unsatisfiable Range with a mismatched If-Range (whole body)',
+      raw: get(layerPath, { headers: ['Range: bytes={{LAYER_SIZE}}-', 'If-Range: "x"'] }),
+      status: 200,
+      check: fullBlob,
+    },
+    { name: 'cached blob carries its digest as ETag', raw: get(layerPath), status: 200, check: expectHeader('etag', (c) => `"${c.layer}"`) },
+    { name: 'cached manifest carries its digest as ETag', raw: get(manifestV1), status: 200, check: expectHeader('etag', (c) => `"${c.manifest}"`) },
+    { name: 'HEAD of a cached blob carries its ETag', raw: req('HEAD', layerPath), status: 200, check: expectHeader('etag', (c) => `"${c.layer}"`) },
     // Node joins repeated Range headers into a multi-range value, which is answered whole.
     { name: 'two Range headers on a cached blob', raw: get(layerPath, { headers: ['Range: bytes=0-1', 'Range: bytes=2-3'] }), status: 200, check: fullBlob },
     { name: 'Range with raw NUL', raw: get(layerPath, { headers: ['Range: bytes=0-1\x00'] }), status: 400, code: null },
@@ -862,6 +914,35 @@ export function hostileCorpus(): HostileCase[] {
     { name: 'HTTP/0.9 with hostile ns', raw: `GET ${manifestV1}?ns=127.0.0.1:{{RP}}\r\n\r\n`, status: 403, code: 'DENIED' },
     { name: 'HTTP/2.0 in the request line', raw: get('/v2/', { version: 'HTTP/2.0' }), status: 200 },
     { name: 'HTTP/1.1 with a bogus version HTTP/9.9', raw: get('/v2/', { version: 'HTTP/9.9' }), status: 400, code: null },
+  ]);
+
+  // Pipelining: every request received before a malformed one is answered first, in order (RFC 9112 §9.3.2);
+  // the first answer on the connection is the first request's.
+  const keepAlive = (target: string, headers: string[] = []) => get(target, { close: false, headers });
+  add('pipelining', [
+    {
+      name: 'valid, header line without a colon, valid',
+      raw: keepAlive(manifestV1) + 'GET /v2/ HTTP/1.1\r\nHost: x\r\nNoColonHere\r\n\r\n' + get('/v2/'),
+      status: 200,
+      check: expectHeader('docker-content-digest', (c) => c.manifest),
+    },
+    {
+      name: 'valid blob, then a 20 KiB header',
+      raw: keepAlive(layerPath) + get('/v2/', { headers: bigHeader(20 * 1024) }),
+      status: 200,
+      check: fullBlob,
+    },
+    {
+      name: 'two valid, then a bare LF request',
+      raw: keepAlive('/v2/') + keepAlive(manifestV1) + 'GET /v2/ HTTP/1.1\nHost: x\n\n',
+      status: 200,
+    },
+    {
+      name: 'valid, then Content-Length and Transfer-Encoding together',
+      raw: keepAlive(manifestV1) + get(manifestV1, { headers: ['Content-Length: 5', 'Transfer-Encoding: chunked'], body: '0\r\n\r\n' }),
+      status: 200,
+      check: expectHeader('docker-content-digest', (c) => c.manifest),
+    },
   ]);
 
   // Query strings: forwarded parameters are re-encoded, unknown ones dropped, none can redirect routing.

@@ -4,9 +4,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterEach, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describeRun, runTender } from '../helpers/cli.js';
 import { http } from '../helpers/http-client.js';
 import { waitForExit } from '../helpers/processes.js';
+
+const run = promisify(execFile);
 
 const cli = join(import.meta.dirname, '..', '..', 'src', 'cli', 'tender.ts');
 
@@ -132,5 +137,57 @@ describe('tender serve', () => {
     expect(stderr).toContain('upstreams.plain.test.url: plain http needs "insecure: true"');
     expect(stderr).toContain('upstreams.plain.test.username');
     expect(stderr).not.toContain('hunter2secret');
+  });
+});
+
+describe('tender serve with a cache directory it cannot use', () => {
+  /** A read-only tmpfs (root only, as on CI); undefined where mounting is not allowed. */
+  let readOnly: string | undefined;
+
+  beforeAll(async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tender-cli-ro-'));
+    try {
+      await run('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', dir]);
+      readOnly = dir;
+    } catch {
+      console.warn('cacheDir on a read-only mount: not tested here (mount needs root)');
+    }
+  });
+
+  afterAll(async () => {
+    if (!readOnly) return;
+    await run('umount', [readOnly]);
+    await rm(readOnly, { recursive: true, force: true });
+  });
+
+  it('refuses a cache directory under /proc at once, naming it, instead of spinning', async () => {
+    const result = await runTender(['serve', '--listen', '127.0.0.1:0', '--cache-dir', '/proc/x'], { timeoutMs: 60_000 });
+    expect(result.code, describeRun(['serve', '--cache-dir', '/proc/x'], result)).toBe(2);
+    expect(result.stderr).toBe('invalid configuration:\n  - cacheDir: "/proc/x" is under /proc, a kernel file system: expected a directory on a disk\n');
+  });
+
+  it('lists a cache directory that is a file together with the other problems', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tender-cli-'));
+    const file = join(dir, 'not-a-dir');
+    await writeFile(file, 'x');
+    const config = join(dir, 'bad.yaml');
+    await writeFile(config, `tagTtl: soon\ncacheDir: ${file}\n`);
+    const result = await runTender(['serve', '--config', config]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('tagTtl: expected a duration');
+    expect(result.stderr).toContain(`cacheDir: "${file}" is not a directory`);
+    const under = await runTender(['seed', '--cache-dir', join(file, 'cache'), 'docker.io/library/busybox:1']);
+    expect(under.code).toBe(2);
+    expect(under.stderr).toMatch(/cacheDir: ".*not-a-dir\/cache" cannot be examined: ENOTDIR/);
+  });
+
+  it('says "read-only file system" for a cache directory on a read-only mount, not ENOENT', async (context) => {
+    if (!readOnly) return context.skip();
+    const existing = await runTender(['serve', '--listen', '127.0.0.1:0', '--cache-dir', readOnly]);
+    expect(existing.code).toBe(2);
+    expect(existing.stderr).toContain(`cacheDir: "${readOnly}" is not writable: EROFS (read-only file system)`);
+    const missing = await runTender(['serve', '--listen', '127.0.0.1:0', '--cache-dir', join(readOnly, 'cache')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`cannot be created in ${readOnly}: EROFS (read-only file system)`);
   });
 });

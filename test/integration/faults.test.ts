@@ -4,6 +4,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.js';
+import { startTokenRealm, type TokenRealm } from '../helpers/token-realm.js';
 import { containerdAccept, http } from '../helpers/http-client.js';
 import { sha256 } from '../helpers/images.js';
 import { startTender, type TenderHandle } from '../helpers/tender.js';
@@ -18,7 +19,12 @@ describe('upstream faults', () => {
     upstream = await startFaultUpstream();
     tender = await startTender({
       upstreams: { 'faulty.test': upstream.url },
-      settings: { tagTtl: '100ms', staleTimeout: '500ms', upstreams: { 'faulty.test': { url: upstream.url, insecure: true, retries: 1, idleTimeout: '1s' } } },
+      settings: {
+        tagTtl: '100ms',
+        staleTimeout: '500ms',
+        upstreamTimeout: '3s',
+        upstreams: { 'faulty.test': { url: upstream.url, insecure: true, retries: 1, idleTimeout: '1s' } },
+      },
     });
   });
 
@@ -162,6 +168,93 @@ describe('upstream faults', () => {
     expect(viaNs.headers.link).toBe('</v2/acme/app/tags/list?last=b&n=2&ns=faulty.test>; rel="next"');
   });
 
+  it('rewrites every Link entry, and drops those naming another host, path or repository, or routing elsewhere', async () => {
+    upstream.tagsList = {
+      body: { name: 'acme/app', tags: ['a'] },
+      link: [
+        '</v2/acme/app/tags/list?last=a&n=1>; rel="first"',
+        '<http://169.254.169.254/v2/acme/app/tags/list?n=1>; rel="next"',
+        '</v2/other/repo/tags/list?n=1>; rel="next"',
+        '<//evil.example/v2/acme/app/tags/list>; rel="next"',
+        // An upstream's ns would send the client's next request to another upstream: dropped from the query.
+        '</v2/acme/app/tags/list?last=b&ns=docker.io&x=1>; rel="next"',
+      ].join(', '),
+    };
+    const res = await http(`${tender.url}/v2/faulty.test/acme/app/tags/list?n=1`);
+    expect(res.status).toBe(200);
+    expect(res.headers.link).toBe('</v2/faulty.test/acme/app/tags/list?last=a&n=1>; rel="first", </v2/faulty.test/acme/app/tags/list?last=b>; rel="next"');
+    upstream.tagsList = { body: { name: 'acme/app', tags: ['a'] }, link: '<http://evil.example/v2/acme/app/tags/list?n=1>; rel="next"' };
+    expect((await http(`${tender.url}/v2/faulty.test/acme/app/tags/list?n=1`)).headers.link).toBeUndefined();
+  });
+
+  describe('no upstream condition reaches a client as 500', () => {
+    const code = (res: { body: Buffer }) => (JSON.parse(res.body.toString()) as { errors: Array<{ code: string }> }).errors[0]!.code;
+
+    it('passes a 429 with Retry-After: 86400 on at once, with its Retry-After, for manifests, blobs, tag lists and HEAD', async () => {
+      const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: indexType, manifests: [], annotations: { limited: 'yes' } }));
+      const manifestDigest = upstream.addManifest('acme/limited', 'v1', manifest, indexType);
+      const blob = upstream.addBlob(randomBytes(1000));
+      for (const key of ['acme/limited:v1', manifestDigest, blob, 'tags:acme/limited']) upstream.setFault(key, 'rate-limit-long');
+      const base = `${tender.url}/v2/faulty.test/acme/limited`;
+      const before = upstream.requests.length;
+      const asks: Array<[string, 'GET' | 'HEAD']> = [
+        [`${base}/manifests/v1`, 'GET'],
+        [`${base}/manifests/v1`, 'HEAD'],
+        [`${base}/manifests/${manifestDigest}`, 'GET'],
+        [`${base}/blobs/${blob}`, 'GET'],
+        [`${base}/tags/list`, 'GET'],
+      ];
+      for (const [url, method] of asks) {
+        const res = await http(url, { method, headers: { accept: containerdAccept } });
+        expect(res.status, `${method} ${url}`).toBe(429);
+        expect(res.headers['retry-after'], `${method} ${url}`).toBe('86400');
+        if (method === 'GET') expect(code(res)).toBe('TOOMANYREQUESTS');
+      }
+      // Passed on at once: one upstream request each, no retry after a wait.
+      expect(upstream.requests.length - before).toBe(asks.length);
+    });
+
+    it('answers 503 UNAVAILABLE when the deadline passes while a manifest body trickles in', async () => {
+      const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: indexType, manifests: [], annotations: { pad: 'x'.repeat(200) } }));
+      upstream.addManifest('acme/slow', 'v1', body, indexType);
+      upstream.setFault('acme/slow:v1', 'trickle');
+      const res = await http(`${tender.url}/v2/faulty.test/acme/slow/manifests/v1`, { headers: { accept: containerdAccept } });
+      expect(res.status).toBe(503);
+      expect(code(res)).toBe('UNAVAILABLE');
+    });
+
+    it('serves a manifest the upstream labels text/html with the type its document declares', async () => {
+      const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: indexType, manifests: [], annotations: { label: 'html' } }));
+      const digest = upstream.addManifest('acme/html', 'v1', body, 'text/html');
+      for (const url of [`${tender.url}/v2/faulty.test/acme/html/manifests/v1`, `${tender.url}/v2/faulty.test/acme/html/manifests/${digest}`]) {
+        const res = await http(url, { headers: { accept: containerdAccept } });
+        expect(res.status).toBe(200);
+        expect(res.headers['content-type']).toBe(indexType);
+        expect(res.headers.etag).toBe(`"${digest}"`);
+      }
+    });
+
+    it('refuses with 502 UPSTREAM_ERROR a body that is not a manifest, and caches nothing', async () => {
+      const page = Buffer.from('<html><body>Please sign in</body></html>');
+      const digest = upstream.addManifest('acme/portal', 'v1', page, 'text/html');
+      const labelled = upstream.addManifest('acme/portal', 'v2', Buffer.from('{"hello":"world"}'), 'application/vnd.oci.image.manifest.v1+json');
+      for (const reference of ['v1', digest, 'v2', labelled]) {
+        const res = await http(`${tender.url}/v2/faulty.test/acme/portal/manifests/${reference}`, { headers: { accept: containerdAccept } });
+        expect(res.status, reference).toBe(502);
+        expect(code(res)).toBe('UPSTREAM_ERROR');
+      }
+      expect(await isCached(digest)).toBe(false);
+    });
+
+    it('refuses an upstream manifest over 4 MiB with 502 UPSTREAM_ERROR, not 400 MANIFEST_INVALID', async () => {
+      const huge = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: indexType, manifests: [], annotations: { pad: 'x'.repeat(5 * 1024 * 1024) } }));
+      upstream.addManifest('acme/huge', 'v1', huge, indexType);
+      const res = await http(`${tender.url}/v2/faulty.test/acme/huge/manifests/v1`, { headers: { accept: containerdAccept } });
+      expect(res.status).toBe(502);
+      expect(code(res)).toBe('UPSTREAM_ERROR');
+    });
+  });
+
   it('answers 503 UNAVAILABLE for an uncached blob while upstream fails', async () => {
     const digest = upstream.addBlob(randomBytes(1000));
     upstream.setFault(digest, 'unavailable');
@@ -178,3 +271,87 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 3000): Promise
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+describe('token realms the upstream names (credentials go only where they may)', () => {
+  let realm: TokenRealm;
+  const upstreams: Record<string, FaultUpstream> = {};
+  let tender: TenderHandle;
+  const basic = `Basic ${Buffer.from('robot:upstream-secret').toString('base64')}`;
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: indexType, manifests: [] }));
+
+  beforeAll(async () => {
+    realm = await startTokenRealm();
+    for (const name of ['other.test', 'listed.test', 'own.test', 'garbage.test']) {
+      upstreams[name] = await startFaultUpstream();
+      upstreams[name].addManifest('acme/app', 'v1', manifest, indexType);
+    }
+    // An insecure (http) upstream naming a plain-http realm on another host: the finding's case.
+    upstreams['other.test']!.setBearerRealm(realm.url, 'other');
+    upstreams['listed.test']!.setBearerRealm(realm.url, 'listed');
+    upstreams['own.test']!.setBearerRealm(upstreams['own.test']!.ownRealm(), 'own');
+    upstreams['garbage.test']!.setBearerRealm(realm.url, 'garbage');
+    realm.respond = (service) =>
+      service === 'garbage'
+        ? { status: 200, body: '<html>proxy login</html>' }
+        : { status: 200, body: JSON.stringify({ token: `t-${service}`, expires_in: 300 }) };
+    const entry = (name: string, extra: Record<string, unknown> = {}) => ({
+      url: upstreams[name]!.url,
+      insecure: true,
+      retries: 0,
+      username: 'robot',
+      password: 'upstream-secret',
+      ...extra,
+    });
+    tender = await startTender({
+      upstreams: Object.fromEntries(Object.entries(upstreams).map(([name, u]) => [name, u.url])),
+      settings: {
+        upstreams: {
+          'other.test': entry('other.test'),
+          'listed.test': entry('listed.test', { tokenRealms: [realm.origin] }),
+          'own.test': entry('own.test'),
+          'garbage.test': entry('garbage.test'),
+        },
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await tender?.stop();
+    for (const u of Object.values(upstreams)) await u.stop();
+    await realm?.stop();
+  });
+
+  const pull = (name: string, repository = 'acme/app') =>
+    http(`${tender.url}/v2/${name}/${repository}/manifests/v1`, { headers: { accept: containerdAccept } });
+
+  it('asks a plain-http realm on another host anonymously, logging why once, and the pull goes on', async () => {
+    const res = await pull('other.test');
+    expect(res.status).toBe(200);
+    upstreams['other.test']!.addManifest('acme/second', 'v1', manifest, indexType);
+    expect((await pull('other.test', 'acme/second')).status).toBe(200);
+    const asked = realm.requests.filter((r) => r.service === 'other');
+    expect(asked).toHaveLength(2);
+    expect(asked.every((r) => r.authorization === undefined)).toBe(true);
+    const warnings = tender.logs.filter((l) => String(l.msg).startsWith('credentials not sent to the token realm'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ upstream: 'other.test', realm: realm.url });
+    expect(String(warnings[0]!.reason)).toMatch(/plain http on another host/);
+    expect(JSON.stringify(tender.logs)).not.toContain('upstream-secret');
+  });
+
+  it('sends the credentials to that realm once tokenRealms lists it', async () => {
+    expect((await pull('listed.test')).status).toBe(200);
+    expect(realm.requests.filter((r) => r.service === 'listed').map((r) => r.authorization)).toEqual([basic]);
+  });
+
+  it("sends the credentials to the insecure upstream's own host", async () => {
+    expect((await pull('own.test')).status).toBe(200);
+    expect(upstreams['own.test']!.tokenRequests.map((r) => r.authorization)).toEqual([basic]);
+  });
+
+  it('answers 502 UPSTREAM_ERROR when the realm answers garbage', async () => {
+    const res = await pull('garbage.test');
+    expect(res.status).toBe(502);
+    expect((JSON.parse(res.body.toString()) as { errors: Array<{ code: string }> }).errors[0]!.code).toBe('UPSTREAM_ERROR');
+  });
+});

@@ -1,5 +1,6 @@
 // Hostile requests (paths, ns values, host prefixes, methods, headers, queries) as raw bytes against tender in front of a real registry.
 import { createHash } from 'node:crypto';
+import { connect } from 'node:net';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -245,6 +246,33 @@ describeWithBinaries(['docker-registry'], 'hostile requests against tender in fr
     }
     await registry.settle();
     expect(registry.count({ kind: 'blobs', method: 'GET' })).toBe(1 + fresh.layers.length);
+  });
+
+  it('(6) answers every pipelined request received before a malformed one, in order, then the 400, then closes', async () => {
+    const manifestPath = '/v2/library/app/manifests/v1';
+    const ok = (target: string) => `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: ${containerdAccept}\r\n\r\n`;
+    const bytes = ok(manifestPath) + ok(`/v2/library/app/blobs/${app.config.digest}`) + 'GET /v2/ HTTP/1.1\r\nBad Header: 1\r\n\r\n' + ok('/v2/');
+    const received = await new Promise<Buffer>((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port: tender.port });
+      const chunks: Buffer[] = [];
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`connection not closed in time; got ${Buffer.concat(chunks).toString('latin1').slice(0, 500)}`));
+      }, 10_000);
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(Buffer.concat(chunks));
+      });
+      socket.write(bytes);
+    });
+    const text = received.toString('latin1').toLowerCase();
+    const statuses = [...text.matchAll(/http\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
+    // The two requests before the malformed one, then its 400; the one after it is never read.
+    expect(statuses).toEqual([200, 200, 400]);
+    expect(text).toContain(`docker-content-digest: ${app.digest}`);
+    expect(text).toContain(`docker-content-digest: ${app.config.digest}`);
   });
 
   it('(3) wrote nothing outside the cache root, and nothing odd inside it', async () => {

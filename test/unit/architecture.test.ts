@@ -38,7 +38,7 @@ const rules: Readonly<Record<string, Rule>> = {
   http: {
     values: ['oci', 'cache'],
     types: ['metrics', 'log', 'config'],
-    packages: ['hono', '@hono/node-server', 'bcryptjs', 'lru-cache', 'prom-client'],
+    packages: ['hono', '@hono/node-server', 'bcryptjs', 'piscina', 'lru-cache', 'prom-client'],
     builtins: 'any',
   },
   cli: {
@@ -53,7 +53,8 @@ const rules: Readonly<Record<string, Rule>> = {
     packages: ['@hono/node-server', 'keyv', '@keyv/redis'],
     builtins: 'any',
   },
-  config: { values: ['config-values', 'oci'], types: [], packages: ['yaml', 'zod'], builtins: 'any' },
+  config: { values: ['config-values', 'cache-dir-check', 'oci'], types: [], packages: ['yaml', 'zod'], builtins: 'any' },
+  'cache-dir-check': { values: [], types: [], packages: [], builtins: 'any' },
   'config-values': { values: ['oci'], types: [], packages: [], builtins: [] },
   log: { values: [], types: [], packages: ['pino'], builtins: 'any' },
   metrics: { values: [], types: [], packages: ['prom-client'], builtins: 'any' },

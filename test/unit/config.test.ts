@@ -708,4 +708,73 @@ upstreams:
       expect(b.upstreams).toHaveLength(7);
     });
   });
+
+  describe('issue 10 settings', () => {
+    it('lists auth.docker.io as the built-in token realm of docker.io, kept when docker.io is overridden', () => {
+      expect(upstream(loadConfig(), 'docker.io').tokenRealms).toEqual(['auth.docker.io']);
+      const file = writeYaml(`
+upstreams:
+  docker.io:
+    url: https://registry-1.docker.io
+    username: robot
+    password: pw
+  reg.local:
+    url: http://reg.local:5000
+    insecure: true
+    tokenRealms: [auth.local, "http://auth.local:5001"]
+`);
+      const config = loadConfig({ file });
+      expect(upstream(config, 'docker.io').tokenRealms).toEqual(['auth.docker.io']);
+      expect(upstream(config, 'reg.local').tokenRealms).toEqual(['auth.local', 'http://auth.local:5001']);
+      expect(upstream(config, 'ghcr.io').tokenRealms).toEqual([]);
+    });
+
+    it('refuses a plain-http token realm for an upstream not marked insecure, and realms that are not hosts', () => {
+      const file = writeYaml(`
+upstreams:
+  reg.local:
+    url: https://reg.local
+    tokenRealms: ["http://auth.local"]
+  other.local:
+    url: https://other.local
+    tokenRealms: ["https://auth.local/token", "auth local"]
+`);
+      const err = configError(() => loadConfig({ file }));
+      expect(err.problems.join('\n')).toContain('upstreams.reg.local.tokenRealms: "http://auth.local" is plain http');
+      expect(err.problems.filter((p) => p.startsWith('upstreams.other.local.tokenRealms'))).toHaveLength(2);
+    });
+
+    it('refuses aliases that are not ASCII host names', () => {
+      const file = writeYaml(`
+upstreams:
+  reg.local:
+    url: https://reg.local
+    aliases: ["doc\u212Aer.io", "reg local"]
+`);
+      const err = configError(() => loadConfig({ file }));
+      expect(err.problems.filter((p) => p.startsWith('upstreams.reg.local.aliases'))).toHaveLength(2);
+    });
+
+    it('reads the auth throttle, with defaults', () => {
+      const htpasswd = join(dir, 'htpasswd');
+      writeFileSync(htpasswd, 'alice:$2y$05$abcdefghijklmnopqrstuuY0Cl1Ui1tF1QG3MpQ1/Nn5x2bvdQkbm\n');
+      const plain = loadConfig({ file: writeYaml(`auth:\n  htpasswd: ${htpasswd}\n`) });
+      expect(plain.auth).toMatchObject({ maxFailures: 10, failureWindowMs: 60_000, verifyQueue: 64 });
+      const tuned = loadConfig({ file: writeYaml(`auth:\n  htpasswd: ${htpasswd}\n  throttle: { failures: 0, window: 5m, queue: 8 }\n`) });
+      expect(tuned.auth).toMatchObject({ maxFailures: 0, failureWindowMs: 300_000, verifyQueue: 8 });
+      const err = configError(() => loadConfig({ file: writeYaml(`auth:\n  htpasswd: ${htpasswd}\n  throttle: { failures: -1, window: soon }\n`) }));
+      expect(err.problems.some((p) => p.startsWith('auth.throttle.failures'))).toBe(true);
+      expect(err.problems.some((p) => p.startsWith('auth.throttle.window'))).toBe(true);
+    });
+
+    it('checks the cache directory only when asked, and reports it with the other problems', () => {
+      const file = writeYaml(`cacheDir: /proc/tender-cache\ntagTtl: soon\n`);
+      const err = configError(() => loadConfig({ file }, { checkCacheDir: true }));
+      expect(err.problems).toEqual([
+        expect.stringContaining('tagTtl'),
+        'cacheDir: "/proc/tender-cache" is under /proc, a kernel file system: expected a directory on a disk',
+      ]);
+      expect(loadConfig({ file: writeYaml('cacheDir: /proc/tender-cache\n') }).cacheDir).toBe('/proc/tender-cache');
+    });
+  });
 });

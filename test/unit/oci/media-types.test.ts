@@ -1,6 +1,15 @@
 // Accept negotiation for stored manifests and the media type a manifest declares in its body.
 import { describe, expect, it } from 'vitest';
-import { accepts, declaredMediaType, defaultManifestAccept, maxManifestBytes, mediaTypes, parseAccept } from '../../../src/oci/media-types.js';
+import {
+  accepts,
+  declaredMediaType,
+  defaultManifestAccept,
+  isManifestMediaType,
+  manifestMediaType,
+  maxManifestBytes,
+  mediaTypes,
+  parseAccept,
+} from '../../../src/oci/media-types.js';
 
 const containerdAccept =
   'application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json, ' +
@@ -86,6 +95,40 @@ describe('declaredMediaType', () => {
   it('gives undefined for a body that is not JSON', () => {
     expect(declaredMediaType(Buffer.from('<html>not a manifest</html>'))).toBeUndefined();
     expect(declaredMediaType(Buffer.alloc(0))).toBeUndefined();
+  });
+});
+
+describe('manifestMediaType', () => {
+  const json = (value: unknown) => Buffer.from(JSON.stringify(value));
+  const image = json({ schemaVersion: 2, mediaType: mediaTypes.dockerManifest, config: {}, layers: [] });
+
+  it('takes the Content-Type when it is a manifest type', () => {
+    expect(manifestMediaType(image, mediaTypes.dockerManifest)).toBe(mediaTypes.dockerManifest);
+    expect(manifestMediaType(json({ schemaVersion: 2, manifests: [] }), mediaTypes.dockerManifestList)).toBe(mediaTypes.dockerManifestList);
+  });
+
+  it("takes the document's own type when the Content-Type is not a manifest type", () => {
+    for (const label of ['text/html', 'application/json', 'application/octet-stream', undefined]) {
+      expect(manifestMediaType(image, label), String(label)).toBe(mediaTypes.dockerManifest);
+    }
+    expect(manifestMediaType(json({ schemaVersion: 2, manifests: [] }), 'text/html')).toBe(mediaTypes.ociIndex);
+    expect(manifestMediaType(json({ schemaVersion: 2, config: {}, layers: [] }), 'text/plain')).toBe(mediaTypes.ociManifest);
+    expect(manifestMediaType(json({ schemaVersion: 1, fsLayers: [], signatures: [] }), 'text/html')).toBe(mediaTypes.dockerManifestV1Signed);
+  });
+
+  it('finds no manifest in bodies that are none, whatever the label', () => {
+    for (const body of ['<html>sign in</html>', '', 'null', '42', '[]', '{}', '{"schemaVersion":2}', '{"schemaVersion":"2","layers":[]}']) {
+      expect(manifestMediaType(Buffer.from(body), mediaTypes.ociManifest), body).toBeUndefined();
+    }
+    expect(manifestMediaType(json({ schemaVersion: 2, mediaType: 'text/html', layers: [] }), mediaTypes.ociManifest)).toBeUndefined();
+    expect(manifestMediaType(json({ schemaVersion: 1, name: 'x' }), undefined)).toBeUndefined();
+  });
+
+  it('knows the manifest types', () => {
+    expect(isManifestMediaType(mediaTypes.ociIndex)).toBe(true);
+    expect(isManifestMediaType(mediaTypes.dockerManifestV1Signed)).toBe(true);
+    expect(isManifestMediaType('text/html')).toBe(false);
+    expect(isManifestMediaType(undefined)).toBe(false);
   });
 });
 

@@ -1,6 +1,6 @@
 // Single-range Range parsing against a known size, and the Content-Range it implies.
 import { describe, expect, it } from 'vitest';
-import { contentRange, parseRange } from '../../../src/oci/range.js';
+import { contentRange, ifRangeAllows, parseRange } from '../../../src/oci/range.js';
 
 describe('parseRange', () => {
   const size = 100;
@@ -73,5 +73,21 @@ describe('contentRange', () => {
     const parsed = parseRange('bytes=-5', 1234);
     if (parsed.kind !== 'range') throw new Error('expected a range');
     expect(contentRange(parsed.range, 1234)).toBe('bytes 1229-1233/1234');
+  });
+});
+
+describe('ifRangeAllows (RFC 9110 §13.1.5)', () => {
+  const etag = '"sha256:0123"';
+
+  it('allows the range without If-Range or with the exact strong entity tag', () => {
+    expect(ifRangeAllows(undefined, etag)).toBe(true);
+    expect(ifRangeAllows('"sha256:0123"', etag)).toBe(true);
+    expect(ifRangeAllows(' "sha256:0123" ', etag)).toBe(true);
+  });
+
+  it('refuses it for another tag, a weak tag, an unquoted digest or an HTTP-date (no Last-Modified is sent)', () => {
+    for (const value of ['"sha256:9999"', 'W/"sha256:0123"', 'sha256:0123', 'Wed, 21 Oct 2015 07:28:00 GMT', '', '*']) {
+      expect(ifRangeAllows(value, etag), value).toBe(false);
+    }
   });
 });

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
+import { setTimeout as sleepFor } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { UpstreamConfig } from '../../../src/config.js';
 import { createLogger } from '../../../src/log.js';
@@ -33,7 +34,7 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
-function sendManifest(res: ServerResponse, body = manifestBody, contentType: string = mediaTypes.ociManifest): void {
+function sendManifest(res: ServerResponse, body: Buffer = manifestBody, contentType: string = mediaTypes.ociManifest): void {
   res.writeHead(200, { 'content-type': contentType, 'content-length': body.length, 'docker-content-digest': sha256(body) });
   res.end(body);
 }
@@ -80,6 +81,7 @@ function upstreamConfig(url: string, overrides: Partial<UpstreamConfig> = {}): U
     offline: false,
     clientCert: undefined,
     clientKey: undefined,
+    tokenRealms: [],
     ...overrides,
   };
 }
@@ -515,14 +517,11 @@ describe('RegistryClient', () => {
           const headers: Record<string, string | number> = { 'content-type': mediaTypes.ociManifest };
           if (announceLength) headers['content-length'] = size;
           res.writeHead(200, headers);
-          // Written in pieces so an unannounced length arrives chunked.
-          const piece = Buffer.alloc(64 * 1024, 0x20);
-          let left = size;
-          while (left > 0) {
-            const n = Math.min(left, piece.length);
-            res.write(piece.subarray(0, n));
-            left -= n;
-          }
+          // A real manifest padded to the size with an annotation, written in pieces so an unannounced length arrives chunked.
+          const head = Buffer.from(`{"schemaVersion":2,"mediaType":"${mediaTypes.ociManifest}","layers":[],"annotations":{"pad":"`);
+          const tail = Buffer.from('"}}');
+          const body = Buffer.concat([head, Buffer.alloc(size - head.length - tail.length, 0x78), tail]);
+          for (let at = 0; at < body.length; at += 64 * 1024) res.write(body.subarray(at, at + 64 * 1024));
           res.end();
         },
       });
@@ -535,18 +534,33 @@ describe('RegistryClient', () => {
       expect(manifest.body.length).toBe(maxManifestBytes);
     });
 
-    it('refuses a manifest over 4 MiB announced by Content-Length', async () => {
+    // The upstream's fault, not the client's: 502 UPSTREAM_ERROR, never 400 MANIFEST_INVALID.
+    it('refuses a manifest over 4 MiB announced by Content-Length with 502 UPSTREAM_ERROR', async () => {
       const reg = await bigManifestRegistry(maxManifestBytes + 1, true);
       const { client } = makeClient(reg.url);
       const err = await rejection(client.getManifest('team/app', 'huge', mediaTypes.ociManifest, signal()));
-      expect(err.code).toBe('MANIFEST_INVALID');
+      expect(err.code).toBe('UPSTREAM_ERROR');
+      expect(err.status).toBe(502);
     });
 
-    it('refuses a manifest over 4 MiB sent without Content-Length', async () => {
+    it('refuses a manifest over 4 MiB sent without Content-Length with 502 UPSTREAM_ERROR', async () => {
       const reg = await bigManifestRegistry(maxManifestBytes + 1, false);
       const { client } = makeClient(reg.url);
       const err = await rejection(client.getManifest('team/app', 'huge', mediaTypes.ociManifest, signal()));
-      expect(err.code).toBe('MANIFEST_INVALID');
+      expect(err.code).toBe('UPSTREAM_ERROR');
+    });
+
+    it('refuses a tag list over 4 MiB with 502 UPSTREAM_ERROR', async () => {
+      const reg = await registry({
+        auth: 'none',
+        routes: (_req, res) => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ name: 'team/app', tags: Array.from({ length: 400_000 }, (_, i) => `tag-${i}`) }));
+        },
+      });
+      const { client } = makeClient(reg.url);
+      const err = await rejection(client.listTags('team/app', '', signal()));
+      expect(err.code).toBe('UPSTREAM_ERROR');
     });
   });
 
@@ -588,6 +602,192 @@ describe('RegistryClient', () => {
   });
 });
 
+describe('RegistryClient: every upstream condition is an OCI error', () => {
+  it('passes a 429 with a Retry-After beyond 10 s on at once, with its Retry-After, for every kind of request', async () => {
+    const reg = await registry({
+      auth: 'none',
+      routes: (_req, res) => {
+        res.writeHead(429, { 'retry-after': '86400' });
+        res.end();
+      },
+    });
+    const { client, sleeps } = makeClient(reg.url, { retries: 3 });
+    const calls = [
+      client.getManifest('team/app', 'v1', mediaTypes.ociManifest, signal()),
+      client.headManifest('team/app', 'v1', mediaTypes.ociManifest, signal()),
+      client.getBlob('team/app', layerDigest, signal()),
+      client.headBlob('team/app', layerDigest, signal()),
+      client.listTags('team/app', '', signal()),
+      client.referrers('team/app', manifestDigest, '', signal()),
+    ];
+    for (const call of calls) {
+      const err = await rejection(call);
+      expect(err.code).toBe('TOOMANYREQUESTS');
+      expect(err.headers['Retry-After']).toBe('86400');
+    }
+    expect(sleeps).toEqual([]);
+    expect(reg.requests).toHaveLength(calls.length);
+  });
+
+  it('stops waiting when retries would wait more than 10 s in total', async () => {
+    const reg = await registry({
+      auth: 'none',
+      routes: (_req, res) => {
+        res.writeHead(503, { 'retry-after': '6' });
+        res.end();
+      },
+    });
+    const { client, sleeps } = makeClient(reg.url, { retries: 5 });
+    const err = await rejection(client.getManifest('team/app', 'v1', mediaTypes.ociManifest, signal()));
+    expect(err.code).toBe('UNAVAILABLE');
+    expect(sleeps).toEqual([6_000]);
+  });
+
+  it('passes the 429 on when the deadline ends a retry wait, instead of an abort error', async () => {
+    const reg = await registry({
+      auth: 'none',
+      routes: (_req, res) => {
+        res.writeHead(429, { 'retry-after': '5' });
+        res.end();
+      },
+    });
+    const client = new RegistryClient(upstreamConfig(reg.url, { retries: 3 }), new Metrics({ processMetrics: false }), createLogger('silent'), (ms, s) =>
+      sleepFor(ms, undefined, { signal: s }),
+    );
+    clients.push(client);
+    const err = await rejection(client.getManifest('team/app', 'v1', mediaTypes.ociManifest, AbortSignal.timeout(200)));
+    expect(err.code).toBe('TOOMANYREQUESTS');
+    expect(err.headers['Retry-After']).toBe('5');
+  });
+
+  it('gives UNAVAILABLE when the deadline passes while a manifest body stalls', async () => {
+    const reg = await registry({
+      auth: 'none',
+      routes: (_req, res) => {
+        res.writeHead(200, { 'content-type': mediaTypes.ociManifest, 'content-length': manifestBody.length });
+        res.write(manifestBody.subarray(0, 10)); // and never the rest
+      },
+    });
+    const { client } = makeClient(reg.url);
+    const err = await rejection(client.getManifest('team/app', 'v1', mediaTypes.ociManifest, AbortSignal.timeout(300)));
+    expect(err.code).toBe('UNAVAILABLE');
+  });
+
+  it('gives UNAVAILABLE when the connection breaks in the middle of a manifest body', async () => {
+    const reg = await registry({
+      auth: 'none',
+      routes: (req, res) => {
+        res.writeHead(200, { 'content-type': mediaTypes.ociManifest, 'content-length': manifestBody.length });
+        res.write(manifestBody.subarray(0, 10), () => req.socket.resetAndDestroy());
+      },
+    });
+    const { client } = makeClient(reg.url, { retries: 0 });
+    const err = await rejection(client.getManifest('team/app', 'v1', mediaTypes.ociManifest, signal()));
+    expect(err.code).toBe('UNAVAILABLE');
+  });
+
+  it('gives 502 UPSTREAM_ERROR when the token realm answers garbage', async () => {
+    const realm = await server((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('<html>gateway says hi</html>');
+    });
+    const reg = await server((_req, res) => {
+      res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm.url}/token",service="x"` });
+      res.end();
+    });
+    const { client } = makeClient(reg.url);
+    const err = await rejection(client.getManifest('team/app', 'v1', mediaTypes.ociManifest, signal()));
+    expect(err.code).toBe('UPSTREAM_ERROR');
+    expect(err.status).toBe(502);
+  });
+
+  it('gives 502 UPSTREAM_ERROR for a redirect to another scheme', async () => {
+    const reg = await server((_req, res) => {
+      res.writeHead(307, { location: 'file:///etc/passwd' });
+      res.end();
+    });
+    const { client } = makeClient(reg.url);
+    const err = await rejection(client.getBlob('team/app', layerDigest, signal()));
+    expect(err.code).toBe('UPSTREAM_ERROR');
+  });
+});
+
+describe('RegistryClient: manifest media types', () => {
+  async function manifestAs(body: Buffer, contentType: string) {
+    const reg = await registry({ auth: 'none', routes: (_req, res) => sendManifest(res, body, contentType) });
+    return makeClient(reg.url).client.getManifest('team/app', 'v1', '*/*', signal());
+  }
+
+  it('stores a manifest labelled text/html with the type its document declares', async () => {
+    const manifest = await manifestAs(manifestBody, 'text/html; charset=utf-8');
+    expect(manifest.mediaType).toBe(mediaTypes.ociManifest);
+  });
+
+  it('keeps a manifest type from the Content-Type', async () => {
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [] }));
+    expect((await manifestAs(index, mediaTypes.dockerManifestList)).mediaType).toBe(mediaTypes.dockerManifestList);
+    expect((await manifestAs(index, 'application/octet-stream')).mediaType).toBe(mediaTypes.ociIndex);
+  });
+
+  it('refuses with 502 a body that is not a manifest, whatever its label', async () => {
+    for (const [body, type] of [
+      ['<html><body>login</body></html>', 'text/html'],
+      ['<html><body>login</body></html>', mediaTypes.ociManifest],
+      ['{"hello":"world"}', mediaTypes.ociManifest],
+      ['[1,2,3]', 'application/json'],
+      ['{"schemaVersion":2,"mediaType":"text/html","layers":[]}', 'application/json'],
+      ['{"schemaVersion":3,"layers":[]}', mediaTypes.ociManifest],
+    ] as const) {
+      const err = await rejection(manifestAs(Buffer.from(body), type));
+      expect(err.code, `${type}: ${body}`).toBe('UPSTREAM_ERROR');
+    }
+  });
+
+  it('passes no media type on from a HEAD labelled with something that is not a manifest type', async () => {
+    const reg = await registry({
+      auth: 'none',
+      routes: (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/html', 'content-length': manifestBody.length, 'docker-content-digest': manifestDigest });
+        res.end();
+      },
+    });
+    const head = await makeClient(reg.url).client.headManifest('team/app', 'v1', '*/*', signal());
+    expect(head.mediaType).toBeUndefined();
+    expect(head.digest).toBe(manifestDigest);
+  });
+});
+
+describe('RegistryClient: pagination links', () => {
+  async function linkFor(link: string, query = ''): Promise<string | undefined> {
+    const reg = await registry({
+      auth: 'none',
+      routes: (_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json', link });
+        res.end('{"name":"team/app","tags":[]}');
+      },
+    });
+    return (await makeClient(reg.url).client.listTags('team/app', query, signal())).headers.link;
+  }
+
+  it('keeps every entry naming this tag list on this upstream, reduced to its query', async () => {
+    expect(await linkFor('</v2/team/app/tags/list?n=2&last=b>; rel="next", </v2/team/app/tags/list?n=2>; rel="first"')).toBe(
+      '<?n=2&last=b>; rel="next", <?n=2>; rel="first"',
+    );
+  });
+
+  it('drops entries on another host, another path or another repository', async () => {
+    const link = [
+      '<http://evil.example/v2/team/app/tags/list?n=2>; rel="next"',
+      '</v2/other/repo/tags/list?n=2>; rel="next"',
+      '</v2/team/app/manifests/latest>; rel="next"',
+      '<//evil.example/v2/team/app/tags/list>; rel="next"',
+      '</v2/team/app/tags/list?last=z>; rel="next"',
+    ].join(', ');
+    expect(await linkFor(link)).toBe('<?last=z>; rel="next"');
+    expect(await linkFor('<http://evil.example/x>; rel="next"')).toBeUndefined();
+  });
+});
+
 describe('backoff', () => {
   it('honours Retry-After seconds', () => {
     expect(backoff(0, '0')).toBe(0);
@@ -595,15 +795,16 @@ describe('backoff', () => {
     expect(backoff(5, '2')).toBe(2_000);
   });
 
-  it('caps a long Retry-After at 10 s', () => {
-    expect(backoff(0, '120')).toBe(10_000);
-    expect(backoff(0, '86400')).toBe(10_000);
+  it('gives up on a Retry-After longer than 10 s (the answer is passed on instead)', () => {
+    expect(backoff(0, '10')).toBe(10_000);
+    expect(backoff(0, '11')).toBeUndefined();
+    expect(backoff(0, '86400')).toBeUndefined();
   });
 
   it('honours a Retry-After HTTP date', () => {
     const now = Date.parse('2024-01-01T00:00:00Z');
     expect(backoff(0, new Date(now + 4_000).toUTCString(), now)).toBe(4_000);
-    expect(backoff(0, new Date(now + 3_600_000).toUTCString(), now)).toBe(10_000);
+    expect(backoff(0, new Date(now + 3_600_000).toUTCString(), now)).toBeUndefined();
   });
 
   it('falls back to exponential backoff for a past date, garbage or no Retry-After', () => {

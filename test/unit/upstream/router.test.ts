@@ -61,6 +61,15 @@ function expectOciError(run: () => unknown, code: string, status: number): OciEr
   return caught as OciError;
 }
 
+function caught(run: () => unknown): OciError {
+  try {
+    run();
+  } catch (err) {
+    return err as OciError;
+  }
+  throw new Error('expected an error');
+}
+
 describe('UpstreamRouter', () => {
   const router = makeRouter();
 
@@ -81,6 +90,16 @@ describe('UpstreamRouter', () => {
     it('matches ns and aliases case-insensitively', () => {
       expect(router.resolve({ ns: 'GHCR.io', name: 'org/app' }).upstream).toBe(ghcr);
       expect(router.resolve({ ns: 'registry.internal', name: 'team/app' }).upstream).toBe(local);
+    });
+
+    it('compares ASCII only: a Unicode case fold never aliases a configured name', () => {
+      // "doc\u212Aer.io" (Kelvin sign) lower-cases to "docker.io" under a Unicode fold.
+      for (const ns of ['doc\u212Aer.io', 'GHCR.\u0130O', 'ghcr.io\u200b', 'ｇhcr.io']) {
+        expect(() => router.resolve({ ns, name: 'library/nginx' }), ns).toThrow(OciError);
+        expect(caught(() => router.resolve({ ns, name: 'library/nginx' })).code).toBe('DENIED');
+      }
+      // As a path prefix it is no host name at all, and no repository name either.
+      expect(caught(() => router.resolve({ ns: undefined, name: 'doc\u212Aer.io/library/nginx' })).code).toBe('NAME_INVALID');
     });
 
     it('routes an ns with a port', () => {

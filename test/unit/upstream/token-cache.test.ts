@@ -45,7 +45,7 @@ function makeCache(overrides: Partial<TokenCacheOptions> = {}) {
     upstream: 'test.local',
     dispatcher,
     credentials: { username: undefined, password: undefined },
-    insecure: true,
+    realms: { upstreamUrl: 'http://127.0.0.1:1', insecure: true, tokenRealms: [] },
     timeoutMs: 5_000,
     onFetch: (result) => fetches.push(result),
     ...overrides,
@@ -134,13 +134,73 @@ describe('TokenCache', () => {
     expect(realm.server.requests[0]!.authorization).toBe(`Basic ${Buffer.from('robot:s3cret').toString('base64')}`);
   });
 
-  it('refuses to send credentials to a plain-http realm unless the upstream is insecure', async () => {
+  it('asks a plain-http realm anonymously, and says why, unless the upstream is insecure', async () => {
     const realm = await startRealm(() => ({ status: 200, body: { token: 't' } }));
-    const { cache, fetches } = makeCache({ credentials: { username: 'robot', password: 's3cret' }, insecure: false });
+    const refused: string[] = [];
+    const { cache } = makeCache({
+      credentials: { username: 'robot', password: 's3cret' },
+      realms: { upstreamUrl: realm.server.url, insecure: false, tokenRealms: [] },
+      onRefusedRealm: (_url, reason) => refused.push(reason),
+    });
 
-    await expect(cache.get(scope, challenge(realm))).rejects.toThrow(/plain-http/);
-    expect(realm.hits()).toBe(0);
-    expect(fetches).not.toContain('ok');
+    expect(await cache.get(scope, challenge(realm))).toBe('t');
+    expect(realm.hits()).toBe(1);
+    expect(realm.server.requests[0]!.authorization).toBeUndefined();
+    expect(refused).toEqual([expect.stringMatching(/plain http/)]);
+  });
+
+  it('sends no credentials to a plain-http realm on another host than an insecure upstream', async () => {
+    const realm = await startRealm(() => ({ status: 200, body: { token: 't' } }));
+    const refused: string[] = [];
+    const { cache } = makeCache({
+      credentials: { username: 'robot', password: 's3cret' },
+      // The realm is 127.0.0.1; the upstream is "localhost": another host by name.
+      realms: { upstreamUrl: 'http://localhost:5000', insecure: true, tokenRealms: [] },
+      onRefusedRealm: (_url, reason) => refused.push(reason),
+    });
+
+    await cache.get(scope, challenge(realm));
+    expect(realm.server.requests[0]!.authorization).toBeUndefined();
+    expect(refused).toEqual([expect.stringMatching(/another host/)]);
+  });
+
+  it('sends credentials to a plain-http realm on another host when tokenRealms lists its origin', async () => {
+    const realm = await startRealm(() => ({ status: 200, body: { token: 't' } }));
+    const { cache } = makeCache({
+      credentials: { username: 'robot', password: 's3cret' },
+      realms: { upstreamUrl: 'http://localhost:5000', insecure: true, tokenRealms: [realm.server.url] },
+    });
+
+    await cache.get(scope, challenge(realm));
+    expect(realm.server.requests[0]!.authorization).toBe(`Basic ${Buffer.from('robot:s3cret').toString('base64')}`);
+  });
+
+  it('refuses garbage, oversized and unusable token answers as UPSTREAM_ERROR', async () => {
+    const answers: Array<{ status: number; raw: string }> = [
+      { status: 200, raw: '<html>not json</html>' },
+      { status: 200, raw: JSON.stringify({ token: 'a'.repeat(300 * 1024) }) },
+      { status: 200, raw: JSON.stringify({ token: 'bad\r\ntoken' }) },
+      { status: 200, raw: JSON.stringify({ token: 42 }) },
+      { status: 200, raw: 'null' },
+    ];
+    const server = await startServer((_req, res) => {
+      const answer = answers.shift()!;
+      res.writeHead(answer.status, { 'content-type': 'application/json' });
+      res.end(answer.raw);
+    });
+    servers.push(server);
+    const { cache } = makeCache();
+    const realmChallenge: Challenge = { scheme: 'bearer', params: { realm: `${server.url}/token` } };
+    for (let i = 0; i < 5; i++) {
+      await expect(cache.get(`${scope}${i}`, realmChallenge)).rejects.toMatchObject({ code: 'UPSTREAM_ERROR' });
+    }
+  });
+
+  it('refuses a realm that is not an http(s) URL without contacting anything', async () => {
+    const { cache } = makeCache();
+    for (const realm of ['file:///etc/passwd', 'not a url', 'gopher://127.0.0.1/x']) {
+      await expect(cache.get(scope, { scheme: 'bearer', params: { realm } })).rejects.toMatchObject({ code: 'UPSTREAM_ERROR' });
+    }
   });
 
   it('fails on a realm error, counts it, and does not cache the failure', async () => {
