@@ -46,6 +46,22 @@ describe('dependency direction', () => {
     expect(bad).toEqual([]);
   });
 
+  it('keeps trust/ pure vocabulary like oci/: it imports only oci/ and trust/ of ours', async () => {
+    const bad = (await imports()).filter((i) => layer(i.from) === 'trust' && !['oci', 'trust'].includes(layer(i.to)));
+    expect(bad).toEqual([]);
+  });
+
+  it('keeps trust/ free of I/O: of packages it uses only node:crypto, the sigstore packages and @noble/curves', async () => {
+    const allowed = /^(node:crypto|@sigstore\/(bundle|core)|@noble\/curves\/.+)$/;
+    const bad: string[] = [];
+    for (const file of await files(join(src, 'trust'))) {
+      for (const match of (await readFile(file, 'utf8')).matchAll(/^import\s+[^'"]*?from\s+'([^.'][^']*)'/gm)) {
+        if (!allowed.test(match[1]!)) bad.push(`${relative(src, file)} imports ${match[1]}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
   it('lets cache/ import only oci/, cache/ and the types of metrics and log', async () => {
     const bad = (await imports()).filter(
       (i) => layer(i.from) === 'cache' && !['oci', 'cache'].includes(layer(i.to)) && !(i.typeOnly && ['metrics', 'log'].includes(layer(i.to))),
