@@ -56,6 +56,8 @@ const rules: Readonly<Record<string, Rule>> = {
   config: { values: ['config-values', 'cache-dir-check', 'oci'], types: [], packages: ['yaml', 'zod'], builtins: 'any' },
   'cache-dir-check': { values: [], types: [], packages: [], builtins: 'any' },
   'config-values': { values: ['oci'], types: [], packages: [], builtins: [] },
+  // Signature formats are vocabulary like oci/: no I/O, only hashing and signature checks.
+  trust: { values: ['oci'], types: [], packages: ['@sigstore/bundle', '@sigstore/core', '@noble/curves'], builtins: ['node:crypto'] },
   log: { values: [], types: [], packages: ['pino'], builtins: 'any' },
   metrics: { values: [], types: [], packages: ['prom-client'], builtins: 'any' },
 };
@@ -197,7 +199,7 @@ describe('the layer table catches violations', () => {
     ['a builtin the core may not use', 'cache/a.ts', `import { readFile } from 'node:fs/promises';`, 'cache/ may not import node:fs/promises'],
     ['any builtin in oci/', 'oci/a.ts', `import { createHash } from 'node:crypto';`, 'oci/ may not import node:crypto'],
     ['a builtin without node:', 'http/a.ts', `import { createServer } from 'http';`, 'write the builtin "http" as "node:http"'],
-    ['a layer not in the table', 'trust/a.ts', `export const x = 1;`, 'layer "trust" is not in the table'],
+    ['a layer not in the table', 'policy-engine/a.ts', `export const x = 1;`, 'layer "policy-engine" is not in the table'],
   ])('%s', (_name, path, text, message) => {
     const found = check(path, text);
     expect(found).toHaveLength(1);
