@@ -24,6 +24,8 @@ export interface PullOptions {
   readonly allPlatforms?: boolean;
   /** ctr --http-dump: every registry request and response head is printed to stderr. */
   readonly httpDump?: boolean;
+  /** ctr --user user:password: credentials for whichever host answers with a challenge, mirrors included. */
+  readonly user?: string;
   /** Default 60 s. */
   readonly timeoutMs?: number;
 }
@@ -191,6 +193,7 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
       if (opts.allPlatforms) args.push('--all-platforms');
       else if (opts.platform) args.push('--platform', opts.platform);
       if (opts.httpDump) args.push('--http-dump');
+      if (opts.user) args.push('--user', opts.user);
       args.push(ref);
       return ctr(args, opts.timeoutMs ?? 60_000);
     },
@@ -241,6 +244,8 @@ export interface HostsTomlOptions {
   readonly capabilities?: ReadonlyArray<'pull' | 'resolve' | 'push'>;
   /** Only meaningful for https mirrors. */
   readonly skipVerify?: boolean;
+  /** Headers containerd sends with every request to the mirror (`[host."…".header]`), e.g. authorization. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** Writes <dir>/<registryHost>/hosts.toml as in README "Client set-up"; returns the file's path. */
@@ -250,6 +255,10 @@ export async function writeHostsToml(dir: string, registryHost: string, opts: Ho
   // An http:// host is plain HTTP to containerd's hosts.toml loader; no --plain-http is needed.
   const lines = [`server = ${q(opts.server)}`, '', `[host.${q(opts.mirror)}]`, `  capabilities = [${capabilities.map((c) => q(c)).join(', ')}]`];
   if (opts.skipVerify) lines.push('  skip_verify = true');
+  if (opts.headers) {
+    lines.push('', `[host.${q(opts.mirror)}.header]`);
+    for (const [name, value] of Object.entries(opts.headers)) lines.push(`  ${q(name)} = ${q(value)}`);
+  }
   const file = join(dir, registryHost, 'hosts.toml');
   await mkdir(join(dir, registryHost), { recursive: true });
   await writeFile(file, lines.join('\n') + '\n');
