@@ -17,6 +17,9 @@ const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
   openssl: 'openssl',
   curl: 'curl',
   kubectl: 'kubernetes-client',
+  podman: 'podman',
+  dockerd: 'docker.io',
+  docker: 'docker.io',
 };
 
 export function isCI(): boolean {

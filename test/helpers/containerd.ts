@@ -1,10 +1,11 @@
 // Runs a real, throw-away containerd daemon (root, own root/state/socket, no CRI) and drives it with ctr.
 import { execFile, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
+import { unmountUnder } from './mounts.js';
 import { stopProcess } from './processes.js';
 
 const run = promisify(execFile);
@@ -23,6 +24,8 @@ export interface PullOptions {
   readonly allPlatforms?: boolean;
   /** ctr --http-dump: every registry request and response head is printed to stderr. */
   readonly httpDump?: boolean;
+  /** ctr --user user:password: credentials for whichever host answers with a challenge, mirrors included. */
+  readonly user?: string | undefined;
   /** Default 60 s. */
   readonly timeoutMs?: number;
 }
@@ -106,19 +109,6 @@ function errorOutput(err: unknown): string {
   return [e.message, e.stdout && `stdout:\n${e.stdout}`, e.stderr && `stderr:\n${e.stderr}`].filter(Boolean).join('\n');
 }
 
-/** Mount points at or below any of dirs, deepest first (so nested mounts come off before their parents). */
-async function mountsUnder(dirs: string[]): Promise<string[]> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
-  const points = text
-    .split('\n')
-    .map((line) => line.split(' ')[4])
-    .filter((p): p is string => p !== undefined)
-    // mountinfo escapes space, tab, newline and backslash as octal
-    .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
-    .filter((p) => dirs.some((d) => p === d || p.startsWith(`${d}/`)));
-  return [...new Set(points)].sort((a, b) => b.length - a.length);
-}
-
 export async function startContainerd(options: ContainerdOptions = {}): Promise<ContainerdHandle> {
   // Short prefix: a unix socket path must stay under 108 bytes.
   const base = await mkdtemp(join(tmpdir(), 'ctd-'));
@@ -159,11 +149,7 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
 
   const stop = async (): Promise<void> => {
     await stopProcess(child, KILL_AFTER_MS);
-    // A daemon stopped mid-unpack can leave temp mounts (root/tmpmounts) behind; rm -rf would
-    // otherwise walk into, or fail on, a live mount.
-    for (const point of await mountsUnder([root, state])) {
-      await run('umount', ['-l', point]).catch(() => undefined);
-    }
+    await unmountUnder([root, state]);
     await rm(base, { recursive: true, force: true });
   };
 
@@ -207,6 +193,7 @@ export async function startContainerd(options: ContainerdOptions = {}): Promise<
       if (opts.allPlatforms) args.push('--all-platforms');
       else if (opts.platform) args.push('--platform', opts.platform);
       if (opts.httpDump) args.push('--http-dump');
+      if (opts.user) args.push('--user', opts.user);
       args.push(ref);
       return ctr(args, opts.timeoutMs ?? 60_000);
     },
@@ -257,6 +244,8 @@ export interface HostsTomlOptions {
   readonly capabilities?: ReadonlyArray<'pull' | 'resolve' | 'push'>;
   /** Only meaningful for https mirrors. */
   readonly skipVerify?: boolean;
+  /** Headers containerd sends with every request to the mirror (`[host."…".header]`), e.g. authorization. */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
 }
 
 /** Writes <dir>/<registryHost>/hosts.toml as in README "Client set-up"; returns the file's path. */
@@ -266,6 +255,10 @@ export async function writeHostsToml(dir: string, registryHost: string, opts: Ho
   // An http:// host is plain HTTP to containerd's hosts.toml loader; no --plain-http is needed.
   const lines = [`server = ${q(opts.server)}`, '', `[host.${q(opts.mirror)}]`, `  capabilities = [${capabilities.map((c) => q(c)).join(', ')}]`];
   if (opts.skipVerify) lines.push('  skip_verify = true');
+  if (opts.headers) {
+    lines.push('', `[host.${q(opts.mirror)}.header]`);
+    for (const [name, value] of Object.entries(opts.headers)) lines.push(`  ${q(name)} = ${q(value)}`);
+  }
   const file = join(dir, registryHost, 'hosts.toml');
   await mkdir(join(dir, registryHost), { recursive: true });
   await writeFile(file, lines.join('\n') + '\n');

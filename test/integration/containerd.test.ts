@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithBinaries } from '../helpers/binaries.js';
+import { clientAuthSettings, CLIENT_USER, NODE_TOKEN, NODE_TOKEN_IDENTITY } from '../helpers/client-auth.js';
 import { startContainerd, writeHostsToml, type ContainerdHandle } from '../helpers/containerd.js';
 import { pushImage, pushIndex, type Platform, type PushedImage, type PushedIndex } from '../helpers/images.js';
 import { startRegistry, type RegistryHandle } from '../helpers/registry.js';
+import { describeLines, requestLinesSince as linesSince } from '../helpers/request-lines.js';
 import { startTender, type TenderHandle } from '../helpers/tender.js';
 
 /** containerd 1.6's resolver Accept for a manifest by tag (remotes/docker/resolver.go). */
@@ -208,6 +210,95 @@ describeWithBinaries(['containerd', 'ctr', 'docker-registry'], 'containerd (ctr 
     expect(blobLines.length).toBe([alpine, api, ...tool.images].reduce((n, i) => n + blobDigests(i).length, 0));
     for (const line of blobLines) expect(line).toMatchObject({ method: 'GET', status: 200, result: 'hit' });
     for (const line of lines) expect(line.path).toMatch(/\?ns=(docker\.io|registry\.example\.test)$/);
+  });
+});
+
+describeWithBinaries(['containerd', 'ctr', 'docker-registry', 'htpasswd'], 'containerd with client authentication (hosts.toml header, ctr --user)', () => {
+  let registry: RegistryHandle;
+  let tender: TenderHandle;
+  let containerd: ContainerdHandle | undefined;
+  let work: string;
+  let alpine: PushedImage;
+  let api: PushedImage;
+  const dirs = { header: '', bearer: '', none: '' };
+  const refs = { alpine: 'docker.io/library/alpine-ish:3.20', api: 'registry.example.test/team/app/api:1.0' };
+  const basic = `Basic ${Buffer.from(`${CLIENT_USER.username}:${CLIENT_USER.password}`).toString('base64')}`;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    alpine = await pushImage(registry, 'library/alpine-ish', '3.20', { layerSizes: [100_000], seed: 'ctr-auth-alpine', platform: hostPlatform });
+    api = await pushImage(registry, 'team/app/api', '1.0', { layerSizes: [80_000], seed: 'ctr-auth-api', platform: hostPlatform });
+    work = await mkdtemp(join(tmpdir(), 'tender-ctr-auth-'));
+    tender = await startTender({ upstreams: { 'docker.io': registry.url, 'registry.example.test': registry.url }, settings: await clientAuthSettings(work) });
+    for (const kind of ['header', 'bearer', 'none'] as const) {
+      dirs[kind] = join(work, `hosts-${kind}`);
+      const headers = kind === 'header' ? { authorization: basic } : kind === 'bearer' ? { authorization: `Bearer ${NODE_TOKEN.token}` } : undefined;
+      for (const host of ['docker.io', 'registry.example.test']) await writeHostsToml(dirs[kind], host, { server: DEAD_SERVER, mirror: tender.url, headers });
+    }
+    containerd = await startContainerd();
+  });
+
+  afterAll(async () => {
+    await containerd?.stop();
+    await tender?.stop();
+    await registry?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  async function pull(ref: string, hostsDir: string, user?: string) {
+    const mark = tender.logs.length;
+    await containerd!.pull(ref, { hostsDir, user });
+    return (await linesSince(tender, mark)).filter((l) => l.path !== '/v2/');
+  }
+
+  it('without credentials the pull fails with 401 from tender (and the dead server behind it)', async () => {
+    const mark = tender.logs.length;
+    await expect(containerd!.pull(refs.api, { hostsDir: dirs.none })).rejects.toThrow(/401|unauthorized|authorization/i);
+    const lines = await linesSince(tender, mark);
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(line).toMatchObject({ status: 401, error: 'authentication required' });
+  });
+
+  it('an authorization header in hosts.toml authenticates every request to the mirror, Basic or Bearer', async () => {
+    await registry.settle();
+    registry.resetLog();
+    const lines = await pull(refs.api, dirs.header);
+    console.info(`tender request lines, ctr pull ${refs.api} with an authorization header in hosts.toml:\n${describeLines(lines)}`);
+    expect(await containerd!.imageDigest(refs.api)).toBe(api.digest);
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines)
+      expect(line).toMatchObject({ status: 200, identity: CLIENT_USER.username, path: expect.stringMatching(/\?ns=registry\.example\.test$/) });
+    await registry.settle();
+    expect(registry.count({ kind: 'blobs', method: 'GET' })).toBe(1 + api.layers.length);
+
+    const bearer = await pull(refs.alpine, dirs.bearer);
+    expect(await containerd!.imageDigest(refs.alpine)).toBe(alpine.digest);
+    for (const line of bearer) expect(line).toMatchObject({ status: 200, identity: NODE_TOKEN_IDENTITY });
+  });
+
+  it('ctr --user answers the challenge of the mirror; a fresh containerd pulls both again with zero upstream requests', async () => {
+    await containerd!.stop();
+    containerd = undefined;
+    containerd = await startContainerd();
+    await registry.settle();
+    registry.resetLog();
+
+    const user = await pull(refs.api, dirs.none, `${CLIENT_USER.username}:${CLIENT_USER.password}`);
+    expect(await containerd.imageDigest(refs.api)).toBe(api.digest);
+    expect(user.length).toBeGreaterThan(0);
+    // containerd sends no credentials until challenged: the first request of each kind is a 401, then retried.
+    expect(user.filter((l) => l.status === 200).every((l) => l.identity === CLIENT_USER.username)).toBe(true);
+    expect(user.filter((l) => l.status !== 200).every((l) => l.status === 401)).toBe(true);
+    expect(user.filter((l) => l.path.includes('/blobs/') && l.status === 200).length).toBe(1 + api.layers.length);
+
+    const token = await pull(refs.alpine, dirs.none, `any:${NODE_TOKEN.token}`);
+    expect(await containerd.imageDigest(refs.alpine)).toBe(alpine.digest);
+    expect(token.filter((l) => l.status === 200).every((l) => l.identity === NODE_TOKEN_IDENTITY)).toBe(true);
+    expect(token.filter((l) => l.path.includes('/blobs/') && l.status === 200).length).toBe(1 + alpine.layers.length);
+
+    for (const line of [...user, ...token].filter((l) => l.path.includes('/blobs/') && l.status === 200)) expect(line.result).toBe('hit');
+    await registry.settle();
+    expect(registry.requests()).toEqual([]);
   });
 });
 
