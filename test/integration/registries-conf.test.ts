@@ -162,7 +162,7 @@ describeWithBinaries(['docker-registry', 'skopeo', 'htpasswd'], 'skopeo with a r
     const lines = (await requestLinesSince(tenderAuth, mark)).filter((l) => l.path !== '/v2/');
     console.info(`tender request lines, skopeo copy --src-creds … via a registries.conf mirror:\n${describeLines(lines)}`);
     expect(lines.length).toBeGreaterThan(0);
-    for (const line of lines) expect(line).toMatchObject({ status: 401, error: 'wrong credentials' });
+    for (const line of lines) expect(line).toMatchObject({ status: 401, error: 'authentication required' });
     expect(lines.every((l) => l.identity === undefined)).toBe(true);
     // Then it falls back to the location.
     expect(egress.targets()).toContain(`${REGISTRY}:443`);
