@@ -1,5 +1,4 @@
 // Composition root: the only place that builds concrete parts; also owns start-up and graceful shutdown.
-import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
@@ -94,6 +93,8 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics): P
       maxCacheBytes: config.maxCacheBytes,
       smallBlobBytes: config.smallBlobBytes,
       blobMemoryBytes: config.blobMemoryBytes,
+      maxBlobBytes: config.maxBlobBytes,
+      scrubBytesPerSecond: config.scrubBytesPerSecond,
       pinnedRepositories: config.pinnedRepositories,
       pinnedDigests: config.pinnedDigests,
       ...(shared
@@ -118,7 +119,7 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics): P
   const indexed = await pullThrough.blobs.rebuild();
   await sanctioned?.prime(
     async (image) => (await metadata.getTag(image.upstream, image.repository, image.reference))?.digest,
-    (digest) => pullThrough.blobs.read(parseDigest(digest), AbortSignal.timeout(10_000)),
+    (digest) => pullThrough.cachedManifest(parseDigest(digest)),
   );
   log.info({ blobs: indexed.count, bytes: indexed.bytes, ms: Math.round(performance.now() - indexStarted) }, 'cache index rebuilt');
   return {
@@ -174,6 +175,7 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const certificate = config.tls ? await readCertificatePair(config.tls, AbortSignal.timeout(10_000)) : undefined;
   const core = await assemble(config, log, metrics);
   const { metadata, router, pullThrough } = core;
+  pullThrough.startScrub();
   const app = createApp({
     pullThrough,
     router,
@@ -183,8 +185,11 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
     log,
     metricsRegistry: metrics.registry,
     readiness: async () => {
-      const problems: string[] = [];
-      await access(config.cacheDir, constants.W_OK).catch(() => problems.push(`cache directory ${config.cacheDir} is not writable`));
+      // A real write, not access(W_OK): a full disk passes that, and a read-only bind mount may too.
+      const problems = await pullThrough.writes.problems(async () => {
+        await core.store.probe();
+        await metadata.probe();
+      });
       await metadata.getManifest('sha256:readiness').catch(() => problems.push('metadata store unreachable'));
       return problems;
     },

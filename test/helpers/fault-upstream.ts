@@ -23,7 +23,13 @@ export type Fault =
   /** The whole body, 64 KiB every 10 ms: long enough to join, range into, disconnect from, or kill mid-fill. */
   | 'slow'
   /** Half the body, then a reset, once; afterwards the blob is served normally, Range requests included. */
-  | 'reset-once';
+  | 'reset-once'
+  /** A chunked body without Content-Length that never ends (64 KiB at a time until the client leaves). */
+  | 'endless'
+  /** Announces Content-Length: 10 GiB, sends the real bytes, then keeps the connection open. */
+  | 'huge-length'
+  /** Written on the raw socket: the right Content-Length, then the body followed by 100 KiB more. */
+  | 'longer-than-length';
 
 export interface FaultUpstream {
   readonly url: string;
@@ -83,6 +89,14 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
       res.writeHead(206, { ...headers, 'content-length': String(body.length - from), 'content-range': `bytes ${from}-${body.length - 1}/${body.length}` });
       return void res.end(body.subarray(from));
     }
+    if (fault === 'longer-than-length' && req.method === 'GET') {
+      const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
+      req.socket.write(`HTTP/1.1 200 OK\r\n${head.join('')}\r\n`);
+      req.socket.end(Buffer.concat([body, Buffer.alloc(100 * 1024, 0x41)]));
+      return;
+    }
+    if (fault === 'endless') delete headers['content-length'];
+    if (fault === 'huge-length') headers['content-length'] = String(10 * 2 ** 30);
     res.writeHead(200, headers);
     if (req.method === 'HEAD') return void res.end();
     const half = body.subarray(0, Math.floor(body.length / 2));
@@ -107,6 +121,11 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
         return;
       case 'slow':
         return void trickle(res, body);
+      case 'endless':
+        return void endless(res, body);
+      case 'huge-length':
+        res.write(body);
+        return;
       default:
         res.end(body);
     }
@@ -154,6 +173,13 @@ function trickle(res: ServerResponse, body: Buffer, offset = 0): void {
   if (offset >= body.length) return void res.end();
   res.write(body.subarray(offset, offset + 64 * 1024));
   setTimeout(() => trickle(res, body, offset + 64 * 1024), 10);
+}
+
+/** The body, then more of it, forever: stops only when the client goes away (or after 1 GiB, as a safety stop). */
+function endless(res: ServerResponse, body: Buffer, sent = 0): void {
+  if (res.destroyed || sent > 2 ** 30) return void res.destroy();
+  const chunk = sent === 0 ? body : Buffer.alloc(64 * 1024, sent & 0xff);
+  res.write(chunk, () => setImmediate(() => endless(res, body, sent + chunk.length)));
 }
 
 function digestOf(bytes: Buffer): string {
