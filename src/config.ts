@@ -82,6 +82,10 @@ export interface Config {
   readonly maxCacheBytes: number;
   readonly smallBlobBytes: number;
   readonly blobMemoryBytes: number;
+  /** The largest blob accepted from upstream when no manifest or HEAD gave its size. */
+  readonly maxBlobBytes: number;
+  /** Bytes per second the background scrub re-hashes; 0 turns it off. */
+  readonly scrubBytesPerSecond: number;
   readonly pinnedRepositories: readonly string[];
   readonly pinnedDigests: readonly string[];
   readonly shutdownGraceMs: number;
@@ -130,6 +134,9 @@ export const defaults = {
   maxCacheSize: '0',
   smallBlobSize: '256KiB',
   blobMemory: '64MiB',
+  // Larger than any layer seen in practice (multi-GiB model weights included), small enough that an endless body stops.
+  maxBlobSize: '64GiB',
+  scrubRate: '0',
   shutdownGrace: '30s',
   includeDefaultUpstreams: true,
   upstream: { connectTimeout: '10s', headersTimeout: '30s', idleTimeout: '60s', retries: 3, connections: 32, concurrency: 16 },
@@ -203,6 +210,8 @@ const fileSchema = z
     maxCacheSize: size.optional(),
     smallBlobSize: size.optional(),
     blobMemory: size.optional(),
+    maxBlobSize: size.optional(),
+    scrubRate: size.optional(),
     pin: z
       .object({
         repositories: z.array(z.string().regex(/^[A-Za-z0-9.:_*/-]+$/, 'expected "upstream/repository" patterns with * and **')).optional(),
@@ -284,6 +293,8 @@ export const environmentKeys: Record<string, keyof FileSettings> = {
   TENDER_UPSTREAM_TIMEOUT: 'upstreamTimeout',
   TENDER_MANIFEST_MEMORY: 'manifestMemory',
   TENDER_MAX_CACHE_SIZE: 'maxCacheSize',
+  TENDER_MAX_BLOB_SIZE: 'maxBlobSize',
+  TENDER_SCRUB_RATE: 'scrubRate',
   TENDER_METRICS_LISTEN: 'metricsListen',
   TENDER_OFFLINE: 'offline',
   TENDER_REPLICA_ID: 'replicaId',
@@ -441,6 +452,8 @@ function build(s: FileSettings, problems: string[], broken: ReadonlySet<string>)
     maxCacheBytes: parseSize(s.maxCacheSize ?? defaults.maxCacheSize)!,
     smallBlobBytes: parseSize(s.smallBlobSize ?? defaults.smallBlobSize)!,
     blobMemoryBytes: parseSize(s.blobMemory ?? defaults.blobMemory)!,
+    maxBlobBytes: positiveSize('maxBlobSize', s.maxBlobSize ?? defaults.maxBlobSize, problems),
+    scrubBytesPerSecond: parseSize(s.scrubRate ?? defaults.scrubRate)!,
     pinnedRepositories: s.pin?.repositories ?? [],
     pinnedDigests: s.pin?.digests ?? [],
     shutdownGraceMs: parseDuration(s.shutdownGrace ?? defaults.shutdownGrace)!,
@@ -589,6 +602,13 @@ function buildAuth(auth: FileSettings['auth'], problems: string[]): ClientAuthCo
     failureWindowMs: parseDuration(auth.throttle?.window ?? defaults.auth.failureWindow)!,
     verifyQueue: auth.throttle?.queue ?? defaults.auth.verifyQueue,
   };
+}
+
+/** A size that must be above 0 (a ceiling of 0 would refuse every blob). */
+function positiveSize(key: string, value: string | number, problems: string[]): number {
+  const bytes = parseSize(value)!;
+  if (bytes <= 0) problems.push(`${key}: expected a size above 0, got ${JSON.stringify(value)}`);
+  return bytes;
 }
 
 function readSecret(path: string | undefined, key: string, problems: string[]): string | undefined {

@@ -1,5 +1,4 @@
 // Composition root: the only place that builds concrete parts; also owns start-up and graceful shutdown.
-import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Server as HttpServer } from 'node:http';
@@ -96,6 +95,8 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics): P
       maxCacheBytes: config.maxCacheBytes,
       smallBlobBytes: config.smallBlobBytes,
       blobMemoryBytes: config.blobMemoryBytes,
+      maxBlobBytes: config.maxBlobBytes,
+      scrubBytesPerSecond: config.scrubBytesPerSecond,
       pinnedRepositories: config.pinnedRepositories,
       pinnedDigests: config.pinnedDigests,
       ...(shared
@@ -120,7 +121,7 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics): P
   const indexed = await pullThrough.blobs.rebuild();
   await sanctioned?.prime(
     async (image) => (await metadata.getTag(image.upstream, image.repository, image.reference))?.digest,
-    (digest) => pullThrough.blobs.read(parseDigest(digest), AbortSignal.timeout(10_000)),
+    (digest) => pullThrough.cachedManifest(parseDigest(digest)),
   );
   log.info({ blobs: indexed.count, bytes: indexed.bytes, ms: Math.round(performance.now() - indexStarted) }, 'cache index rebuilt');
   return {
@@ -177,6 +178,7 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const core = await assemble(config, log, metrics);
   const { metadata, router, pullThrough } = core;
   const clientAuth = config.auth ? new ClientAuth(config.auth) : undefined;
+  pullThrough.startScrub();
   const app = createApp({
     pullThrough,
     router,
@@ -186,8 +188,11 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
     log,
     metricsRegistry: metrics.registry,
     readiness: async () => {
-      const problems: string[] = [];
-      await access(config.cacheDir, constants.W_OK).catch(() => problems.push(`cache directory ${config.cacheDir} is not writable`));
+      // A real write, not access(W_OK): a full disk passes that, and a read-only bind mount may too.
+      const problems = await pullThrough.writes.problems(async () => {
+        await core.store.probe();
+        await metadata.probe();
+      });
       await metadata.getManifest('sha256:readiness').catch(() => problems.push('metadata store unreachable'));
       return problems;
     },

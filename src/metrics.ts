@@ -102,8 +102,21 @@ export class Metrics {
 
   readonly cacheWriteErrors = new Counter({
     name: 'tender_cache_write_errors_total',
-    help: 'Failures writing to the cache directory.',
+    help: 'Failures writing to the cache directory, by kind (blob|manifest|metadata); the pull is served all the same.',
     labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly cacheCorruptions = new Counter({
+    name: 'tender_cache_corruptions_total',
+    help: 'Cached files found damaged at serve time or by the scrub, by kind (manifest|blob) and reason (size|digest); quarantined and fetched again.',
+    labelNames: ['kind', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly scrubbedBytes = new Counter({
+    name: 'tender_cache_scrubbed_bytes_total',
+    help: 'Bytes of cached files re-hashed by the background scrub (scrubRate).',
     registers: [this.registry],
   });
 
@@ -197,8 +210,10 @@ export class Metrics {
       this.flightsInProgress.inc({ upstream }, 0);
       this.upstreamQueueDepth.set({ upstream }, 0);
     }
-    for (const kind of ['manifest', 'blob'] as const) this.cacheWriteErrors.inc({ kind }, 0);
+    for (const kind of ['manifest', 'blob', 'metadata'] as const) this.cacheWriteErrors.inc({ kind }, 0);
+    for (const kind of ['manifest', 'blob'] as const) for (const reason of ['size', 'digest'] as const) this.cacheCorruptions.inc({ kind, reason }, 0);
     this.evictions.inc(0);
+    this.scrubbedBytes.inc(0);
     this.evictedBytes.inc(0);
     this.authFailures.inc(0);
     for (const scope of ['user', 'address', 'busy'] as const) this.authThrottled.inc({ scope }, 0);

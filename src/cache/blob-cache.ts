@@ -10,9 +10,12 @@ import type { Logger } from '../log.js';
 import type { CacheResult, Metrics } from '../metrics.js';
 import { BlobFlight } from './blob-flight.js';
 import { BlobIndex } from './blob-index.js';
+import type { CacheWrites } from './cache-writes.js';
+import type { KnownSizes } from './known-sizes.js';
+import { CachedCopyGone, ServeVerification, type CachedKind, type OpenBlob } from './serve-verification.js';
 import { SingleFlight } from './single-flight.js';
 import type { Visibility } from './visibility.js';
-import { DiskWriteError, type BlobStore, type FlightLease, type FlightLocks, type RandomAccess, type Route } from './ports.js';
+import { DamagedBlobError, DigestMismatchError, DiskWriteError, type BlobStore, type FlightLease, type FlightLocks, type Route } from './ports.js';
 
 export interface BlobCacheOptions {
   /** Cap on cached bytes; 0 means no cap. */
@@ -32,6 +35,8 @@ export interface BlobCacheOptions {
   readonly pinnedDigests?: readonly string[];
   /** Files of evicted blobs are unlinked this long after they leave the index, so a request that just looked one up can still open it. */
   readonly evictionGraceMs?: number;
+  /** The largest blob accepted from upstream when its size is not known otherwise (maxBlobSize). */
+  readonly maxBlobBytes: number;
 }
 
 export interface BlobAnswer {
@@ -42,14 +47,18 @@ export interface BlobAnswer {
   readonly bytes?: Buffer;
   /** Opens the body, or an inclusive byte range of it; absent for HEAD. */
   readonly open: ((range?: ByteRange) => Readable) | undefined;
-  /** Random access from `start` (disk hits and flights alike); `done` must be called once sent. */
-  readonly file?: (start: number) => Promise<OpenBlob>;
+  /**
+   * Random access for sending bytes `start` to `end` (inclusive; Infinity for a body of unknown length),
+   * disk hits and flights alike; `done` must be called once sent. A cached file not yet hashed by this
+   * process is checked as it is sent (whole) or before (a range).
+   */
+  readonly file?: (start: number, end: number) => Promise<OpenBlob>;
 }
 
-export interface OpenBlob {
-  readonly access: RandomAccess;
-  /** Call once sent: until then eviction passes the blob by. */
-  done(): void;
+/** A cached file that cannot be sent (damaged, gone, unreadable) is an outage of this copy, retried by clients. */
+function unavailable(digest: Digest, err: unknown): OciError {
+  if (err instanceof OciError) return err;
+  return new OciError('UNAVAILABLE', `could not read the cached copy of ${digest.value}: ${describeError(err)}; retry to fetch it again`, { cause: err });
 }
 
 /** How often a replica waiting on another replica's download looks for the committed blob. */
@@ -60,6 +69,7 @@ const lowWatermark = 0.95;
 
 export class BlobCache {
   readonly index = new BlobIndex();
+  readonly verification: ServeVerification;
   private readonly flights = new Map<string, BlobFlight>();
   private readonly memory: LRUCache<string, Buffer>;
   private evicting = false;
@@ -73,11 +83,14 @@ export class BlobCache {
     private readonly shutdown: AbortSignal,
     private readonly metrics: Metrics,
     private readonly log: Logger,
+    private readonly writes: CacheWrites,
+    private readonly knownSizes: KnownSizes,
   ) {
     this.memory = new LRUCache<string, Buffer>({
       maxSize: Math.max(1, options.blobMemoryBytes),
       sizeCalculation: (b) => Math.max(1, b.length),
     });
+    this.verification = new ServeVerification(store, this.index, metrics, log, (digest) => this.forgetCopies(digest));
   }
 
   /** Rebuilds the index from the store (at start), oldest first so recency survives a restart roughly. */
@@ -98,13 +111,16 @@ export class BlobCache {
     return this.index.touch(digest.value);
   }
 
-  async blob(route: Route, digest: Digest, request: { head: boolean }): Promise<BlobAnswer> {
+  /** `recovering`: this request found its cached copy damaged and asks again; it may not recover twice. */
+  async blob(route: Route, digest: Digest, request: { head: boolean }, recovering = false): Promise<BlobAnswer> {
     const size = this.index.touch(digest.value);
     if (size !== undefined) {
       await this.confirm(route, digest);
       // Content cached through another repository is pinned once a pinned repository asks for it.
       if (!this.index.isPinned(digest.value) && this.options.pinned(`${route.upstream.name}/${route.repository}`)) await this.pin(digest);
-      return this.hit(digest, size, request.head);
+      const answer = await this.hit(route, digest, size, request.head, recovering);
+      // Undefined: the file was damaged or gone, and is dropped: fetched below like any miss.
+      if (answer) return answer;
     }
     const flight = this.flights.get(digest.value);
     if (flight) return this.joinLocal(route, digest, flight);
@@ -112,7 +128,8 @@ export class BlobCache {
     const committed = await this.adoptFromDisk(digest);
     if (committed !== undefined) {
       await this.confirm(route, digest);
-      return this.hit(digest, committed, request.head);
+      const answer = await this.hit(route, digest, committed, request.head, recovering);
+      if (answer) return answer;
     }
     if (request.head) {
       const head = await this.headUpstream(route, digest);
@@ -132,6 +149,8 @@ export class BlobCache {
 
   /** Size of a blob found committed on disk though not in the index (another replica's), now indexed. */
   async adoptFromDisk(digest: Digest): Promise<number | undefined> {
+    // A damaged copy still being moved to quarantine must not be found again.
+    await this.verification.settled(digest.value);
     const found = await this.store.stat(digest);
     if (!found) return undefined;
     this.index.add(digest.value, found.size);
@@ -162,7 +181,9 @@ export class BlobCache {
       const committed = await this.adoptFromDisk(digest);
       if (committed !== undefined) {
         await this.confirm(route, digest);
-        return { ...(await this.hit(digest, committed, false)), result: 'joined' };
+        // The other replica's commit, found damaged: dropped, and this replica keeps waiting or takes over.
+        const answer = await this.hit(route, digest, committed, false, false);
+        if (answer) return { ...answer, result: 'joined' };
       }
       if (polls % 10 !== 0) continue;
       try {
@@ -199,10 +220,14 @@ export class BlobCache {
     await this.visibility.remember(route, digest);
   }
 
-  /** One upstream HEAD per repository and digest at a time, however many clients ask. */
+  /** One upstream HEAD per repository and digest at a time, however many clients ask; its size is remembered. */
   private headUpstream(route: Route, digest: Digest): Promise<{ size: number | undefined }> {
     const key = `${route.upstream.name}/${route.repository}@${digest.value}`;
-    return this.heads.run(key, () => route.upstream.headBlob(route.repository, digest.value, this.upstreamSignal()));
+    return this.heads.run(key, async () => {
+      const head = await route.upstream.headBlob(route.repository, digest.value, this.upstreamSignal());
+      this.knownSizes.learn(route, digest.value, head.size);
+      return head;
+    });
   }
 
   /** Stores small verified content (manifests) through the same index and eviction. */
@@ -226,51 +251,60 @@ export class BlobCache {
     this.committed(digest.value, writer.written, pin);
   }
 
-  /** Reads small content (manifests) when it is cached. */
-  async read(digest: Digest, signal: AbortSignal): Promise<Buffer | undefined> {
-    if (!this.index.has(digest.value)) return undefined;
-    return this.store.readAll(digest, signal);
+  /**
+   * Reads small cached content (manifests) of at most `maxBytes`, hashed against its digest; undefined
+   * when it is not cached, larger, or damaged (then dropped). Nothing larger is ever read into memory.
+   */
+  async readSmall(digest: Digest, maxBytes: number, kind: CachedKind): Promise<Buffer | undefined> {
+    const size = this.index.touch(digest.value);
+    if (size === undefined || size > maxBytes) return undefined;
+    return this.verification.readSmall(digest, size, kind, this.upstreamSignal());
   }
 
   async pin(digest: Digest): Promise<void> {
     this.index.pin(digest.value);
-    await this.store.pin(digest);
-  }
-
-  private async hit(digest: Digest, size: number, head: boolean): Promise<BlobAnswer> {
-    if (head) return { size, result: 'hit', open: undefined };
-    let bytes = size <= this.options.smallBlobBytes ? this.memory.get(digest.value) : undefined;
-    if (!bytes && size <= this.options.smallBlobBytes) {
-      bytes = await this.store.readAll(digest, this.upstreamSignal());
-      if (bytes) this.memory.set(digest.value, bytes);
-    }
-    if (bytes) return { size, result: 'hit', bytes, open: (range) => this.store.read(digest, range), file: () => this.openCommitted(digest) };
-    return { size, result: 'hit', open: (range) => this.store.read(digest, range), file: () => this.openCommitted(digest) };
+    await this.writes.attempt('metadata', 'pin', () => this.store.pin(digest), { digest: digest.value });
   }
 
   /**
-   * Opens a committed blob for sending, protected from eviction until done(). A file that vanished
-   * (quarantined by verify, deleted by hand) leaves the index, so the next request fetches it again.
+   * A hit's answer; undefined when the cached file turned out damaged or gone (dropped now), and the caller
+   * fetches it like a miss. A small blob read from disk is hashed. When the size this repository's manifest
+   * gave disagrees with the file, the file is hashed before any header is sent (a manifest can be wrong too).
    */
-  private async openCommitted(digest: Digest): Promise<OpenBlob> {
-    this.index.acquire(digest.value);
-    const access = await this.store.openRead(digest).catch(() => undefined);
-    if (!access) {
-      this.index.release(digest.value);
-      this.index.remove(digest.value);
-      this.memory.delete(digest.value);
-      this.reportSize();
-      throw new OciError('UNAVAILABLE', `the cached copy of ${digest.value} is gone; retry to fetch it again`);
+  private async hit(route: Route, digest: Digest, size: number, head: boolean, recovering: boolean): Promise<BlobAnswer | undefined> {
+    const known = this.memory.has(digest.value) ? undefined : this.knownSizes.get(route, digest.value);
+    if (known !== undefined && known !== size && !(await this.verification.checkWhole(digest, size))) return undefined;
+    if (head) return (await this.verification.sizeUnchanged(digest, size)) ? { size, result: 'hit', open: undefined } : undefined;
+    const file = (start: number, end: number) => this.serveCommitted(route, digest, size, start, end, recovering);
+    if (size > this.options.smallBlobBytes) return { size, result: 'hit', open: (range) => this.store.read(digest, range), file };
+    let bytes = this.memory.get(digest.value);
+    if (!bytes) {
+      bytes = await this.verification.readSmall(digest, size, 'blob', this.upstreamSignal());
+      if (!bytes) return undefined;
+      this.memory.set(digest.value, bytes);
     }
-    let released = false;
-    return {
-      access,
-      done: () => {
-        if (released) return;
-        released = true;
-        this.index.release(digest.value);
-      },
-    };
+    return { size, result: 'hit', bytes, open: (range) => this.store.read(digest, range), file };
+  }
+
+  /** Drops what is kept in memory of a digest that left the index. */
+  private forgetCopies(digest: string): void {
+    this.memory.delete(digest);
+    this.reportSize();
+  }
+
+  /**
+   * Opens a cached blob for sending; when it turns out damaged or gone (dropped now), this request is
+   * answered from a fresh download instead, as long as that has the size the response announced.
+   */
+  private async serveCommitted(route: Route, digest: Digest, size: number, start: number, end: number, recovering: boolean): Promise<OpenBlob> {
+    try {
+      return await this.verification.open(digest, size, start, end);
+    } catch (err) {
+      if (!(err instanceof DamagedBlobError || err instanceof CachedCopyGone)) throw unavailable(digest, err);
+      const again = recovering ? undefined : await this.blob(route, digest, { head: false }, true);
+      if (again?.file && again.size === size) return again.file(start, end);
+      throw new OciError('UNAVAILABLE', `${err.message}; it was dropped from the cache, retry to fetch it again`);
+    }
   }
 
   private join(flight: BlobFlight, result: CacheResult): BlobAnswer {
@@ -279,7 +313,12 @@ export class BlobCache {
       result,
       open: (range) => flight.reader(range?.start, range?.end),
       // A flight that finished (and closed its temp file) before this reader came is read from the cache.
-      file: async (start) => (flight.open ? { access: flight.cursor(start), done: () => undefined } : this.openCommitted(flight.digest)),
+      file: async (start, end) =>
+        flight.open
+          ? { access: flight.cursor(start), done: () => undefined }
+          : this.verification.open(flight.digest, flight.size, start, end).catch((err: unknown) => {
+              throw unavailable(flight.digest, err);
+            }),
     };
   }
 
@@ -288,50 +327,65 @@ export class BlobCache {
     const signal = AbortSignal.any([this.shutdown, AbortSignal.timeout(this.options.flightTimeoutMs)]);
     const context = { upstream, repository: route.repository, digest: digest.value };
     const pin = this.options.pinned(`${upstream}/${route.repository}`);
-    const flight = new BlobFlight(digest, route, this.store, signal, {
-      onBytes: (bytes) => this.metrics.upstreamBytes.inc({ upstream }, bytes),
-      onCommitted: (size) => this.committed(digest.value, size, pin),
-      onMismatch: (err) => {
-        this.metrics.digestMismatches.inc({ upstream, kind: 'blob' });
-        this.log.error({ ...context, err: err.message }, 'upstream blob does not match its digest; not cached, clients cut off');
+    const limits = { expectedSize: this.knownSizes.get(route, digest.value), maxBytes: this.options.maxBlobBytes };
+    const flight = new BlobFlight(
+      digest,
+      route,
+      this.store,
+      signal,
+      {
+        onBytes: (bytes) => this.metrics.upstreamBytes.inc({ upstream }, bytes),
+        onCommitted: (size) => this.committed(digest.value, size, pin),
+        onMismatch: (err) => {
+          this.metrics.digestMismatches.inc({ upstream, kind: 'blob' });
+          const what = err instanceof DigestMismatchError ? 'upstream blob does not match its digest' : 'upstream blob length refused';
+          this.log.error({ ...context, err: err.message }, `${what}; not cached, clients cut off`);
+        },
+        onDiskFailure: (err) => {
+          // New requests must not join: the window in memory only serves the readers already here.
+          this.flights.delete(digest.value);
+          const cause = err instanceof DiskWriteError ? err.cause : err;
+          this.writes.failed('blob', 'blob download', cause, context);
+        },
+        onResume: (at, err) => {
+          this.metrics.upstreamResumes.inc({ upstream });
+          this.log.warn({ ...context, at, err: describeError(err) }, 'upstream blob download broke off; resuming with a Range request');
+        },
+        onFailure: (err) => {
+          if ((err as { status?: number }).status !== undefined && (err as { status: number }).status < 500) return; // a 404 is an answer
+          this.log.warn({ ...context, err: describeError(err) }, 'upstream blob fetch failed');
+        },
+        onEnd: () => {
+          void lease?.release();
+          if (this.flights.get(digest.value) === flight) this.flights.delete(digest.value);
+          this.metrics.flightsInProgress.dec({ upstream });
+        },
       },
-      onDiskFailure: (err) => {
-        // New requests must not join: the window in memory only serves the readers already here.
-        this.flights.delete(digest.value);
-        this.metrics.cacheWriteErrors.inc({ kind: 'blob' });
-        const cause = err instanceof DiskWriteError ? err.cause : err;
-        this.log.error({ ...context, err: describeError(cause) }, 'cache write failed; clients keep receiving upstream bytes, blob not cached');
-      },
-      onResume: (at, err) => {
-        this.metrics.upstreamResumes.inc({ upstream });
-        this.log.warn({ ...context, at, err: describeError(err) }, 'upstream blob download broke off; resuming with a Range request');
-      },
-      onFailure: (err) => {
-        if ((err as { status?: number }).status !== undefined && (err as { status: number }).status < 500) return; // a 404 is an answer
-        this.log.warn({ ...context, err: describeError(err) }, 'upstream blob fetch failed');
-      },
-      onEnd: () => {
-        void lease?.release();
-        if (this.flights.get(digest.value) === flight) this.flights.delete(digest.value);
-        this.metrics.flightsInProgress.dec({ upstream });
-      },
-    });
+      limits,
+    );
     this.flights.set(digest.value, flight);
     this.metrics.flightsInProgress.inc({ upstream });
     // Upstream answering 200 for this repository is what makes the digest visible to it; registered
     // before any joiner waits, so joiners through the same repository need no confirmation.
     flight.started.then(
-      () =>
-        this.visibility.remember(route, digest).catch((err: unknown) => this.log.warn({ ...context, err: describeError(err) }, 'could not record visibility')),
+      () => this.visibility.remember(route, digest),
       () => undefined,
     );
     void flight.run();
     return flight;
   }
 
+  /** A blob this process wrote and verified on the way is indexed as verified: it is never hashed again on serve. */
   private committed(digest: string, size: number, pin: boolean): void {
-    this.index.add(digest, size);
-    if (pin) void this.pin(parseDigest(digest)).catch((err: unknown) => this.log.warn({ digest, err: describeError(err) }, 'could not record pin'));
+    this.index.add(digest, size, true);
+    // Trusted once its stamp is known; a serve before that (microseconds) hashes it like any other.
+    const id = this.index.entryId(digest);
+    void this.store.stat(parseDigest(digest)).then(
+      (state) => state && id !== undefined && this.index.setStamp(digest, id, state.stamp),
+      () => undefined,
+    );
+    this.writes.succeeded();
+    if (pin) void this.pin(parseDigest(digest));
     this.reportSize();
     void this.evictIfNeeded();
   }

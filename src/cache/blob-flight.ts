@@ -6,6 +6,7 @@
 // clients already reading; upstream is paused while the slowest of them catches up.
 import { Readable } from 'node:stream';
 import type { Digest } from '../oci/digest.js';
+import { checkCeiling, checkedLength, UpstreamLengthError, type FlightLimits } from './flight-limits.js';
 import { HashOnlyWriter } from './hash-only-writer.js';
 import { DigestMismatchError, DiskWriteError, type BlobStore, type BlobWriter, type RandomAccess, type Route } from './ports.js';
 
@@ -15,7 +16,8 @@ export interface FlightHooks {
   onBytes(bytes: number): void;
   /** The blob is verified and at its final path. */
   onCommitted(size: number): void;
-  onMismatch(error: DigestMismatchError): void;
+  /** Wrong content (digest), or a length that disagrees with what is known or allowed (UpstreamLengthError). */
+  onMismatch(error: DigestMismatchError | UpstreamLengthError): void;
   /** The disk failed: the flight goes on for its readers, but must not be joined any more. */
   onDiskFailure(error: unknown): void;
   onFailure(error: unknown): void;
@@ -67,6 +69,7 @@ export class BlobFlight {
     private readonly store: BlobStore,
     private readonly signal: AbortSignal,
     private readonly hooks: FlightHooks,
+    private readonly limits: FlightLimits = { maxBytes: Number.MAX_SAFE_INTEGER },
   ) {
     this.started = new Promise<void>((resolve, reject) => {
       this.markStarted = resolve;
@@ -82,7 +85,7 @@ export class BlobFlight {
       writer = await this.store.create(this.digest).catch((err: unknown) => new HashOnlyWriter(this.digest, err));
       this.access = await writer.openReader();
       let response = await this.route.upstream.getBlob(this.route.repository, this.digest.value, this.signal);
-      this.size = response.size;
+      this.size = checkedLength(this.digest, response, this.limits);
       this.state = 'streaming';
       this.markStarted();
       for (let resumes = 0; ; resumes++) {
@@ -111,10 +114,12 @@ export class BlobFlight {
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
       await writer.write(chunk);
       this.hooks.onBytes(chunk.length);
+      // Cut at once, before the chunk is published: a body may not run past its size, or without one past the ceiling.
       if (this.size !== undefined && writer.written > this.size) {
         response.body.destroy();
         throw new DigestMismatchError(this.digest.value, 'more bytes than announced', this.size, writer.written);
       }
+      if (this.size === undefined) checkCeiling(this.digest, writer.written, response.body, this.limits);
       if (writer.diskFailure !== undefined) await this.keepInMemory(writer, chunk, response.body);
       this.publish(writer.written - chunk.length);
     }
@@ -122,9 +127,9 @@ export class BlobFlight {
     if (this.size !== undefined && writer.written < this.size) throw new TruncatedError(writer.written, this.size);
   }
 
-  /** Network trouble is worth resuming; wrong content, a deadline or nobody left to serve is not. */
+  /** Network trouble is worth resuming; wrong content or length, a deadline or nobody left to serve is not. */
   private resumable(err: unknown): boolean {
-    return !(err instanceof DigestMismatchError) && !(err instanceof NoReadersError) && !this.signal.aborted;
+    return !(err instanceof DigestMismatchError) && !(err instanceof UpstreamLengthError) && !(err instanceof NoReadersError) && !this.signal.aborted;
   }
 
   private async finish(writer: BlobWriter): Promise<void> {
@@ -162,7 +167,7 @@ export class BlobFlight {
     this.error = err;
     this.state = 'failed';
     this.markFailedToStart(err);
-    if (err instanceof DigestMismatchError) this.hooks.onMismatch(err);
+    if (err instanceof DigestMismatchError || err instanceof UpstreamLengthError) this.hooks.onMismatch(err);
     else this.hooks.onFailure(err);
     this.window = { base: 0, chunks: [], bytes: 0 };
     this.wake();

@@ -61,6 +61,11 @@ export class FallbackMetadataStore implements MetadataStore {
     return this.write((s) => s.addLink(link));
   }
 
+  /** The local store only: Redis trouble is handled by falling back, it does not make a replica unready. */
+  probe(): Promise<void> {
+    return this.local.probe();
+  }
+
   async close(): Promise<void> {
     await Promise.allSettled([this.shared.close(), this.local.close()]);
   }

@@ -29,15 +29,32 @@ export interface BlobWriter {
   abort(): Promise<void>;
 }
 
+/**
+ * What a committed file is now: its size, and a stamp that changes whenever the file is written, cut,
+ * replaced or renamed (inode, size and change time), so content checked once is trusted only unchanged.
+ */
+export interface FileState {
+  readonly size: number;
+  readonly stamp: string;
+}
+
+/** A committed blob opened for reading, with the state of the file actually opened (fstat), not as it was listed. */
+export interface OpenedBlob extends RandomAccess, FileState {}
+
 export interface BlobStore {
-  /** Size of a committed blob, or undefined when absent. */
-  stat(digest: Digest): Promise<{ size: number } | undefined>;
+  /** Size and stamp of a committed blob, or undefined when absent. */
+  stat(digest: Digest): Promise<FileState | undefined>;
   /** Streams a committed blob, or the inclusive range of it, in reads of `chunkBytes` (default 1 MiB). */
   read(digest: Digest, range?: ByteRange, chunkBytes?: number): Readable;
   /** Random access to a committed blob (hits are sent from reused buffers); undefined when absent. */
-  openRead(digest: Digest): Promise<RandomAccess | undefined>;
-  /** Reads a whole committed blob; only for small content (manifests). */
-  readAll(digest: Digest, signal: AbortSignal): Promise<Buffer | undefined>;
+  openRead(digest: Digest): Promise<OpenedBlob | undefined>;
+  /**
+   * Reads a whole committed blob that must be exactly `size` bytes (manifests, small blobs), never more:
+   * undefined when absent, DamagedBlobError (reason "size") when the file has another size.
+   */
+  readAll(digest: Digest, size: number, signal: AbortSignal): Promise<Buffer | undefined>;
+  /** Writes and removes a small file where downloads are written; throws when the disk takes no writes (full, read-only). */
+  probe(): Promise<void>;
   /** Starts a verified write of `digest`. */
   create(digest: Digest): Promise<BlobWriter>;
   /** Every committed blob, for rebuilding the index at start and for `verify`. */
@@ -69,6 +86,18 @@ export class DigestMismatchError extends Error {
       `content does not match its digest: expected ${expected}${expectedSize === undefined ? '' : ` (${expectedSize} bytes)`}, got ${actual} (${actualSize} bytes)`,
     );
     this.name = 'DigestMismatchError';
+  }
+}
+
+/** A committed file whose size or content no longer matches its digest: damaged on disk since it was stored. */
+export class DamagedBlobError extends Error {
+  constructor(
+    readonly digest: string,
+    readonly reason: 'size' | 'digest',
+    detail: string,
+  ) {
+    super(`the cached copy of ${digest} is damaged: ${detail}`);
+    this.name = 'DamagedBlobError';
   }
 }
 
@@ -108,6 +137,8 @@ export interface MetadataStore {
   /** Visibility links: which (upstream, repository) is known to hold a digest, or that a public upstream does. */
   hasLink(link: string): Promise<boolean>;
   addLink(link: string): Promise<void>;
+  /** Writes a probe record; throws when this replica's own store takes no writes (readiness). */
+  probe(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -4,13 +4,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import { isDigest, parseDigest, type Digest } from '../oci/digest.js';
 import { OciError, isOciError, describeError } from '../oci/errors.js';
-import { accepts, acceptsEveryManifestType, declaredMediaType, defaultManifestAccept, parseAccept, upstreamAccept } from '../oci/media-types.js';
+import { accepts, acceptsEveryManifestType, defaultManifestAccept, maxManifestBytes, parseAccept, upstreamAccept } from '../oci/media-types.js';
 import { assertTag } from '../oci/reference.js';
 import { repositoryMatcher, type RepositoryMatcher } from '../oci/repository-pattern.js';
 import type { Logger } from '../log.js';
 import type { CacheResult, Metrics } from '../metrics.js';
 import { BlobCache, type BlobAnswer, type BlobCacheOptions } from './blob-cache.js';
-import { DigestMismatchError, type BlobStore, type ManifestInfo, type MetadataStore, type Route, type TagRecord } from './ports.js';
+import { CacheScrub } from './cache-scrub.js';
+import { CacheWrites } from './cache-writes.js';
+import { KnownSizes } from './known-sizes.js';
+import { DamagedBlobError, DigestMismatchError, type BlobStore, type ManifestInfo, type MetadataStore, type Route, type TagRecord } from './ports.js';
 import { SingleFlight } from './single-flight.js';
 import type { Sanctioned } from './sanctioned.js';
 import { TagPolicies } from './tag-policy.js';
@@ -32,6 +35,8 @@ export interface PullThroughOptions {
   readonly tagPolicies?: TagPolicies;
   /** When set, only these images (and what they reference) are served. */
   readonly sanctioned?: Sanctioned;
+  /** Bytes per second the background scrub re-hashes (see startScrub); 0 or absent: no scrub. */
+  readonly scrubBytesPerSecond?: number;
 }
 
 export type { BlobAnswer };
@@ -63,6 +68,9 @@ export class PullThrough {
   private readonly pinned: RepositoryMatcher;
 
   readonly blobs: BlobCache;
+  /** Every cache write on the request path goes through here (counted, logged per interval, readiness). */
+  readonly writes: CacheWrites;
+  private readonly knownSizes = new KnownSizes();
   private readonly visibility: Visibility;
   private readonly tagPolicies: TagPolicies;
 
@@ -75,9 +83,10 @@ export class PullThrough {
   ) {
     this.clock = options.clock ?? Date.now;
     this.pinned = repositoryMatcher(options.pinnedRepositories ?? []);
-    this.visibility = new Visibility(metadata);
+    this.writes = new CacheWrites(metrics, log, this.clock);
+    this.visibility = new Visibility(metadata, this.writes);
     this.tagPolicies = options.tagPolicies ?? new TagPolicies(new Map());
-    this.blobs = new BlobCache(store, this.visibility, { ...options, pinned: this.pinned }, this.shutdown.signal, metrics, log);
+    this.blobs = new BlobCache(store, this.visibility, { ...options, pinned: this.pinned }, this.shutdown.signal, metrics, log, this.writes, this.knownSizes);
     this.memory = new LRUCache<string, StoredManifest>({
       maxSize: Math.max(1, options.manifestMemoryBytes),
       sizeCalculation: (m) => Math.max(1, m.body.length),
@@ -95,6 +104,8 @@ export class PullThrough {
       ? await this.manifestByDigest(route, parseDigest(reference), request)
       : await this.manifestByTag(route, reference, request);
     sanctioned?.learn(answer.digest, answer.body);
+    // The sizes it gives its blobs bound their downloads through this repository.
+    if (answer.body) this.knownSizes.learnManifest(route, answer.digest, answer.body);
     return answer;
   }
 
@@ -228,12 +239,12 @@ export class PullThrough {
 
   private async writeTag(upstream: string, repository: string, tag: string, record: TagRecord): Promise<void> {
     this.tags.set(`${upstream}/${repository}:${tag}`, record);
-    await this.metadata.setTag(upstream, repository, tag, record);
+    await this.writes.attempt('metadata', 'tag record', () => this.metadata.setTag(upstream, repository, tag, record), { upstream, repository, tag });
   }
 
   private async forgetTag(upstream: string, repository: string, tag: string): Promise<void> {
     this.tags.delete(`${upstream}/${repository}:${tag}`);
-    await this.metadata.deleteTag(upstream, repository, tag);
+    await this.writes.attempt('metadata', 'tag removal', () => this.metadata.deleteTag(upstream, repository, tag), { upstream, repository, tag });
   }
 
   private async fromRecord(
@@ -251,23 +262,48 @@ export class PullThrough {
     return { ...fetched, result: result === 'hit' ? 'miss' : result };
   }
 
+  /**
+   * A cached manifest: only what tender stored as a manifest (its metadata record names the media type),
+   * never a blob asked for through the manifest route, and never anything over the 4 MiB manifest cap
+   * read into memory. Read from disk it is hashed every time. Undefined sends the request the miss way:
+   * upstream is asked by digest, and its answer for a blob (404, or an error) is what the client gets.
+   */
   private async localManifest(digest: Digest, withBody: boolean): Promise<{ mediaType: string; size: number; body: Buffer | undefined } | undefined> {
     // The index, not the metadata, says what is cached (an evicted manifest keeps its metadata);
     // looking it up also keeps a busy manifest recent, so eviction passes it by.
     // Not in this replica's index: another replica sharing the volume may have stored it.
-    if (this.blobs.lookup(digest) === undefined && (await this.blobs.adoptFromDisk(digest)) === undefined) {
+    const size = this.blobs.lookup(digest) ?? (await this.blobs.adoptFromDisk(digest));
+    if (size === undefined) {
       this.memory.delete(digest.value);
       return undefined;
     }
     const remembered = this.memory.get(digest.value);
     if (remembered) return remembered;
+    // The size from the index decides before any read: a 256 MiB layer is never opened as a manifest.
+    if (size > maxManifestBytes) return undefined;
     const info = await this.metadata.getManifest(digest.value);
-    if (info && !withBody) return { ...info, body: undefined };
-    const body = await this.blobs.read(digest, this.upstreamSignal());
+    if (!info) return undefined;
+    if (info.size !== size) {
+      // Stored as a manifest of another length: the file changed on disk since.
+      this.blobs.verification.damaged(
+        digest,
+        this.blobs.index.entryId(digest.value),
+        'manifest',
+        new DamagedBlobError(digest.value, 'size', `the file has ${size} bytes, the manifest ${info.size}`),
+      );
+      return undefined;
+    }
+    if (!withBody) return { ...info, body: undefined };
+    const body = await this.blobs.readSmall(digest, maxManifestBytes, 'manifest');
     if (!body) return undefined;
-    const stored = { mediaType: info?.mediaType ?? declaredMediaType(body) ?? 'application/octet-stream', size: body.length, body };
+    const stored = { mediaType: info.mediaType, size: body.length, body };
     this.memory.set(digest.value, stored);
     return stored;
+  }
+
+  /** A cached manifest's body (hashed when read from disk), without asking upstream; for priming at start. */
+  async cachedManifest(digest: Digest): Promise<Buffer | undefined> {
+    return (await this.localManifest(digest, true))?.body;
   }
 
   /** GETs a manifest, verifies it against the digest asked for (or the one upstream claims), stores it. */
@@ -307,15 +343,17 @@ export class PullThrough {
 
   private async storeManifest(digest: Digest, manifest: StoredManifest, pin: boolean): Promise<void> {
     this.memory.set(digest.value, manifest);
-    try {
-      // Metadata first: the body is only reachable through the index once it is committed.
-      await this.metadata.setManifest(digest.value, { mediaType: manifest.mediaType, size: manifest.size });
-      await this.blobs.put(digest, manifest.body, pin);
-    } catch (err) {
-      // The client still gets the verified manifest from memory; only the disk copy is lost.
-      this.metrics.cacheWriteErrors.inc({ kind: 'manifest' });
-      this.log.error({ digest: digest.value, err: describeError(err) }, 'could not store manifest');
-    }
+    // The client still gets the verified manifest from memory when the disk refuses it; only the disk copy is lost.
+    await this.writes.attempt(
+      'manifest',
+      'manifest',
+      async () => {
+        // Metadata first: the body is only reachable through the index once it is committed.
+        await this.metadata.setManifest(digest.value, { mediaType: manifest.mediaType, size: manifest.size });
+        await this.blobs.put(digest, manifest.body, pin);
+      },
+      { digest: digest.value },
+    );
   }
 
   private upstreamHead(route: Route, reference: string, accept: string | undefined) {
@@ -339,6 +377,14 @@ export class PullThrough {
   referrers(route: Route, reference: string, query: string) {
     const digest = parseDigest(reference);
     return route.upstream.referrers(route.repository, digest.value, query, this.upstreamSignal());
+  }
+
+  /** Starts the background scrub, when it has a rate; it ends at close(). For the serving process only. */
+  startScrub(): void {
+    const kindOf = async (digest: string, size: number) =>
+      size <= maxManifestBytes && (await this.metadata.getManifest(digest).catch(() => undefined)) ? ('manifest' as const) : ('blob' as const);
+    const scrub = new CacheScrub(this.blobs.index, this.blobs.verification, this.options.scrubBytesPerSecond ?? 0, kindOf, this.metrics, this.log);
+    void scrub.run(this.shutdown.signal);
   }
 
   /** Aborts every flight still running (used at shutdown after the drain deadline). */

@@ -2,13 +2,17 @@
 // through a private upstream, only repositories known to hold it (fetched there, or confirmed by a HEAD).
 import { LRUCache } from 'lru-cache';
 import type { Digest } from '../oci/digest.js';
+import type { CacheWrites } from './cache-writes.js';
 import type { MetadataStore, Route } from './ports.js';
 
 export class Visibility {
   /** Links already confirmed, so a hit does not wait on the metadata store. */
   private readonly known = new LRUCache<string, true>({ max: 200_000 });
 
-  constructor(private readonly metadata: MetadataStore) {}
+  constructor(
+    private readonly metadata: MetadataStore,
+    private readonly writes: CacheWrites,
+  ) {}
 
   /** Whether `route` may be served `digest` from the cache without asking its upstream. */
   async allows(route: Route, digest: Digest): Promise<boolean> {
@@ -19,12 +23,15 @@ export class Visibility {
     return true;
   }
 
-  /** Records that `route`'s upstream served `digest` for that repository. */
+  /**
+   * Records that `route`'s upstream served `digest` for that repository. Never throws: a link the disk
+   * refused is still known in memory, and the failure is counted and logged by CacheWrites.
+   */
   async remember(route: Route, digest: Digest): Promise<void> {
     const link = linkOf(route, digest);
     if (this.known.has(link)) return;
     this.known.set(link, true);
-    await this.metadata.addLink(link);
+    await this.writes.attempt('metadata', 'visibility link', () => this.metadata.addLink(link), { digest: digest.value });
   }
 }
 

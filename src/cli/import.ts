@@ -122,8 +122,9 @@ async function closure(core: Core, digest: string, mediaType: string): Promise<s
     }
     out.push(next.digest);
     if (!next.manifest) continue;
-    const body = await core.store.readAll(parsed, AbortSignal.timeout(30_000));
-    if (!body) throw new BundleError(`${next.digest} vanished during import`);
+    // Bounded and hashed: a bundle naming a layer as a manifest must not have it read into memory.
+    const body = await core.pullThrough.blobs.readSmall(parsed, manifestLimit, 'manifest');
+    if (!body) throw new BundleError(`${next.digest} is referenced as a manifest but is not one in the cache (over ${manifestLimit} bytes, or gone)`);
     await core.metadata.setManifest(next.digest, { mediaType: next.mediaType || (declaredMediaType(body) ?? 'application/json'), size: body.length });
     const refs = referencesOf(body);
     for (const m of refs.manifests) pending.push({ digest: m.digest, mediaType: m.mediaType, manifest: true, child: true });

@@ -145,7 +145,8 @@ async function blob(
   }
   // Without a known size (an upstream in flight that sent no length) the body runs to its end.
   const { start, end } = range.kind === 'range' ? range.range : { start: 0, end: size === undefined ? Number.POSITIVE_INFINITY : size - 1 };
-  const file = await answer.file!(start);
+  // The end too: a cached blob not yet hashed is checked while a whole body streams, before a range is sent.
+  const file = await answer.file!(start, end);
   void sendFile(c.env.outgoing, status, headers, file, start, end, deps.buffers, () => (state.firstByteAt = performance.now()));
   return RESPONSE_ALREADY_SENT;
 }

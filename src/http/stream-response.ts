@@ -1,6 +1,6 @@
 // Writes bodies straight to the socket: no web-stream conversion on the hot path, no compression.
 import type { ServerResponse } from 'node:http';
-import type { OpenBlob } from '../cache/blob-cache.js';
+import type { OpenBlob } from '../cache/serve-verification.js';
 
 /**
  * Read buffers for disk hits, shared by every response and handed out one read at a time: a few

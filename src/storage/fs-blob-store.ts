@@ -1,15 +1,28 @@
 // Filesystem blob store: blobs/<alg>/<2 hex>/<hex>, written to tmp/, verified while written, committed by rename.
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { createReadStream, type Stats } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { DigestMismatchError, DiskWriteError, type BlobStore, type BlobWriter, type RandomAccess, type StoredBlob } from '../cache/ports.js';
+import {
+  DamagedBlobError,
+  DigestMismatchError,
+  DiskWriteError,
+  type BlobStore,
+  type BlobWriter,
+  type FileState,
+  type OpenedBlob,
+  type RandomAccess,
+  type StoredBlob,
+} from '../cache/ports.js';
 import { parseDigest, type Digest } from '../oci/digest.js';
 import type { ByteRange } from '../oci/range.js';
 
 /** Large reads: cache hits are limited by syscalls per MiB, not by the disk. */
 const readChunk = 1024 * 1024;
+
+/** What the readiness probe writes: one page, so a disk with no free blocks refuses it. */
+const probeBytes = Buffer.alloc(4096);
 
 export class FsBlobStore implements BlobStore {
   private readonly blobsDir: string;
@@ -49,10 +62,9 @@ export class FsBlobStore implements BlobStore {
     return join(this.blobsDir, digest.algorithm, digest.hex.slice(0, 2), digest.hex);
   }
 
-  async stat(digest: Digest): Promise<{ size: number } | undefined> {
+  async stat(digest: Digest): Promise<FileState | undefined> {
     try {
-      const s = await stat(this.pathOf(digest));
-      return { size: s.size };
+      return stateOf(await stat(this.pathOf(digest)));
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -66,18 +78,54 @@ export class FsBlobStore implements BlobStore {
     });
   }
 
-  async openRead(digest: Digest): Promise<RandomAccess | undefined> {
+  async openRead(digest: Digest): Promise<OpenedBlob | undefined> {
+    const handle = await this.openFile(digest);
+    if (!handle) return undefined;
     try {
-      return randomAccess(await open(this.pathOf(digest), 'r'));
+      // The file actually opened: one cut short, grown or rewritten since it was indexed or checked shows here.
+      return { ...randomAccess(handle), ...stateOf(await handle.stat()) };
     } catch (err) {
-      if (isNotFound(err)) return undefined;
+      await handle.close().catch(() => undefined);
       throw err;
     }
   }
 
-  async readAll(digest: Digest, signal: AbortSignal): Promise<Buffer | undefined> {
+  async readAll(digest: Digest, size: number, signal: AbortSignal): Promise<Buffer | undefined> {
+    const handle = await this.openFile(digest);
+    if (!handle) return undefined;
     try {
-      return await readFile(this.pathOf(digest), { signal });
+      // Never readFile: a file that grew on disk (or a blob asked for as something small) must not be
+      // read into memory whole. The buffer is the size the caller expects, and the file must match it.
+      const actual = (await handle.stat()).size;
+      if (actual !== size) throw new DamagedBlobError(digest.value, 'size', `the file has ${actual} bytes, expected ${size}`);
+      const buffer = Buffer.allocUnsafe(size);
+      let filled = 0;
+      while (filled < size) {
+        signal.throwIfAborted();
+        const { bytesRead } = await handle.read(buffer, filled, size - filled, filled);
+        if (bytesRead === 0) throw new DamagedBlobError(digest.value, 'size', `the file ended after ${filled} of ${size} bytes`);
+        filled += bytesRead;
+      }
+      return buffer;
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+  }
+
+  async probe(): Promise<void> {
+    // Where downloads are written, with this replica's prefix (so a crash leaves nothing another start keeps).
+    // A few KiB rather than an empty file: a full disk still creates empty files, it refuses data.
+    const path = join(this.tmpDir, `${this.replicaId}.probe-${randomBytes(6).toString('hex')}`);
+    try {
+      await writeFile(path, probeBytes);
+    } finally {
+      await rm(path, { force: true });
+    }
+  }
+
+  private async openFile(digest: Digest): Promise<FileHandle | undefined> {
+    try {
+      return await open(this.pathOf(digest), 'r');
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -199,6 +247,14 @@ class FsBlobWriter implements BlobWriter {
   }
 }
 
+/**
+ * Inode, size and change time: any write, truncation, replacement or rename changes at least one, and
+ * ctime cannot be set back by tools (touch sets mtime). Silent rot of the medium changes none: the scrub is for that.
+ */
+function stateOf(s: Stats): FileState {
+  return { size: s.size, stamp: `${s.ino}:${s.size}:${s.ctimeMs}` };
+}
+
 function randomAccess(handle: FileHandle): RandomAccess {
   return {
     read: async (buffer, position) => (await handle.read(buffer, 0, buffer.length, position)).bytesRead,
@@ -225,6 +281,8 @@ function digestOf(algorithm: string, hex: string): Digest | undefined {
   }
 }
 
+/** Absent, or a path component that is not a directory (so nothing can be below it). */
 function isNotFound(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: string }).code === 'ENOENT';
+  const code = typeof err === 'object' && err !== null ? (err as { code?: string }).code : undefined;
+  return code === 'ENOENT' || code === 'ENOTDIR';
 }

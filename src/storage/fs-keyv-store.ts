@@ -21,7 +21,9 @@ export class FsKeyvStore extends EventEmitter {
     try {
       text = await readFile(this.pathOf(key), 'utf8');
     } catch (err) {
-      if ((err as { code?: string }).code === 'ENOENT') return undefined;
+      // ENOTDIR: a path component is not a directory (meta/ replaced by a file): nothing is stored there.
+      const code = (err as { code?: string }).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
       throw err;
     }
     const value = valueOf(text);
@@ -54,13 +56,19 @@ export class FsKeyvStore extends EventEmitter {
     // The key goes first, on its own line (keys hold no newline: they are built from validated names).
     const handle = await open(temp, 'w');
     try {
-      await handle.writeFile(`${key}\n${typeof value === 'string' ? value : JSON.stringify(value)}`);
-      // Synced before the rename: after a power loss the entry is either the old one or the new one.
-      await handle.datasync();
-    } finally {
-      await handle.close();
+      try {
+        await handle.writeFile(`${key}\n${typeof value === 'string' ? value : JSON.stringify(value)}`);
+        // Synced before the rename: after a power loss the entry is either the old one or the new one.
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, path);
+    } catch (err) {
+      // A full disk must not also fill meta/ with half-written temp files.
+      await rm(temp, { force: true }).catch(() => undefined);
+      throw err;
     }
-    await rename(temp, path);
     return true;
   }
 

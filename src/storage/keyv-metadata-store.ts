@@ -51,6 +51,10 @@ export class KeyvMetadataStore implements MetadataStore {
     await this.keyv.set(`link:${link}`, true);
   }
 
+  async probe(): Promise<void> {
+    await this.keyv.set('probe', Date.now());
+  }
+
   async close(): Promise<void> {
     await this.keyv.disconnect();
   }

@@ -1,5 +1,5 @@
 // One contract for every MetadataStore: the embedded file store, Redis, and the fallback pair over them.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import KeyvRedis, { createClient } from '@keyv/redis';
@@ -74,6 +74,22 @@ function contract(open: () => Promise<{ store: MetadataStore; dispose(): Promise
     }
   });
 
+  it('takes a write probe, which records no tag', async () => {
+    const { store, dispose } = await open();
+    try {
+      await store.probe();
+      await store.probe();
+      if (listsTags) {
+        const listed = [];
+        for await (const entry of store.listTags()) listed.push(entry);
+        expect(listed).toEqual([]);
+      }
+    } finally {
+      await store.close();
+      await dispose();
+    }
+  });
+
   if (listsTags) {
     it('lists every tag record with its name (for exports)', async () => {
       const { store, dispose } = await open();
@@ -95,6 +111,34 @@ function contract(open: () => Promise<{ store: MetadataStore; dispose(): Promise
 }
 
 describe('MetadataStore contract: embedded file store', () => contract(fileStore, true));
+
+describe('embedded file store on a directory that takes no writes', () => {
+  it('fails the probe and writes, reads as absent, and recovers when the directory is back', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'tender-meta-broken-'));
+    const dir = join(root, 'meta');
+    const files = new FsKeyvStore(dir);
+    const store = new KeyvMetadataStore(new Keyv({ store: files, namespace: 'tender', throwOnErrors: true }), (prefix) => files.entries(prefix));
+    try {
+      await store.setTag('docker.io', 'library/nginx', 'latest', record(1));
+      // meta/ replaced by a file (root ignores permissions, so this is how a test makes writes fail)
+      await rm(dir, { recursive: true });
+      await writeFile(dir, 'not a directory');
+      await expect(store.probe()).rejects.toThrow(/ENOTDIR|EEXIST/);
+      await expect(store.setTag('docker.io', 'library/nginx', '1.27', record(2))).rejects.toThrow();
+      expect(await store.getTag('docker.io', 'library/nginx', 'latest')).toBeUndefined();
+      expect(await store.getManifest(`sha256:${'b'.repeat(64)}`)).toBeUndefined();
+      // And it works again once the directory is back.
+      await rm(dir);
+      await mkdir(dir);
+      await store.probe();
+      await store.setTag('docker.io', 'library/nginx', 'latest', record(3));
+      expect(await store.getTag('docker.io', 'library/nginx', 'latest')).toEqual(record(3));
+    } finally {
+      await store.close();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
 
 describeWithBinaries(['redis-server'], 'MetadataStore contract: Redis and the fallback pair', () => {
   let redis: RedisHandle;

@@ -29,7 +29,13 @@ export type Fault =
   /** 429 with Retry-After: 86400, always (manifests, blobs, HEAD; tag lists via setFault(`tags:<repository>`)). */
   | 'rate-limit-long'
   /** The body one byte every 250 ms: never idle long, but slower than any deadline. */
-  | 'trickle';
+  | 'trickle'
+  /** A chunked body without Content-Length that never ends (64 KiB at a time until the client leaves). */
+  | 'endless'
+  /** Announces Content-Length: 10 GiB, sends the real bytes, then keeps the connection open. */
+  | 'huge-length'
+  /** Written on the raw socket: the right Content-Length, then the body followed by 100 KiB more. */
+  | 'longer-than-length';
 
 /** A token request the upstream's own /token endpoint received. */
 export interface TokenRequest {
@@ -120,6 +126,14 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
       res.writeHead(206, { ...headers, 'content-length': String(body.length - from), 'content-range': `bytes ${from}-${body.length - 1}/${body.length}` });
       return void res.end(body.subarray(from));
     }
+    if (fault === 'longer-than-length' && req.method === 'GET') {
+      const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
+      req.socket.write(`HTTP/1.1 200 OK\r\n${head.join('')}\r\n`);
+      req.socket.end(Buffer.concat([body, Buffer.alloc(100 * 1024, 0x41)]));
+      return;
+    }
+    if (fault === 'endless') delete headers['content-length'];
+    if (fault === 'huge-length') headers['content-length'] = String(10 * 2 ** 30);
     res.writeHead(200, headers);
     if (req.method === 'HEAD') return void res.end();
     const half = body.subarray(0, Math.floor(body.length / 2));
@@ -150,6 +164,11 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
         return void trickle(res, body);
       case 'trickle':
         return void trickle(res, body, 0, 1, 250);
+      case 'endless':
+        return void endless(res, body);
+      case 'huge-length':
+        res.write(body);
+        return;
       default:
         res.end(body);
     }
@@ -205,6 +224,13 @@ function trickle(res: ServerResponse, body: Buffer, offset = 0, step = 64 * 1024
   if (offset >= body.length) return void res.end();
   res.write(body.subarray(offset, offset + step));
   setTimeout(() => trickle(res, body, offset + step, step, everyMs), everyMs);
+}
+
+/** The body, then more of it, forever: stops only when the client goes away (or after 1 GiB, as a safety stop). */
+function endless(res: ServerResponse, body: Buffer, sent = 0): void {
+  if (res.destroyed || sent > 2 ** 30) return void res.destroy();
+  const chunk = sent === 0 ? body : Buffer.alloc(64 * 1024, sent & 0xff);
+  res.write(chunk, () => setImmediate(() => endless(res, body, sent + chunk.length)));
 }
 
 function digestOf(bytes: Buffer): string {

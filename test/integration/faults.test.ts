@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.js';
 import { startTokenRealm, type TokenRealm } from '../helpers/token-realm.js';
@@ -23,6 +24,7 @@ describe('upstream faults', () => {
         tagTtl: '100ms',
         staleTimeout: '500ms',
         upstreamTimeout: '3s',
+        maxBlobSize: '8MiB',
         upstreams: { 'faulty.test': { url: upstream.url, insecure: true, retries: 1, idleTimeout: '1s' } },
       },
     });
@@ -253,6 +255,122 @@ describe('upstream faults', () => {
       expect(res.status).toBe(502);
       expect(code(res)).toBe('UPSTREAM_ERROR');
     });
+  });
+
+  /** A GET whose body is counted as it arrives; `complete` when it ended cleanly at its Content-Length. */
+  async function received(url: string): Promise<{ status: number; bytes: number; body: Buffer; complete: boolean; ms: number }> {
+    const started = performance.now();
+    const res = await request(url);
+    const chunks: Buffer[] = [];
+    let complete = true;
+    try {
+      for await (const chunk of res.body) chunks.push(chunk as Buffer);
+    } catch {
+      complete = false;
+    }
+    const body = Buffer.concat(chunks);
+    const length = res.headers['content-length'];
+    if (length !== undefined && Number(length) !== body.length) complete = false;
+    return { status: res.statusCode, bytes: body.length, body, complete, ms: performance.now() - started };
+  }
+
+  async function flightsInProgress(): Promise<number> {
+    const text = await tender.metrics.registry.getSingleMetricAsString('tender_flights_in_progress');
+    return Number(/upstream="faulty.test"\} (\d+)/.exec(text)?.[1] ?? 'NaN');
+  }
+
+  async function mismatches(): Promise<number> {
+    const text = await tender.metrics.registry.getSingleMetricAsString('tender_digest_mismatches_total');
+    return Number(/upstream="faulty.test",kind="blob"\} (\d+)/.exec(text)?.[1] ?? '0');
+  }
+
+  /** A manifest served through tender for `repository`, naming `blob` with `size`: tender learns that size. */
+  async function serveManifestNaming(repository: string, blob: string, size: number): Promise<void> {
+    const body = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: blob, size },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: blob, size }],
+      }),
+    );
+    upstream.addManifest(repository, 'v1', body, 'application/vnd.oci.image.manifest.v1+json');
+    expect((await http(`${tender.url}/v2/faulty.test/${repository}/manifests/v1`, { headers: { accept: containerdAccept } })).status).toBe(200);
+  }
+
+  it('refuses a 10 GiB Content-Length for a blob whose manifest gave its size, before any byte reaches a client', async () => {
+    const bytes = randomBytes(200_000);
+    const digest = upstream.addBlob(bytes);
+    await serveManifestNaming('acme/sized', digest, bytes.length);
+    upstream.setFault(digest, 'huge-length');
+    const before = await mismatches();
+    const res = await http(`${tender.url}/v2/faulty.test/acme/sized/blobs/${digest}`);
+    expect(res.status).toBe(502);
+    const error = JSON.parse(res.body.toString()).errors[0];
+    expect(error.code).toBe('UPSTREAM_ERROR');
+    expect(error.message).toContain(`announced ${10 * 2 ** 30} bytes`);
+    expect(await mismatches()).toBe(before + 1);
+    expect(tender.logs.some((l) => l.digest === digest && l.msg === 'upstream blob length refused; not cached, clients cut off')).toBe(true);
+    expect(await isCached(digest)).toBe(false);
+    await waitFor(async () => (await flightsInProgress()) === 0);
+    upstream.setFault(digest, 'none');
+    expect(sha256((await http(`${tender.url}/v2/faulty.test/acme/sized/blobs/${digest}`)).body)).toBe(digest);
+  });
+
+  it('refuses a Content-Length over maxBlobSize when no size is known', async () => {
+    const digest = upstream.addBlob(randomBytes(1000));
+    upstream.setFault(digest, 'huge-length');
+    const res = await http(blobUrl(digest));
+    expect(res.status).toBe(502);
+    expect(JSON.parse(res.body.toString()).errors[0].message).toContain('maxBlobSize');
+  });
+
+  it('cuts an endless body at the size a manifest gave, at once: the client never gets more, nor a complete body', async () => {
+    const bytes = randomBytes(300_000);
+    const digest = upstream.addBlob(bytes);
+    await serveManifestNaming('acme/endless', digest, bytes.length);
+    upstream.setFault(digest, 'endless');
+    const res = await received(`${tender.url}/v2/faulty.test/acme/endless/blobs/${digest}`);
+    expect(res.complete).toBe(false);
+    expect(res.bytes).toBeLessThan(bytes.length);
+    expect(res.body.equals(bytes.subarray(0, res.bytes))).toBe(true);
+    await waitFor(async () => (await flightsInProgress()) === 0, 2000);
+    expect(await isCached(digest)).toBe(false);
+  });
+
+  it('cuts an endless body of unknown size once it passes maxBlobSize (8 MiB here)', async () => {
+    const digest = upstream.addBlob(randomBytes(100_000));
+    upstream.setFault(digest, 'endless');
+    const res = await received(blobUrl(digest));
+    expect(res.complete).toBe(false);
+    expect(res.bytes).toBeLessThanOrEqual(8 * 1024 * 1024);
+    await waitFor(async () => (await flightsInProgress()) === 0, 2000);
+    expect(await isCached(digest)).toBe(false);
+    expect(tender.logs.some((l) => l.digest === digest && String(l.err).includes('maxBlobSize'))).toBe(true);
+  });
+
+  it('reads no further than Content-Length when upstream sends more: the announced bytes are the blob', async () => {
+    const bytes = randomBytes(150_000);
+    const digest = upstream.addBlob(bytes);
+    upstream.setFault(digest, 'longer-than-length');
+    const res = await received(blobUrl(digest));
+    expect(res.status).toBe(200);
+    expect(res.complete).toBe(true);
+    expect(res.body.equals(bytes)).toBe(true);
+    await waitFor(() => isCached(digest));
+  });
+
+  it('sends a cached blob asked for as a manifest the miss way: upstream says 404, and tender never answers it as one', async () => {
+    const bytes = randomBytes(5 * 1024 * 1024);
+    const digest = upstream.addBlob(bytes);
+    expect(sha256((await http(blobUrl(digest))).body)).toBe(digest);
+    const before = upstream.count('GET', `/manifests/${digest}`) + upstream.count('HEAD', `/manifests/${digest}`);
+    for (const method of ['HEAD', 'GET'] as const) {
+      const res = await http(`${tender.url}/v2/faulty.test/acme/app/manifests/${digest}`, { method, headers: { accept: containerdAccept } });
+      expect(res.status, method).toBe(404);
+      if (method === 'GET') expect(JSON.parse(res.body.toString()).errors[0].code).toBe('MANIFEST_UNKNOWN');
+    }
+    expect(upstream.count('GET', `/manifests/${digest}`) + upstream.count('HEAD', `/manifests/${digest}`)).toBe(before + 2);
   });
 
   it('answers 503 UNAVAILABLE for an uncached blob while upstream fails', async () => {

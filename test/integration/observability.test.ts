@@ -2,7 +2,7 @@
 // scraping a real tender (pulls from distribution, faults from a fault upstream) answers every dashboard and alert query.
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -358,6 +358,9 @@ describeWithBinaries(['promtool', 'prometheus', 'docker-registry', 'kubectl'], '
               series('tender_evicted_bytes_total', t, '0+5x200'),
               series('tender_upstream_queue_depth', { ...t, upstream: 'docker.io' }, '3x30 0x30'),
               series('tender_cache_write_errors_total', { ...t, kind: 'blob' }, '0x5 2x20'),
+              // One damaged layer found at minute 8; manifests stay clean.
+              series('tender_cache_corruptions_total', { ...t, kind: 'blob', reason: 'digest' }, '0x8 1x20'),
+              series('tender_cache_corruptions_total', { ...t, kind: 'manifest', reason: 'size' }, '0x30'),
             ],
             alert_rule_test: [
               { eval_time: '100m', alertname: 'TenderCacheHitRatioLow', exp_alerts: [{ exp_labels: { ...t, severity: 'warning' } }] },
@@ -365,6 +368,13 @@ describeWithBinaries(['promtool', 'prometheus', 'docker-registry', 'kubectl'], '
               { eval_time: '20m', alertname: 'TenderUpstreamQueueBacklog', exp_alerts: [{ exp_labels: { upstream: 'docker.io', severity: 'warning' } }] },
               { eval_time: '50m', alertname: 'TenderUpstreamQueueBacklog', exp_alerts: [] },
               { eval_time: '10m', alertname: 'TenderCacheWriteErrors', exp_alerts: [{ exp_labels: { ...t, kind: 'blob', severity: 'warning' } }] },
+              { eval_time: '5m', alertname: 'TenderCacheCorruption', exp_alerts: [] },
+              {
+                eval_time: '10m',
+                alertname: 'TenderCacheCorruption',
+                exp_alerts: [{ exp_labels: { ...t, kind: 'blob', reason: 'digest', severity: 'warning' } }],
+              },
+              { eval_time: '29m', alertname: 'TenderCacheCorruption', exp_alerts: [] },
               { eval_time: '10m', alertname: 'TenderCacheNearCap', exp_alerts: [] }, // `for: 30m`
             ],
           },
@@ -527,6 +537,19 @@ describeWithBinaries(['promtool', 'prometheus', 'docker-registry', 'kubectl'], '
       fault.setFault(limited, 'rate-limit-once');
       expect((await http(`${base}/v2/acme/app/blobs/${limited}?${ns('quay.io')}`)).status).toBe(200);
 
+      // A cached layer whose file was written into since it was stored: found on serve, quarantined, fetched again.
+      const layer = image.layers[0]!;
+      const layerFile = join(tender.cacheDir, 'blobs', 'sha256', layer.digest.slice(7, 9), layer.digest.slice(7));
+      const handle = await open(layerFile, 'r+');
+      await handle.write(Buffer.from([layer.bytes[1000]! ^ 0xff]), 0, 1, 1000);
+      await handle.close();
+      const layerUrl = `${base}/v2/library/app/blobs/${layer.digest}?${ns('docker.io')}`;
+      await http(layerUrl).then(
+        (res) => expect(sha256(res.body)).not.toBe(layer.digest),
+        () => undefined, // cut off before the last bytes
+      );
+      expect(sha256((await http(layerUrl)).body)).toBe(layer.digest);
+
       // A cache directory that cannot take a new temp file: the pull succeeds, the write error is counted.
       const tmp = join(tender.cacheDir, 'tmp');
       await rename(tmp, `${tmp}.away`);
@@ -615,7 +638,8 @@ describeWithBinaries(['promtool', 'prometheus', 'docker-registry', 'kubectl'], '
       const deadline = Date.now() + 15_000;
       let rules = await prometheus.rules();
       const firing = () => new Set(rules.filter((r) => r.state === 'firing').map((r) => r.name));
-      while (!(firing().has('TenderDigestMismatches') && firing().has('TenderCacheWriteErrors')) && Date.now() < deadline) {
+      const faults = ['TenderDigestMismatches', 'TenderCacheWriteErrors', 'TenderCacheCorruption'];
+      while (!faults.every((name) => firing().has(name)) && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 500));
         rules = await prometheus.rules();
       }
@@ -631,6 +655,7 @@ describeWithBinaries(['promtool', 'prometheus', 'docker-registry', 'kubectl'], '
       const states = Object.fromEntries(rules.map((r) => [r.name, r.state]));
       expect(states.TenderDigestMismatches).toBe('firing');
       expect(states.TenderCacheWriteErrors).toBe('firing');
+      expect(states.TenderCacheCorruption).toBe('firing');
       expect(states.TenderDown).toBe('inactive');
       expect(states.TenderAbsent).toBe('inactive');
       expect(states.TenderCacheNearCap).toBe('inactive');

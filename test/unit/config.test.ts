@@ -617,6 +617,22 @@ upstreams:
       expect(Object.isFrozen(config.pinnedDigests)).toBe(true);
     });
 
+    it('bounds blobs of unknown size at 64 GiB and scrubs nothing by default; both from the file or the environment', () => {
+      expect(loadConfig({}).maxBlobBytes).toBe(64 * 2 ** 30);
+      expect(loadConfig({}).scrubBytesPerSecond).toBe(0);
+      const file = writeYaml('maxBlobSize: 100GiB\nscrubRate: 16MiB\n');
+      expect(loadConfig({ file }).maxBlobBytes).toBe(100 * 2 ** 30);
+      expect(loadConfig({ file }).scrubBytesPerSecond).toBe(16 * 2 ** 20);
+      const env = { TENDER_MAX_BLOB_SIZE: '8GiB', TENDER_SCRUB_RATE: '0' };
+      expect(loadConfig({ file, env }).maxBlobBytes).toBe(8 * 2 ** 30);
+      expect(loadConfig({ file, env }).scrubBytesPerSecond).toBe(0);
+    });
+
+    it('refuses a maxBlobSize of 0, which would refuse every blob', () => {
+      const err = configError(() => loadConfig({ file: writeYaml('maxBlobSize: 0\n') }));
+      expect(err.problems).toEqual(['maxBlobSize: expected a size above 0, got 0']);
+    });
+
     it('accepts a byte count as a number', () => {
       expect(loadConfig({ file: writeYaml('maxCacheSize: 1073741824\n') }).maxCacheBytes).toBe(2 ** 30);
     });

@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { BlobFlight, type FlightHooks } from '../../../src/cache/blob-flight.js';
+import { UpstreamLengthError, type FlightLimits } from '../../../src/cache/flight-limits.js';
 import { DigestMismatchError, DiskWriteError, type Upstream, type UpstreamBlob } from '../../../src/cache/ports.js';
 import { parseDigest, type Digest } from '../../../src/oci/digest.js';
 import { enospc, MemoryBlobStore } from './memory-blob-store.js';
@@ -55,7 +56,7 @@ class ControlledUpstream implements Upstream {
 interface HookCalls {
   bytes: number;
   committed: number[];
-  mismatch: DigestMismatchError[];
+  mismatch: Array<DigestMismatchError | UpstreamLengthError>;
   diskFailure: unknown[];
   failure: unknown[];
   resumes: number[];
@@ -126,14 +127,14 @@ interface Setup {
   readonly calls: HookCalls;
 }
 
-function setup(sizes: number[], options: { digest?: Digest; announced?: number | null } = {}): Setup {
+function setup(sizes: number[], options: { digest?: Digest; announced?: number | null; limits?: FlightLimits } = {}): Setup {
   const parts = sizes.map((n) => randomBytes(n));
   const blob = Buffer.concat(parts);
   const digest = options.digest ?? digestOf(blob);
   const store = new MemoryBlobStore();
   const upstream = new ControlledUpstream(options.announced === null ? undefined : (options.announced ?? blob.length));
   const { hooks, calls } = recordingHooks();
-  const flight = new BlobFlight(digest, { upstream, repository: 'team/app' }, store, new AbortController().signal, hooks);
+  const flight = new BlobFlight(digest, { upstream, repository: 'team/app' }, store, new AbortController().signal, hooks, options.limits);
   return { blob, parts, digest, store, upstream, flight, calls };
 }
 
@@ -243,7 +244,7 @@ describe('BlobFlight', () => {
       expect(s.flight.state).toBe('failed');
       expect(s.flight.error).toBeInstanceOf(DigestMismatchError);
       expect(s.calls.mismatch).toHaveLength(1);
-      expect(s.calls.mismatch[0]!.expected).toBe(s.digest.value);
+      expect((s.calls.mismatch[0] as DigestMismatchError).expected).toBe(s.digest.value);
       expect(s.calls).toMatchObject({ committed: [], diskFailure: [], failure: [], end: 1 });
       expect(s.store.blobs.size).toBe(0);
       expect(s.store.writers[0]!.aborted).toBe(true);
@@ -404,6 +405,78 @@ describe('BlobFlight', () => {
       await run;
       await tail.closed;
       expect(tail.bytes().equals(s.blob.subarray(1500, 1600))).toBe(true);
+    });
+  });
+
+  describe('lengths held to what is known, and to the ceiling', () => {
+    it.each([
+      ['a Content-Length that disagrees with the size a manifest gave', { announced: 10 * 2 ** 30, limits: { expectedSize: 1500, maxBytes: 2 ** 40 } }],
+      ['a Content-Length over maxBlobSize', { announced: 5000, limits: { maxBytes: 4096 } }],
+      ['a known size over maxBlobSize, no Content-Length', { announced: null, limits: { expectedSize: 5000, maxBytes: 4096 } }],
+    ] as const)('refuses %s before any byte reaches a reader', async (_label, { announced, limits }) => {
+      const s = setup([1000, 500], { announced, limits });
+      const reader = collect(s.flight.reader());
+      const run = s.flight.run();
+      const err = await s.flight.started.catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UpstreamLengthError);
+      expect((err as UpstreamLengthError).code).toBe('UPSTREAM_ERROR');
+      expect((err as UpstreamLengthError).status).toBe(502);
+      await run;
+      await reader.closed;
+      expect(reader.received).toBe(0);
+      expect(reader.error).toBeInstanceOf(Error);
+      expect(s.calls.mismatch).toEqual([err]);
+      expect(s.calls).toMatchObject({ bytes: 0, committed: [], failure: [], resumes: [], end: 1 });
+      expect(s.upstream.body.destroyed).toBe(true);
+      expect(s.store.blobs.size).toBe(0);
+    });
+
+    it('takes a size a manifest gave when upstream sends no length, and cuts a body that runs past it at once', async () => {
+      const s = setup([1000, 1000, 1000], { announced: null, limits: { expectedSize: 1500, maxBytes: 2 ** 40 } });
+      const reader = collect(s.flight.reader());
+      const run = s.flight.run();
+      await s.flight.started;
+      expect(s.flight.size).toBe(1500); // so clients get a Content-Length and ranges work
+      await feed(s, s.parts[0]!);
+      s.upstream.push(s.parts[1]!);
+      await run;
+      await reader.closed;
+      expect(s.flight.state).toBe('failed');
+      expect(s.calls.bytes).toBe(2000); // the third chunk was never taken
+      expect(s.upstream.body.destroyed).toBe(true);
+      expect(reader.received).toBeLessThanOrEqual(1000);
+      expect(reader.error).toBeInstanceOf(Error);
+      expect(s.calls.mismatch).toHaveLength(1);
+      expect(s.calls.resumes).toEqual([]);
+    });
+
+    it('cuts a body of unknown length once it passes maxBlobSize, and serves none of what is beyond', async () => {
+      const s = setup([3000, 3000, 3000, 3000], { announced: null, limits: { maxBytes: 5000 } });
+      const reader = collect(s.flight.reader());
+      const run = s.flight.run();
+      await feed(s, s.parts[0]!);
+      s.upstream.push(s.parts[1]!);
+      await run;
+      await reader.closed;
+      expect(s.flight.state).toBe('failed');
+      expect(s.flight.error).toBeInstanceOf(UpstreamLengthError);
+      expect(s.calls.bytes).toBe(6000);
+      expect(reader.received).toBeLessThanOrEqual(3000);
+      expect(reader.error).toBeInstanceOf(Error);
+      expect(s.calls.mismatch).toHaveLength(1);
+      expect(s.store.blobs.size).toBe(0);
+    });
+
+    it('accepts a Content-Length equal to the known size, under the ceiling', async () => {
+      const s = setup([1000, 500], { limits: { expectedSize: 1500, maxBytes: 1500 } });
+      const reader = collect(s.flight.reader());
+      const run = s.flight.run();
+      for (const part of s.parts) await feed(s, part);
+      s.upstream.end();
+      await run;
+      await reader.closed;
+      expect(reader.bytes().equals(s.blob)).toBe(true);
+      expect(s.calls.committed).toEqual([1500]);
     });
   });
 

@@ -1,12 +1,12 @@
 // The BlobStore contract, run against the filesystem store and the in-memory fake the engine tests use,
 // so the fake cannot drift from what the real store does.
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DigestMismatchError, DiskWriteError, type BlobStore } from '../../../src/cache/ports.js';
+import { DamagedBlobError, DigestMismatchError, DiskWriteError, type BlobStore } from '../../../src/cache/ports.js';
 import { parseDigest, type Digest } from '../../../src/oci/digest.js';
 import { FsBlobStore } from '../../../src/storage/fs-blob-store.js';
 import { enospc, MemoryBlobStore } from './memory-blob-store.js';
@@ -52,11 +52,12 @@ describe.each(stores)('%s', (_name, open) => {
     expect(writer.diskFailure).toBeUndefined();
     await writer.commit(content.length);
 
-    expect(await store.stat(digest)).toEqual({ size: content.length });
+    expect(await store.stat(digest)).toMatchObject({ size: content.length, stamp: expect.any(String) });
     expect((await readStream(store.read(digest))).equals(content)).toBe(true);
     expect((await readStream(store.read(digest, { start: 10, end: 19 }))).equals(content.subarray(10, 20))).toBe(true);
-    expect((await store.readAll(digest, signal()))?.equals(content)).toBe(true);
+    expect((await store.readAll(digest, content.length, signal()))?.equals(content)).toBe(true);
     const access = await store.openRead(digest);
+    expect(access!.size).toBe(content.length);
     const window = Buffer.alloc(50);
     expect(await access!.read(window, 100)).toBe(50);
     expect(window.equals(content.subarray(100, 150))).toBe(true);
@@ -114,7 +115,43 @@ describe.each(stores)('%s', (_name, open) => {
     await writer.abort();
     await writer.abort();
     expect(await store.stat(digest)).toBeUndefined();
-    expect(await store.readAll(digest, signal())).toBeUndefined();
+    expect(await store.readAll(digest, content.length, signal())).toBeUndefined();
+  });
+
+  it('never reads more than the size asked for: a file of another size is damaged', async () => {
+    const store = await open();
+    const digest = digestOf(content);
+    const writer = await store.create(digest);
+    await writer.write(content);
+    await writer.commit();
+    for (const size of [content.length - 1, content.length + 1, 0]) {
+      const err = await store.readAll(digest, size, signal()).catch((e: unknown) => e);
+      expect(err, `readAll with size ${size}`).toBeInstanceOf(DamagedBlobError);
+      expect((err as DamagedBlobError).reason).toBe('size');
+    }
+  });
+
+  it('gives a file a new stamp when it is replaced, and the same stamp while it is unchanged', async () => {
+    const store = await open();
+    const digest = digestOf(content);
+    const commit = async (): Promise<void> => {
+      const writer = await store.create(digest);
+      await writer.write(content);
+      await writer.commit();
+    };
+    await commit();
+    const first = (await store.stat(digest))!;
+    const opened = (await store.openRead(digest))!;
+    expect(opened.stamp).toBe(first.stamp);
+    await opened.close();
+    expect((await store.stat(digest))!.stamp).toBe(first.stamp);
+    await commit(); // stored again: a new file at the same path
+    expect((await store.stat(digest))!.stamp).not.toBe(first.stamp);
+  });
+
+  it('takes a write probe when it can store files', async () => {
+    const store = await open();
+    await expect(store.probe()).resolves.toBeUndefined();
   });
 
   it('deletes, pins and lists pins', async () => {
@@ -129,6 +166,20 @@ describe.each(stores)('%s', (_name, open) => {
     const pins = [];
     for await (const pin of store.pinned()) pins.push(pin);
     expect(pins).toEqual([digest.value]);
+  });
+});
+
+describe('FsBlobStore probe', () => {
+  it('fails when downloads cannot be written, and leaves nothing behind when it works', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tender-store-probe-'));
+    dirs.push(dir);
+    const store = await FsBlobStore.open(dir, { clearTemp: true, replicaId: 'r1' });
+    await store.probe();
+    expect(await readdir(join(dir, 'tmp'))).toEqual([]);
+    // tmp/ replaced by a file (root ignores permissions): no temp file can be created.
+    await rm(join(dir, 'tmp'), { recursive: true });
+    await writeFile(join(dir, 'tmp'), 'not a directory');
+    await expect(store.probe()).rejects.toThrow(/ENOTDIR/);
   });
 });
 

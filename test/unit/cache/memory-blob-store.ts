@@ -2,7 +2,17 @@
 // that simulate a full disk mid-write, a failing commit, or a store that cannot start a temp file at all.
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { DigestMismatchError, DiskWriteError, type BlobStore, type BlobWriter, type RandomAccess, type StoredBlob } from '../../../src/cache/ports.js';
+import {
+  DamagedBlobError,
+  DigestMismatchError,
+  DiskWriteError,
+  type BlobStore,
+  type BlobWriter,
+  type FileState,
+  type OpenedBlob,
+  type RandomAccess,
+  type StoredBlob,
+} from '../../../src/cache/ports.js';
 import { parseDigest, type Digest } from '../../../src/oci/digest.js';
 import type { ByteRange } from '../../../src/oci/range.js';
 
@@ -11,6 +21,17 @@ export function enospc(): NodeJS.ErrnoException {
   const err: NodeJS.ErrnoException = new Error('ENOSPC: no space left on device, write');
   err.code = 'ENOSPC';
   return err;
+}
+
+interface StoredEntry {
+  bytes: Buffer;
+  mtimeMs: number;
+  /** Stands for inode and change time: a new value whenever the "file" is rewritten. */
+  version: number;
+}
+
+function stateOf(blob: StoredEntry): FileState {
+  return { size: blob.bytes.length, stamp: `${blob.version}:${blob.bytes.length}` };
 }
 
 export class MemoryBlobWriter implements BlobWriter {
@@ -75,7 +96,7 @@ export class MemoryBlobWriter implements BlobWriter {
     }
     this.finished = true;
     this.committed = true;
-    this.store.blobs.set(this.digest.value, { bytes: Buffer.from(this.temp), mtimeMs: Date.now() });
+    this.store.blobs.set(this.digest.value, { bytes: Buffer.from(this.temp), mtimeMs: Date.now(), version: this.store.nextVersion() });
   }
 
   async abort(): Promise<void> {
@@ -85,7 +106,7 @@ export class MemoryBlobWriter implements BlobWriter {
 }
 
 export class MemoryBlobStore implements BlobStore {
-  readonly blobs = new Map<string, { bytes: Buffer; mtimeMs: number }>();
+  readonly blobs = new Map<string, StoredEntry>();
   readonly pins = new Set<string>();
   readonly quarantined = new Map<string, Buffer>();
   /** Every writer handed out, in order. */
@@ -96,10 +117,33 @@ export class MemoryBlobStore implements BlobStore {
   commitFailure: unknown;
   /** Applied to each new writer: see MemoryBlobWriter.failAfterBytes. */
   failAfterBytes: number | undefined;
+  /** When set, probe() rejects with it (a disk that takes no writes). */
+  probeFailure: unknown;
+  /** Calls of readAll and openRead, by digest: what was read from the "disk". */
+  readonly reads = new Map<string, number>();
+  private versions = 0;
 
-  async stat(digest: Digest): Promise<{ size: number } | undefined> {
+  nextVersion(): number {
+    return ++this.versions;
+  }
+
+  async stat(digest: Digest): Promise<FileState | undefined> {
     const blob = this.blobs.get(digest.value);
-    return blob ? { size: blob.bytes.length } : undefined;
+    return blob ? stateOf(blob) : undefined;
+  }
+
+  /** Replaces a committed blob's bytes in place, as a disk fault or an edit would (its stamp changes). */
+  damage(digest: string, bytes: Buffer): void {
+    const blob = this.blobs.get(digest);
+    if (!blob) throw new Error(`${digest} is not stored`);
+    this.blobs.set(digest, { bytes, mtimeMs: blob.mtimeMs, version: this.nextVersion() });
+  }
+
+  /** Replaces a committed blob's bytes without any trace (same stamp): silent rot of the medium. */
+  rot(digest: string, bytes: Buffer): void {
+    const blob = this.blobs.get(digest);
+    if (!blob) throw new Error(`${digest} is not stored`);
+    this.blobs.set(digest, { ...blob, bytes });
   }
 
   read(digest: Digest, range?: ByteRange): Readable {
@@ -113,20 +157,34 @@ export class MemoryBlobStore implements BlobStore {
     return Readable.from([Buffer.from(bytes)]);
   }
 
-  async openRead(digest: Digest): Promise<RandomAccess | undefined> {
+  async openRead(digest: Digest): Promise<OpenedBlob | undefined> {
     const blob = this.blobs.get(digest.value);
     if (!blob) return undefined;
+    this.countRead(digest);
+    // Like an open file: later changes to the stored entry (a test damaging it) do not reach this reader.
     const bytes = blob.bytes;
     return {
-      read: async (buffer, position) => bytes.copy(buffer, 0, position, Math.min(bytes.length, position + buffer.length)),
+      ...stateOf(blob),
+      read: async (buffer, position) => (position >= bytes.length ? 0 : bytes.copy(buffer, 0, position, Math.min(bytes.length, position + buffer.length))),
       close: async () => undefined,
     };
   }
 
-  async readAll(digest: Digest, signal: AbortSignal): Promise<Buffer | undefined> {
+  async readAll(digest: Digest, size: number, signal: AbortSignal): Promise<Buffer | undefined> {
     signal.throwIfAborted();
     const blob = this.blobs.get(digest.value);
-    return blob ? Buffer.from(blob.bytes) : undefined;
+    if (!blob) return undefined;
+    this.countRead(digest);
+    if (blob.bytes.length !== size) throw new DamagedBlobError(digest.value, 'size', `the file has ${blob.bytes.length} bytes, expected ${size}`);
+    return Buffer.from(blob.bytes);
+  }
+
+  async probe(): Promise<void> {
+    if (this.probeFailure !== undefined) throw this.probeFailure;
+  }
+
+  private countRead(digest: Digest): void {
+    this.reads.set(digest.value, (this.reads.get(digest.value) ?? 0) + 1);
   }
 
   async create(digest: Digest): Promise<MemoryBlobWriter> {
