@@ -1,7 +1,8 @@
 // Damaged cache files (a flipped byte, cut short, emptied, grown) under blobs/, for a layer, a small blob and a
 // manifest, while tender runs and across a restart: no client ever gets a complete 200/206 whose bytes do not
 // match, the damaged file is quarantined and counted, and the next request gets the right bytes from upstream.
-import { open, readdir, stat, truncate, appendFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, open, readdir, rm, stat, truncate } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -63,8 +64,9 @@ describeWithBinaries(['docker-registry'], 'damaged cache files are never served 
   beforeAll(async () => {
     registry = await startRegistry();
     image = await pushImage(registry, 'library/app', 'v1', { layerSizes: [3_000_000], seed: 'damage-app' });
-    tender = await start();
-    cacheDir = tender.cacheDir;
+    // The test's own directory: a tender that made its own would remove it at its first stop.
+    cacheDir = await mkdtemp(join(tmpdir(), 'tender-damage-'));
+    tender = await start(cacheDir);
     targets = [
       { name: 'manifest', digest: image.digest, bytes: image.manifest },
       { name: 'config', digest: image.config.digest, bytes: image.config.bytes },
@@ -78,6 +80,7 @@ describeWithBinaries(['docker-registry'], 'damaged cache files are never served 
   afterAll(async () => {
     await tender?.stop();
     await registry?.stop();
+    if (cacheDir) await rm(cacheDir, { recursive: true, force: true });
   });
 
   const pathOf = (digest: string) => join(cacheDir, 'blobs', 'sha256', digest.slice(7, 9), digest.slice(7));
