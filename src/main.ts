@@ -16,7 +16,7 @@ import { TagPolicies } from './cache/tag-policy.js';
 import { parseDigest } from './oci/digest.js';
 import { describeError } from './oci/errors.js';
 import { parseImageReference } from './oci/image-reference.js';
-import type { Config } from './config.js';
+import type { Config } from './config/config.js';
 import { createApp } from './http/app.js';
 import { CertificateReloader, readCertificatePair, type CertificatePair } from './http/certificate-reloader.js';
 import { ClientAuth } from './http/client-auth.js';

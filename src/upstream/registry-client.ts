@@ -3,7 +3,7 @@ import { finished } from 'node:stream/promises';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { LRUCache } from 'lru-cache';
 import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
-import type { UpstreamConfig } from '../config.js';
+import type { UpstreamConfig } from '../config/upstreams.js';
 import type { Upstream, UpstreamBlob, UpstreamManifest, UpstreamManifestHead, UpstreamPassthrough } from '../cache/ports.js';
 import { OciError, describeError } from '../oci/errors.js';
 import { headers as ociHeaders } from '../oci/headers.js';
