@@ -22,7 +22,7 @@ import { CertificateReloader, readCertificatePair, type CertificatePair } from '
 import { ClientAuth } from './http/client-auth.js';
 import { answerMalformedRequests } from './http/malformed-requests.js';
 import { startMetricsServer } from './http/metrics-server.js';
-import { BufferPool } from './http/stream-response.js';
+import { BufferPool } from './http/send-file.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';

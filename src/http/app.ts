@@ -5,7 +5,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { OciError } from '../oci/errors.js';
-import { apiVersionValue, headers as ociHeaders } from '../oci/headers.js';
+import { apiVersionValue, registryHeaders } from '../oci/registry-headers.js';
 import { parseRegistryPath } from '../oci/registry-path.js';
 import type { Router } from '../cache/ports.js';
 import type { ClientAuth } from './client-auth.js';
@@ -114,14 +114,14 @@ function authenticate(auth: ClientAuth, protectedOps: ReadonlySet<string>, deps:
       const why =
         outcome.scope === 'busy' ? 'every password check is taken' : `too many failed logins for this ${outcome.scope === 'user' ? 'user' : 'client address'}`;
       throw new OciError('TOOMANYREQUESTS', `${why}: retry in ${outcome.retryAfterSeconds} s`, {
-        headers: { 'retry-after': String(outcome.retryAfterSeconds), [ociHeaders.apiVersion]: apiVersionValue },
+        headers: { 'retry-after': String(outcome.retryAfterSeconds), [registryHeaders.apiVersion]: apiVersionValue },
       });
     }
     // The first request of every docker login comes without credentials: only wrong ones count.
     if (outcome.kind === 'wrong') metrics.authFailures.inc();
     // docker login looks for the API version header on this 401 to know it talks to a registry.
     throw new OciError('UNAUTHORIZED', outcome.kind === 'wrong' ? 'wrong credentials' : 'authentication required', {
-      headers: { 'www-authenticate': auth.challenge, [ociHeaders.apiVersion]: apiVersionValue },
+      headers: { 'www-authenticate': auth.challenge, [registryHeaders.apiVersion]: apiVersionValue },
     });
   };
 }

@@ -5,12 +5,12 @@ import type { PullThrough } from '../cache/pull-through.js';
 import type { DenialReason, Route, Router } from '../cache/ports.js';
 import { isDigest } from '../oci/digest.js';
 import { OciError } from '../oci/errors.js';
-import { apiVersionValue, digestETag, headers as ociHeaders } from '../oci/headers.js';
+import { apiVersionValue, digestETag, registryHeaders } from '../oci/registry-headers.js';
 import { formatLinkHeader, parseLinkHeader } from '../oci/link-header.js';
 import { contentRange, ifRangeAllows, parseRange } from '../oci/range.js';
 import { parseRegistryPath, type RegistryPath } from '../oci/registry-path.js';
 import type { AppEnv } from './request-state.js';
-import { sendFile, type BufferPool } from './stream-response.js';
+import { sendFile, type BufferPool } from './send-file.js';
 
 export interface RegistryDeps {
   readonly pullThrough: PullThrough;
@@ -29,9 +29,9 @@ export function registryHandler(deps: RegistryDeps) {
     const pathname = queryAt === -1 ? raw : raw.slice(0, queryAt);
     const query = new URLSearchParams(queryAt === -1 ? '' : raw.slice(queryAt + 1));
     const ns = query.get('ns') ?? undefined;
-    const base: Record<string, string> = { ...c.get('baseHeaders'), [ociHeaders.apiVersion]: apiVersionValue };
+    const base: Record<string, string> = { ...c.get('baseHeaders'), [registryHeaders.apiVersion]: apiVersionValue };
     // Echoed only when it is a plain token: a decoded ns may carry CR/LF or other bytes no header may hold.
-    if (ns !== undefined && /^[\x21-\x7e]{1,255}$/.test(ns)) base[ociHeaders.ociNamespace] = ns;
+    if (ns !== undefined && /^[\x21-\x7e]{1,255}$/.test(ns)) base[registryHeaders.ociNamespace] = ns;
     c.set('baseHeaders', base);
 
     const path = parseRegistryPath(pathname);
@@ -83,7 +83,7 @@ async function manifest(
   const headers: Record<string, string> = {
     ...base,
     'content-type': answer.mediaType,
-    [ociHeaders.contentDigest]: answer.digest,
+    [registryHeaders.contentDigest]: answer.digest,
     // As distribution sends it: the digest is a strong validator of exactly these bytes.
     etag: digestETag(answer.digest),
   };
@@ -109,7 +109,7 @@ async function blob(
   const headers: Record<string, string> = {
     ...base,
     'content-type': 'application/octet-stream',
-    [ociHeaders.contentDigest]: path.digest,
+    [registryHeaders.contentDigest]: path.digest,
     etag,
     'accept-ranges': 'bytes',
   };
