@@ -17,7 +17,7 @@ import { parseDigest } from './oci/digest.js';
 import { describeError } from './oci/errors.js';
 import { parseImageReference } from './oci/image-reference.js';
 import type { Config } from './config/config.js';
-import { createApp } from './http/app.js';
+import { createApp, nodeFetch } from './http/app.js';
 import { CertificateReloader, readCertificatePair, type CertificatePair } from './http/certificate-reloader.js';
 import { ClientAuth } from './http/client-auth.js';
 import { answerMalformedRequests } from './http/malformed-requests.js';
@@ -193,7 +193,7 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
     },
   });
 
-  const server = await listen(app.fetch, config.host, config.port, certificate);
+  const server = await listen(nodeFetch(app), config.host, config.port, certificate);
   answerMalformedRequests(server as HttpServer, log);
   const port = (server.address() as AddressInfo).port;
   const metricsServer = config.metricsListen ? await startMetricsServer(metrics.registry, config.metricsListen.host, config.metricsListen.port) : undefined;

@@ -1,6 +1,7 @@
 // The OCI pull API: parse path and ns, route, ask the core, set the headers clients rely on, stream.
+// Every answer is written straight to Node's response (reply.ts, send-file.ts): the hot path builds no
+// Response, Headers or web stream. HEAD is decided here: the core is asked with `head`, no body is opened.
 import type { Context } from 'hono';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { PullThrough } from '../cache/pull-through.js';
 import type { DenialReason, Route, Router } from '../cache/ports.js';
 import { isDigest } from '../oci/digest.js';
@@ -9,11 +10,15 @@ import { apiVersionValue, digestETag, registryHeaders } from '../oci/registry-he
 import { formatLinkHeader, parseLinkHeader } from '../oci/link-header.js';
 import { contentRange, ifRangeAllows, parseRange } from '../oci/range.js';
 import { parseRegistryPath, type RegistryPath } from '../oci/registry-path.js';
+import { reply, sent } from './reply.js';
 import type { AppEnv } from './request-state.js';
 import { sendFile, type BufferPool } from './send-file.js';
 
+/** What the registry routes ask of the core. */
+export type RegistryCore = Pick<PullThrough, 'manifest' | 'blob' | 'listTags' | 'referrers'>;
+
 export interface RegistryDeps {
-  readonly pullThrough: PullThrough;
+  readonly pullThrough: RegistryCore;
   readonly router: Router;
   /** Read buffers shared by every response served from disk. */
   readonly buffers: BufferPool;
@@ -43,7 +48,7 @@ export function registryHandler(deps: RegistryDeps) {
     if (path.kind === 'upload' || (method !== 'GET' && method !== 'HEAD')) {
       throw new OciError('UNSUPPORTED', 'this registry is a read-only mirror: push and delete are not supported', { headers: { allow: 'GET, HEAD' } });
     }
-    if (path.kind === 'base') return new Response(head ? null : '{}', { status: 200, headers: { ...base, 'content-type': 'application/json' } });
+    if (path.kind === 'base') return reply(c.env.outgoing, 200, { ...base, 'content-type': 'application/json', 'content-length': '2' }, '{}');
 
     const route = deps.router.resolve({ ns, name: path.name });
     state.upstream = route.upstream.name;
@@ -90,7 +95,8 @@ async function manifest(
   const size = answer.body?.length ?? answer.size;
   if (size !== undefined) headers['content-length'] = String(size);
   state.bytes = head ? 0 : (answer.body?.length ?? 0);
-  return send(c, 200, headers, head ? undefined : answer.body);
+  if (!head) state.firstByteAt = performance.now();
+  return reply(c.env.outgoing, 200, headers, head ? undefined : answer.body);
 }
 
 async function blob(
@@ -117,7 +123,7 @@ async function blob(
   if (head || !answer.file) {
     if (size !== undefined) headers['content-length'] = String(size);
     state.bytes = 0;
-    return send(c, 200, headers, undefined);
+    return reply(c.env.outgoing, 200, headers);
   }
   // Without a known length a range cannot be checked; the whole body is a valid answer (RFC 9110 §14.2).
   // So is it when If-Range names another validator than this blob's (RFC 9110 §13.1.5).
@@ -140,14 +146,13 @@ async function blob(
     // Small blob from memory: one write, no stream.
     const bytes = range.kind === 'range' ? answer.bytes.subarray(range.range.start, range.range.end + 1) : answer.bytes;
     state.firstByteAt = performance.now();
-    c.env.outgoing.writeHead(status, headers).end(bytes);
-    return RESPONSE_ALREADY_SENT;
+    return reply(c.env.outgoing, status, headers, bytes);
   }
   // Without a known size (an upstream in flight that sent no length) the body runs to its end.
   const { start, end } = range.kind === 'range' ? range.range : { start: 0, end: size === undefined ? Number.POSITIVE_INFINITY : size - 1 };
   const file = await answer.file!(start);
   void sendFile(c.env.outgoing, status, headers, file, start, end, deps.buffers, () => (state.firstByteAt = performance.now()));
-  return RESPONSE_ALREADY_SENT;
+  return sent;
 }
 
 async function passthrough(
@@ -166,12 +171,12 @@ async function passthrough(
   const answer = path.kind === 'tags' ? await deps.pullThrough.listTags(route, search) : await deps.pullThrough.referrers(route, path.digest, search);
   const state = c.get('state');
   state.source = 'upstream';
-  state.bytes = answer.body.length;
-  const headers: Record<string, string> = { ...base, ...answer.headers };
+  state.bytes = c.req.method === 'HEAD' ? 0 : answer.body.length;
+  const headers: Record<string, string> = { ...base, ...answer.headers, 'content-length': String(answer.body.length) };
   delete headers.link;
   const link = answer.headers.link === undefined ? undefined : rewriteLink(answer.headers.link, pathname, forwardedQuery[path.kind] ?? [], ns);
   if (link) headers.link = link;
-  return new Response(c.req.method === 'HEAD' ? null : answer.body, { status: answer.status, headers });
+  return reply(c.env.outgoing, answer.status, headers, answer.body);
 }
 
 /**
@@ -195,14 +200,4 @@ function rewriteLink(link: string, pathname: string, keys: readonly string[], ns
 function header(c: Context<AppEnv>, name: string): string | undefined {
   const value = c.env.incoming.headers[name];
   return Array.isArray(value) ? value.join(', ') : value;
-}
-
-/** Writes a small response straight to Node's response: no Response or Headers objects per request. */
-function send(c: Context<AppEnv>, status: number, headers: Record<string, string>, body: Buffer | undefined): Response {
-  // hono answers HEAD by running this handler and wrapping what it returns, which would turn the
-  // already-sent marker into a second writeHead: HEAD gets an ordinary bodiless Response.
-  if (!body) return new Response(null, { status, headers });
-  c.get('state').firstByteAt = performance.now();
-  c.env.outgoing.writeHead(status, headers).end(body);
-  return RESPONSE_ALREADY_SENT;
 }
