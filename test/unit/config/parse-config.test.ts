@@ -320,9 +320,7 @@ upstreams:
       expect(err.message).not.toContain(password);
     });
 
-    // KNOWN BUG (src/config.ts redactUrl): the pattern stops at the FIRST "@", but a URL's user info runs to
-    // the LAST one, so "https://robot:p@ss-w0rd@reg.local" is shown as "https://[redacted]@ss-w0rd@reg.local".
-    // Drop `.fails` once redactUrl hides everything up to the last "@".
+    // A URL's user info runs to the last "@", not the first.
     it('redacts a password that contains "@"', () => {
       const yaml = `
 upstreams:
