@@ -23,11 +23,10 @@ export function describeIssue(
   issue: z.core.$ZodIssue,
   settings: Record<string, unknown>,
   sourceOf: (path: readonly PropertyKey[]) => string,
-  secretKeys: ReadonlySet<string>,
+  isSecret: (path: readonly PropertyKey[]) => boolean,
 ): string {
-  const last = issue.path[issue.path.length - 1];
   const value = issue.path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k], settings);
-  const hidden = value === undefined || typeof value === 'object' || secretKeys.has(String(last));
+  const hidden = value === undefined || typeof value === 'object' || isSecret(issue.path);
   const shown = hidden ? '' : `, got ${JSON.stringify(typeof value === 'string' ? redactUrl(value) : value)}`;
   return `${sourceOf(issue.path)}: ${issue.message}${shown}`;
 }

@@ -26,10 +26,10 @@ export interface LoadOptions {
 
 const schema = schemaOf(settings, sections);
 
-/** Names whose values are never echoed, wherever they appear (upstreams.*.password, auth.tokens.*.token). */
-const secretKeys: ReadonlySet<string> = new Set(
-  [...Object.entries(settings), ...Object.entries(upstreamSettings)].filter(([, s]) => 'secret' in s && s.secret).map(([key]) => key.split('.').pop()!),
-);
+/** Settings whose values are never echoed: by dotted key, and by name wherever it appears (upstreams.*.password, auth.tokens.*.token). */
+const secretKeys: ReadonlySet<string> = new Set(Object.entries(settings).flatMap(([key, s]) => ('secret' in s && s.secret ? [key] : [])));
+const secretNames: ReadonlySet<string> = new Set(Object.entries(upstreamSettings).flatMap(([key, s]) => ('secret' in s && s.secret ? [key] : [])));
+const isSecret = (path: readonly PropertyKey[]): boolean => secretKeys.has(path.join('.')) || secretNames.has(String(path[path.length - 1]));
 
 /** Reads and validates every source; throws a ConfigError listing every problem at once. */
 export function loadConfig(sources: ConfigSources = {}, options: LoadOptions = {}): Config {
@@ -95,7 +95,7 @@ function resolve(merged: Record<string, unknown>, origins: ReadonlyMap<string, s
   if (!parsed.success) {
     const issues = parsed.error.issues;
     // Describe every issue before dropping anything, so each message still names its value.
-    for (const issue of issues) problems.push(describeIssue(issue, merged, sourceOf, secretKeys));
+    for (const issue of issues) problems.push(describeIssue(issue, merged, sourceOf, isSecret));
     for (const issue of issues) dropIssue(merged, issue, dropped, broken);
     parsed = schema.safeParse(merged);
     if (!parsed.success) throw new ConfigError(problems);

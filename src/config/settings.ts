@@ -90,6 +90,8 @@ export const settings = {
   'metadata.redis.url': {
     value: text('url', { regex: /^rediss?:\/\//, message: 'expected a redis:// or rediss:// URL' }),
     required: true,
+    // A password may be in it: a value that does not fit is not shown.
+    secret: true,
     env: 'TENDER_METADATA_REDIS_URL',
     help: 'Redis for shared metadata and cluster-wide single flight',
   },

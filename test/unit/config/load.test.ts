@@ -287,9 +287,9 @@ upstreams:
       expect(config.redis).toEqual({ url: 'redis://r:6379' });
     });
 
-    it('never shows the password of a Redis URL from its variable', () => {
-      const err = configError(() => loadConfig({ env: { TENDER_METADATA_REDIS_URL: 'http://user:s3cret-pw@r:6379' } }));
-      expect(err.problems).toEqual(['TENDER_METADATA_REDIS_URL (metadata.redis.url): expected a redis:// or rediss:// URL, got "http://[redacted]@r:6379"']);
+    it.each(['http://user:s3cret-pw@r:6379', 'redis//:s3cret-pw@r:6379'])('never shows a Redis URL that does not fit (%s): it may hold a password', (url) => {
+      const err = configError(() => loadConfig({ env: { TENDER_METADATA_REDIS_URL: url } }));
+      expect(err.problems).toEqual(['TENDER_METADATA_REDIS_URL (metadata.redis.url): expected a redis:// or rediss:// URL']);
     });
   });
 
