@@ -83,14 +83,19 @@ function buildProgram(io: CommandLineIo, setExitCode: (code: number) => void): C
   const serveSources = addSettingFlags(serve, 'serve', io.env);
   serve
     // Not listed: a word that is no command reaches the default command, which says so.
-    .argument('[command]')
+    .argument('[command...]')
     .usage('[options]')
     .addHelpText('after', `\n${environmentHelp()}\n${exitStatus}`)
-    .action(async (unexpected: string | undefined, opts: Record<string, unknown>) => {
+    .action(async (words: string[], opts: Record<string, unknown>) => {
+      const unexpected = words[0];
       if (unexpected !== undefined) {
         // `tender frobnicate` reaches here as the default command with one argument; `tender serve x` too.
         const message =
-          program.args[0] === 'serve' ? `unexpected argument '${unexpected}'` : `unknown command '${unexpected}' (commands: ${commandNames.join(', ')}, help)`;
+          program.args[0] === 'serve'
+            ? `unexpected argument '${unexpected}'`
+            : commandNames.includes(unexpected)
+              ? `options go after the command: tender ${unexpected} [options]`
+              : `unknown command '${unexpected}' (commands: ${commandNames.join(', ')}, help)`;
         serve.error(`error: ${message}`, { exitCode: 2, code: 'tender.unexpectedArgument' });
       }
       const running = await start(configuration(serveSources(opts)));

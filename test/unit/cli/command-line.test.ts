@@ -72,6 +72,7 @@ describe('usage errors exit 2 with a readable message', () => {
       ['frobnicate'],
       'error: unknown command \'frobnicate\' (commands: serve, verify, seed, export, import, help)\n(run "tender serve --help" for its options)\n',
     ],
+    [['--cache-dir', '/tmp/x', 'seed', 'nginx:1'], 'error: options go after the command: tender seed [options]\n(run "tender serve --help" for its options)\n'],
     [['serve', 'extra'], 'error: unexpected argument \'extra\'\n(run "tender serve --help" for its options)\n'],
     [['import'], 'error: missing required argument \'bundle\'\n(run "tender import --help" for its options)\n'],
     [['export', 'x'], 'error: required option \'-o, --output <bundle.tar>\' not specified\n(run "tender export --help" for its options)\n'],
