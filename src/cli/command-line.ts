@@ -71,7 +71,7 @@ function buildProgram(io: CommandLineIo, setExitCode: (code: number) => void): C
     .description('A pull-through caching mirror for OCI registries.')
     .version(version(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show this help')
-    .addHelpCommand('help [command]', 'show the help of a command')
+    .helpCommand('help [command]', 'show the help of a command')
     .showHelpAfterError('(run "tender --help" for the commands)')
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     // A command is listed as its usage says (serve's hidden argument stays hidden).
