@@ -1,6 +1,7 @@
 // npm's prepare step (npm install, npm ci): build dist/ when the compiler is installed. After
 // `npm install --omit=dev` there is none; say so and succeed, so a runtime-only install works.
 import { spawnSync } from 'node:child_process';
+import { chmodSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
@@ -15,4 +16,6 @@ try {
   process.exit(0);
 }
 const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+// The package's bin: executable, so ./dist/cli/tender.js runs as it is (npm link and npm install -g set it too).
+if (result.status === 0) chmodSync('dist/cli/tender.js', 0o755);
 process.exit(result.status ?? 1);

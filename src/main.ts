@@ -15,13 +15,13 @@ import { TagPolicies } from './cache/tag-policy.js';
 import { parseDigest } from './oci/digest.js';
 import { describeError } from './oci/errors.js';
 import { parseImageReference } from './oci/image-reference.js';
-import type { Config } from './config.js';
-import { createApp } from './http/app.js';
+import type { Config } from './config/config.js';
+import { createApp, nodeFetch } from './http/app.js';
 import { CertificateReloader, readCertificatePair, type CertificatePair } from './http/certificate-reloader.js';
 import { ClientAuth } from './http/client-auth.js';
 import { answerMalformedRequests } from './http/malformed-requests.js';
 import { startMetricsServer } from './http/metrics-server.js';
-import { BufferPool } from './http/stream-response.js';
+import { BufferPool } from './http/send-file.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
@@ -198,7 +198,7 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
     },
   });
 
-  const server = await listen(app.fetch, config.host, config.port, certificate);
+  const server = await listen(nodeFetch(app), config.host, config.port, certificate);
   answerMalformedRequests(server as HttpServer, log);
   const port = (server.address() as AddressInfo).port;
   const metricsServer = config.metricsListen ? await startMetricsServer(metrics.registry, config.metricsListen.host, config.metricsListen.port) : undefined;

@@ -5,7 +5,7 @@ import { LRUCache } from 'lru-cache';
 import { isDigest, parseDigest, type Digest } from '../oci/digest.js';
 import { OciError, isOciError, describeError } from '../oci/errors.js';
 import { accepts, acceptsEveryManifestType, defaultManifestAccept, maxManifestBytes, parseAccept, upstreamAccept } from '../oci/media-types.js';
-import { assertTag } from '../oci/reference.js';
+import { assertTag } from '../oci/names.js';
 import { repositoryMatcher, type RepositoryMatcher } from '../oci/repository-pattern.js';
 import type { Logger } from '../log.js';
 import type { CacheResult, Metrics } from '../metrics.js';

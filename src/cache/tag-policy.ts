@@ -1,5 +1,5 @@
 // Tag policies against registry poisoning: immutable tags keep their first digest, pinned tags one fixed digest.
-import { dockerHubName } from '../oci/reference.js';
+import { dockerHubName } from '../oci/names.js';
 import { repositoryMatcher } from '../oci/repository-pattern.js';
 
 export interface TagPolicyInput {

@@ -8,7 +8,7 @@ import { walkImage, type WalkedImage } from '../cache/image-walk.js';
 import { parseDigest } from '../oci/digest.js';
 import { parseImageReference } from '../oci/image-reference.js';
 import { mediaTypes } from '../oci/media-types.js';
-import type { ImageListEntry } from '../config.js';
+import type { ImageListEntry } from '../config/image-list.js';
 import type { Core } from '../main.js';
 
 /** Annotations that tell `tender import` where an image came from (ref.name is what skopeo looks up). */

@@ -5,7 +5,7 @@ import { walkImage } from '../cache/image-walk.js';
 import { parseDigest } from '../oci/digest.js';
 import { parseImageReference } from '../oci/image-reference.js';
 import type { Core } from '../main.js';
-import type { ImageListEntry } from '../config.js';
+import type { ImageListEntry } from '../config/image-list.js';
 
 export interface SeedResult {
   readonly ref: string;

@@ -1,17 +1,18 @@
 // The hono app: request ids, one log line per request, metrics, ops routes and the registry API.
+// Response model (docs/architecture.md): the registry API and every OCI error are written straight to
+// Node's response (reply.ts, send-file.ts); the ops endpoints return hono Responses.
 import { randomBytes } from 'node:crypto';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { OciError } from '../oci/errors.js';
-import { apiVersionValue, headers as ociHeaders } from '../oci/headers.js';
+import { apiVersionValue, registryHeaders } from '../oci/registry-headers.js';
 import { parseRegistryPath } from '../oci/registry-path.js';
 import type { Router } from '../cache/ports.js';
 import type { ClientAuth } from './client-auth.js';
-import { errorResponse } from './respond.js';
 import { mountOpsRoutes, type OpsDeps } from './ops-routes.js';
 import { registryHandler, type RegistryDeps } from './registry-routes.js';
+import { replyError, sent } from './reply.js';
 import type { AppEnv, RequestState } from './request-state.js';
 
 export interface AppDeps extends RegistryDeps, OpsDeps {
@@ -39,38 +40,54 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     c.set('baseHeaders', { 'x-request-id': requestId });
     await next();
     const outgoing = c.env.outgoing;
-    const done = (): void =>
-      logRequest(deps, c.req.method, c.env.incoming.url ?? '', outgoing.statusCode, state, requestId, started, outgoing.writableFinished);
-    if (c.res === RESPONSE_ALREADY_SENT) {
-      if (outgoing.writableFinished || outgoing.destroyed) done();
-      else outgoing.once('close', done);
-    } else {
-      c.res.headers.set('x-request-id', requestId);
-      const status = c.res.status;
-      outgoing.once('close', () => logRequest(deps, c.req.method, c.env.incoming.url ?? '', status, state, requestId, started, outgoing.writableFinished));
-    }
+    // Written here (the registry API, errors): its status is on the response. Otherwise hono's Response is written after this.
+    const written = outgoing.headersSent;
+    if (!written) c.res.headers.set('x-request-id', requestId);
+    const status = written ? outgoing.statusCode : c.res.status;
+    const done = (): void => logRequest(deps, c.req.method, c.env.incoming.url ?? '', status, state, requestId, started, outgoing.writableFinished);
+    if (written && (outgoing.writableFinished || outgoing.destroyed)) done();
+    else outgoing.once('close', done);
   });
 
-  app.onError((err, c) => {
-    const { error, response } = errorResponse(err, { ...c.get('baseHeaders'), 'x-request-id': c.get('requestId') });
-    const state = c.get('state');
-    state.error = error.message;
-    if (error.code === 'DENIED') {
-      state.result = 'denied';
-      const detail = (error.detail ?? {}) as { reason?: string; upstream?: string };
-      deps.metrics.denials.inc({ upstream: detail.upstream ?? state.upstream ?? 'unknown', reason: detail.reason ?? 'upstream' });
-    } else if (error.status >= 500) state.result = 'error';
-    // 5xx we caused are logged with their cause here, once; 4xx are answers, carried by the request line.
-    if (error.code === 'UNKNOWN') deps.log.error({ err, requestId: c.get('requestId') }, 'unhandled error');
-    return response;
-  });
-
+  app.onError((err, c) => answerError(c, err, deps));
   if (deps.clientAuth) app.use('*', authenticate(deps.clientAuth, new Set(deps.protectOps ?? []), deps));
   mountOpsRoutes(app, deps);
   app.all('/v2', registryHandler(deps));
   app.all('/v2/*', registryHandler(deps));
-  app.notFound(() => errorResponse(new OciError('NAME_UNKNOWN', 'not a registry API path')).response);
+  app.notFound((c) => answerError(c, new OciError('NAME_UNKNOWN', 'not a registry API path'), deps));
   return app;
+}
+
+/**
+ * The fetch callback for @hono/node-server. A response whose head a handler wrote itself is left
+ * alone: handlers return `sent`, which the adapter skips, except under HEAD, where hono runs the GET
+ * route and wraps what it returned in a new Response that the adapter would write a second time. GET
+ * goes to the app directly: this stays off the hot path.
+ */
+export function nodeFetch(
+  app: Hono<AppEnv>,
+): (request: Request, env: { readonly outgoing: { readonly headersSent: boolean } }) => Response | Promise<Response> {
+  return (request, env) => (request.method === 'HEAD' ? headFetch(app, request, env) : app.fetch(request, env));
+}
+
+async function headFetch(app: Hono<AppEnv>, request: Request, env: { readonly outgoing: { readonly headersSent: boolean } }): Promise<Response> {
+  const response = await app.fetch(request, env);
+  return env.outgoing.headersSent ? sent : response;
+}
+
+/** Every error, thrown by a route or the middleware, answered once as the OCI error body and recorded for the request line. */
+function answerError(c: Context<AppEnv>, err: unknown, deps: AppDeps): Response {
+  const error = replyError(c.env.outgoing, err, { ...c.get('baseHeaders'), 'x-request-id': c.get('requestId') });
+  const state = c.get('state');
+  state.error = error.message;
+  if (error.code === 'DENIED') {
+    state.result = 'denied';
+    const detail = (error.detail ?? {}) as { reason?: string; upstream?: string };
+    deps.metrics.denials.inc({ upstream: detail.upstream ?? state.upstream ?? 'unknown', reason: detail.reason ?? 'upstream' });
+  } else if (error.status >= 500) state.result = 'error';
+  // 5xx we caused are logged with their cause here, once; 4xx are answers, carried by the request line.
+  if (error.code === 'UNKNOWN') deps.log.error({ err, requestId: c.get('requestId') }, 'unhandled error');
+  return sent;
 }
 
 /** Throttled logins are logged at most this often (with the number refused since the last line). */
@@ -114,14 +131,14 @@ function authenticate(auth: ClientAuth, protectedOps: ReadonlySet<string>, deps:
       const why =
         outcome.scope === 'busy' ? 'every password check is taken' : `too many failed logins for this ${outcome.scope === 'user' ? 'user' : 'client address'}`;
       throw new OciError('TOOMANYREQUESTS', `${why}: retry in ${outcome.retryAfterSeconds} s`, {
-        headers: { 'retry-after': String(outcome.retryAfterSeconds), [ociHeaders.apiVersion]: apiVersionValue },
+        headers: { 'retry-after': String(outcome.retryAfterSeconds), [registryHeaders.apiVersion]: apiVersionValue },
       });
     }
     // The first request of every docker login comes without credentials: only wrong ones count.
     if (outcome.kind === 'wrong') metrics.authFailures.inc();
     // docker login looks for the API version header on this 401 to know it talks to a registry.
     throw new OciError('UNAUTHORIZED', outcome.kind === 'wrong' ? 'wrong credentials' : 'authentication required', {
-      headers: { 'www-authenticate': auth.challenge, [ociHeaders.apiVersion]: apiVersionValue },
+      headers: { 'www-authenticate': auth.challenge, [registryHeaders.apiVersion]: apiVersionValue },
     });
   };
 }

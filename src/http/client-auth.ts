@@ -1,7 +1,7 @@
 // Client authentication: htpasswd users (bcrypt, off the event loop, throttled) and static tokens, each limited to repository patterns.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { ClientAuthConfig } from '../config.js';
+import type { ClientAuthConfig } from '../config/client-auth.js';
 import { repositoryMatcher, type RepositoryMatcher } from '../oci/repository-pattern.js';
 import { AuthThrottle, type ThrottleScope } from './auth-throttle.js';
 import { PasswordVerifier, type Verdict } from './password-verifier.js';

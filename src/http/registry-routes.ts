@@ -1,19 +1,24 @@
 // The OCI pull API: parse path and ns, route, ask the core, set the headers clients rely on, stream.
+// Every answer is written straight to Node's response (reply.ts, send-file.ts): the hot path builds no
+// Response, Headers or web stream. HEAD is decided here: the core is asked with `head`, no body is opened.
 import type { Context } from 'hono';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { PullThrough } from '../cache/pull-through.js';
 import type { DenialReason, Route, Router } from '../cache/ports.js';
 import { isDigest } from '../oci/digest.js';
 import { OciError } from '../oci/errors.js';
-import { apiVersionValue, digestETag, headers as ociHeaders } from '../oci/headers.js';
+import { apiVersionValue, digestETag, registryHeaders } from '../oci/registry-headers.js';
 import { formatLinkHeader, parseLinkHeader } from '../oci/link-header.js';
 import { contentRange, ifRangeAllows, parseRange } from '../oci/range.js';
 import { parseRegistryPath, type RegistryPath } from '../oci/registry-path.js';
+import { reply, sent } from './reply.js';
 import type { AppEnv } from './request-state.js';
-import { sendFile, type BufferPool } from './stream-response.js';
+import { sendFile, type BufferPool } from './send-file.js';
+
+/** What the registry routes ask of the core. */
+export type RegistryCore = Pick<PullThrough, 'manifest' | 'blob' | 'listTags' | 'referrers'>;
 
 export interface RegistryDeps {
-  readonly pullThrough: PullThrough;
+  readonly pullThrough: RegistryCore;
   readonly router: Router;
   /** Read buffers shared by every response served from disk. */
   readonly buffers: BufferPool;
@@ -29,9 +34,9 @@ export function registryHandler(deps: RegistryDeps) {
     const pathname = queryAt === -1 ? raw : raw.slice(0, queryAt);
     const query = new URLSearchParams(queryAt === -1 ? '' : raw.slice(queryAt + 1));
     const ns = query.get('ns') ?? undefined;
-    const base: Record<string, string> = { ...c.get('baseHeaders'), [ociHeaders.apiVersion]: apiVersionValue };
+    const base: Record<string, string> = { ...c.get('baseHeaders'), [registryHeaders.apiVersion]: apiVersionValue };
     // Echoed only when it is a plain token: a decoded ns may carry CR/LF or other bytes no header may hold.
-    if (ns !== undefined && /^[\x21-\x7e]{1,255}$/.test(ns)) base[ociHeaders.ociNamespace] = ns;
+    if (ns !== undefined && /^[\x21-\x7e]{1,255}$/.test(ns)) base[registryHeaders.ociNamespace] = ns;
     c.set('baseHeaders', base);
 
     const path = parseRegistryPath(pathname);
@@ -43,7 +48,7 @@ export function registryHandler(deps: RegistryDeps) {
     if (path.kind === 'upload' || (method !== 'GET' && method !== 'HEAD')) {
       throw new OciError('UNSUPPORTED', 'this registry is a read-only mirror: push and delete are not supported', { headers: { allow: 'GET, HEAD' } });
     }
-    if (path.kind === 'base') return new Response(head ? null : '{}', { status: 200, headers: { ...base, 'content-type': 'application/json' } });
+    if (path.kind === 'base') return reply(c.env.outgoing, 200, { ...base, 'content-type': 'application/json', 'content-length': '2' }, '{}');
 
     const route = deps.router.resolve({ ns, name: path.name });
     state.upstream = route.upstream.name;
@@ -83,14 +88,15 @@ async function manifest(
   const headers: Record<string, string> = {
     ...base,
     'content-type': answer.mediaType,
-    [ociHeaders.contentDigest]: answer.digest,
+    [registryHeaders.contentDigest]: answer.digest,
     // As distribution sends it: the digest is a strong validator of exactly these bytes.
     etag: digestETag(answer.digest),
   };
   const size = answer.body?.length ?? answer.size;
   if (size !== undefined) headers['content-length'] = String(size);
   state.bytes = head ? 0 : (answer.body?.length ?? 0);
-  return send(c, 200, headers, head ? undefined : answer.body);
+  if (!head) state.firstByteAt = performance.now();
+  return reply(c.env.outgoing, 200, headers, head ? undefined : answer.body);
 }
 
 async function blob(
@@ -109,7 +115,7 @@ async function blob(
   const headers: Record<string, string> = {
     ...base,
     'content-type': 'application/octet-stream',
-    [ociHeaders.contentDigest]: path.digest,
+    [registryHeaders.contentDigest]: path.digest,
     etag,
     'accept-ranges': 'bytes',
   };
@@ -117,7 +123,7 @@ async function blob(
   if (head || !answer.file) {
     if (size !== undefined) headers['content-length'] = String(size);
     state.bytes = 0;
-    return send(c, 200, headers, undefined);
+    return reply(c.env.outgoing, 200, headers);
   }
   // Without a known length a range cannot be checked; the whole body is a valid answer (RFC 9110 §14.2).
   // So is it when If-Range names another validator than this blob's (RFC 9110 §13.1.5).
@@ -140,15 +146,14 @@ async function blob(
     // Small blob from memory: one write, no stream.
     const bytes = range.kind === 'range' ? answer.bytes.subarray(range.range.start, range.range.end + 1) : answer.bytes;
     state.firstByteAt = performance.now();
-    c.env.outgoing.writeHead(status, headers).end(bytes);
-    return RESPONSE_ALREADY_SENT;
+    return reply(c.env.outgoing, status, headers, bytes);
   }
   // Without a known size (an upstream in flight that sent no length) the body runs to its end.
   const { start, end } = range.kind === 'range' ? range.range : { start: 0, end: size === undefined ? Number.POSITIVE_INFINITY : size - 1 };
   // The end too: a cached blob not yet hashed is checked while a whole body streams, before a range is sent.
   const file = await answer.file!(start, end);
   void sendFile(c.env.outgoing, status, headers, file, start, end, deps.buffers, () => (state.firstByteAt = performance.now()));
-  return RESPONSE_ALREADY_SENT;
+  return sent;
 }
 
 async function passthrough(
@@ -167,12 +172,12 @@ async function passthrough(
   const answer = path.kind === 'tags' ? await deps.pullThrough.listTags(route, search) : await deps.pullThrough.referrers(route, path.digest, search);
   const state = c.get('state');
   state.source = 'upstream';
-  state.bytes = answer.body.length;
-  const headers: Record<string, string> = { ...base, ...answer.headers };
+  state.bytes = c.req.method === 'HEAD' ? 0 : answer.body.length;
+  const headers: Record<string, string> = { ...base, ...answer.headers, 'content-length': String(answer.body.length) };
   delete headers.link;
   const link = answer.headers.link === undefined ? undefined : rewriteLink(answer.headers.link, pathname, forwardedQuery[path.kind] ?? [], ns);
   if (link) headers.link = link;
-  return new Response(c.req.method === 'HEAD' ? null : answer.body, { status: answer.status, headers });
+  return reply(c.env.outgoing, answer.status, headers, answer.body);
 }
 
 /**
@@ -196,14 +201,4 @@ function rewriteLink(link: string, pathname: string, keys: readonly string[], ns
 function header(c: Context<AppEnv>, name: string): string | undefined {
   const value = c.env.incoming.headers[name];
   return Array.isArray(value) ? value.join(', ') : value;
-}
-
-/** Writes a small response straight to Node's response: no Response or Headers objects per request. */
-function send(c: Context<AppEnv>, status: number, headers: Record<string, string>, body: Buffer | undefined): Response {
-  // hono answers HEAD by running this handler and wrapping what it returns, which would turn the
-  // already-sent marker into a second writeHead: HEAD gets an ordinary bodiless Response.
-  if (!body) return new Response(null, { status, headers });
-  c.get('state').firstByteAt = performance.now();
-  c.env.outgoing.writeHead(status, headers).end(body);
-  return RESPONSE_ALREADY_SENT;
 }

@@ -1,7 +1,7 @@
 // Image references as people write them (`nginx:1.27`, `ghcr.io/org/app@sha256:…`), normalised the way docker does.
 import { isDigest, parseDigest } from './digest.js';
 import { OciError } from './errors.js';
-import { assertRepository, assertTag, looksLikeHost } from './reference.js';
+import { assertRepository, assertTag, looksLikeHost } from './names.js';
 
 export interface ImageReference {
   /** Registry host as clients name it (`docker.io` for Docker Hub). */

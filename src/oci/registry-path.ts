@@ -1,6 +1,6 @@
 // Parses a /v2/ request path into what is asked for; names stay unrouted (routing is the router's job).
 import { OciError } from './errors.js';
-import { maxNameLength } from './reference.js';
+import { maxNameLength } from './names.js';
 
 export type RegistryPath =
   | { kind: 'base' }

@@ -3,10 +3,10 @@ import { finished } from 'node:stream/promises';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { LRUCache } from 'lru-cache';
 import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
-import type { UpstreamConfig } from '../config.js';
+import type { UpstreamConfig } from '../config/upstreams.js';
 import type { Upstream, UpstreamBlob, UpstreamManifest, UpstreamManifestHead, UpstreamPassthrough } from '../cache/ports.js';
 import { OciError, describeError } from '../oci/errors.js';
-import { headers as ociHeaders } from '../oci/headers.js';
+import { registryHeaders } from '../oci/registry-headers.js';
 import { formatLinkHeader, parseLinkHeader } from '../oci/link-header.js';
 import { isManifestMediaType, manifestMediaType, maxManifestBytes } from '../oci/media-types.js';
 import { parseChallenge, pullScope, type Challenge } from '../oci/www-authenticate.js';
@@ -114,7 +114,7 @@ export class RegistryClient implements Upstream {
           `upstream ${this.name} answered manifest ${repository}:${reference} with a body that is not a manifest (Content-Type ${clip(contentType ?? 'none')})`,
         );
       }
-      return { body, mediaType, digest: header(response, ociHeaders.contentDigest) };
+      return { body, mediaType, digest: header(response, registryHeaders.contentDigest) };
     });
   }
 
@@ -125,7 +125,7 @@ export class RegistryClient implements Upstream {
       await response.body.dump();
       const mediaType = mediaTypeOf(response);
       return {
-        digest: header(response, ociHeaders.contentDigest),
+        digest: header(response, registryHeaders.contentDigest),
         // A HEAD has no body to check: a type that is no manifest type is not passed on (the cache then GETs).
         mediaType: isManifestMediaType(mediaType) ? mediaType!.toLowerCase() : undefined,
         size: contentLength(response),
@@ -242,7 +242,7 @@ export class RegistryClient implements Upstream {
     if (!clientMistake) await this.expectOk(response, kind, options.repository, '');
     const body = await readCapped(response, maxPassthroughBytes, `${kind} of ${options.repository}`);
     const passed: Record<string, string> = {};
-    for (const name of ['content-type', ociHeaders.ociFiltersApplied.toLowerCase()]) {
+    for (const name of ['content-type', registryHeaders.ociFiltersApplied.toLowerCase()]) {
       const value = header(response, name);
       if (value) passed[name] = value;
     }

@@ -1,7 +1,7 @@
 // Maps containerd's ?ns=, a /v2/<host>/... path prefix, or the default to a configured upstream — never to any other host.
 import type { DenialReason, Route, RouteRequest, Router, Upstream } from '../cache/ports.js';
 import { OciError } from '../oci/errors.js';
-import { assertRepository, dockerHubName, looksLikeHost } from '../oci/reference.js';
+import { assertRepository, dockerHubName, looksLikeHost } from '../oci/names.js';
 import { firstMatch } from '../oci/repository-pattern.js';
 
 export interface RoutedUpstream {

@@ -1,9 +1,10 @@
 // Starts a real tender (in-process, real HTTP on a loopback port) against given upstreams, with its log captured.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { loadConfig, type Config } from '../../src/config.js';
+import type { Config } from '../../src/config/config.js';
+import { parseConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
 import { start, type Running } from '../../src/main.js';
 import { Metrics } from '../../src/metrics.js';
@@ -29,11 +30,9 @@ export interface TenderOptions {
 export async function startTender(options: TenderOptions): Promise<TenderHandle> {
   const ownsCacheDir = options.cacheDir === undefined;
   const cacheDir = options.cacheDir ?? (await mkdtemp(join(tmpdir(), 'tender-cache-')));
-  const dir = await mkdtemp(join(tmpdir(), 'tender-config-'));
   const removeCacheDir = async (): Promise<void> => {
     if (ownsCacheDir) await rm(cacheDir, { recursive: true, force: true });
   };
-  const file = join(dir, 'tender.json');
   const upstreams = Object.fromEntries(Object.entries(options.upstreams).map(([name, url]) => [name, { url, insecure: url.startsWith('http:'), retries: 1 }]));
   const settings = {
     listen: '127.0.0.1:0',
@@ -47,14 +46,10 @@ export async function startTender(options: TenderOptions): Promise<TenderHandle>
   };
   let config: Config;
   try {
-    await writeFile(file, JSON.stringify(settings)); // JSON is YAML
-    config = loadConfig({ file });
+    config = parseConfig(settings);
   } catch (err) {
     await removeCacheDir();
     throw err;
-  } finally {
-    // The file is read once, at load.
-    await rm(dir, { recursive: true, force: true });
   }
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({

@@ -163,7 +163,9 @@ describe('tender serve with a cache directory it cannot use', () => {
   it('refuses a cache directory under /proc at once, naming it, instead of spinning', async () => {
     const result = await runTender(['serve', '--listen', '127.0.0.1:0', '--cache-dir', '/proc/x'], { timeoutMs: 60_000 });
     expect(result.code, describeRun(['serve', '--cache-dir', '/proc/x'], result)).toBe(2);
-    expect(result.stderr).toBe('invalid configuration:\n  - cacheDir: "/proc/x" is under /proc, a kernel file system: expected a directory on a disk\n');
+    expect(result.stderr).toBe(
+      'invalid configuration:\n  - --cache-dir (cacheDir): "/proc/x" is under /proc, a kernel file system: expected a directory on a disk\n',
+    );
   });
 
   it('lists a cache directory that is a file together with the other problems', async () => {
@@ -178,14 +180,14 @@ describe('tender serve with a cache directory it cannot use', () => {
     expect(result.stderr).toContain(`cacheDir: "${file}" is not a directory`);
     const under = await runTender(['seed', '--cache-dir', join(file, 'cache'), 'docker.io/library/busybox:1']);
     expect(under.code).toBe(2);
-    expect(under.stderr).toMatch(/cacheDir: ".*not-a-dir\/cache" cannot be examined: ENOTDIR/);
+    expect(under.stderr).toMatch(/--cache-dir \(cacheDir\): ".*not-a-dir\/cache" cannot be examined: ENOTDIR/);
   });
 
   it('says "read-only file system" for a cache directory on a read-only mount, not ENOENT', async (context) => {
     if (!readOnly) return context.skip();
     const existing = await runTender(['serve', '--listen', '127.0.0.1:0', '--cache-dir', readOnly]);
     expect(existing.code).toBe(2);
-    expect(existing.stderr).toContain(`cacheDir: "${readOnly}" is not writable: EROFS (read-only file system)`);
+    expect(existing.stderr).toContain(`--cache-dir (cacheDir): "${readOnly}" is not writable: EROFS (read-only file system)`);
     const missing = await runTender(['serve', '--listen', '127.0.0.1:0', '--cache-dir', join(readOnly, 'cache')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain(`cannot be created in ${readOnly}: EROFS (read-only file system)`);

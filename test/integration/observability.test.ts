@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { collectDefaultMetrics } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/config/load.js';
 import { describeWithBinaries } from '../helpers/binaries.js';
 import { startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.js';
 import { containerdAccept, http } from '../helpers/http-client.js';

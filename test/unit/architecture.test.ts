@@ -42,20 +42,19 @@ const rules: Readonly<Record<string, Rule>> = {
     builtins: 'any',
   },
   cli: {
-    values: ['main', 'config', 'config-values', 'log', 'metrics', 'oci', 'cache', 'storage', 'upstream', 'http'],
+    values: ['main', 'config', 'log', 'metrics', 'oci', 'cache', 'storage', 'upstream', 'http'],
     types: [],
-    packages: ['cli-progress', 'p-limit', 'tar-stream'],
+    packages: ['cli-progress', 'commander', 'p-limit', 'tar-stream'],
     builtins: 'any',
   },
   main: {
-    values: ['config', 'config-values', 'log', 'metrics', 'oci', 'cache', 'storage', 'upstream', 'http'],
+    values: ['config', 'log', 'metrics', 'oci', 'cache', 'storage', 'upstream', 'http'],
     types: [],
     packages: ['@hono/node-server', 'keyv', '@keyv/redis'],
     builtins: 'any',
   },
-  config: { values: ['config-values', 'cache-dir-check', 'oci'], types: [], packages: ['yaml', 'zod'], builtins: 'any' },
-  'cache-dir-check': { values: [], types: [], packages: [], builtins: 'any' },
-  'config-values': { values: ['oci'], types: [], packages: [], builtins: [] },
+  // The settings table and its loading: reads files (config, secrets, lists) and the host name.
+  config: { values: ['oci'], types: [], packages: ['yaml', 'zod'], builtins: ['node:fs', 'node:os', 'node:path'] },
   // Signature formats are vocabulary like oci/: no I/O, only hashing and signature checks.
   trust: { values: ['oci'], types: [], packages: ['@sigstore/bundle', '@sigstore/core', '@noble/curves'], builtins: ['node:crypto'] },
   log: { values: [], types: [], packages: ['pino'], builtins: 'any' },

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { UpstreamConfig } from '../../../src/config.js';
+import type { UpstreamConfig } from '../../../src/config/upstreams.js';
 import { createLogger } from '../../../src/log.js';
 import { Metrics } from '../../../src/metrics.js';
 import { OciError } from '../../../src/oci/errors.js';

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { OciError } from '../../../src/oci/errors.js';
-import { assertRepository, assertTag, isValidRepository, isValidTag, looksLikeHost, maxNameLength } from '../../../src/oci/reference.js';
+import { assertRepository, assertTag, isValidRepository, isValidTag, looksLikeHost, maxNameLength } from '../../../src/oci/names.js';
 
 describe('repository names', () => {
   it.each(['nginx', 'library/nginx', 'team/app/api', 'a__b', 'a_b', 'a-b--c', 'a.b', 'a0/b1/c2', 'x'.repeat(maxNameLength)])('accepts %s', (name) => {

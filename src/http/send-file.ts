@@ -1,4 +1,4 @@
-// Writes bodies straight to the socket: no web-stream conversion on the hot path, no compression.
+// Sends a blob (cached or in flight) from random access straight to the socket: no web streams, no compression, pooled buffers.
 import type { ServerResponse } from 'node:http';
 import type { OpenBlob } from '../cache/serve-verification.js';
 

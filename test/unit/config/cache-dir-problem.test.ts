@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cacheDirProblem } from '../../src/cache-dir-check.js';
+import { cacheDirProblem } from '../../../src/config/cache-dir-problem.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tender-cache-dir-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
 // Human units in config: durations to milliseconds, sizes to bytes.
 import { describe, expect, it } from 'vitest';
-import { parseDuration, parseSize } from '../../src/config-values.js';
+import { parseDuration, parseSize } from '../../../src/config/values.js';
 
 describe('parseDuration', () => {
   it.each([

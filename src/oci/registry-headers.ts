@@ -1,6 +1,6 @@
-// Header names clients rely on (distribution-spec), spelled once.
+// Header names and values registries send (distribution-spec), spelled once.
 
-export const headers = {
+export const registryHeaders = {
   apiVersion: 'Docker-Distribution-API-Version',
   contentDigest: 'Docker-Content-Digest',
   ociNamespace: 'OCI-Namespace',

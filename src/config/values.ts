@@ -1,4 +1,4 @@
-// Parsers for the human units config accepts: durations ("30s", "5m") and sizes ("64MiB", "50GiB").
+// Parsers for the human units config accepts: durations ("30s", "5m"), sizes ("64MiB", "50GiB") and listen addresses.
 
 const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const sizeUnits: Record<string, number> = {
@@ -27,4 +27,15 @@ export function parseSize(input: string | number): number | undefined {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*$/i.exec(input);
   if (!match) return undefined;
   return Math.round(Number(match[1]) * sizeUnits[(match[2] ?? 'b').toLowerCase()]!);
+}
+
+/** An address to listen on from "host:port", ":port", "[::1]:port" or a port number; undefined if unreadable. */
+export function parseListen(value: string | number): { host: string; port: number } | undefined {
+  const text = String(value);
+  const match = /^(?:(\[[^\]]+\]|[^:]*):)?(\d{1,5})$/.exec(text);
+  if (!match) return undefined;
+  const port = Number(match[2]);
+  if (port > 65535) return undefined;
+  const host = match[1] ? match[1].replace(/^\[|\]$/g, '') : '0.0.0.0';
+  return { host, port };
 }
