@@ -38,7 +38,8 @@ const rules: Readonly<Record<string, Rule>> = {
   http: {
     values: ['oci', 'cache'],
     types: ['metrics', 'log', 'config'],
-    packages: ['hono', '@hono/node-server', 'bcryptjs', 'piscina', 'lru-cache', 'prom-client'],
+    // zod reads admission reviews; p-limit bounds the judgements one review starts.
+    packages: ['hono', '@hono/node-server', 'bcryptjs', 'piscina', 'lru-cache', 'prom-client', 'zod', 'p-limit'],
     builtins: 'any',
   },
   cli: {

@@ -1,0 +1,123 @@
+// The admission endpoints as a hono sub-app: POST /admission/imagepolicy (ImagePolicyWebhook) and POST /admission/validate (validating webhook).
+import { Hono, type Context } from 'hono';
+import type { Logger } from '../log.js';
+import { readReviewJson, ReviewInputError, statusBody } from './admission-body.js';
+import { decideAdmission, describeUse, type AdmissionDecision, type ReviewSubject } from './admission-decision.js';
+import type { AdmissionDecisionCounter } from './admission-metrics.js';
+import { admissionReviewResponse, parseAdmissionReview } from './admission-review.js';
+import type { AdmissionSettings } from './admission-settings.js';
+import type { AdmissionEndpoint, ImageJudge } from './image-judge.js';
+import { imageReviewResponse, parseImageReview } from './image-review.js';
+
+export interface AdmissionRoutesDeps {
+  readonly judge: ImageJudge;
+  readonly settings: AdmissionSettings;
+  readonly decisions: AdmissionDecisionCounter;
+  readonly log: Logger;
+  /** Largest review read (default 8 MiB). An UPDATE carries the object twice; the API server takes objects up to 3 MiB. */
+  readonly maxBodyBytes?: number;
+  /** Time for all judgements of one review (default 8 s): under the webhook's timeoutSeconds (10 in deploy/admission). */
+  readonly deadlineMs?: number;
+  /** Judgements of one review in flight at once (default 8). */
+  readonly concurrency?: number;
+}
+
+export const defaultMaxReviewBytes = 8 * 1024 * 1024;
+export const defaultAdmissionDeadlineMs = 8_000;
+
+/** Facts of the request for the decision log line, beyond the subject. */
+interface RequestFacts {
+  readonly uid?: string;
+  readonly operation?: string;
+  readonly subResource?: string | undefined;
+  readonly user?: string | undefined;
+  readonly dryRun?: boolean;
+}
+
+export function createAdmissionRoutes(deps: AdmissionRoutesDeps): Hono {
+  const app = new Hono();
+  const maxBytes = deps.maxBodyBytes ?? defaultMaxReviewBytes;
+  const options = { judge: deps.judge, settings: deps.settings, deadlineMs: deps.deadlineMs ?? defaultAdmissionDeadlineMs, concurrency: deps.concurrency ?? 8 };
+
+  app.post('/admission/imagepolicy', (c) =>
+    answer(c, 'imagepolicy', async (body) => {
+      const subject = parseImageReview(body);
+      const decision = await decideAdmission(subject, { ...options, signal: c.req.raw.signal });
+      record(deps, subject, decision, {});
+      return imageReviewResponse(decision);
+    }),
+  );
+
+  app.post('/admission/validate', (c) =>
+    answer(c, 'validate', async (body) => {
+      const review = parseAdmissionReview(body);
+      const decision = await decideAdmission(review.subject, { ...options, signal: c.req.raw.signal });
+      const facts = { uid: review.uid, operation: review.operation, subResource: review.subResource, user: review.user, dryRun: review.dryRun };
+      record(deps, review.subject, decision, facts);
+      if (review.unjudged) {
+        deps.log.warn(
+          { endpoint: 'validate', ...facts, kind: review.subject.kind, reason: review.unjudged },
+          'admission review of a kind tender does not judge: admitted',
+        );
+        return admissionReviewResponse(review.uid, { ...decision, auditAnnotations: { ...decision.auditAnnotations, unjudged: review.unjudged } });
+      }
+      if (review.subject.images.length === 0) {
+        deps.log.debug({ endpoint: 'validate', ...facts, kind: review.subject.kind, unchanged: review.unchanged }, 'admission review with no new image');
+      }
+      return admissionReviewResponse(review.uid, decision);
+    }),
+  );
+
+  // The API server only POSTs; anything else is a client that took the wrong turn.
+  for (const path of ['/admission/imagepolicy', '/admission/validate']) {
+    app.all(path, (c) =>
+      refuse(c, path.slice('/admission/'.length) as AdmissionEndpoint, new ReviewInputError(405, `${c.req.method} is not allowed: POST a review`)),
+    );
+  }
+  return app;
+
+  async function answer(c: Context, endpoint: AdmissionEndpoint, handle: (body: unknown) => Promise<Record<string, unknown>>): Promise<Response> {
+    try {
+      let body: unknown;
+      try {
+        body = await readReviewJson(c.req.raw, maxBytes);
+      } catch (err) {
+        if (err instanceof ReviewInputError) throw err;
+        // The stream broke (the caller hung up mid-body): nothing to judge.
+        throw new ReviewInputError(400, `review body could not be read: ${(err as Error).message}`);
+      }
+      return c.json(await handle(body), 200);
+    } catch (err) {
+      if (err instanceof ReviewInputError) return refuse(c, endpoint, err);
+      throw err;
+    }
+  }
+
+  function refuse(c: Context, endpoint: AdmissionEndpoint, error: ReviewInputError): Response {
+    deps.log.info({ endpoint, status: error.status, reason: error.message }, 'admission review refused');
+    const headers: Record<string, string> = error.status === 405 ? { allow: 'POST' } : {};
+    return c.json(statusBody(error), error.status, headers);
+  }
+}
+
+/** One log line and one count per distinct image: who asked, for what, and what tender answered. */
+function record(deps: AdmissionRoutesDeps, subject: ReviewSubject, decision: AdmissionDecision, facts: RequestFacts): void {
+  for (const d of decision.images) {
+    deps.decisions.inc({ endpoint: subject.endpoint, verdict: d.verdict });
+    deps.log.info(
+      {
+        endpoint: subject.endpoint,
+        ...facts,
+        kind: subject.kind,
+        namespace: subject.namespace,
+        name: subject.name,
+        image: d.image,
+        containers: d.uses.map(describeUse).filter((s) => s !== ''),
+        verdict: d.verdict,
+        reason: d.reason,
+        allowed: decision.allowed,
+      },
+      'admission decision',
+    );
+  }
+}
