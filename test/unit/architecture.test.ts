@@ -58,6 +58,8 @@ const rules: Readonly<Record<string, Rule>> = {
   config: { values: ['oci'], types: [], packages: ['yaml', 'zod'], builtins: ['node:fs', 'node:os', 'node:path'] },
   // Signature formats are vocabulary like oci/: no I/O, only hashing and signature checks.
   trust: { values: ['oci'], types: [], packages: ['@sigstore/bundle', '@sigstore/core', '@noble/curves'], builtins: ['node:crypto'] },
+  // Pull-audit delivery (file, notification listener): adapters of the core's PullEventSink port.
+  audit: { values: ['oci'], types: ['cache', 'log', 'metrics'], packages: ['undici', 'prom-client'], builtins: 'any' },
   log: { values: [], types: [], packages: ['pino'], builtins: 'any' },
   metrics: { values: [], types: [], packages: ['prom-client'], builtins: 'any' },
 };
