@@ -3,9 +3,7 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig, parseImageList, type Config, type ImageListEntry } from '../config.js';
-import { createLogger } from '../log.js';
-import { assemble, start } from '../main.js';
-import { Metrics } from '../metrics.js';
+import { assembleForCommand, start } from '../main.js';
 import { exportBundle } from './export.js';
 import { importBundle } from './import.js';
 import { seedImages } from './seed.js';
@@ -112,13 +110,11 @@ async function airGap(
   args: string[],
   values: { file?: string | undefined; platform?: string[] | undefined; output?: string | undefined; concurrency?: string | undefined },
 ): Promise<number> {
-  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
-  const metrics = new Metrics({ processMetrics: false });
   const images: ImageListEntry[] = [
     ...(values.file ? parseImageList(readFileSync(values.file, 'utf8')) : []),
     ...args.map((ref) => (values.platform?.length ? { ref, platforms: values.platform } : { ref })),
   ];
-  const core = await assemble(command === 'export' ? { ...config, offline: true } : config, log, metrics);
+  const core = await assembleForCommand(config, { offline: command === 'export' });
   try {
     if (command === 'seed') {
       if (images.length === 0) throw new UsageError('seed needs image references or --file <list.yaml>');
