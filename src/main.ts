@@ -48,7 +48,8 @@ export interface Core {
 }
 
 /** Builds the cache core with its adapters; shared by `serve` and the seed/export/import commands. */
-export async function assemble(config: Config, log: Logger, metrics: Metrics): Promise<Core> {
+/** `clock` (epoch ms) decides tag freshness; Date.now unless a test moves time. */
+export async function assemble(config: Config, log: Logger, metrics: Metrics, clock: () => number = Date.now): Promise<Core> {
   metrics.initialize(config.upstreams.map((u) => u.name));
   const store = await FsBlobStore.open(config.cacheDir, { clearTemp: true, replicaId: config.replicaId });
   const files = new FsKeyvStore(join(config.cacheDir, 'meta'));
@@ -80,7 +81,7 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics): P
   const locks = shared
     ? new RedisFlightLocks(shared.client, config.replicaId, config.flightLeaseMs, () => metrics.redisErrors.inc({ use: 'lock' }))
     : undefined;
-  const pullThrough = new PullThrough({ store, metadata, ...(locks ? { locks } : {}) }, coreOptions(config, router, metrics, log), metrics, log);
+  const pullThrough = new PullThrough({ store, metadata, ...(locks ? { locks } : {}) }, coreOptions(config, router, metrics, log, clock), metrics, log);
   const indexStarted = performance.now();
   const indexed = await pullThrough.open();
   log.info({ blobs: indexed.count, bytes: indexed.bytes, ms: Math.round(performance.now() - indexStarted) }, 'cache index rebuilt');
@@ -98,7 +99,7 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics): P
 }
 
 /** Each part of the core gets its own slice of the configuration: no credentials or client auth reach it. */
-function coreOptions(config: Config, router: Router, metrics: Metrics, log: Logger): CoreOptions {
+function coreOptions(config: Config, router: Router, metrics: Metrics, log: Logger, clock: () => number): CoreOptions {
   const { flightTimeoutMs, upstreamTimeoutMs } = config;
   let lockWarnedAt = 0;
   const sanctioned = config.sanctioned ? new Sanctioned(config.sanctioned.map((ref) => sanctionedImage(router, ref))) : undefined;
@@ -126,7 +127,7 @@ function coreOptions(config: Config, router: Router, metrics: Metrics, log: Logg
       },
     },
     manifests: { memoryBytes: config.manifestMemoryBytes, upstreamTimeoutMs },
-    tags: { ttlMs: config.tagTtlMs, staleTimeoutMs: config.staleTimeoutMs, upstreamTimeoutMs, policies: tagPolicies },
+    tags: { ttlMs: config.tagTtlMs, staleTimeoutMs: config.staleTimeoutMs, upstreamTimeoutMs, policies: tagPolicies, clock },
     listings: { upstreamTimeoutMs },
     policies: sanctioned ? [sanctioned] : [],
   };
@@ -149,12 +150,12 @@ export function openBlobStore(cacheDir: string): Promise<BlobStore> {
   return FsBlobStore.open(cacheDir, { clearTemp: false });
 }
 
-export async function start(config: Config, options: { log?: Logger; metrics?: Metrics } = {}): Promise<Running> {
+export async function start(config: Config, options: { log?: Logger; metrics?: Metrics; clock?: () => number } = {}): Promise<Running> {
   const log = options.log ?? createLogger(config.logLevel);
   const metrics = options.metrics ?? new Metrics();
   // Before anything is opened: an unreadable or mismatched pair is a start-up error, not a half-started server.
   const certificate = config.tls ? await readCertificatePair(config.tls, AbortSignal.timeout(10_000)) : undefined;
-  const core = await assemble(config, log, metrics);
+  const core = await assemble(config, log, metrics, options.clock);
   const { router, pullThrough } = core;
   const clientAuth = config.auth ? new ClientAuth(config.auth) : undefined;
   pullThrough.startScrub();

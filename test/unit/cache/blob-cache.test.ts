@@ -24,13 +24,18 @@ describe('joining a flight', () => {
     const others = await Promise.all([s.blob(), s.blob(), s.blob()]);
     expect(first.result).toBe('miss');
     expect(others.map((a) => a.result)).toEqual(['joined', 'joined', 'joined']);
-    const bodies = [first, ...others].map((a) => bodyOf(a));
+    // Another repository of a public upstream joins too, and so does a HEAD (the flight knows the size).
+    s.upstream.pushBlob('other/repo', s.bytes);
+    const elsewhere = await s.core.pullThrough.blob(routeTo(s.upstream, 'other/repo'), s.digest, { head: false });
+    expect(elsewhere.result).toBe('joined');
+    expect(await s.blob(true)).toMatchObject({ size: s.bytes.length, result: 'joined' });
+    const bodies = [first, ...others, elsewhere].map((a) => bodyOf(a));
     // A range joins the flight too, from its own position.
     const range = bodyOf(await s.blob(), 9_000, 9_999);
     release();
     for (const body of await Promise.all(bodies)) expect(body.equals(s.bytes)).toBe(true);
     expect((await range).equals(s.bytes.subarray(9_000))).toBe(true);
-    expect(s.upstream.count('getBlob')).toBe(1);
+    expect(s.upstream.calls.map((c) => c.method)).toEqual(['getBlob']);
   });
 
   it('serves a request that comes after the commit from the cache (a hit), not from the flight', async () => {
