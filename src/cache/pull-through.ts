@@ -51,7 +51,7 @@ export interface CoreOptions {
 
 export class PullThrough {
   /** Every cache write on the request path goes through here (counted, logged per interval, readiness). */
-  readonly writes: CacheWrites;
+  private readonly writes: CacheWrites;
   private readonly shutdown = new AbortController();
   private readonly knownSizes = new KnownSizes();
   private readonly stored: StoredBlobs;

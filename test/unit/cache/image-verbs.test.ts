@@ -114,3 +114,15 @@ describe('pull events', () => {
     expect((await core.pullThrough.manifest(route, 'v1', { accept: undefined, head: false })).digest).toBe(image.digest);
   });
 });
+
+describe('readiness', () => {
+  it('names a disk that takes no writes, and a metadata store that cannot be read', async () => {
+    const core = await coreUnderTest();
+    expect(await core.pullThrough.readiness()).toEqual([]);
+    core.store.probeFailure = Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
+    expect(await core.pullThrough.readiness()).toEqual([expect.stringMatching(/^cache directory does not take writes: EROFS/)]);
+    core.store.probeFailure = undefined;
+    core.metadata.readFailure = new Error('EIO');
+    expect(await core.pullThrough.readiness()).toEqual(['metadata store unreachable']);
+  });
+});
