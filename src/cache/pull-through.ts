@@ -90,7 +90,8 @@ export class PullThrough {
     else assertTag(tag);
     this.policies.enforceScreen(route, reference);
     const answer = tag === undefined ? await this.manifests.byDigest(route, parseDigest(reference), request) : await this.tags.resolve(route, tag, request);
-    await this.policies.enforceJudgement(route, answer);
+    // No await at all on the hot path unless a policy judges (signatures).
+    if (this.policies.judging) await this.policies.enforceJudgement(route, answer);
     this.policies.served(route, answer);
     // The sizes it gives its blobs bound their downloads through this repository.
     if (answer.body) this.knownSizes.learnManifest(route, answer.digest, answer.body);

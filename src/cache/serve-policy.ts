@@ -58,7 +58,12 @@ export class ServePolicies {
     refuseUnless(route, this.screen(route, reference));
   }
 
-  /** Throws DENIED unless every judging policy allows the manifest; costs nothing when no policy judges. */
+  /** Whether any policy judges resolved manifests (when none does, the pull path skips enforceJudgement). */
+  get judging(): boolean {
+    return this.judges.length > 0;
+  }
+
+  /** Throws DENIED unless every judging policy allows the manifest. */
   async enforceJudgement(route: Route, manifest: ServedManifest): Promise<void> {
     for (const policy of this.judges) refuseUnless(route, await policy.judge!(route, manifest));
   }
