@@ -84,7 +84,15 @@ export class PullThrough {
 
   // ---- the registry API ------------------------------------------------------------------------
 
+  /** A client's manifest request: the answer, announced to the pull events. */
   async manifest(route: Route, reference: string, request: ManifestRequest): Promise<ManifestAnswer> {
+    const answer = await this.resolve(route, reference, request);
+    if (this.ports.events) this.announce(this.ports.events, route, isDigest(reference) ? undefined : reference, answer, request.head);
+    return answer;
+  }
+
+  /** A manifest through the pull path (policies, tags, manifests), without announcing it: seed and judge use it too. */
+  private async resolve(route: Route, reference: string, request: ManifestRequest): Promise<ManifestAnswer> {
     const tag = isDigest(reference) ? undefined : reference;
     if (tag === undefined) parseDigest(reference);
     else assertTag(tag);
@@ -95,7 +103,6 @@ export class PullThrough {
     this.policies.served(route, answer);
     // The sizes it gives its blobs bound their downloads through this repository.
     if (answer.body) this.knownSizes.learnManifest(route, answer.digest, answer.body);
-    if (this.ports.events) this.announce(this.ports.events, route, tag, answer, request.head);
     return answer;
   }
 
@@ -122,7 +129,7 @@ export class PullThrough {
     const screened = this.policies.screen(route, reference);
     if (!screened.allowed) return screened;
     try {
-      await this.manifest(route, reference, { accept: undefined, head: false });
+      await this.resolve(route, reference, { accept: undefined, head: false });
       return { allowed: true };
     } catch (err) {
       if (!isOciError(err) || err.code !== 'DENIED') throw err;
@@ -135,11 +142,11 @@ export class PullThrough {
 
   /** An image's manifests and blobs, through the pull path, or from the cache only (children not cached are left out). */
   async image(route: Route, reference: string, options: { platforms?: readonly string[]; cachedOnly?: boolean } = {}): Promise<WalkedImage> {
-    const top = await this.manifest(route, reference, { accept: undefined, head: false });
+    const top = await this.resolve(route, reference, { accept: undefined, head: false });
     const source: ManifestSource = options.cachedOnly
       ? this.cachedManifests
       : async (child) => {
-          const answer = await this.manifest(route, child.digest, { accept: undefined, head: false });
+          const answer = await this.resolve(route, child.digest, { accept: undefined, head: false });
           return { mediaType: answer.mediaType, body: answer.body! };
         };
     return walkImage({ digest: top.digest, mediaType: top.mediaType, body: top.body! }, source, options.platforms);

@@ -79,7 +79,7 @@ describe('prefetch, store and adopt (seed, import)', () => {
 });
 
 describe('pull events', () => {
-  it('tells the listener about every manifest served, and a listener that throws never fails a pull', async () => {
+  it('tells the listener about every manifest a client pulled, and a listener that throws never fails a pull', async () => {
     const upstream = new ScriptedUpstream();
     const image = upstream.pushImage('team/app', 'v1', [randomBytes(100)]);
     const core = await coreUnderTest();
@@ -108,6 +108,10 @@ describe('pull events', () => {
         result: 'miss',
       },
     ]);
+    // Seeding and judging are not pulls: they are not announced.
+    await core.pullThrough.image(route, 'v1');
+    await core.pullThrough.judge(route, 'v1');
+    expect(core.events).toHaveLength(2);
     core.events.push = () => {
       throw new Error('listener down');
     };
