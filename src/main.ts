@@ -6,13 +6,13 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import Keyv from 'keyv';
-import KeyvRedis, { createClient } from '@keyv/redis';
+import type { BlobStore } from './cache/blob-store.js';
 import { FallbackMetadataStore } from './cache/fallback-metadata-store.js';
-import type { MetadataStore } from './cache/ports.js';
-import { PullThrough } from './cache/pull-through.js';
+import type { MetadataStore } from './cache/metadata-store.js';
+import type { Router } from './cache/ports.js';
+import { PullThrough, type CoreOptions } from './cache/pull-through.js';
 import { Sanctioned, type SanctionedImage } from './cache/sanctioned.js';
 import { TagPolicies } from './cache/tag-policy.js';
-import { parseDigest } from './oci/digest.js';
 import { describeError } from './oci/errors.js';
 import { parseImageReference } from './oci/image-reference.js';
 import type { Config } from './config/config.js';
@@ -26,6 +26,7 @@ import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
 import { FsKeyvStore } from './storage/fs-keyv-store.js';
+import { connectRedis } from './storage/redis-connection.js';
 import { RedisFlightLocks } from './storage/redis-flight-locks.js';
 import { KeyvMetadataStore } from './storage/keyv-metadata-store.js';
 import { RegistryClient } from './upstream/registry-client.js';
@@ -39,16 +40,16 @@ export interface Running {
   stop(): Promise<void>;
 }
 
+/** The cache core with its adapters: what `serve` puts behind HTTP and what the CLI commands drive. */
 export interface Core {
-  readonly store: FsBlobStore;
-  readonly metadata: MetadataStore;
-  readonly router: UpstreamRouter;
+  readonly router: Router;
   readonly pullThrough: PullThrough;
   close(): Promise<void>;
 }
 
 /** Builds the cache core with its adapters; shared by `serve` and the seed/export/import commands. */
-export async function assemble(config: Config, log: Logger, metrics: Metrics): Promise<Core> {
+/** `clock` (epoch ms) decides tag freshness; Date.now unless a test moves time. */
+export async function assemble(config: Config, log: Logger, metrics: Metrics, clock: () => number = Date.now): Promise<Core> {
   metrics.initialize(config.upstreams.map((u) => u.name));
   const store = await FsBlobStore.open(config.cacheDir, { clearTemp: true, replicaId: config.replicaId });
   const files = new FsKeyvStore(join(config.cacheDir, 'meta'));
@@ -56,7 +57,6 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics): P
   const keyv = new Keyv({ store: files, namespace: 'tender', throwOnErrors: true });
   const local = new KeyvMetadataStore(keyv, (prefix) => files.entries(prefix));
   const shared = config.redis ? connectRedis(config.redis.url, log, metrics) : undefined;
-  let lockWarnedAt = 0;
   const metadata: MetadataStore = shared
     ? new FallbackMetadataStore(shared.metadata, local, {
         onFailure: (err, first) => {
@@ -78,55 +78,14 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics): P
     deny: upstream.deny,
   }));
   const router = new UpstreamRouter(clients, config.defaultUpstream);
-  const tagPolicies = new TagPolicies(
-    new Map(config.upstreams.map((u) => [u.name, { immutableTags: u.immutableTags, immutableTagsMode: u.immutableTagsMode, pins: u.pins }] as const)),
-  );
-  const sanctioned = config.sanctioned ? new Sanctioned(config.sanctioned.map((ref) => sanctionedImage(router, ref))) : undefined;
-  // Its slice of the configuration only: no credentials or client auth reach the core.
-  const pullThrough = new PullThrough(
-    store,
-    metadata,
-    {
-      tagTtlMs: config.tagTtlMs,
-      staleTimeoutMs: config.staleTimeoutMs,
-      flightTimeoutMs: config.flightTimeoutMs,
-      upstreamTimeoutMs: config.upstreamTimeoutMs,
-      manifestMemoryBytes: config.manifestMemoryBytes,
-      maxCacheBytes: config.maxCacheBytes,
-      smallBlobBytes: config.smallBlobBytes,
-      blobMemoryBytes: config.blobMemoryBytes,
-      maxBlobBytes: config.maxBlobBytes,
-      scrubBytesPerSecond: config.scrubBytesPerSecond,
-      pinnedRepositories: config.pinnedRepositories,
-      pinnedDigests: config.pinnedDigests,
-      ...(shared
-        ? {
-            locks: new RedisFlightLocks(shared.client, config.replicaId, config.flightLeaseMs, () => metrics.redisErrors.inc({ use: 'lock' })),
-            onLockFailure: (err: unknown) => {
-              metrics.redisErrors.inc({ use: 'lock' });
-              // Once per outage-ish: every cold blob fails the same way while Redis is away.
-              if (Date.now() - lockWarnedAt < 30_000) return;
-              lockWarnedAt = Date.now();
-              log.warn({ err: describeError(err) }, 'Redis lock unavailable: downloading without cluster-wide single flight');
-            },
-          }
-        : {}),
-      tagPolicies,
-      ...(sanctioned ? { sanctioned } : {}),
-    },
-    metrics,
-    log,
-  );
+  const locks = shared
+    ? new RedisFlightLocks(shared.client, config.replicaId, config.flightLeaseMs, () => metrics.redisErrors.inc({ use: 'lock' }))
+    : undefined;
+  const pullThrough = new PullThrough({ store, metadata, ...(locks ? { locks } : {}) }, coreOptions(config, router, metrics, log, clock), metrics, log);
   const indexStarted = performance.now();
-  const indexed = await pullThrough.blobs.rebuild();
-  await sanctioned?.prime(
-    async (image) => (await metadata.getTag(image.upstream, image.repository, image.reference))?.digest,
-    (digest) => pullThrough.cachedManifest(parseDigest(digest)),
-  );
+  const indexed = await pullThrough.open();
   log.info({ blobs: indexed.count, bytes: indexed.bytes, ms: Math.round(performance.now() - indexStarted) }, 'cache index rebuilt');
   return {
-    store,
-    metadata,
     router,
     pullThrough,
     close: async () => {
@@ -139,44 +98,65 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics): P
   };
 }
 
-/**
- * A Redis connection that fails fast while Redis is away (no offline queue), so every caller can fall
- * back at once, and reconnects in the background.
- */
-function connectRedis(url: string, log: Logger, metrics: Metrics) {
-  const client = createClient({
-    url,
-    disableOfflineQueue: true,
-    socket: { connectTimeout: 1000, reconnectStrategy: (retries: number) => Math.min(200 * (retries + 1), 2000) },
-  });
-  let reported = false;
-  client.on('error', (err: unknown) => {
-    if (!reported) log.warn({ err: describeError(err) }, 'Redis connection error');
-    reported = true;
-  });
-  client.on('ready', () => {
-    reported = false;
-    log.info({ url: new URL(url).host }, 'connected to Redis');
-  });
-  client.connect().catch(() => metrics.redisErrors.inc({ use: 'metadata' }));
-  const keyv = new Keyv({ store: new KeyvRedis(client, { throwOnConnectError: false, throwOnErrors: true }), namespace: 'tender', throwOnErrors: true });
-  return { client, metadata: new KeyvMetadataStore(keyv, async function* () {}) };
+/** Each part of the core gets its own slice of the configuration: no credentials or client auth reach it. */
+function coreOptions(config: Config, router: Router, metrics: Metrics, log: Logger, clock: () => number): CoreOptions {
+  const { flightTimeoutMs, upstreamTimeoutMs } = config;
+  let lockWarnedAt = 0;
+  const sanctioned = config.sanctioned ? new Sanctioned(config.sanctioned.map((ref) => sanctionedImage(router, ref))) : undefined;
+  const tagPolicies = new TagPolicies(
+    new Map(config.upstreams.map((u) => [u.name, { immutableTags: u.immutableTags, immutableTagsMode: u.immutableTagsMode, pins: u.pins }] as const)),
+  );
+  return {
+    stored: {
+      maxCacheBytes: config.maxCacheBytes,
+      blobMemoryBytes: config.blobMemoryBytes,
+      pinnedDigests: config.pinnedDigests,
+      pinnedRepositories: config.pinnedRepositories,
+      readTimeoutMs: upstreamTimeoutMs,
+      scrubBytesPerSecond: config.scrubBytesPerSecond,
+    },
+    blobs: { smallBlobBytes: config.smallBlobBytes, flightTimeoutMs, upstreamTimeoutMs, maxBlobBytes: config.maxBlobBytes },
+    cluster: {
+      flightTimeoutMs,
+      onLockFailure: (err) => {
+        metrics.redisErrors.inc({ use: 'lock' });
+        // Once per outage-ish: every cold blob fails the same way while Redis is away.
+        if (Date.now() - lockWarnedAt < 30_000) return;
+        lockWarnedAt = Date.now();
+        log.warn({ err: describeError(err) }, 'Redis lock unavailable: downloading without cluster-wide single flight');
+      },
+    },
+    manifests: { memoryBytes: config.manifestMemoryBytes, upstreamTimeoutMs },
+    tags: { ttlMs: config.tagTtlMs, staleTimeoutMs: config.staleTimeoutMs, upstreamTimeoutMs, policies: tagPolicies, clock },
+    listings: { upstreamTimeoutMs },
+    policies: sanctioned ? [sanctioned] : [],
+  };
 }
 
-/** A sanctioned-list entry named the way requests are routed (aliases and Docker Hub's library/ resolved). */
-function sanctionedImage(router: UpstreamRouter, ref: string): SanctionedImage {
+/** A sanctioned-list entry routed the way requests are (aliases and Docker Hub's library/ resolved). */
+function sanctionedImage(router: Router, ref: string): SanctionedImage {
   const image = parseImageReference(ref);
-  const route = router.resolve({ ns: image.registry, name: image.repository });
-  return { upstream: route.upstream.name, repository: route.repository, reference: image.reference };
+  return { route: router.resolve({ ns: image.registry, name: image.repository }), reference: image.reference };
 }
 
-export async function start(config: Config, options: { log?: Logger; metrics?: Metrics } = {}): Promise<Running> {
+/** The core for one command (seed, export, import): its log on stderr (warnings and worse at the default level), no process metrics. */
+export function assembleForCommand(config: Config, options: { offline: boolean }): Promise<Core> {
+  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
+  return assemble(options.offline ? { ...config, offline: true } : config, log, new Metrics({ processMetrics: false }));
+}
+
+/** The blob store of a cache directory alone, for `tender verify` (which may run beside a serving tender). */
+export function openBlobStore(cacheDir: string): Promise<BlobStore> {
+  return FsBlobStore.open(cacheDir, { clearTemp: false });
+}
+
+export async function start(config: Config, options: { log?: Logger; metrics?: Metrics; clock?: () => number } = {}): Promise<Running> {
   const log = options.log ?? createLogger(config.logLevel);
   const metrics = options.metrics ?? new Metrics();
   // Before anything is opened: an unreadable or mismatched pair is a start-up error, not a half-started server.
   const certificate = config.tls ? await readCertificatePair(config.tls, AbortSignal.timeout(10_000)) : undefined;
-  const core = await assemble(config, log, metrics);
-  const { metadata, router, pullThrough } = core;
+  const core = await assemble(config, log, metrics, options.clock);
+  const { router, pullThrough } = core;
   const clientAuth = config.auth ? new ClientAuth(config.auth) : undefined;
   pullThrough.startScrub();
   const app = createApp({
@@ -187,15 +167,7 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
     metrics,
     log,
     metricsRegistry: metrics.registry,
-    readiness: async () => {
-      // A real write, not access(W_OK): a full disk passes that, and a read-only bind mount may too.
-      const problems = await pullThrough.writes.problems(async () => {
-        await core.store.probe();
-        await metadata.probe();
-      });
-      await metadata.getManifest('sha256:readiness').catch(() => problems.push('metadata store unreachable'));
-      return problems;
-    },
+    readiness: () => pullThrough.readiness(),
   });
 
   const server = await listen(nodeFetch(app), config.host, config.port, certificate);

@@ -147,6 +147,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly cacheReadErrors = new Counter({
+    name: 'tender_cache_read_errors_total',
+    help: 'Failures reading cache metadata, by kind (tag|manifest|link); the pull goes on as if nothing was recorded.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   readonly redisErrors = new Counter({
     name: 'tender_redis_errors_total',
     help: 'Failed Redis operations, by use (metadata|lock); tender falls back to local metadata and single flight.',
@@ -211,6 +218,7 @@ export class Metrics {
       this.upstreamQueueDepth.set({ upstream }, 0);
     }
     for (const kind of ['manifest', 'blob', 'metadata'] as const) this.cacheWriteErrors.inc({ kind }, 0);
+    for (const kind of ['tag', 'manifest', 'link'] as const) this.cacheReadErrors.inc({ kind }, 0);
     for (const kind of ['manifest', 'blob'] as const) for (const reason of ['size', 'digest'] as const) this.cacheCorruptions.inc({ kind, reason }, 0);
     this.evictions.inc(0);
     this.scrubbedBytes.inc(0);

@@ -4,13 +4,14 @@
 // client slows nobody, a late joiner gets the bytes already written, and a leaving client costs nothing.
 // If the disk fails mid-fill, the bytes from then on are kept in a bounded window in memory for the
 // clients already reading; upstream is paused while the slowest of them catches up.
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Digest } from '../oci/digest.js';
+import { DigestMismatchError, DiskWriteError, type BlobStore, type BlobWriter, type RandomAccess } from './blob-store.js';
+import { DiskFailureWindow, memoryWindowBytes } from './disk-failure-window.js';
+import { FlightCursor, type FlightFill, type FlightState } from './flight-cursor.js';
 import { checkCeiling, checkedLength, UpstreamLengthError, type FlightLimits } from './flight-limits.js';
 import { HashOnlyWriter } from './hash-only-writer.js';
-import { DigestMismatchError, DiskWriteError, type BlobStore, type BlobWriter, type RandomAccess, type Route } from './ports.js';
-
-export type FlightState = 'starting' | 'streaming' | 'complete' | 'failed';
+import type { Route } from './ports.js';
 
 export interface FlightHooks {
   onBytes(bytes: number): void;
@@ -26,7 +27,6 @@ export interface FlightHooks {
   onEnd(): void;
 }
 
-const readerChunk = 256 * 1024;
 /** How often one download may be resumed after its connection broke. */
 const maxResumes = 3;
 
@@ -41,10 +41,8 @@ class TruncatedError extends Error {
     super(`upstream body ended after ${got} of ${size} bytes`);
   }
 }
-/** Bytes held in memory after a disk failure before upstream is paused for the slowest reader. */
-const memoryWindowBytes = 16 * 1024 * 1024;
 
-export class BlobFlight {
+export class BlobFlight implements FlightFill {
   state: FlightState = 'starting';
   size: number | undefined;
   error: unknown;
@@ -53,24 +51,35 @@ export class BlobFlight {
   private access: RandomAccess | undefined;
   private readonly readers = new Set<FlightCursor>();
   /** Set once a reader has attached: until then a degraded download keeps every byte for it. */
-  private hadReaders = false;
+  private hadReaders: boolean;
   private waiters = new Set<() => void>();
-  /** Set once the disk failed: bytes from here on live in `window`. */
-  private diskFailedAt: number | undefined;
-  private window: { base: number; chunks: Buffer[]; bytes: number } = { base: 0, chunks: [], bytes: 0 };
+  /** Bytes from the disk failure on, for the readers already here. */
+  private readonly window = new DiskFailureWindow();
+  /** Whether the verified blob reached its final path (false when the disk failed). */
+  stored = false;
   /** Resolves once upstream answered with headers; rejects if it never did. */
   readonly started: Promise<void>;
+  /** Resolves when the download has ended, however it ended (see state, stored, error); never rejects. */
+  readonly ended: Promise<void>;
+  private markEnded!: () => void;
   private markStarted!: () => void;
   private markFailedToStart!: (err: unknown) => void;
 
   constructor(
     readonly digest: Digest,
     private readonly route: Route,
-    private readonly store: BlobStore,
+    private readonly store: Pick<BlobStore, 'create'>,
     private readonly signal: AbortSignal,
     private readonly hooks: FlightHooks,
     private readonly limits: FlightLimits = { maxBytes: Number.MAX_SAFE_INTEGER },
+    /**
+     * No client will read this download (a prefetch): a failing disk ends it at once instead of keeping
+     * bytes in memory for a first reader who is not coming.
+     */
+    unattended = false,
   ) {
+    this.hadReaders = unattended;
+    this.ended = new Promise<void>((resolve) => (this.markEnded = resolve));
     this.started = new Promise<void>((resolve, reject) => {
       this.markStarted = resolve;
       this.markFailedToStart = reject;
@@ -106,6 +115,7 @@ export class BlobFlight {
       this.fail(err);
     } finally {
       this.hooks.onEnd();
+      this.markEnded();
       await this.closeIfIdle();
     }
   }
@@ -135,20 +145,20 @@ export class BlobFlight {
   private async finish(writer: BlobWriter): Promise<void> {
     try {
       await writer.commit(this.size);
+      this.stored = true;
       this.hooks.onCommitted(writer.written);
     } catch (err) {
       if (!(err instanceof DiskWriteError)) throw err;
       // Verified but not stored: the readers get every byte, the cache gets nothing.
-      if (this.diskFailedAt === undefined) this.hooks.onDiskFailure(err);
+      if (this.window.failedAt === undefined) this.hooks.onDiskFailure(err);
     }
     this.state = 'complete';
     this.publish(writer.written);
   }
 
   private async keepInMemory(writer: BlobWriter, chunk: Buffer, body: Readable): Promise<void> {
-    if (this.diskFailedAt === undefined) {
-      this.diskFailedAt = writer.durableBytes;
-      this.window = { base: writer.durableBytes, chunks: [], bytes: 0 };
+    if (this.window.failedAt === undefined) {
+      this.window.open(writer.durableBytes);
       this.hooks.onDiskFailure(writer.diskFailure);
     }
     if (this.readers.size === 0 && this.hadReaders) {
@@ -156,8 +166,7 @@ export class BlobFlight {
       body.destroy();
       throw new NoReadersError();
     }
-    this.window.chunks.push(chunk);
-    this.window.bytes += chunk.length;
+    this.window.push(chunk);
     this.trimWindow();
     // The client that started the download may not have attached its reader yet: wait for it too.
     while (this.window.bytes > memoryWindowBytes && (this.readers.size > 0 || !this.hadReaders)) await this.waitForChange();
@@ -169,13 +178,8 @@ export class BlobFlight {
     this.markFailedToStart(err);
     if (err instanceof DigestMismatchError || err instanceof UpstreamLengthError) this.hooks.onMismatch(err);
     else this.hooks.onFailure(err);
-    this.window = { base: 0, chunks: [], bytes: 0 };
+    this.window.clear();
     this.wake();
-  }
-
-  /** A stream of the blob from `start` to `end` (inclusive), following the fill as it goes. */
-  reader(start = 0, end?: number): Readable {
-    return new FlightReader(this, start, end);
   }
 
   /** Random access from `start` that follows the fill; registered at once so the memory window keeps its bytes. */
@@ -192,32 +196,16 @@ export class BlobFlight {
     const available = this.published - position;
     if (available <= 0) return 0;
     const want = Math.min(available, buffer.length);
-    if (this.diskFailedAt !== undefined && position >= this.diskFailedAt) return this.readWindow(buffer, position, want);
-    const fileEnd = this.diskFailedAt ?? this.published;
+    if (this.window.covers(position)) return this.window.read(buffer, position, want);
+    const fileEnd = this.window.failedAt ?? this.published;
     // Published bytes with no file behind them would make a reader spin: fail it instead.
     if (!this.access) throw new Error(`flight for ${this.digest.value} is closed`);
     return this.access.read(buffer.subarray(0, Math.min(want, fileEnd - position)), position);
   }
 
-  private readWindow(buffer: Buffer, position: number, want: number): number {
-    let offset = this.window.base;
-    let copied = 0;
-    for (const chunk of this.window.chunks) {
-      const end = offset + chunk.length;
-      if (end > position + copied && copied < want) {
-        const from = position + copied - offset;
-        copied += chunk.copy(buffer, copied, from, Math.min(chunk.length, from + want - copied));
-      }
-      offset = end;
-      if (copied >= want) break;
-    }
-    if (copied === 0 && position < this.window.base) throw new Error('bytes no longer available after a disk failure');
-    return copied;
-  }
-
   /** Drops window chunks every reader has passed, and lets a paused upstream go on. */
   progressed(): void {
-    if (this.diskFailedAt === undefined) return;
+    if (this.window.failedAt === undefined) return;
     this.trimWindow();
     this.wake();
   }
@@ -226,13 +214,7 @@ export class BlobFlight {
     if (!this.hadReaders) return; // the first reader is still on its way and needs every byte
     let lowest = Number.POSITIVE_INFINITY;
     for (const reader of this.readers) lowest = Math.min(lowest, reader.position);
-    while (this.window.chunks.length > 0) {
-      const first = this.window.chunks[0]!;
-      if (this.window.base + first.length > lowest) break;
-      this.window.chunks.shift();
-      this.window.base += first.length;
-      this.window.bytes -= first.length;
-    }
+    this.window.trim(lowest);
   }
 
   /** Whether the temp file can still be read (false once the flight ended and its last reader left). */
@@ -275,91 +257,5 @@ export class BlobFlight {
     const access = this.access;
     this.access = undefined;
     await access?.close().catch(() => undefined);
-  }
-}
-
-/**
- * A reader's place in the flight: random access that waits for bytes not yet published, ends (0) at
- * the end of a complete blob, and throws once the flight failed, so a client never gets the last bytes
- * of content that did not verify.
- */
-export class FlightCursor implements RandomAccess {
-  position: number;
-  private closed = false;
-  private wake: (() => void) | undefined;
-
-  constructor(
-    private readonly flight: BlobFlight,
-    start: number,
-  ) {
-    this.position = start;
-  }
-
-  async read(buffer: Buffer, position: number): Promise<number> {
-    this.position = position;
-    for (;;) {
-      const got = await this.flight.readAt(buffer, position);
-      if (got > 0) {
-        this.position = position + got;
-        this.flight.progressed();
-        return got;
-      }
-      if (this.flight.state === 'failed') throw new Error(`upstream fetch of ${this.flight.digest.value} failed`);
-      // Re-check after the await: bytes published meanwhile must not be waited for.
-      if (position < this.flight.publishedBytes) continue;
-      if (this.flight.state === 'complete') return 0;
-      if (this.closed) throw new Error('reader closed');
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        this.flight.onChange(resolve);
-      });
-      if (this.closed) throw new Error('reader closed');
-    }
-  }
-
-  /** Ends the reader; a read waiting for bytes ends at once (with an error). */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.wake?.();
-    await this.flight.releaseReader(this);
-  }
-}
-
-/** The flight as a Node stream, for callers that want one. */
-class FlightReader extends Readable {
-  private readonly cursor: FlightCursor;
-
-  constructor(
-    flight: BlobFlight,
-    start: number,
-    private readonly end: number | undefined,
-  ) {
-    super({ highWaterMark: readerChunk });
-    this.cursor = flight.cursor(start);
-    this.last = () => this.end ?? (flight.size === undefined ? undefined : flight.size - 1);
-  }
-
-  private readonly last: () => number | undefined;
-
-  override _read(): void {
-    const last = this.last();
-    if (last !== undefined && this.cursor.position > last) {
-      this.push(null);
-      return;
-    }
-    const want = last === undefined ? readerChunk : Math.min(readerChunk, last - this.cursor.position + 1);
-    const buffer = Buffer.allocUnsafe(want);
-    this.cursor.read(buffer, this.cursor.position).then(
-      (got) => this.push(got > 0 ? buffer.subarray(0, got) : null),
-      (err: unknown) => this.destroy(err as Error),
-    );
-  }
-
-  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    this.cursor.close().then(
-      () => callback(err),
-      () => callback(err),
-    );
   }
 }

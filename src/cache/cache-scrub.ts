@@ -11,7 +11,7 @@ import { describeError } from '../oci/errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { BlobIndex } from './blob-index.js';
-import { DamagedBlobError } from './ports.js';
+import { DamagedBlobError } from './blob-store.js';
 import { CachedCopyGone, type CachedKind, type ServeVerification } from './serve-verification.js';
 
 /** A new pass starts at most this long after the previous one started. */

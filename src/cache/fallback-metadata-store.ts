@@ -2,7 +2,7 @@
 //
 // Writes go to both (local first); reads try the shared store within a short deadline and fall back
 // to the local one. After a failure the shared store is left alone for a few seconds, then tried again.
-import type { ManifestInfo, MetadataStore, TagRecord } from './ports.js';
+import type { ManifestInfo, MetadataStore, TagRecord } from './metadata-store.js';
 
 export interface FallbackHooks {
   /** The shared store failed (counted and logged by the caller, once per outage). */

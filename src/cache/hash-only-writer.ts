@@ -1,7 +1,7 @@
 // Stands in for a BlobWriter when the store could not even start a temp file: hashes, stores nothing.
 import { createHash, type Hash } from 'node:crypto';
 import type { Digest } from '../oci/digest.js';
-import { DigestMismatchError, DiskWriteError, type BlobWriter, type RandomAccess } from './ports.js';
+import { DigestMismatchError, DiskWriteError, type BlobWriter, type RandomAccess } from './blob-store.js';
 
 export class HashOnlyWriter implements BlobWriter {
   written = 0;

@@ -1,8 +1,9 @@
-// Walks an image from its reference down to every blob, through the same verified pull path as clients.
-import { parseDigest } from '../oci/digest.js';
+// The one walk of an image: from its top manifest down through child manifests to every blob.
+//
+// Where the manifests come from is the caller's: the verified pull path (seed), the cache only (export,
+// the sanctioned list at start), or content just verified into the store (import). A manifest the source
+// does not have is listed as missing, and the caller decides what that means.
 import { matchesPlatform, referencesOf, type Descriptor } from '../oci/manifest.js';
-import type { Route } from './ports.js';
-import type { PullThrough } from './pull-through.js';
 
 export interface WalkedManifest {
   readonly digest: string;
@@ -13,37 +14,48 @@ export interface WalkedManifest {
 export interface WalkedImage {
   /** The manifest the reference resolves to (an index for multi-platform images). */
   readonly top: WalkedManifest;
-  /** Every manifest, the top one first. */
+  /** Every manifest found, the top one first, each once. */
   readonly manifests: readonly WalkedManifest[];
-  /** Every blob (configs and layers), each once. */
+  /** Every blob (configs and layers) of the manifests found, each once. */
   readonly blobs: readonly Descriptor[];
+  /** Child manifests an index lists that the source did not have. */
+  readonly missing: readonly Descriptor[];
 }
 
-/**
- * Resolves `reference` and the manifests under it; `platforms` (os/arch[/variant]) narrows an index, and
- * `skip` leaves out child manifests (an export of a cache seeded for some platforms only).
- */
+/** A manifest's body and media type, or undefined when the source does not have it; may throw to stop the walk. */
+export type ManifestSource = (descriptor: Descriptor) => Promise<{ mediaType: string; body: Buffer } | undefined>;
+
+/** Walks from `top` (breadth first); `platforms` (os/arch[/variant]) narrows an index's children. */
 export async function walkImage(
-  pullThrough: PullThrough,
-  route: Route,
-  reference: string,
+  top: { readonly digest: string; readonly mediaType: string; readonly body: Buffer },
+  source: ManifestSource,
   platforms?: readonly string[],
-  skip: (digest: string) => boolean = () => false,
 ): Promise<WalkedImage> {
-  const top = await pullThrough.manifest(route, reference, { accept: undefined, head: false });
-  const manifests: WalkedManifest[] = [{ digest: top.digest, mediaType: top.mediaType, size: top.body!.length }];
+  const manifests: WalkedManifest[] = [{ digest: top.digest, mediaType: top.mediaType, size: top.body.length }];
+  const seen = new Set([top.digest]);
   const blobs = new Map<string, Descriptor>();
-  const pending = [top.body!];
+  const missing: Descriptor[] = [];
+  const pending = [top.body];
   while (pending.length > 0) {
     const refs = referencesOf(pending.shift()!);
-    for (const blob of refs.blobs) blobs.set(blob.digest, blob);
+    for (const blob of refs.blobs) if (!blobs.has(blob.digest)) blobs.set(blob.digest, blob);
     const children = platforms?.length ? refs.manifests.filter((m) => platforms.some((p) => matchesPlatform(m, p))) : refs.manifests;
     for (const child of children) {
-      if (manifests.some((m) => m.digest === child.digest) || skip(child.digest)) continue;
-      const answer = await pullThrough.manifest(route, parseDigest(child.digest).value, { accept: undefined, head: false });
-      manifests.push({ digest: answer.digest, mediaType: answer.mediaType, size: answer.body!.length });
-      pending.push(answer.body!);
+      if (seen.has(child.digest)) continue;
+      seen.add(child.digest);
+      const found = await source(child);
+      if (!found) {
+        missing.push(child);
+        continue;
+      }
+      manifests.push({ digest: child.digest, mediaType: found.mediaType, size: found.body.length });
+      pending.push(found.body);
     }
   }
-  return { top: manifests[0]!, manifests, blobs: [...blobs.values()] };
+  return { top: manifests[0]!, manifests, blobs: [...blobs.values()], missing };
+}
+
+/** Every digest of a walked image: manifests found and missing, and blobs. */
+export function digestsOf(image: WalkedImage): string[] {
+  return [...image.manifests.map((m) => m.digest), ...image.missing.map((m) => m.digest), ...image.blobs.map((b) => b.digest)];
 }

@@ -17,7 +17,7 @@ import { OciError, describeError } from '../oci/errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { BlobIndex } from './blob-index.js';
-import { DamagedBlobError, type BlobStore, type OpenedBlob, type RandomAccess } from './ports.js';
+import { DamagedBlobError, type BlobStore, type OpenedBlob, type RandomAccess } from './blob-store.js';
 import { SingleFlight } from './single-flight.js';
 
 export type CachedKind = 'manifest' | 'blob';

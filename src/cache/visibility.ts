@@ -2,23 +2,30 @@
 // through a private upstream, only repositories known to hold it (fetched there, or confirmed by a HEAD).
 import { LRUCache } from 'lru-cache';
 import type { Digest } from '../oci/digest.js';
+import type { CacheReads } from './cache-reads.js';
 import type { CacheWrites } from './cache-writes.js';
-import type { MetadataStore, Route } from './ports.js';
+import type { VisibilityLinks } from './metadata-store.js';
+import type { Route } from './ports.js';
 
 export class Visibility {
-  /** Links already confirmed, so a hit does not wait on the metadata store. */
-  private readonly known = new LRUCache<string, true>({ max: 200_000 });
+  /**
+   * Links already confirmed, so a hit does not wait on the metadata store. Bounded by count through
+   * maxSize rather than max: lru-cache preallocates `max` slots up front (tens of ms and megabytes at
+   * every start, for entries most caches never hold); with maxSize its storage grows as links come.
+   */
+  private readonly known = new LRUCache<string, true>({ maxSize: 200_000, sizeCalculation: () => 1 });
 
   constructor(
-    private readonly metadata: MetadataStore,
+    private readonly links: VisibilityLinks,
     private readonly writes: CacheWrites,
+    private readonly reads: CacheReads,
   ) {}
 
-  /** Whether `route` may be served `digest` from the cache without asking its upstream. */
+  /** Whether `route` may be served `digest` from the cache without asking its upstream; an unreadable link is "not known". */
   async allows(route: Route, digest: Digest): Promise<boolean> {
     const link = linkOf(route, digest);
     if (this.known.has(link)) return true;
-    if (!(await this.metadata.hasLink(link))) return false;
+    if (!(await this.reads.attempt('link', () => this.links.hasLink(link), false, { digest: digest.value }))) return false;
     this.known.set(link, true);
     return true;
   }
@@ -31,15 +38,18 @@ export class Visibility {
     const link = linkOf(route, digest);
     if (this.known.has(link)) return;
     this.known.set(link, true);
-    await this.writes.attempt('metadata', 'visibility link', () => this.metadata.addLink(link), { digest: digest.value });
+    await this.writes.attempt('metadata', 'visibility link', () => this.links.addLink(link), { digest: digest.value });
+  }
+
+  /** Records the link for content adopted from a bundle; throws when it cannot be written (the import fails). */
+  async adopt(route: Route, digest: Digest): Promise<void> {
+    const link = linkOf(route, digest);
+    await this.links.addLink(link);
+    this.known.set(link, true);
   }
 }
 
-function linkOf(route: Route, digest: Digest): string {
-  return visibilityLink(route.upstream.name, route.repository, route.upstream.private, digest.value);
-}
-
 /** The link that makes `digest` visible to a repository (private upstream) or to everyone (public). */
-export function visibilityLink(upstream: string, repository: string, isPrivate: boolean, digest: string): string {
-  return isPrivate ? `${upstream}/${repository}@${digest}` : `public@${digest}`;
+function linkOf(route: Route, digest: Digest): string {
+  return route.upstream.private ? `${route.upstream.name}/${route.repository}@${digest.value}` : `public@${digest.value}`;
 }

@@ -5,9 +5,7 @@ import type { Config } from '../config/config.js';
 import { ConfigError } from '../config/config-error.js';
 import { parseImageList, type ImageListEntry } from '../config/image-list.js';
 import { loadConfig } from '../config/load.js';
-import { createLogger } from '../log.js';
-import { assemble, start } from '../main.js';
-import { Metrics } from '../metrics.js';
+import { assembleForCommand, start } from '../main.js';
 import { exportBundle } from './export.js';
 import { importBundle } from './import.js';
 import { seedImages } from './seed.js';
@@ -186,9 +184,7 @@ async function airGap(
     ...(command === 'import' ? [] : args.map((ref) => (platforms?.length ? { ref, platforms } : { ref }))),
   ];
   if (command === 'seed' && images.length === 0) throw new UsageError(command, 'seed needs image references or --file <list.yaml>');
-  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
-  const metrics = new Metrics({ processMetrics: false });
-  const core = await assemble(command === 'export' ? { ...config, offline: true } : config, log, metrics);
+  const core = await assembleForCommand(config, { offline: command === 'export' });
   try {
     if (command === 'seed') {
       const progress = io.terminal ? terminalProgress() : lineProgress((line) => io.out(`${line}\n`));

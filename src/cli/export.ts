@@ -4,12 +4,13 @@ import { createWriteStream } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { walkImage, type WalkedImage } from '../cache/image-walk.js';
 import { parseDigest } from '../oci/digest.js';
 import { parseImageReference } from '../oci/image-reference.js';
 import { mediaTypes } from '../oci/media-types.js';
 import type { ImageListEntry } from '../config/image-list.js';
 import type { Core } from '../main.js';
+
+type WalkedImage = Awaited<ReturnType<Core['pullThrough']['image']>>;
 
 /** Annotations that tell `tender import` where an image came from (ref.name is what skopeo looks up). */
 export const annotations = {
@@ -38,12 +39,12 @@ export async function exportBundle(core: Core, images: readonly ImageListEntry[]
   for (const entry of images ?? (await everyCachedTag(core))) {
     const ref = parseImageReference(entry.ref);
     const route = core.router.resolve({ ns: ref.registry, name: ref.repository });
-    // Platforms that were never seeded are left out rather than failing the export.
-    const uncached = (digest: string) => core.pullThrough.blobs.lookup(parseDigest(digest)) === undefined;
     // Annotated with the routed names (aliases resolved, library/ added), which import resolves again.
     const canonical = `${route.upstream.name}/${route.repository}${ref.reference.includes(':') ? '@' : ':'}${ref.reference}`;
     const named = { upstream: route.upstream.name, repository: route.repository, reference: ref.reference, canonical };
-    selected.push({ ref: named, walked: await walkImage(core.pullThrough, route, ref.reference, entry.platforms, uncached) });
+    // From the cache only: platforms that were never seeded are left out rather than failing the export.
+    const walked = await core.pullThrough.image(route, ref.reference, { cachedOnly: true, ...(entry.platforms ? { platforms: entry.platforms } : {}) });
+    selected.push({ ref: named, walked });
   }
   const pack = tar.pack();
   const hash = createHash('sha256');
@@ -64,12 +65,12 @@ export async function exportBundle(core: Core, images: readonly ImageListEntry[]
       if (seen.has(item.digest)) continue;
       seen.add(item.digest);
       const digest = parseDigest(item.digest);
-      const size = core.pullThrough.blobs.lookup(digest);
+      const size = core.pullThrough.cachedSize(item.digest);
       if (size === undefined) throw new Error(`${item.digest} is not in the cache`);
       // One blob at a time, straight from disk into the archive: nothing is held in memory.
       await new Promise<void>((resolve, reject) => {
         const entry = pack.entry({ name: `blobs/${digest.algorithm}/${digest.hex}`, size, mtime: epoch }, (err) => (err ? reject(err) : resolve()));
-        core.store.read(digest).on('error', reject).pipe(entry);
+        core.pullThrough.readCached(item.digest).on('error', reject).pipe(entry);
       });
       bytes += size;
     }
@@ -103,7 +104,7 @@ export async function exportBundle(core: Core, images: readonly ImageListEntry[]
 
 async function everyCachedTag(core: Core): Promise<ImageListEntry[]> {
   const refs: ImageListEntry[] = [];
-  for await (const { upstream, repository, tag } of core.metadata.listTags()) refs.push({ ref: `${upstream}/${repository}:${tag}` });
+  for await (const { upstream, repository, tag } of core.pullThrough.cachedTags()) refs.push({ ref: `${upstream}/${repository}:${tag}` });
   return refs.sort((a, b) => a.ref.localeCompare(b.ref));
 }
 

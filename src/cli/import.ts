@@ -1,11 +1,7 @@
 // `tender import`: load an OCI layout archive into a cache, verifying every blob while it streams in.
 import { createReadStream } from 'node:fs';
 import tar from 'tar-stream';
-import { DigestMismatchError } from '../cache/ports.js';
-import { visibilityLink } from '../cache/visibility.js';
-import { isDigest, parseDigest } from '../oci/digest.js';
-import { declaredMediaType } from '../oci/media-types.js';
-import { referencesOf } from '../oci/manifest.js';
+import { isDigest } from '../oci/digest.js';
 import type { Core } from '../main.js';
 import { annotations } from './export.js';
 
@@ -24,7 +20,7 @@ export class BundleError extends Error {
   }
 }
 
-/** Manifests are read back after the blobs are in, to learn media types and what they reference. */
+/** The layout's index.json is read into memory: bounded like a manifest. */
 const manifestLimit = 4 * 1024 * 1024;
 
 export async function importBundle(core: Core, bundle: string): Promise<ImportReport> {
@@ -45,23 +41,18 @@ export async function importBundle(core: Core, bundle: string): Promise<ImportRe
       else if (name === 'oci-layout') layout = (await collect(entry, 4096)).toString().includes('imageLayoutVersion');
       else if (name.startsWith('blobs/') && entry.header.type === 'file') {
         const [, algorithm, hex] = name.split('/');
-        const value = `${algorithm}:${hex}`;
-        if (!isDigest(value)) throw new BundleError(`unexpected file ${name} in the bundle`);
-        const digest = parseDigest(value);
+        const digest = `${algorithm}:${hex}`;
+        if (!isDigest(digest)) throw new BundleError(`unexpected file ${name} in the bundle`);
         blobs += 1;
         bytes += entry.header.size ?? 0;
-        if (core.pullThrough.blobs.lookup(digest) !== undefined) {
+        if (core.pullThrough.cachedSize(digest) !== undefined) {
           present += 1;
           entry.resume();
           continue;
         }
-        // Verified while it streams; only matching content reaches a final path.
-        try {
-          await core.pullThrough.blobs.putStream(digest, entry.header.size ?? undefined, entry as unknown as AsyncIterable<Buffer>, true);
-        } catch (err) {
-          if (!(err instanceof DigestMismatchError)) throw err;
-          failures.push(`${name}: ${err.message}`);
-        }
+        // Verified while it streams, and pinned; only matching content reaches a final path.
+        const stored = await core.pullThrough.storeVerified(digest, entry.header.size ?? undefined, entry as unknown as AsyncIterable<Buffer>);
+        if (!stored.stored) failures.push(`${name}: ${stored.reason}`);
       } else entry.resume();
     }
   } catch (err) {
@@ -78,7 +69,7 @@ interface LayoutIndex {
   manifests?: Array<{ mediaType: string; digest: string; size: number; annotations?: Record<string, string> }>;
 }
 
-/** Records each image's tag, manifests, pins and visibility, once every blob it needs is verified and present. */
+/** Records each image's tag, manifests, pins and visibility (through the core), once every blob it needs is verified and present. */
 async function recordTags(core: Core, index: LayoutIndex): Promise<Array<{ ref: string; digest: string }>> {
   const recorded: Array<{ ref: string; digest: string }> = [];
   for (const top of index.manifests ?? []) {
@@ -92,45 +83,16 @@ async function recordTags(core: Core, index: LayoutIndex): Promise<Array<{ ref: 
     } catch (err) {
       throw new BundleError(`the bundle names ${named}/${name}, which this mirror does not serve: ${(err as Error).message}`);
     }
-    const upstream = route.upstream.name;
-    const repository = route.repository;
-    const digests = await closure(core, top.digest, top.mediaType);
-    for (const d of digests) {
-      await core.pullThrough.blobs.pin(parseDigest(d));
-      await core.metadata.addLink(visibilityLink(upstream, repository, route.upstream.private, d));
+    if (!isDigest(top.digest)) throw new BundleError(`index.json names ${JSON.stringify(top.digest)}, which is not a digest`);
+    try {
+      await core.pullThrough.adopt({ route, tag: top.annotations?.[annotations.tag], digest: top.digest, mediaType: top.mediaType });
+    } catch (err) {
+      if ((err as Error).name !== 'AdoptionError') throw err;
+      throw new BundleError(`the bundle is incomplete: ${(err as Error).message}`);
     }
-    const tag = top.annotations?.[annotations.tag];
-    if (tag) {
-      await core.metadata.setTag(upstream, repository, tag, { digest: top.digest, mediaType: top.mediaType, size: top.size, checkedAt: Date.now() });
-    }
-    recorded.push({ ref: top.annotations?.[annotations.refName] ?? `${upstream}/${repository}@${top.digest}`, digest: top.digest });
+    recorded.push({ ref: top.annotations?.[annotations.refName] ?? `${route.upstream.name}/${route.repository}@${top.digest}`, digest: top.digest });
   }
   return recorded;
-}
-
-/** Every digest an image needs, checking each is present and recording manifest media types. */
-async function closure(core: Core, digest: string, mediaType: string): Promise<string[]> {
-  const out: string[] = [];
-  const pending: Array<{ digest: string; mediaType: string; manifest: boolean; child?: boolean }> = [{ digest, mediaType, manifest: true }];
-  while (pending.length > 0) {
-    const next = pending.pop()!;
-    const parsed = parseDigest(next.digest);
-    if (core.pullThrough.blobs.lookup(parsed) === undefined) {
-      // An index may list platforms that were never exported; an image needs every one of its blobs.
-      if (next.child) continue;
-      throw new BundleError(`${next.digest} is referenced but not in the bundle`);
-    }
-    out.push(next.digest);
-    if (!next.manifest) continue;
-    // Bounded and hashed: a bundle naming a layer as a manifest must not have it read into memory.
-    const body = await core.pullThrough.blobs.readSmall(parsed, manifestLimit, 'manifest');
-    if (!body) throw new BundleError(`${next.digest} is referenced as a manifest but is not one in the cache (over ${manifestLimit} bytes, or gone)`);
-    await core.metadata.setManifest(next.digest, { mediaType: next.mediaType || (declaredMediaType(body) ?? 'application/json'), size: body.length });
-    const refs = referencesOf(body);
-    for (const m of refs.manifests) pending.push({ digest: m.digest, mediaType: m.mediaType, manifest: true, child: true });
-    for (const b of refs.blobs) pending.push({ digest: b.digest, mediaType: b.mediaType, manifest: false });
-  }
-  return out;
 }
 
 async function collect(entry: AsyncIterable<unknown>, limit: number): Promise<Buffer> {

@@ -1,8 +1,5 @@
 // `tender seed`: fetch sanctioned images into the cache through the verified pull path, pinned, several at a time.
-import type { Readable } from 'node:stream';
 import pLimit from 'p-limit';
-import { walkImage } from '../cache/image-walk.js';
-import { parseDigest } from '../oci/digest.js';
 import { parseImageReference } from '../oci/image-reference.js';
 import type { Core } from '../main.js';
 import type { ImageListEntry } from '../config/image-list.js';
@@ -40,7 +37,7 @@ async function seedOne(core: Core, image: ImageListEntry, progress: SeedProgress
   try {
     const ref = parseImageReference(image.ref);
     const route = core.router.resolve({ ns: ref.registry, name: ref.repository });
-    const walked = await walkImage(core.pullThrough, route, ref.reference, image.platforms);
+    const walked = await core.pullThrough.image(route, ref.reference, image.platforms ? { platforms: image.platforms } : {});
     blobs = walked.blobs.length;
     bytes = walked.blobs.reduce((sum, b) => sum + b.size, 0);
     progress.start(image.ref, bytes);
@@ -49,17 +46,14 @@ async function seedOne(core: Core, image: ImageListEntry, progress: SeedProgress
     await Promise.all(
       walked.blobs.map((blob) =>
         perImage(async () => {
-          const digest = parseDigest(blob.digest);
-          const answer = await core.pullThrough.blob(route, digest.value, { head: false });
-          if (answer.result !== 'hit' && answer.open) {
-            const read = await drain(answer.open(), (n) => progress.advance(image.ref, n));
-            fetched += read; // added after the await: the three downloads of an image run at once
-          } else progress.advance(image.ref, blob.size);
-          await core.pullThrough.blobs.pin(digest);
+          // Resolves once the blob is committed, whether this seed downloads it or another request does.
+          const got = await core.pullThrough.prefetch(route, blob.digest, { pin: true, onBytes: (n) => progress.advance(image.ref, n) });
+          if (got.fetched === 0) progress.advance(image.ref, blob.size);
+          fetched += got.fetched; // added after the await: the three downloads of an image run at once
         }),
       ),
     );
-    for (const manifest of walked.manifests) await core.pullThrough.blobs.pin(parseDigest(manifest.digest));
+    for (const manifest of walked.manifests) await core.pullThrough.pin(manifest.digest);
     const result = { ref: image.ref, ok: true, digest: walked.top.digest, blobs, bytes, fetched, ms: Math.round(performance.now() - started) };
     progress.finish(result);
     return result;
@@ -76,14 +70,4 @@ async function seedOne(core: Core, image: ImageListEntry, progress: SeedProgress
     progress.finish(result);
     return result;
   }
-}
-
-/** Reads a blob download to its end (the flight commits it); resolves with the bytes read. */
-async function drain(stream: Readable, onBytes: (n: number) => void): Promise<number> {
-  let total = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    onBytes(chunk.length);
-  }
-  return total;
 }

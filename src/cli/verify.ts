@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import pLimit from 'p-limit';
-import { FsBlobStore } from '../storage/fs-blob-store.js';
+import { openBlobStore } from '../main.js';
 
 export interface VerifyReport {
   readonly checked: number;
@@ -16,7 +16,7 @@ const parallel = 2;
 
 export async function verifyCache(cacheDir: string, onProgress: (line: string) => void): Promise<VerifyReport> {
   const started = performance.now();
-  const store = await FsBlobStore.open(cacheDir, { clearTemp: false });
+  const store = await openBlobStore(cacheDir);
   const limit = pLimit(parallel);
   const quarantined: Array<{ digest: string; actual: string; movedTo: string }> = [];
   const work: Array<Promise<void>> = [];

@@ -14,7 +14,7 @@ import {
   type OpenedBlob,
   type RandomAccess,
   type StoredBlob,
-} from '../cache/ports.js';
+} from '../cache/blob-store.js';
 import { parseDigest, type Digest } from '../oci/digest.js';
 import type { ByteRange } from '../oci/range.js';
 
@@ -71,9 +71,9 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  read(digest: Digest, range?: ByteRange, chunkBytes = readChunk): Readable {
+  read(digest: Digest, range?: ByteRange): Readable {
     return createReadStream(this.pathOf(digest), {
-      highWaterMark: chunkBytes,
+      highWaterMark: readChunk,
       ...(range ? { start: range.start, end: range.end } : {}),
     });
   }

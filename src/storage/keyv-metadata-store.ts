@@ -1,6 +1,6 @@
 // MetadataStore over keyv: the embedded file store by default, Redis when configured.
 import Keyv from 'keyv';
-import type { ManifestInfo, MetadataStore, TagRecord } from '../cache/ports.js';
+import type { ManifestInfo, MetadataStore, TagRecord } from '../cache/metadata-store.js';
 
 /** Lists raw stored entries by key prefix; keyv itself can iterate only some of its adapters. */
 export type EntryLister = (prefix: string) => AsyncIterable<[string, string]>;

@@ -1,5 +1,5 @@
 // Flight leases in Redis: SET NX PX, renewed by the holder, released only by it (compare-and-delete).
-import type { FlightLease, FlightLocks } from '../cache/ports.js';
+import type { FlightLease, FlightLocks } from '../cache/flight-locks.js';
 
 /** The part of a @redis/client client this needs. */
 export interface RedisCommands {

@@ -6,7 +6,7 @@ import KeyvRedis, { createClient } from '@keyv/redis';
 import Keyv from 'keyv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FallbackMetadataStore } from '../../src/cache/fallback-metadata-store.js';
-import type { MetadataStore, TagRecord } from '../../src/cache/ports.js';
+import type { MetadataStore, TagRecord } from '../../src/cache/metadata-store.js';
 import { FsKeyvStore } from '../../src/storage/fs-keyv-store.js';
 import { KeyvMetadataStore } from '../../src/storage/keyv-metadata-store.js';
 import { describeWithBinaries } from '../helpers/binaries.js';

@@ -1,4 +1,4 @@
-// The blob engine under a slow upstream: joiners, ranges in flight, leaving clients, a crash mid-fill, a full disk.
+// The blob engine under a slow upstream: leaving clients, a crash mid-fill, a full disk (who joins a flight: test/unit/cache).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -34,30 +34,6 @@ describe('blob engine', () => {
     upstream.setFault(digest, 'slow');
     return { bytes, digest };
   }
-
-  it('lets late joiners, ranges and HEADs share one upstream GET while the blob is still arriving', async () => {
-    const { bytes, digest } = slowBlob(3 * 1024 * 1024); // ~0.5 s at 64 KiB / 10 ms
-    const first = http(url(digest));
-    await new Promise((r) => setTimeout(r, 150));
-    const late = [
-      http(url(digest, 'other/repo')),
-      http(`${tender.url}/v2/acme/app/blobs/${digest}?ns=slow.test`),
-      http(url(digest), { headers: { range: 'bytes=2000000-' } }),
-      http(url(digest), { headers: { range: 'bytes=100-199' } }),
-      http(url(digest), { method: 'HEAD' }),
-    ];
-    const [whole, ...rest] = await Promise.all([first, ...late]);
-    expect(sha256(whole!.body)).toBe(digest);
-    expect(sha256(rest[0]!.body)).toBe(digest);
-    expect(sha256(rest[1]!.body)).toBe(digest);
-    expect(rest[2]!.status).toBe(206);
-    expect(rest[2]!.headers['content-range']).toBe(`bytes 2000000-${bytes.length - 1}/${bytes.length}`);
-    expect(rest[2]!.body.equals(bytes.subarray(2000000))).toBe(true);
-    expect(rest[3]!.body.equals(bytes.subarray(100, 200))).toBe(true);
-    expect(Number(rest[4]!.headers['content-length'])).toBe(bytes.length);
-    expect(upstream.count('GET', digest)).toBe(1);
-    expect(upstream.count('HEAD', digest)).toBe(0);
-  });
 
   it('keeps the flight going when the first client disconnects, and the others get every byte', async () => {
     const { digest } = slowBlob(2 * 1024 * 1024);

@@ -484,8 +484,8 @@ describeWithBinaries(['promtool', 'prometheus', 'docker-registry', 'kubectl'], '
         expect(range.body).toEqual(layer.bytes.subarray(100, 200));
         expect((await http(`${base}/v2/library/app/manifests/no-such-tag?${ns('docker.io')}`, { headers: manifestAccept })).status).toBe(404);
         expect((await http(`${base}/v2/library/app/manifests/v1?${ns('evil.example')}`, { headers: manifestAccept })).status).toBe(403);
-        // Past tagTtl (1s), so the next round revalidates the tags, and past a scrape.
-        await new Promise((r) => setTimeout(r, 1_100));
+        // Past tagTtl (tender's clock moved, no sleep), so the next round revalidates the tags; and past a scrape.
+        tender.advance(1_100);
         await prometheus.waitForScrapes(1);
       }
     }
@@ -517,7 +517,7 @@ describeWithBinaries(['promtool', 'prometheus', 'docker-registry', 'kubectl'], '
       }
       fault.setFault(`${staleRepo}:latest`, 'unavailable');
       fault.addManifest(movingRepo, 'v1', manifestFor(`moving-b-${round}`), MediaTypes.ociManifest);
-      await new Promise((r) => setTimeout(r, 1_100));
+      tender.advance(1_100); // past tagTtl
       const stale = await http(`${base}/v2/${staleRepo}/manifests/latest?${ns('quay.io')}`, { headers: accept });
       expect(stale.status).toBe(200);
       expect((await http(`${base}/v2/${movingRepo}/manifests/v1?${ns('quay.io')}`, { headers: accept })).status).toBe(200);

@@ -5,7 +5,8 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { BlobFlight, type FlightHooks } from '../../../src/cache/blob-flight.js';
 import { UpstreamLengthError, type FlightLimits } from '../../../src/cache/flight-limits.js';
-import { DigestMismatchError, DiskWriteError, type Upstream, type UpstreamBlob } from '../../../src/cache/ports.js';
+import { DigestMismatchError, DiskWriteError } from '../../../src/cache/blob-store.js';
+import type { Upstream, UpstreamBlob } from '../../../src/cache/ports.js';
 import { parseDigest, type Digest } from '../../../src/oci/digest.js';
 import { enospc, MemoryBlobStore } from './memory-blob-store.js';
 
@@ -75,6 +76,33 @@ function recordingHooks(): { hooks: FlightHooks; calls: HookCalls } {
     onEnd: () => (calls.end += 1),
   };
   return { hooks, calls };
+}
+
+/** The flight as a Node stream (its cursor read in order), the way a test watches bytes arrive. */
+function readerOf(flight: BlobFlight, start = 0, end?: number): Readable {
+  const cursor = flight.cursor(start);
+  const last = (): number | undefined => end ?? (flight.size === undefined ? undefined : flight.size - 1);
+  return new Readable({
+    highWaterMark: 256 * 1024,
+    read() {
+      const stop = last();
+      if (stop !== undefined && cursor.position > stop) {
+        this.push(null);
+        return;
+      }
+      const buffer = Buffer.allocUnsafe(stop === undefined ? 256 * 1024 : Math.min(256 * 1024, stop - cursor.position + 1));
+      cursor.read(buffer, cursor.position).then(
+        (got) => this.push(got > 0 ? buffer.subarray(0, got) : null),
+        (err: unknown) => this.destroy(err as Error),
+      );
+    },
+    destroy(err, callback) {
+      cursor.close().then(
+        () => callback(err),
+        () => callback(err),
+      );
+    },
+  });
 }
 
 interface Collected {
@@ -148,21 +176,21 @@ async function feed(s: Setup, chunk: Buffer): Promise<void> {
 describe('BlobFlight', () => {
   it('gives readers created before, during and after the fill the same bytes, from one upstream GET', async () => {
     const s = setup([300 * 1024, 100 * 1024, 5 * 1024]);
-    const early = collect(s.flight.reader());
+    const early = collect(readerOf(s.flight));
     const run = s.flight.run();
     await s.flight.started;
     expect(s.flight.size).toBe(s.blob.length);
 
     await feed(s, s.parts[0]!);
     // Joins mid-fill and does not read yet: it keeps the flight open past the end.
-    const midway = s.flight.reader();
+    const midway = readerOf(s.flight);
     await feed(s, s.parts[1]!);
     await feed(s, s.parts[2]!);
     s.upstream.end();
     await run;
     expect(s.flight.state).toBe('complete');
 
-    const late = collect(s.flight.reader());
+    const late = collect(readerOf(s.flight));
     const mid = collect(midway);
     await Promise.all([early.closed, mid.closed, late.closed]);
 
@@ -178,7 +206,7 @@ describe('BlobFlight', () => {
 
   it('serves a blob whose size upstream did not announce', async () => {
     const s = setup([1000, 2000], { announced: null });
-    const reader = collect(s.flight.reader());
+    const reader = collect(readerOf(s.flight));
     const run = s.flight.run();
     await feed(s, s.parts[0]!);
     await feed(s, s.parts[1]!);
@@ -194,7 +222,7 @@ describe('BlobFlight', () => {
 
   it('holds back the last chunk until the digest is verified', async () => {
     const s = setup([1000, 500]);
-    const reader = collect(s.flight.reader());
+    const reader = collect(readerOf(s.flight));
     const run = s.flight.run();
 
     await feed(s, s.parts[0]!);
@@ -223,14 +251,14 @@ describe('BlobFlight', () => {
       ['more bytes than announced', { sizes: [1000, 500], wrongDigest: false, announced: 1490 }],
     ])('never gives a reader the final chunk: %s', async (_label, { sizes, wrongDigest, announced }) => {
       const s = setup(sizes, { announced, ...(wrongDigest ? { digest: digestOf(Buffer.from('something else')) } : {}) });
-      const early = collect(s.flight.reader());
+      const early = collect(readerOf(s.flight));
       const run = s.flight.run();
       await feed(s, s.parts[0]!);
-      const midway = collect(s.flight.reader());
+      const midway = collect(readerOf(s.flight));
       if (s.parts[1]) s.upstream.push(s.parts[1]);
       s.upstream.end();
       await run;
-      const late = collect(s.flight.reader());
+      const late = collect(readerOf(s.flight));
       await Promise.all([early.closed, midway.closed, late.closed]);
 
       const last = s.parts.at(-1)!;
@@ -252,7 +280,7 @@ describe('BlobFlight', () => {
 
     it('treats a body that ends short as a broken connection: resumed, and failed without the last bytes when it cannot be', async () => {
       const s = setup([1000, 500], { announced: 1510 });
-      const reader = collect(s.flight.reader());
+      const reader = collect(readerOf(s.flight));
       const run = s.flight.run();
       await feed(s, s.parts[0]!);
       s.upstream.push(s.parts[1]!);
@@ -275,11 +303,11 @@ describe('BlobFlight', () => {
     ] as const)('delivers every byte to the readers already there when %s, and caches nothing', async (_label, how) => {
       const s = setup([64 * 1024, 300 * 1024, 200 * 1024, 10]);
       if (how === 'full') s.store.failAfterBytes = 64 * 1024 + 100;
-      const first = collect(s.flight.reader());
+      const first = collect(readerOf(s.flight));
       const run = s.flight.run();
       await feed(s, s.parts[0]!);
       // A slow client: joined before the failure, reads only once upstream is done, across memory chunks.
-      const slow = s.flight.reader();
+      const slow = readerOf(s.flight);
       const writer = s.store.writers[0]!;
       if (how === 'set') writer.diskFailure = enospc();
       for (const part of s.parts.slice(1)) await feed(s, part);
@@ -304,7 +332,7 @@ describe('BlobFlight', () => {
 
     it('still refuses content that does not match after a disk failure', async () => {
       const s = setup([1000, 1000, 500], { digest: digestOf(Buffer.from('other')) });
-      const reader = collect(s.flight.reader());
+      const reader = collect(readerOf(s.flight));
       const run = s.flight.run();
       await feed(s, s.parts[0]!);
       s.store.writers[0]!.diskFailure = enospc();
@@ -324,7 +352,7 @@ describe('BlobFlight', () => {
     it('reports a commit that fails on verified content once, and readers get every byte', async () => {
       const s = setup([2000, 700]);
       s.store.commitFailure = enospc();
-      const reader = collect(s.flight.reader());
+      const reader = collect(readerOf(s.flight));
       const run = s.flight.run();
       await feed(s, s.parts[0]!);
       await feed(s, s.parts[1]!);
@@ -343,7 +371,7 @@ describe('BlobFlight', () => {
     it('serves the readers from memory when no temp file could be created at all', async () => {
       const s = setup([2000, 3000, 100]);
       s.store.createFailure = enospc();
-      const reader = collect(s.flight.reader());
+      const reader = collect(readerOf(s.flight));
       const run = s.flight.run();
       for (const part of s.parts) await feed(s, part);
       s.upstream.end();
@@ -372,11 +400,11 @@ describe('BlobFlight', () => {
         [4000, undefined],
         [5999, undefined],
       ];
-      const before = ranges.map(([start, end]) => collect(s.flight.reader(start, end)));
+      const before = ranges.map(([start, end]) => collect(readerOf(s.flight, start, end)));
       const run = s.flight.run();
       await feed(s, s.parts[0]!);
       await feed(s, s.parts[1]!);
-      const during = ranges.map(([start, end]) => collect(s.flight.reader(start, end)));
+      const during = ranges.map(([start, end]) => collect(readerOf(s.flight, start, end)));
       await feed(s, s.parts[2]!);
       s.upstream.end();
       await run;
@@ -394,7 +422,7 @@ describe('BlobFlight', () => {
 
     it('does not serve a range inside the final chunk before the digest is verified', async () => {
       const s = setup([1000, 1000]);
-      const tail = collect(s.flight.reader(1500, 1599));
+      const tail = collect(readerOf(s.flight, 1500, 1599));
       const run = s.flight.run();
       await feed(s, s.parts[0]!);
       await feed(s, s.parts[1]!);
@@ -415,7 +443,7 @@ describe('BlobFlight', () => {
       ['a known size over maxBlobSize, no Content-Length', { announced: null, limits: { expectedSize: 5000, maxBytes: 4096 } }],
     ] as const)('refuses %s before any byte reaches a reader', async (_label, { announced, limits }) => {
       const s = setup([1000, 500], { announced, limits });
-      const reader = collect(s.flight.reader());
+      const reader = collect(readerOf(s.flight));
       const run = s.flight.run();
       const err = await s.flight.started.catch((e: unknown) => e);
       expect(err).toBeInstanceOf(UpstreamLengthError);
@@ -433,7 +461,7 @@ describe('BlobFlight', () => {
 
     it('takes a size a manifest gave when upstream sends no length, and cuts a body that runs past it at once', async () => {
       const s = setup([1000, 1000, 1000], { announced: null, limits: { expectedSize: 1500, maxBytes: 2 ** 40 } });
-      const reader = collect(s.flight.reader());
+      const reader = collect(readerOf(s.flight));
       const run = s.flight.run();
       await s.flight.started;
       expect(s.flight.size).toBe(1500); // so clients get a Content-Length and ranges work
@@ -452,7 +480,7 @@ describe('BlobFlight', () => {
 
     it('cuts a body of unknown length once it passes maxBlobSize, and serves none of what is beyond', async () => {
       const s = setup([3000, 3000, 3000, 3000], { announced: null, limits: { maxBytes: 5000 } });
-      const reader = collect(s.flight.reader());
+      const reader = collect(readerOf(s.flight));
       const run = s.flight.run();
       await feed(s, s.parts[0]!);
       s.upstream.push(s.parts[1]!);
@@ -469,7 +497,7 @@ describe('BlobFlight', () => {
 
     it('accepts a Content-Length equal to the known size, under the ceiling', async () => {
       const s = setup([1000, 500], { limits: { expectedSize: 1500, maxBytes: 1500 } });
-      const reader = collect(s.flight.reader());
+      const reader = collect(readerOf(s.flight));
       const run = s.flight.run();
       for (const part of s.parts) await feed(s, part);
       s.upstream.end();
@@ -483,7 +511,7 @@ describe('BlobFlight', () => {
   describe('upstream failures', () => {
     it('cuts readers off when the upstream body breaks, and caches nothing', async () => {
       const s = setup([1000, 1000, 1000]);
-      const reader = collect(s.flight.reader());
+      const reader = collect(readerOf(s.flight));
       const run = s.flight.run();
       await feed(s, s.parts[0]!);
       await feed(s, s.parts[1]!);
@@ -504,7 +532,7 @@ describe('BlobFlight', () => {
       const s = setup([100]);
       const refusal = new Error('blob unknown upstream');
       s.upstream.failure = refusal;
-      const reader = collect(s.flight.reader());
+      const reader = collect(readerOf(s.flight));
       const run = s.flight.run();
 
       await expect(s.flight.started).rejects.toBe(refusal);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DamagedBlobError, DigestMismatchError, DiskWriteError, type BlobStore } from '../../../src/cache/ports.js';
+import { DamagedBlobError, DigestMismatchError, DiskWriteError, type BlobStore } from '../../../src/cache/blob-store.js';
 import { parseDigest, type Digest } from '../../../src/oci/digest.js';
 import { FsBlobStore } from '../../../src/storage/fs-blob-store.js';
 import { enospc, MemoryBlobStore } from './memory-blob-store.js';

@@ -12,7 +12,7 @@ import {
   type OpenedBlob,
   type RandomAccess,
   type StoredBlob,
-} from '../../../src/cache/ports.js';
+} from '../../../src/cache/blob-store.js';
 import { parseDigest, type Digest } from '../../../src/oci/digest.js';
 import type { ByteRange } from '../../../src/oci/range.js';
 

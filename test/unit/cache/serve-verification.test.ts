@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { BlobIndex } from '../../../src/cache/blob-index.js';
 import { CacheScrub } from '../../../src/cache/cache-scrub.js';
-import { DamagedBlobError } from '../../../src/cache/ports.js';
+import { DamagedBlobError } from '../../../src/cache/blob-store.js';
 import { CachedCopyGone, ServeVerification } from '../../../src/cache/serve-verification.js';
 import { createLogger } from '../../../src/log.js';
 import { Metrics } from '../../../src/metrics.js';

@@ -66,7 +66,7 @@ export class ScriptedCore implements RegistryCore {
     if (this.failures.has(reference)) throw this.failures.get(reference);
     const blob = this.blobs.get(reference);
     if (!blob) throw new Error(`scripted core: no blob ${reference}`);
-    if (request.head) return { size: blob.bytes.length, result: 'hit', open: undefined };
+    if (request.head) return { size: blob.bytes.length, result: 'hit' };
     const file = async (start: number): Promise<OpenBlob> => {
       this.opened.push(start);
       return {
@@ -77,7 +77,7 @@ export class ScriptedCore implements RegistryCore {
         done: () => undefined,
       };
     };
-    return { size: blob.bytes.length, result: 'hit', open: undefined, file, ...(blob.inMemory ? { bytes: blob.bytes } : {}) };
+    return { size: blob.bytes.length, result: 'hit', file, ...(blob.inMemory ? { bytes: blob.bytes } : {}) };
   }
 
   async listTags(route: Parameters<RegistryCore['listTags']>[0], query: string) {

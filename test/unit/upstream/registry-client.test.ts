@@ -9,7 +9,8 @@ import { createLogger } from '../../../src/log.js';
 import { Metrics } from '../../../src/metrics.js';
 import { OciError } from '../../../src/oci/errors.js';
 import { maxManifestBytes, mediaTypes } from '../../../src/oci/media-types.js';
-import { backoff, RegistryClient } from '../../../src/upstream/registry-client.js';
+import { RegistryClient } from '../../../src/upstream/registry-client.js';
+import { backoff } from '../../../src/upstream/retry-policy.js';
 import { startFakeRegistry, startServer, type FakeRegistry, type TestServer } from './fake-registry.js';
 
 const sha256 = (data: Buffer | string) => `sha256:${createHash('sha256').update(data).digest('hex')}`;

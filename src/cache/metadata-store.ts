@@ -1,0 +1,53 @@
+// The MetadataStore port: tag records, manifest records and visibility links (embedded files, or Redis shared by replicas).
+//
+// Split by user: tags.ts reads and writes TagRecords, manifests.ts ManifestRecords, visibility.ts
+// VisibilityLinks; each part is handed only its slice. Reads throw when the store cannot answer (EIO, a
+// broken Redis reply); the core degrades (cache-reads.ts), it never turns that into a 500.
+
+/** What a tag pointed to when tender last asked upstream. */
+export interface TagRecord {
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly size: number;
+  /** Epoch ms of the last upstream confirmation. */
+  readonly checkedAt: number;
+}
+
+/** What tender stored a digest as: only content with a record is ever served as a manifest. */
+export interface ManifestInfo {
+  readonly mediaType: string;
+  readonly size: number;
+}
+
+export interface TagRecords {
+  /** The record, undefined when there is none; throws when the store cannot be read. */
+  getTag(upstream: string, repository: string, tag: string): Promise<TagRecord | undefined>;
+  /** Replaces the record; throws when the store refuses the write. */
+  setTag(upstream: string, repository: string, tag: string, record: TagRecord): Promise<void>;
+  /** Removes the record (absent is fine); throws when the store refuses the write. */
+  deleteTag(upstream: string, repository: string, tag: string): Promise<void>;
+  /** Every tag record (for exporting what is cached); the iteration throws when the store cannot be read. */
+  listTags(): AsyncIterable<{ upstream: string; repository: string; tag: string; record: TagRecord }>;
+}
+
+export interface ManifestRecords {
+  /** The record, undefined when there is none; throws when the store cannot be read. */
+  getManifest(digest: string): Promise<ManifestInfo | undefined>;
+  /** Records `digest` as a manifest; throws when the store refuses the write. */
+  setManifest(digest: string, info: ManifestInfo): Promise<void>;
+}
+
+/** Which (upstream, repository) is known to hold a digest, or that a public upstream does (see visibility.ts). */
+export interface VisibilityLinks {
+  /** Whether the link is recorded; throws when the store cannot be read. */
+  hasLink(link: string): Promise<boolean>;
+  /** Records the link; throws when the store refuses the write. */
+  addLink(link: string): Promise<void>;
+}
+
+export interface MetadataStore extends TagRecords, ManifestRecords, VisibilityLinks {
+  /** Writes a probe record; throws when this replica's own store takes no writes (readiness). */
+  probe(): Promise<void>;
+  /** Releases files and connections; never throws. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,83 @@
+// "May this be served?": the one judgement the pull path, `tender check` and the admission endpoints share.
+//
+// A policy screens what is asked for before anything is looked up (sanctioned-only mode refuses an
+// unlisted reference without asking upstream), may judge a manifest once it is resolved and verified
+// (signature policies, issue 13, decide on the digest actually served), and learns from what it let
+// through (the children and blobs of a sanctioned or signed manifest may follow). The router's
+// allow/deny lists run before the core and client scopes in the HTTP layer; both are routing, not policy.
+import { OciError } from '../oci/errors.js';
+import type { DenialReason, Route } from './ports.js';
+
+export type Verdict = { readonly allowed: true } | { readonly allowed: false; readonly reason: DenialReason; readonly message: string };
+
+export const allowed: Verdict = { allowed: true };
+
+/** A manifest about to be served: resolved, verified against its digest. */
+export interface ServedManifest {
+  readonly digest: string;
+  readonly mediaType: string;
+  /** Absent for a HEAD answered without a body. */
+  readonly body: Buffer | undefined;
+}
+
+/** What is in the cache, for policies that learn from it at start. */
+export interface CachedImages {
+  /** Every digest `reference` reaches through cached manifests (itself, manifests, blobs), without asking upstream. */
+  digests(route: Route, reference: string): Promise<readonly string[]>;
+}
+
+export interface ServePolicy {
+  /** Before any lookup: may `reference` (a tag, or the digest of a manifest or blob) be asked for through `route`? Cheap and synchronous: it runs on every request. */
+  screen(route: Route, reference: string): Verdict;
+  /** After resolution, before the answer: may this manifest be served through `route`? Optional; may take time (a signature check). */
+  judge?(route: Route, manifest: ServedManifest): Promise<Verdict>;
+  /** A manifest was served through `route`: what it references may be asked for next. Never throws. */
+  served?(route: Route, manifest: ServedManifest): void;
+  /** At start, before any request: learns from what is cached already. */
+  prime?(cache: CachedImages): Promise<void>;
+}
+
+export class ServePolicies {
+  private readonly judges: readonly ServePolicy[];
+
+  constructor(private readonly policies: readonly ServePolicy[]) {
+    this.judges = policies.filter((p) => p.judge !== undefined);
+  }
+
+  /** The first refusal of any policy's screen, else allowed. */
+  screen(route: Route, reference: string): Verdict {
+    for (const policy of this.policies) {
+      const verdict = policy.screen(route, reference);
+      if (!verdict.allowed) return verdict;
+    }
+    return allowed;
+  }
+
+  /** Throws DENIED (with the reason as a metric label) unless every policy's screen allows `reference`. */
+  enforceScreen(route: Route, reference: string): void {
+    refuseUnless(route, this.screen(route, reference));
+  }
+
+  /** Whether any policy judges resolved manifests (when none does, the pull path skips enforceJudgement). */
+  get judging(): boolean {
+    return this.judges.length > 0;
+  }
+
+  /** Throws DENIED unless every judging policy allows the manifest. */
+  async enforceJudgement(route: Route, manifest: ServedManifest): Promise<void> {
+    for (const policy of this.judges) refuseUnless(route, await policy.judge!(route, manifest));
+  }
+
+  served(route: Route, manifest: ServedManifest): void {
+    for (const policy of this.policies) policy.served?.(route, manifest);
+  }
+
+  async prime(cache: CachedImages): Promise<void> {
+    for (const policy of this.policies) await policy.prime?.(cache);
+  }
+}
+
+function refuseUnless(route: Route, verdict: Verdict): void {
+  if (verdict.allowed) return;
+  throw new OciError('DENIED', verdict.message, { detail: { reason: verdict.reason, upstream: route.upstream.name } });
+}
