@@ -40,6 +40,8 @@ export interface HerdResult {
   slowestFirstByteMs: number;
   ok: number;
   failures: string[];
+  /** The same figures per URL, when the herd was split across several (client i asks urls[i % urls.length]). */
+  perUrl: Array<{ slowestHeadersMs: number; slowestFirstByteMs: number; ok: number; clients: number }>;
 }
 
 interface ClientOutcome {
@@ -48,16 +50,19 @@ interface ClientOutcome {
   error?: string;
 }
 
-/** N clients start in the same tick; each streams the body through sha256 and checks it against the digest. */
-export async function coldHerd(url: string, expected: { digest: string; size: number }, upstream: RegistryHandle): Promise<HerdResult> {
+/**
+ * N clients start in the same tick; each streams the body through sha256 and checks it against the digest.
+ * Given several URLs (replicas of one cache), client i asks urls[i % urls.length].
+ */
+export async function coldHerd(urls: readonly string[], expected: { digest: string; size: number }, upstream: RegistryHandle): Promise<HerdResult> {
   await upstream.settle();
   upstream.resetLog();
   const agent = new Agent({ connections: null, pipelining: 1, headersTimeout: HERD_CLIENT_TIMEOUT_MS, bodyTimeout: 60_000 });
   const t0 = performance.now();
-  const one = async (): Promise<ClientOutcome> => {
+  const one = async (_: unknown, i: number): Promise<ClientOutcome> => {
     const outcome: ClientOutcome = { headersMs: Number.NaN, firstByteMs: Number.NaN };
     try {
-      const res = await request(url, { dispatcher: agent, signal: AbortSignal.timeout(HERD_CLIENT_TIMEOUT_MS) });
+      const res = await request(urls[i % urls.length]!, { dispatcher: agent, signal: AbortSignal.timeout(HERD_CLIENT_TIMEOUT_MS) });
       outcome.headersMs = performance.now() - t0;
       const hash = createHash('sha256');
       let bytes = 0;
@@ -80,18 +85,24 @@ export async function coldHerd(url: string, expected: { digest: string; size: nu
   await agent.close();
   await upstream.settle();
   const finite = (xs: number[]): number[] => xs.filter((x) => Number.isFinite(x));
-  const failures = outcomes.flatMap((o, i) => (o.error ? [`client ${i}: ${o.error}`] : []));
+  const failures = outcomes.flatMap((o, i) => (o.error ? [`client ${i}${urls.length > 1 ? ` (URL ${i % urls.length})` : ''}: ${o.error}`] : []));
+  const slowest = (os: ClientOutcome[]) => ({
+    slowestHeadersMs: Math.max(...finite(os.map((o) => o.headersMs)), 0),
+    slowestFirstByteMs: Math.max(...finite(os.map((o) => o.firstByteMs)), 0),
+    ok: os.filter((o) => !o.error).length,
+    clients: os.length,
+  });
   return {
     wallMs,
     upstreamGets: upstream.count({ kind: 'blobs', method: 'GET' }),
-    slowestHeadersMs: Math.max(...finite(outcomes.map((o) => o.headersMs)), 0),
-    slowestFirstByteMs: Math.max(...finite(outcomes.map((o) => o.firstByteMs)), 0),
+    ...slowest(outcomes),
     ok: HERD_CLIENTS - failures.length,
     failures,
+    perUrl: urls.map((_, u) => slowest(outcomes.filter((_o, i) => i % urls.length === u))),
   };
 }
 
-async function getOnce(url: string, headers: Record<string, string> = {}): Promise<{ status: number; digest: string }> {
+export async function getOnce(url: string, headers: Record<string, string> = {}): Promise<{ status: number; digest: string }> {
   const res = await request(url, { headers, signal: AbortSignal.timeout(120_000) });
   const hash = createHash('sha256');
   for await (const chunk of res.body as AsyncIterable<Buffer>) hash.update(chunk);
@@ -117,7 +128,8 @@ export interface LoadResult {
  */
 export const LOAD_CLIENT: 'ab' | 'autocannon' = process.env.BENCH_CLIENT === 'autocannon' ? 'autocannon' : 'ab';
 
-interface RawLoad {
+/** What one load run measured, before any upstream accounting. */
+export interface RawLoad {
   reqPerSec: number;
   p99Ms: number;
   total: number;
@@ -149,6 +161,11 @@ async function runAb(url: string, connections: number, seconds: number, headers:
   };
 }
 
+/** One run of the load generator the rows b and c use (LOAD_CLIENT), against any server. */
+export function measureLoad(url: string, connections: number, seconds: number, headers: Record<string, string>): Promise<RawLoad> {
+  return LOAD_CLIENT === 'ab' ? runAb(url, connections, seconds, headers) : runAutocannon(url, connections, seconds, headers);
+}
+
 async function load(
   url: string,
   connections: number,
@@ -158,7 +175,7 @@ async function load(
   kind: 'blobs' | 'manifests',
 ): Promise<LoadResult> {
   // The upstream log was reset before the warm-up: the count covers warm-up + load, one freshness window.
-  const r = LOAD_CLIENT === 'ab' ? await runAb(url, connections, seconds, headers) : await runAutocannon(url, connections, seconds, headers);
+  const r = await measureLoad(url, connections, seconds, headers);
   await upstream.settle();
   const byMethod: Record<string, number> = {};
   for (const req of upstream.requests()) if (req.kind === kind) byMethod[req.method] = (byMethod[req.method] ?? 0) + 1;
