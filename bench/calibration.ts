@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
-import { freePort, spawnTracked, stopChild, waitForHttp, type Cleanup } from './procs.js';
+import { freePort, spawnTracked, stopChild, waitForHttp, type Cleanup, type Spawned } from './procs.js';
 import { measureLoad, type LoadResult, type RawLoad } from './scenarios.js';
 import { fixed } from './table.js';
 
@@ -45,7 +45,35 @@ export async function captureResponse(url: string, headers: Record<string, strin
   return { status: res.statusCode, headers: kept, body };
 }
 
-/** Starts one calibration server (its own node process, as tender is), loads it, stops it. */
+/** The calibration servers, and tender's shape without its work (bench/compare.ts only). */
+export type BareKind = CalibrationId | 'hono-skeleton';
+
+/** Writes a captured response where calibration-server.ts reads it. */
+export async function writeResponseFile(dir: string, response: FixedResponse): Promise<string> {
+  const file = join(dir, 'response.json');
+  await writeFile(file, JSON.stringify({ status: response.status, headers: response.headers, body: response.body.toString('base64') }));
+  return file;
+}
+
+/** Starts a bare server (its own node process, as tender is) answering every request with the response in `responseFile`. */
+export async function startBareServer(
+  cleanup: Cleanup,
+  kind: BareKind,
+  responseFile: string,
+  nodeArgs: readonly string[] = [],
+): Promise<{ base: string; spawned: Spawned }> {
+  const port = await freePort();
+  const args = [...nodeArgs, '--import', 'tsx', 'bench/calibration-server.ts', kind, String(port), responseFile];
+  const spawned = spawnTracked(cleanup, process.execPath, args, {
+    cwd: repoRoot,
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
+  const base = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${base}/v2/`, spawned, `calibration server (${kind})`);
+  return { base, spawned };
+}
+
+/** Starts one calibration server, loads it, stops it. */
 async function measureOne(
   cleanup: Cleanup,
   kind: CalibrationId,
@@ -57,14 +85,8 @@ async function measureOne(
 ): Promise<RawLoad> {
   const scope = cleanup.scope();
   try {
-    const port = await freePort();
-    const spawned = spawnTracked(scope, process.execPath, ['--import', 'tsx', 'bench/calibration-server.ts', kind, String(port), responseFile], {
-      cwd: repoRoot,
-      env: { ...process.env, NODE_ENV: 'production' },
-    });
-    const base = `http://127.0.0.1:${port}`;
-    await waitForHttp(`${base}/v2/`, spawned, CALIBRATION_LABELS[kind]);
-    const result = await measureLoad(`${base}${path}`, connections, seconds, headers);
+    const { base, spawned } = await startBareServer(scope, kind, responseFile);
+    const result = await measureLoad(`${base}${path}`, connections, seconds, headers, spawned.child.pid);
     await stopChild(spawned.child);
     return result;
   } finally {
@@ -85,16 +107,17 @@ export async function calibrate(
   say: (msg: string) => void,
 ): Promise<Calibration> {
   const response = await captureResponse(url, headers);
-  const dir = await cleanup.tempDir('calibration');
-  const responseFile = join(dir, 'response.json');
-  await writeFile(responseFile, JSON.stringify({ status: response.status, headers: response.headers, body: response.body.toString('base64') }));
+  const responseFile = await writeResponseFile(await cleanup.tempDir('calibration'), response);
   const path = new URL(url).pathname;
   const runs = {} as Calibration['runs'];
   for (const kind of CALIBRATION_ORDER) {
     try {
       const r = await measureOne(cleanup, kind, responseFile, path, connections, seconds, headers);
       runs[kind] = r;
-      say(`  ${CALIBRATION_LABELS[kind]} (same ${response.status}, ${response.body.length} body bytes): ${r.reqPerSec.toFixed(0)} req/s, p99 ${r.p99Ms} ms`);
+      say(
+        `  ${CALIBRATION_LABELS[kind]} (same ${response.status}, ${response.body.length} body bytes): ${r.reqPerSec.toFixed(0)} req/s, ` +
+          `p99 ${r.p99Ms} ms, ${r.cpuUsPerRequest?.toFixed(1) ?? 'n/a'} µs CPU per request`,
+      );
     } catch (err) {
       const problem = `${CALIBRATION_LABELS[kind]}: ${(err as Error).message}`;
       say(`  ${problem}`);
@@ -131,11 +154,12 @@ function ratio(a: number, b: number): string {
 }
 
 const num = (n: number): string => (Number.isFinite(n) ? fixed(0)(n) : 'n/a');
+const one = (n: number): string => (Number.isFinite(n) ? fixed(1)(n) : 'n/a');
 
 /** The calibration table, printed under the main one: tender's own req/s and p99 from the same run, beside the bare servers'. */
 export function renderCalibrationTable(rows: readonly CalibrationRow[]): string {
   const header = [
-    'Same response, same load (req/s; p99 ms)',
+    'Same response, same load',
     'tender',
     CALIBRATION_LABELS.node,
     CALIBRATION_LABELS.hono,
@@ -156,6 +180,12 @@ export function renderCalibrationTable(rows: readonly CalibrationRow[]): string 
       `| ${row.scenario} (${fixed(0)(row.calibration.bytes)} B body): req/s | ${num(t)} | ${num(n)} | ${num(h)} | ${ratio(t, n)} | ${ratio(t, h)} | ${ratio(h, n)} | ≥ ${num(n / BARE_TARGET_FACTOR)} | ${met} |`,
     );
     lines.push(`| ${row.scenario}: p99 latency, ms | ${num(row.tender.p99Ms)} | ${num(node.p99Ms)} | ${num(hono.p99Ms)} | | | | | |`);
+    const tc = row.tender.cpuUsPerRequest ?? Number.NaN;
+    const nc = node.cpuUsPerRequest ?? Number.NaN;
+    const hc = hono.cpuUsPerRequest ?? Number.NaN;
+    lines.push(
+      `| ${row.scenario}: server CPU per request, µs | ${one(tc)} | ${one(nc)} | ${one(hc)} | ${ratio(tc, nc)} | ${ratio(tc, hc)} | ${ratio(hc, nc)} | | |`,
+    );
   }
   return lines.join('\n');
 }

@@ -108,6 +108,12 @@ export function rowsFrom(r: {
       ratios: true,
     },
     {
+      metric: 'b. warm 64 KiB blob: server CPU per request (user + system, all its processes), µs',
+      cells: cells(r.small, (x) => x.cpuUsPerRequest),
+      format: fixed(1),
+      ratios: true,
+    },
+    {
       metric: 'b. warm 64 KiB blob: non-2xx / errors',
       cells: cells(r.small, (x) => x.non2xx + x.errors + x.timeouts, errText),
       format: fixed(0),
@@ -139,6 +145,12 @@ export function rowsFrom(r: {
       ratios: true,
     },
     {
+      metric: 'c. manifest by digest: server CPU per request (user + system, all its processes), µs',
+      cells: cells(r.byDigest, (x) => x.cpuUsPerRequest),
+      format: fixed(1),
+      ratios: true,
+    },
+    {
       metric: 'c. manifest by digest: non-2xx / errors',
       cells: cells(r.byDigest, (x) => x.non2xx + x.errors + x.timeouts, errText),
       format: fixed(0),
@@ -167,6 +179,12 @@ export function rowsFrom(r: {
       metric: 'c. manifest by tag: p99 latency, ms',
       cells: cells(r.byTag, (x) => x.p99Ms),
       format: fixed(0),
+      ratios: true,
+    },
+    {
+      metric: 'c. manifest by tag: server CPU per request (user + system, all its processes), µs',
+      cells: cells(r.byTag, (x) => x.cpuUsPerRequest),
+      format: fixed(1),
       ratios: true,
     },
     {

@@ -103,6 +103,9 @@ function foreignSummary(): string {
   );
 }
 
+const cpuText = (x: { cpuUsPerRequest?: number }): string =>
+  x.cpuUsPerRequest === undefined ? 'CPU n/a' : `${x.cpuUsPerRequest.toFixed(1)} µs CPU per request`;
+
 /**
  * Runs one scenario on each proxy, strictly one at a time (never two loads at once). `afterTender` runs right
  * after tender's turn, before the peers': the calibration servers then share the machine's state with tender.
@@ -201,8 +204,8 @@ async function main(): Promise<void> {
     proxies,
     async (p) => {
       say(`b. warm 64 KiB blob → ${p.label}`);
-      const x = await warmSmallBlob(p.url, content, upstream);
-      say(`  ${x.reqPerSec.toFixed(0)} req/s, p99 ${x.p99Ms} ms, non2xx ${x.non2xx}, errors ${x.errors}`);
+      const x = await warmSmallBlob(p.url, content, upstream, p.pid);
+      say(`  ${x.reqPerSec.toFixed(0)} req/s, p99 ${x.p99Ms} ms, ${cpuText(x)}, non2xx ${x.non2xx}, errors ${x.errors}`);
       return x;
     },
     calibrateAt((base) => blobUrl(base, content.small.digest), {}, SMALL_CONNECTIONS, SMALL_SECONDS),
@@ -213,8 +216,8 @@ async function main(): Promise<void> {
     proxies,
     async (p) => {
       say(`c. warm manifest by digest → ${p.label}`);
-      const x = await warmManifest(p.url, 'digest', content, upstream);
-      say(`  ${x.reqPerSec.toFixed(0)} req/s, p99 ${x.p99Ms} ms, upstream ${upstreamText(x.upstream)}`);
+      const x = await warmManifest(p.url, 'digest', content, upstream, p.pid);
+      say(`  ${x.reqPerSec.toFixed(0)} req/s, p99 ${x.p99Ms} ms, ${cpuText(x)}, upstream ${upstreamText(x.upstream)}`);
       return x;
     },
     calibrateAt((base) => manifestUrl(base, content.manifestDigest), manifestHeaders, MANIFEST_CONNECTIONS, MANIFEST_SECONDS),
@@ -225,8 +228,8 @@ async function main(): Promise<void> {
     proxies,
     async (p) => {
       say(`c. warm manifest by tag → ${p.label}`);
-      const x = await warmManifest(p.url, 'tag', content, upstream);
-      say(`  ${x.reqPerSec.toFixed(0)} req/s, p99 ${x.p99Ms} ms, upstream ${upstreamText(x.upstream)}`);
+      const x = await warmManifest(p.url, 'tag', content, upstream, p.pid);
+      say(`  ${x.reqPerSec.toFixed(0)} req/s, p99 ${x.p99Ms} ms, ${cpuText(x)}, upstream ${upstreamText(x.upstream)}`);
       return x;
     },
     calibrateAt((base) => manifestUrl(base, TAG), manifestHeaders, MANIFEST_CONNECTIONS, MANIFEST_SECONDS),

@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { Agent, request } from 'undici';
 import type { RegistryHandle } from '../test/helpers/registry.js';
+import { serverCpuSeconds } from './cpu.js';
 import { REPOSITORY, TAG, type BenchContent } from './upstream.js';
 
 const execFileP = promisify(execFile);
@@ -116,6 +117,8 @@ export interface LoadResult {
   non2xx: number;
   errors: number;
   timeouts: number;
+  /** CPU the server used during the load (its process and live children), per answered request, µs. */
+  cpuUsPerRequest?: number;
   /** Requests the upstream saw during the warm-up and the load, by method (e.g. {HEAD: 3}). */
   upstream: Record<string, number>;
   warmupProblem?: string;
@@ -136,6 +139,8 @@ export interface RawLoad {
   non2xx: number;
   errors: number;
   timeouts: number;
+  /** Set when the server's pid was given: CPU (user + system) per completed request, µs. */
+  cpuUsPerRequest?: number;
 }
 
 async function runAutocannon(url: string, connections: number, seconds: number, headers: Record<string, string>): Promise<RawLoad> {
@@ -161,9 +166,15 @@ async function runAb(url: string, connections: number, seconds: number, headers:
   };
 }
 
-/** One run of the load generator the rows b and c use (LOAD_CLIENT), against any server. */
-export function measureLoad(url: string, connections: number, seconds: number, headers: Record<string, string>): Promise<RawLoad> {
-  return LOAD_CLIENT === 'ab' ? runAb(url, connections, seconds, headers) : runAutocannon(url, connections, seconds, headers);
+/**
+ * One run of the load generator the rows b and c use (LOAD_CLIENT), against any server; given the server's pid,
+ * also the CPU it spent per request.
+ */
+export async function measureLoad(url: string, connections: number, seconds: number, headers: Record<string, string>, pid?: number): Promise<RawLoad> {
+  const cpu0 = pid === undefined ? 0 : await serverCpuSeconds(pid);
+  const r = LOAD_CLIENT === 'ab' ? await runAb(url, connections, seconds, headers) : await runAutocannon(url, connections, seconds, headers);
+  if (pid === undefined || !(r.total > 0)) return r;
+  return { ...r, cpuUsPerRequest: (((await serverCpuSeconds(pid)) - cpu0) * 1e6) / r.total };
 }
 
 async function load(
@@ -173,9 +184,10 @@ async function load(
   headers: Record<string, string>,
   upstream: RegistryHandle,
   kind: 'blobs' | 'manifests',
+  pid: number | undefined,
 ): Promise<LoadResult> {
   // The upstream log was reset before the warm-up: the count covers warm-up + load, one freshness window.
-  const r = await measureLoad(url, connections, seconds, headers);
+  const r = await measureLoad(url, connections, seconds, headers, pid);
   await upstream.settle();
   const byMethod: Record<string, number> = {};
   for (const req of upstream.requests()) if (req.kind === kind) byMethod[req.method] = (byMethod[req.method] ?? 0) + 1;
@@ -191,18 +203,26 @@ async function warmUp(url: string, headers: Record<string, string>, expectedDige
   return undefined;
 }
 
-export async function warmSmallBlob(base: string, content: BenchContent, upstream: RegistryHandle): Promise<LoadResult> {
+/** Row b; `pid` (the server's) adds its CPU per request. */
+export async function warmSmallBlob(base: string, content: BenchContent, upstream: RegistryHandle, pid?: number): Promise<LoadResult> {
   const url = blobUrl(base, content.small.digest);
   const warmupProblem = await warmUp(url, {}, content.small.digest, upstream);
-  const r = await load(url, SMALL_CONNECTIONS, SMALL_SECONDS, {}, upstream, 'blobs');
+  const r = await load(url, SMALL_CONNECTIONS, SMALL_SECONDS, {}, upstream, 'blobs', pid);
   return warmupProblem ? { ...r, warmupProblem } : r;
 }
 
-export async function warmManifest(base: string, reference: 'digest' | 'tag', content: BenchContent, upstream: RegistryHandle): Promise<LoadResult> {
+/** Row c; `pid` (the server's) adds its CPU per request. */
+export async function warmManifest(
+  base: string,
+  reference: 'digest' | 'tag',
+  content: BenchContent,
+  upstream: RegistryHandle,
+  pid?: number,
+): Promise<LoadResult> {
   const url = manifestUrl(base, reference === 'digest' ? content.manifestDigest : TAG);
   const headers = { accept: MANIFEST_ACCEPT };
   const warmupProblem = await warmUp(url, headers, content.manifestDigest, upstream);
-  const r = await load(url, MANIFEST_CONNECTIONS, MANIFEST_SECONDS, headers, upstream, 'manifests');
+  const r = await load(url, MANIFEST_CONNECTIONS, MANIFEST_SECONDS, headers, upstream, 'manifests', pid);
   return warmupProblem ? { ...r, warmupProblem } : r;
 }
 
