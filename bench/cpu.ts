@@ -46,3 +46,25 @@ export function foreignCores(a: CpuSnapshot, b: CpuSnapshot): number {
   if (seconds <= 0) return 0;
   return Math.max(0, (b.busy - a.busy - (b.own - a.own)) / clockTicks / seconds);
 }
+
+/**
+ * CPU time that a server process and its live descendants (nginx workers, tender workers) have used so far, in
+ * seconds, user and system apart. Unlike req/s, CPU per request hardly moves when other processes share the cores.
+ */
+export async function serverCpuTimes(pid: number): Promise<{ user: number; system: number }> {
+  let user = 0;
+  let system = 0;
+  for (const p of await descendants(pid)) {
+    const text = await readFile(`/proc/${p}/stat`, 'utf8').catch(() => '');
+    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    user += Number(rest[14 - 3] ?? 0);
+    system += Number(rest[15 - 3] ?? 0);
+  }
+  return { user: user / clockTicks, system: system / clockTicks };
+}
+
+/** serverCpuTimes, user + system. */
+export async function serverCpuSeconds(pid: number): Promise<number> {
+  const t = await serverCpuTimes(pid);
+  return t.user + t.system;
+}

@@ -15,6 +15,7 @@ export class Cleanup {
   private readonly steps: CleanupStep[] = [];
   private readonly children = new Set<ChildProcess>();
   private running: Promise<void> | undefined;
+  private readonly scopes: Cleanup[] = [];
 
   add(step: CleanupStep): void {
     this.steps.push(step);
@@ -29,6 +30,17 @@ export class Cleanup {
     const dir = await mkdtemp(join(tmpdir(), `tender-bench-${prefix}-`));
     this.add(() => rm(dir, { recursive: true, force: true }));
     return dir;
+  }
+
+  /**
+   * A nested cleanup for one scenario's processes, run when the scenario ends (scope.run()) or, at the
+   * latest, with this one (on error or a signal); killAllNow reaches its children too.
+   */
+  scope(): Cleanup {
+    const inner = new Cleanup();
+    this.scopes.push(inner);
+    this.add(() => inner.run());
+    return inner;
   }
 
   run(): Promise<void> {
@@ -46,6 +58,7 @@ export class Cleanup {
 
   /** Last resort from a synchronous 'exit' handler: no awaiting possible, so SIGKILL what is left. */
   killAllNow(): void {
+    for (const scope of this.scopes) scope.killAllNow();
     for (const child of this.children) {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
@@ -65,11 +78,14 @@ export interface Spawned {
   child: ChildProcess;
   /** Last lines of stdout+stderr, for error messages. */
   tail(): string;
+  /** Resolves once a line of output matches (among the last 40 or later); rejects when the child exits or time runs out. */
+  waitForLine(pattern: RegExp, what: string, deadlineMs?: number): Promise<void>;
 }
 
 /** Spawns a tracked child whose output is drained into a small ring buffer (a full pipe would stall it). */
 export function spawnTracked(cleanup: Cleanup, command: string, args: string[], options: SpawnOptions = {}): Spawned {
-  const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+  // options.stdio may send stdout elsewhere (a log file): only the pipes there are read.
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
   cleanup.track(child);
   cleanup.add(() => stopChild(child));
   const lines: string[] = [];
@@ -80,7 +96,17 @@ export function spawnTracked(cleanup: Cleanup, command: string, args: string[], 
   if (child.stdout) createInterface({ input: child.stdout }).on('line', keep);
   if (child.stderr) createInterface({ input: child.stderr }).on('line', keep);
   child.on('error', (err) => keep(`spawn error: ${err.message}`));
-  return { child, tail: () => lines.join('\n') };
+  const tail = (): string => lines.join('\n');
+  const waitForLine = async (pattern: RegExp, what: string, deadlineMs = 30_000): Promise<void> => {
+    const deadline = Date.now() + deadlineMs;
+    while (!lines.some((line) => pattern.test(line))) {
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`${what}: exited (code ${child.exitCode}, signal ${child.signalCode}):\n${tail()}`);
+      if (Date.now() > deadline) throw new Error(`${what}: not seen within ${deadlineMs} ms:\n${tail()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  return { child, tail, waitForLine };
 }
 
 /** Polls `url` until it answers 200, or throws with the child's output once the child dies or time runs out. */

@@ -37,40 +37,80 @@ function versionOf(command: string, args: string[]): Promise<string> {
 /** tender runs as deployed: compiled dist/ (bench/run.ts builds it first). BENCH_TENDER_SOURCE=1 runs src/ under tsx. */
 export const TENDER_FROM_DIST = process.env.BENCH_TENDER_SOURCE !== '1';
 
-/** tender from source, `node --import tsx`, so the measured pid is node itself (no npx/tsx wrapper). */
-export async function startTenderProxy(cleanup: Cleanup, upstreamUrl: string): Promise<Proxy> {
+/** tender's `workers` setting (issue 17): a number of processes, or `auto` for one per core. */
+export type TenderWorkers = number | 'auto';
+
+/** How the bench runs one tender; every field left out is tender's default. */
+export interface TenderOptions {
+  /**
+   * Written into tender's config as `workers:` when set; left out, tender runs its default (today one process).
+   * Set it once tender has the setting (issue 17): until then tender refuses the unknown key at start.
+   */
+  readonly workers?: TenderWorkers | undefined;
+  /** A cache directory shared with another tender (scale-out); default: a new empty one. */
+  readonly cacheDir?: string;
+  /** `metadata.redis.url` and `replicaId`, for replicas sharing a cache directory. */
+  readonly redis?: { readonly url: string; readonly replicaId: string };
+  /** Default warn: the request lines are not logged (the registry proxy's access log is off too). */
+  readonly logLevel?: 'warn' | 'info';
+  readonly label?: string;
+  /** Node options before tender's entry (e.g. --cpu-prof). */
+  readonly nodeArgs?: readonly string[];
+  /** tender's entry script, relative to the repository (default: dist/cli/tender.js, or src/ under tsx). */
+  readonly entry?: string;
+  /** An open file descriptor for tender's stdout (its log), instead of a pipe into the driver. */
+  readonly stdoutFd?: number;
+}
+
+/** BENCH_TENDER_WORKERS=auto|<n>: the `workers` setting for the tender the scenarios run against (unset: the default). */
+export function tenderWorkersFromEnv(value = process.env.BENCH_TENDER_WORKERS): TenderWorkers | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value === 'auto') return 'auto';
+  if (/^[1-9]\d{0,2}$/.test(value)) return Number(value);
+  throw new Error(`BENCH_TENDER_WORKERS must be "auto" or a number of processes, not ${JSON.stringify(value)}`);
+}
+
+/**
+ * tender as deployed (dist/), or from source with BENCH_TENDER_SOURCE=1 (`node --import tsx`); the node process
+ * is spawned directly, so the measured pid is tender's node itself (no npx/tsx wrapper).
+ */
+export async function startTenderProxy(cleanup: Cleanup, upstreamUrl: string, options: TenderOptions = {}): Promise<Proxy> {
   const dir = await cleanup.tempDir('tender');
   const port = await freePort();
   const configPath = join(dir, 'tender.yaml');
-  await writeFile(
-    configPath,
-    [
-      'includeDefaultUpstreams: false',
-      'defaultUpstream: bench.test',
-      'logLevel: warn',
-      'upstreams:',
-      '  bench.test:',
-      `    url: ${q(upstreamUrl)}`,
-      '    insecure: true',
-      '',
-    ].join('\n'),
-  );
-  const cacheDir = join(dir, 'cache');
-  const entry = TENDER_FROM_DIST ? ['dist/cli/tender.js'] : ['--import', 'tsx', 'src/cli/tender.ts'];
-  const spawned = spawnTracked(cleanup, process.execPath, [...entry, '--config', configPath, '--listen', `127.0.0.1:${port}`, '--cache-dir', cacheDir], {
+  const settings: Record<string, unknown> = {
+    includeDefaultUpstreams: false,
+    defaultUpstream: 'bench.test',
+    logLevel: options.logLevel ?? 'warn',
+    upstreams: { 'bench.test': { url: upstreamUrl, insecure: true } },
+  };
+  if (options.workers !== undefined) settings.workers = options.workers;
+  if (options.redis) {
+    settings.metadata = { redis: { url: options.redis.url } };
+    settings.replicaId = options.redis.replicaId;
+  }
+  await writeFile(configPath, `${JSON.stringify(settings, null, 2)}\n`); // JSON is YAML
+  const cacheDir = options.cacheDir ?? join(dir, 'cache');
+  const entry = options.entry ? [options.entry] : TENDER_FROM_DIST ? ['dist/cli/tender.js'] : ['--import', 'tsx', 'src/cli/tender.ts'];
+  const label = options.label ?? 'tender';
+  const args = [...(options.nodeArgs ?? []), ...entry, '--config', configPath, '--listen', `127.0.0.1:${port}`, '--cache-dir', cacheDir];
+  const spawned = spawnTracked(cleanup, process.execPath, args, {
     cwd: repoRoot,
     env: { ...process.env, NODE_ENV: 'production' },
+    ...(options.stdoutFd === undefined ? {} : { stdio: ['ignore', options.stdoutFd, 'pipe'] }),
   });
   const url = `http://127.0.0.1:${port}`;
   // logLevel warn hides the "serving" line, so readiness is polled instead of read from stdout.
-  await waitForHttp(`${url}/v2/`, spawned, 'tender');
+  await waitForHttp(`${url}/v2/`, spawned, label);
+  const workers = options.workers === undefined ? 'workers not set' : `workers: ${options.workers}`;
   return {
     id: 'tender',
-    label: 'tender',
+    label,
     url,
     pid: spawned.child.pid ?? 0,
-    includeChildren: false,
-    describe: `node ${process.version} ${entry.join(' ')}, defaults (tagTtl 5m), logLevel warn`,
+    // Several workers are children of the process we started: their memory counts too.
+    includeChildren: options.workers !== undefined && options.workers !== 1,
+    describe: `node ${process.version} ${entry.join(' ')}, defaults (tagTtl 5m, ${workers}), logLevel ${options.logLevel ?? 'warn'}`,
     spawned,
     diagnostics: async () => spawned.tail(),
   };

@@ -4,49 +4,51 @@ import { readFile, mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CALIBRATION_LABELS, calibrate, calibrationProblems, renderCalibrationTable, type Calibration } from './calibration.js';
 import { cpuSnapshot, foreignCores } from './cpu.js';
 import { Cleanup } from './procs.js';
 import {
   startNginxProxy,
   startRegistryProxy,
   startTenderProxy,
+  tenderWorkersFromEnv,
   NGINX_LOCK_TIMEOUT,
   NGINX_WORKERS,
   TENDER_FROM_DIST,
   type Proxy,
   type ProxyId,
+  type TenderOptions,
 } from './proxies.js';
-import {
-  F1_CLIENTS,
-  F2_CONNECTIONS,
-  F2_PROCESSES,
-  SKIP_MEMORY,
-  memoryCachedConnections,
-  memoryColdHerd,
-  type CachedMemoryResult,
-  type ColdMemoryResult,
-} from './memory.js';
+import { F1_CLIENTS, F2_CONNECTIONS, F2_PROCESSES, SKIP_MEMORY, memoryCachedConnections, memoryColdHerd } from './memory.js';
+import { replicaColdHerd, type ReplicaHerdResult } from './replicas.js';
 import { PeakRss, rssNow } from './rss.js';
+import { rowsFrom, upstreamText, type MemoryResults } from './rows.js';
 import {
-  BIG_CONNECTIONS,
-  BIG_SECONDS,
   HERD_CLIENTS,
   LOAD_CLIENT,
+  MANIFEST_ACCEPT,
   MANIFEST_CONNECTIONS,
   MANIFEST_SECONDS,
   SMALL_CONNECTIONS,
   SMALL_SECONDS,
   blobUrl,
   coldHerd,
+  manifestUrl,
   warmBigBlob,
   warmManifest,
   warmSmallBlob,
-  type HerdResult,
-  type LoadResult,
-  type ThroughputResult,
 } from './scenarios.js';
-import { PROXY_ORDER, fixed, renderTable, type Cell, type Row, type Target } from './table.js';
-import { fillUpstream, pushHugeBlob, startUpstream } from './upstream.js';
+import { renderTable } from './table.js';
+import { TAG, fillUpstream, pushHugeBlob, startUpstream } from './upstream.js';
+
+/**
+ * The tender every scenario runs against. `workers` is written into its config when set (BENCH_TENDER_WORKERS);
+ * unset, tender runs its default. Issue 17 adds the setting and a second tender column (`workers: 1` beside
+ * `workers: auto`).
+ */
+const TENDER: TenderOptions = { workers: tenderWorkersFromEnv() };
+/** BENCH_SKIP_REPLICAS=1 skips scenario a2 (two replicas with Redis). */
+const SKIP_REPLICAS = process.env.BENCH_SKIP_REPLICAS === '1';
 
 const WATCHDOG_MS = 15 * 60_000;
 const benchDir = dirname(fileURLToPath(import.meta.url));
@@ -101,302 +103,29 @@ function foreignSummary(): string {
   );
 }
 
-function forEachProxy<T>(scenario: string, proxies: Proxy[], fn: (p: Proxy) => Promise<T>): Promise<Record<ProxyId, T>> {
-  // Strictly sequential: never two loads at once.
-  return (async () => {
-    const out = {} as Record<ProxyId, T>;
-    for (const p of proxies) {
-      out[p.id] = await measured(`${scenario} → ${p.label}`, () => fn(p));
-      if (p.spawned.child.exitCode !== null || p.spawned.child.signalCode !== null) {
-        throw new Error(`${p.label} died during the run:\n${await p.diagnostics()}`);
-      }
+const cpuText = (x: { cpuUsPerRequest?: number }): string =>
+  x.cpuUsPerRequest === undefined ? 'CPU n/a' : `${x.cpuUsPerRequest.toFixed(1)} µs CPU per request`;
+
+/**
+ * Runs one scenario on each proxy, strictly one at a time (never two loads at once). `afterTender` runs right
+ * after tender's turn, before the peers': the calibration servers then share the machine's state with tender.
+ */
+async function forEachProxy<T, C = undefined>(
+  scenario: string,
+  proxies: Proxy[],
+  fn: (p: Proxy) => Promise<T>,
+  afterTender?: (tender: Proxy) => Promise<C>,
+): Promise<{ results: Record<ProxyId, T>; calibration: C | undefined }> {
+  const results = {} as Record<ProxyId, T>;
+  let calibration: C | undefined;
+  for (const p of proxies) {
+    results[p.id] = await measured(`${scenario} → ${p.label}`, () => fn(p));
+    if (p.spawned.child.exitCode !== null || p.spawned.child.signalCode !== null) {
+      throw new Error(`${p.label} died during the run:\n${await p.diagnostics()}`);
     }
-    return out;
-  })();
-}
-
-const cells = <T>(results: Record<ProxyId, T>, value: (r: T) => number | undefined, text?: (r: T) => string): Record<ProxyId, Cell> =>
-  Object.fromEntries(
-    PROXY_ORDER.map((id) => {
-      const r = results[id];
-      return [id, text ? { value: value(r), text: text(r) } : { value: value(r) }];
-    }),
-  ) as Record<ProxyId, Cell>;
-
-const upstreamText = (u: Record<string, number>): string => {
-  const total = Object.values(u).reduce((a, b) => a + b, 0);
-  const parts = Object.entries(u).map(([m, n]) => `${m} ${n}`);
-  return parts.length ? `${total} (${parts.join(', ')})` : '0';
-};
-const upstreamTotal = (u: Record<string, number>): number => Object.values(u).reduce((a, b) => a + b, 0);
-
-function rowsFrom(r: {
-  direct: HerdResult;
-  herd: Record<ProxyId, HerdResult>;
-  small: Record<ProxyId, LoadResult>;
-  byDigest: Record<ProxyId, LoadResult>;
-  byTag: Record<ProxyId, LoadResult>;
-  big: Record<ProxyId, ThroughputResult>;
-  rss: Record<ProxyId, { bytes: number; processes: number }>;
-  idle: Record<ProxyId, number>;
-  memory: MemoryResults | undefined;
-}): Row[] {
-  const s = (ms: number): number => ms / 1000;
-  const speedTarget = (x: Record<ProxyId, LoadResult>): Target => ({
-    text: '≥ 20× registry and ≥ 0.8× nginx',
-    met: x.tender.reqPerSec >= 20 * x.registry.reqPerSec && x.tender.reqPerSec >= 0.8 * x.nginx.reqPerSec,
-  });
-  const errText = (x: LoadResult): string => `${x.non2xx} / ${x.errors + x.timeouts}`;
-  return [
-    {
-      metric: `a. cold herd (${HERD_CLIENTS} clients, 256 MiB): wall time, s`,
-      cells: cells(r.herd, (h) => s(h.wallMs)),
-      format: fixed(2),
-      ratios: true,
-      target: { text: `≤ direct (${s(r.direct.wallMs).toFixed(2)} s)`, met: r.herd.tender.wallMs <= r.direct.wallMs },
-    },
-    {
-      metric: 'a. cold herd: upstream GETs of the blob',
-      cells: cells(r.herd, (h) => h.upstreamGets),
-      format: fixed(0),
-      ratios: false,
-      target: { text: '1', met: r.herd.tender.upstreamGets === 1 },
-    },
-    {
-      metric: 'a. cold herd: slowest client, response headers, ms',
-      cells: cells(r.herd, (h) => h.slowestHeadersMs),
-      format: fixed(0),
-      ratios: true,
-      target: { text: '< 100 ms', met: r.herd.tender.slowestHeadersMs < 100 },
-    },
-    {
-      metric: 'a. cold herd: slowest client, first body byte, ms',
-      cells: cells(r.herd, (h) => h.slowestFirstByteMs),
-      format: fixed(0),
-      ratios: true,
-      target: { text: '< 100 ms', met: r.herd.tender.slowestFirstByteMs < 100 },
-    },
-    {
-      metric: 'a. cold herd: clients with correct sha256',
-      cells: cells(
-        r.herd,
-        (h) => h.ok,
-        (h) => `${h.ok}/${HERD_CLIENTS}`,
-      ),
-      format: fixed(0),
-      ratios: false,
-      target: { text: `${HERD_CLIENTS}/${HERD_CLIENTS}`, met: r.herd.tender.ok === HERD_CLIENTS },
-    },
-    {
-      metric: `b. warm 64 KiB blob (${LOAD_CLIENT}, ${SMALL_CONNECTIONS} conns, ${SMALL_SECONDS} s): req/s`,
-      cells: cells(r.small, (x) => x.reqPerSec),
-      format: fixed(0),
-      ratios: true,
-      target: speedTarget(r.small),
-    },
-    {
-      metric: 'b. warm 64 KiB blob: p99 latency, ms',
-      cells: cells(r.small, (x) => x.p99Ms),
-      format: fixed(0),
-      ratios: true,
-    },
-    {
-      metric: 'b. warm 64 KiB blob: non-2xx / errors',
-      cells: cells(r.small, (x) => x.non2xx + x.errors + x.timeouts, errText),
-      format: fixed(0),
-      ratios: false,
-      target: { text: '0 / 0', met: r.small.tender.non2xx + r.small.tender.errors + r.small.tender.timeouts === 0 },
-    },
-    {
-      metric: 'b. warm 64 KiB blob: requests reaching upstream (warm-up + run)',
-      cells: cells(
-        r.small,
-        (x) => upstreamTotal(x.upstream),
-        (x) => upstreamText(x.upstream),
-      ),
-      format: fixed(0),
-      ratios: false,
-      target: { text: '1', met: upstreamTotal(r.small.tender.upstream) === 1 },
-    },
-    {
-      metric: `c. warm manifest by digest (${LOAD_CLIENT}, ${MANIFEST_CONNECTIONS} conns, ${MANIFEST_SECONDS} s): req/s`,
-      cells: cells(r.byDigest, (x) => x.reqPerSec),
-      format: fixed(0),
-      ratios: true,
-      target: speedTarget(r.byDigest),
-    },
-    {
-      metric: 'c. manifest by digest: p99 latency, ms',
-      cells: cells(r.byDigest, (x) => x.p99Ms),
-      format: fixed(0),
-      ratios: true,
-    },
-    {
-      metric: 'c. manifest by digest: non-2xx / errors',
-      cells: cells(r.byDigest, (x) => x.non2xx + x.errors + x.timeouts, errText),
-      format: fixed(0),
-      ratios: false,
-      target: { text: '0 / 0', met: r.byDigest.tender.non2xx + r.byDigest.tender.errors + r.byDigest.tender.timeouts === 0 },
-    },
-    {
-      metric: 'c. manifest by digest: requests reaching upstream (warm-up + run)',
-      cells: cells(
-        r.byDigest,
-        (x) => upstreamTotal(x.upstream),
-        (x) => upstreamText(x.upstream),
-      ),
-      format: fixed(0),
-      ratios: false,
-      target: { text: '≤ 1', met: upstreamTotal(r.byDigest.tender.upstream) <= 1 },
-    },
-    {
-      metric: `c. warm manifest by tag (${LOAD_CLIENT}, ${MANIFEST_CONNECTIONS} conns, ${MANIFEST_SECONDS} s): req/s`,
-      cells: cells(r.byTag, (x) => x.reqPerSec),
-      format: fixed(0),
-      ratios: true,
-      target: speedTarget(r.byTag),
-    },
-    {
-      metric: 'c. manifest by tag: p99 latency, ms',
-      cells: cells(r.byTag, (x) => x.p99Ms),
-      format: fixed(0),
-      ratios: true,
-    },
-    {
-      metric: 'c. manifest by tag: non-2xx / errors',
-      cells: cells(r.byTag, (x) => x.non2xx + x.errors + x.timeouts, errText),
-      format: fixed(0),
-      ratios: false,
-      target: { text: '0 / 0', met: r.byTag.tender.non2xx + r.byTag.tender.errors + r.byTag.tender.timeouts === 0 },
-    },
-    {
-      metric: 'c. manifest by tag: requests reaching upstream (warm-up + run)',
-      cells: cells(
-        r.byTag,
-        (x) => upstreamTotal(x.upstream),
-        (x) => upstreamText(x.upstream),
-      ),
-      format: fixed(0),
-      ratios: false,
-      target: { text: '≤ 1 per tag per 5 min', met: upstreamTotal(r.byTag.tender.upstream) <= 1 },
-    },
-    {
-      metric: `d. warm 256 MiB blob (curl, ${BIG_CONNECTIONS} conns, ~${BIG_SECONDS} s): MB/s`,
-      cells: cells(r.big, (x) => x.mbPerSec),
-      format: fixed(0),
-      ratios: true,
-      target: { text: '≥ registry', met: r.big.tender.mbPerSec >= r.big.registry.mbPerSec },
-    },
-    {
-      metric: 'd. warm 256 MiB blob: downloads ok / failed',
-      cells: cells(
-        r.big,
-        (x) => x.failed,
-        (x) => `${x.completed} / ${x.failed}`,
-      ),
-      format: fixed(0),
-      ratios: false,
-      target: { text: '0 failed', met: r.big.tender.failed === 0 },
-    },
-    {
-      metric: 'd. warm 256 MiB blob: upstream GETs during the run',
-      cells: cells(r.big, (x) => x.upstreamGets),
-      format: fixed(0),
-      ratios: false,
-      target: { text: '0', met: r.big.tender.upstreamGets === 0 },
-    },
-    {
-      metric: 'e. peak RSS over a–d (VmHWM), MiB',
-      cells: cells(
-        r.rss,
-        (x) => x.bytes / MiB,
-        (x) => `${(x.bytes / MiB).toFixed(0)}${x.processes > 1 ? ` (sum of ${x.processes} procs)` : ''}`,
-      ),
-      format: fixed(0),
-      ratios: true,
-      target: { text: '< 200 MiB', met: r.rss.tender.bytes < 200 * MiB },
-    },
-    {
-      metric: 'e. RSS right after start, idle (VmRSS), MiB',
-      cells: cells(r.idle, (x) => x / MiB),
-      format: fixed(0),
-      ratios: true,
-    },
-    ...(r.memory ? memoryRows(r.memory) : []),
-  ];
-}
-
-interface MemoryResults {
-  idleBytes: number;
-  f1: ColdMemoryResult;
-  f2: CachedMemoryResult;
-}
-
-/** Scenario f measures tender alone: the peers' cells are "—". */
-function memoryRows(m: MemoryResults): Row[] {
-  const only = (value: number | undefined, text?: string): Record<ProxyId, Cell> => ({
-    tender: text === undefined ? { value } : { value, text },
-    registry: { value: undefined, text: '—' },
-    nginx: { value: undefined, text: '—' },
-  });
-  const mib = (b: number | undefined): number | undefined => (b === undefined ? undefined : b / MiB);
-  const under200 = (b: number | undefined): boolean | undefined => (b === undefined ? undefined : b < 200 * MiB);
-  return [
-    {
-      metric: 'f. memory under load, fresh tender: RSS right after start, idle (VmRSS), MiB',
-      cells: only(mib(m.idleBytes)),
-      format: fixed(0),
-      ratios: false,
-    },
-    {
-      metric: `f1. ${F1_CLIENTS} clients (curl) on one uncached 1 GiB blob: peak RSS (VmHWM), MiB`,
-      cells: only(mib(m.f1.hwmBytes)),
-      format: fixed(0),
-      ratios: false,
-      target: { text: '< 200 MiB', met: under200(m.f1.hwmBytes) },
-    },
-    { metric: 'f1: wall time, s', cells: only(m.f1.wallMs / 1000), format: fixed(2), ratios: false },
-    { metric: 'f1: slowest client, first body byte, ms', cells: only(m.f1.slowestTtfbMs), format: fixed(0), ratios: false },
-    {
-      metric: 'f1: upstream GETs of the blob',
-      cells: only(m.f1.upstreamGets),
-      format: fixed(0),
-      ratios: false,
-      target: { text: '1', met: m.f1.upstreamGets === 1 },
-    },
-    {
-      metric: 'f1: clients with the full size / the sha256-checking client',
-      cells: only(m.f1.sizeOk, `${m.f1.sizeOk}/${F1_CLIENTS} / ${m.f1.hashOk ? 'match' : 'MISMATCH'}`),
-      format: fixed(0),
-      ratios: false,
-      target: { text: `${F1_CLIENTS}/${F1_CLIENTS} / match`, met: m.f1.sizeOk === F1_CLIENTS && m.f1.hashOk },
-    },
-    {
-      metric:
-        `f2. ${F2_CONNECTIONS} connections (${F2_PROCESSES} × curl -Z), 50 MiB ranges of the cached blob: ` +
-        `peak RSS (VmHWM${m.f2.hwmReset ? ', reset before f2' : ', since start'}), MiB`,
-      cells: only(mib(m.f2.hwmBytes)),
-      format: fixed(0),
-      ratios: false,
-      target: { text: '< 200 MiB', met: under200(m.f2.hwmBytes) },
-    },
-    { metric: 'f2: wall time, s', cells: only(m.f2.wallMs / 1000), format: fixed(2), ratios: false },
-    {
-      metric: 'f2: downloads ok / failed',
-      cells: only(m.f2.failed, `${m.f2.ok} / ${m.f2.failed}`),
-      format: fixed(0),
-      ratios: false,
-      target: { text: '0 failed', met: m.f2.failed === 0 },
-    },
-    { metric: 'f2: most connections open to tender at once', cells: only(m.f2.peakConnections), format: fixed(0), ratios: false },
-    {
-      metric: 'f2: upstream GETs of the blob',
-      cells: only(m.f2.upstreamGets),
-      format: fixed(0),
-      ratios: false,
-      target: { text: '0', met: m.f2.upstreamGets === 0 },
-    },
-  ];
+    if (p.id === 'tender' && afterTender) calibration = await measured(`${scenario} → calibration`, () => afterTender(p));
+  }
+  return { results, calibration };
 }
 
 async function main(): Promise<void> {
@@ -420,7 +149,7 @@ async function main(): Promise<void> {
   say('starting proxies');
   const upstreamHost = upstream.host;
   const proxies: Proxy[] = [
-    await startTenderProxy(cleanup, upstream.url),
+    await startTenderProxy(cleanup, upstream.url, TENDER),
     await startRegistryProxy(cleanup, upstream.url),
     await startNginxProxy(cleanup, upstreamHost),
   ];
@@ -437,40 +166,76 @@ async function main(): Promise<void> {
   };
 
   say(`baseline: ${HERD_CLIENTS} concurrent downloads straight from upstream`);
-  const direct = await measured('baseline: direct', () => coldHerd(blobUrl(upstream.url, content.big.digest), content.big, upstream));
+  const direct = await measured('baseline: direct', () => coldHerd([blobUrl(upstream.url, content.big.digest)], content.big, upstream));
   say(`  direct: ${(direct.wallMs / 1000).toFixed(2)} s, ${direct.ok}/${HERD_CLIENTS} ok`);
 
-  const herd = await forEachProxy('a. cold herd', proxies, async (p) => {
+  const { results: herd } = await forEachProxy('a. cold herd', proxies, async (p) => {
     say(`a. cold herd → ${p.label}`);
-    const h = await coldHerd(blobUrl(p.url, content.big.digest), content.big, upstream);
+    const h = await coldHerd([blobUrl(p.url, content.big.digest)], content.big, upstream);
     say(
       `  ${(h.wallMs / 1000).toFixed(2)} s, upstream GETs ${h.upstreamGets}, slowest headers ${h.slowestHeadersMs.toFixed(0)} ms, ${h.ok}/${HERD_CLIENTS} ok`,
     );
     return h;
   });
   await logPeaks();
-  const small = await forEachProxy('b. warm 64 KiB', proxies, async (p) => {
-    say(`b. warm 64 KiB blob → ${p.label}`);
-    const x = await warmSmallBlob(p.url, content, upstream);
-    say(`  ${x.reqPerSec.toFixed(0)} req/s, p99 ${x.p99Ms} ms, non2xx ${x.non2xx}, errors ${x.errors}`);
-    return x;
-  });
+
+  // a2 runs on processes of its own (a new shared cache directory): the peers have nothing comparable to run.
+  let replicas: ReplicaHerdResult | undefined;
+  if (SKIP_REPLICAS) say('a2. cold herd on two replicas: skipped (BENCH_SKIP_REPLICAS=1)');
+  else {
+    say(`a2. cold herd split across two tender replicas (one cache dir, redis-server)`);
+    replicas = await measured('a2. cold herd → two tender replicas', () => replicaColdHerd(cleanup, upstream, content.big, TENDER, say));
+    const r = replicas;
+    say(
+      `  ${(r.herd.wallMs / 1000).toFixed(2)} s, upstream GETs ${r.herd.upstreamGets}, ${r.herd.ok}/${HERD_CLIENTS} ok; ` +
+        r.replicas.map((f) => `replica ${f.replicaId}${f.holder ? ' (holder)' : ''}: slowest first byte ${f.slowestFirstByteMs.toFixed(0)} ms`).join(', '),
+    );
+  }
+
+  const calibrateAt =
+    (url: (base: string) => string, headers: Record<string, string>, connections: number, seconds: number) =>
+    (tender: Proxy): Promise<Calibration> => {
+      say(`  calibration: ${CALIBRATION_LABELS.node} and ${CALIBRATION_LABELS.hono} answering tender's response`);
+      return calibrate(cleanup, url(tender.url), headers, connections, seconds, say);
+    };
+  const manifestHeaders = { accept: MANIFEST_ACCEPT };
+  const small = await forEachProxy(
+    'b. warm 64 KiB',
+    proxies,
+    async (p) => {
+      say(`b. warm 64 KiB blob → ${p.label}`);
+      const x = await warmSmallBlob(p.url, content, upstream, p.pid);
+      say(`  ${x.reqPerSec.toFixed(0)} req/s, p99 ${x.p99Ms} ms, ${cpuText(x)}, non2xx ${x.non2xx}, errors ${x.errors}`);
+      return x;
+    },
+    calibrateAt((base) => blobUrl(base, content.small.digest), {}, SMALL_CONNECTIONS, SMALL_SECONDS),
+  );
   await logPeaks();
-  const byDigest = await forEachProxy('c. manifest by digest', proxies, async (p) => {
-    say(`c. warm manifest by digest → ${p.label}`);
-    const x = await warmManifest(p.url, 'digest', content, upstream);
-    say(`  ${x.reqPerSec.toFixed(0)} req/s, p99 ${x.p99Ms} ms, upstream ${upstreamText(x.upstream)}`);
-    return x;
-  });
+  const byDigest = await forEachProxy(
+    'c. manifest by digest',
+    proxies,
+    async (p) => {
+      say(`c. warm manifest by digest → ${p.label}`);
+      const x = await warmManifest(p.url, 'digest', content, upstream, p.pid);
+      say(`  ${x.reqPerSec.toFixed(0)} req/s, p99 ${x.p99Ms} ms, ${cpuText(x)}, upstream ${upstreamText(x.upstream)}`);
+      return x;
+    },
+    calibrateAt((base) => manifestUrl(base, content.manifestDigest), manifestHeaders, MANIFEST_CONNECTIONS, MANIFEST_SECONDS),
+  );
   await logPeaks();
-  const byTag = await forEachProxy('c. manifest by tag', proxies, async (p) => {
-    say(`c. warm manifest by tag → ${p.label}`);
-    const x = await warmManifest(p.url, 'tag', content, upstream);
-    say(`  ${x.reqPerSec.toFixed(0)} req/s, p99 ${x.p99Ms} ms, upstream ${upstreamText(x.upstream)}`);
-    return x;
-  });
+  const byTag = await forEachProxy(
+    'c. manifest by tag',
+    proxies,
+    async (p) => {
+      say(`c. warm manifest by tag → ${p.label}`);
+      const x = await warmManifest(p.url, 'tag', content, upstream, p.pid);
+      say(`  ${x.reqPerSec.toFixed(0)} req/s, p99 ${x.p99Ms} ms, ${cpuText(x)}, upstream ${upstreamText(x.upstream)}`);
+      return x;
+    },
+    calibrateAt((base) => manifestUrl(base, TAG), manifestHeaders, MANIFEST_CONNECTIONS, MANIFEST_SECONDS),
+  );
   await logPeaks();
-  const big = await forEachProxy('d. warm 256 MiB', proxies, async (p) => {
+  const { results: big } = await forEachProxy('d. warm 256 MiB', proxies, async (p) => {
     say(`d. warm 256 MiB blob → ${p.label}`);
     const x = await warmBigBlob(p.url, content, upstream);
     say(`  ${x.mbPerSec.toFixed(0)} MB/s, ${x.completed} ok / ${x.failed} failed, upstream GETs ${x.upstreamGets}`);
@@ -489,7 +254,7 @@ async function main(): Promise<void> {
     say('f. memory under load: pushing a 1 GiB blob to the upstream (streamed in 1 MiB chunks)');
     const huge = await pushHugeBlob(upstream);
     // A fresh process with an empty cache: its VmHWM covers start-up and this scenario only.
-    const tender = await startTenderProxy(cleanup, upstream.url);
+    const tender = await startTenderProxy(cleanup, upstream.url, TENDER);
     const idleBytes = await rssNow(tender.pid, false);
     say(`  huge ${huge.digest}; fresh tender ${tender.url} pid ${tender.pid}, idle RSS ${(idleBytes / MiB).toFixed(0)} MiB`);
     const alive = async (): Promise<void> => {
@@ -517,16 +282,37 @@ async function main(): Promise<void> {
     memory = { idleBytes, f1, f2, tender };
   }
 
-  const table = renderTable(labels, rowsFrom({ direct, herd, small, byDigest, byTag, big, rss: peaks, idle, memory }));
+  const table = renderTable(
+    labels,
+    rowsFrom({
+      direct,
+      herd,
+      replicas,
+      small: small.results,
+      byDigest: byDigest.results,
+      byTag: byTag.results,
+      big,
+      rss: peaks,
+      idle,
+      memory,
+    }),
+  );
+  const calibrationTable = renderCalibrationTable(
+    [
+      { scenario: 'b. warm 64 KiB blob', tender: small.results.tender, calibration: small.calibration },
+      { scenario: 'c. warm manifest by digest', tender: byDigest.results.tender, calibration: byDigest.calibration },
+      { scenario: 'c. warm manifest by tag', tender: byTag.results.tender, calibration: byTag.calibration },
+    ].flatMap((row) => (row.calibration ? [{ ...row, calibration: row.calibration }] : [])),
+  );
   const problems: string[] = [];
   if (direct.failures.length) problems.push(`direct baseline: ${direct.failures.join('; ')}`);
   for (const p of proxies) {
     const label = p.label;
     if (herd[p.id].failures.length) problems.push(`${label}, cold herd: ${herd[p.id].failures.join('; ')}`);
     for (const [name, x] of [
-      ['warm 64 KiB', small[p.id]],
-      ['manifest by digest', byDigest[p.id]],
-      ['manifest by tag', byTag[p.id]],
+      ['warm 64 KiB', small.results[p.id]],
+      ['manifest by digest', byDigest.results[p.id]],
+      ['manifest by tag', byTag.results[p.id]],
     ] as const) {
       if (x.warmupProblem) problems.push(`${label}, ${name}: ${x.warmupProblem}`);
       if (x.non2xx || x.errors || x.timeouts) problems.push(`${label}, ${name}: ${x.non2xx} non-2xx, ${x.errors} errors, ${x.timeouts} timeouts`);
@@ -536,6 +322,16 @@ async function main(): Promise<void> {
     const diag = (await p.diagnostics()).trim();
     if (diag) problems.push(`${label} log tail:\n\n\`\`\`\n${diag}\n\`\`\``);
   }
+  if (replicas) {
+    for (const f of replicas.herd.failures) problems.push(`two replicas, cold herd: ${f}`);
+    problems.push(...replicas.diagnostics);
+  }
+  for (const [scenario, x] of [
+    ['warm 64 KiB', small.calibration],
+    ['manifest by digest', byDigest.calibration],
+    ['manifest by tag', byTag.calibration],
+  ] as const)
+    if (x) problems.push(...calibrationProblems(scenario, x));
   if (memory) {
     for (const f of memory.f1.failures) problems.push(`tender, f1: ${f}`);
     for (const f of memory.f2.failures) problems.push(`tender, f2: ${f}`);
@@ -550,6 +346,12 @@ async function main(): Promise<void> {
     '',
     table,
     '',
+    `Calibration (issue 17): right after tender's run of b and c, the response tender gave (status, headers, body) is ` +
+      `answered by a bare \`node:http\` server (\`writeHead\` + \`end\`) and by hono on @hono/node-server with one empty ` +
+      `handler (\`c.body\`), each its own node process, with the same load generator, connections and duration.`,
+    '',
+    calibrationTable,
+    '',
     `Baseline: ${HERD_CLIENTS} concurrent downloads of the 256 MiB blob straight from the upstream: ` +
       `${(direct.wallMs / 1000).toFixed(2)} s wall, slowest first body byte ${direct.slowestFirstByteMs.toFixed(0)} ms, ` +
       `${direct.ok}/${HERD_CLIENTS} correct, ${direct.upstreamGets} upstream GETs.`,
@@ -560,6 +362,14 @@ async function main(): Promise<void> {
       `upstream and the load generator. Ratios are tender ÷ peer (for latency and RSS lower is better). MB = 10⁶ bytes. ` +
       `nginx RSS sums master, workers and cache manager/loader (shared pages counted once per process). ` +
       `nginx proxy_cache_lock_timeout is ${NGINX_LOCK_TIMEOUT}.`,
+    '',
+    replicas
+      ? `Scenario a2 ran after a, on processes of its own: a real \`redis-server\` and two tender replicas ` +
+        `(\`metadata.redis.url\`, \`replicaId\` a and b, logLevel info) on one new, empty cache directory, the 256 MiB blob uncached; ` +
+        `the ${HERD_CLIENTS} clients start in the same tick, client i on replica i mod 2. The holder is the replica that counted ` +
+        `the blob's miss (\`tender_cache_results_total\`): it downloads under the Redis lease; the other replica's clients wait ` +
+        `for the commit on the shared volume before their first byte. The replicas and Redis are stopped before b.`
+      : 'Scenario a2 (two replicas with Redis) skipped: BENCH_SKIP_REPLICAS=1.',
     '',
     memory
       ? `Scenario f ran on a fresh tender process (its own empty cache) after a–e, tender only. f1: ${F1_CLIENTS} curl ` +

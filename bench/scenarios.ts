@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { Agent, request } from 'undici';
 import type { RegistryHandle } from '../test/helpers/registry.js';
+import { serverCpuSeconds } from './cpu.js';
 import { REPOSITORY, TAG, type BenchContent } from './upstream.js';
 
 const execFileP = promisify(execFile);
@@ -40,6 +41,8 @@ export interface HerdResult {
   slowestFirstByteMs: number;
   ok: number;
   failures: string[];
+  /** The same figures per URL, when the herd was split across several (client i asks urls[i % urls.length]). */
+  perUrl: Array<{ slowestHeadersMs: number; slowestFirstByteMs: number; ok: number; clients: number }>;
 }
 
 interface ClientOutcome {
@@ -48,16 +51,19 @@ interface ClientOutcome {
   error?: string;
 }
 
-/** N clients start in the same tick; each streams the body through sha256 and checks it against the digest. */
-export async function coldHerd(url: string, expected: { digest: string; size: number }, upstream: RegistryHandle): Promise<HerdResult> {
+/**
+ * N clients start in the same tick; each streams the body through sha256 and checks it against the digest.
+ * Given several URLs (replicas of one cache), client i asks urls[i % urls.length].
+ */
+export async function coldHerd(urls: readonly string[], expected: { digest: string; size: number }, upstream: RegistryHandle): Promise<HerdResult> {
   await upstream.settle();
   upstream.resetLog();
   const agent = new Agent({ connections: null, pipelining: 1, headersTimeout: HERD_CLIENT_TIMEOUT_MS, bodyTimeout: 60_000 });
   const t0 = performance.now();
-  const one = async (): Promise<ClientOutcome> => {
+  const one = async (_: unknown, i: number): Promise<ClientOutcome> => {
     const outcome: ClientOutcome = { headersMs: Number.NaN, firstByteMs: Number.NaN };
     try {
-      const res = await request(url, { dispatcher: agent, signal: AbortSignal.timeout(HERD_CLIENT_TIMEOUT_MS) });
+      const res = await request(urls[i % urls.length]!, { dispatcher: agent, signal: AbortSignal.timeout(HERD_CLIENT_TIMEOUT_MS) });
       outcome.headersMs = performance.now() - t0;
       const hash = createHash('sha256');
       let bytes = 0;
@@ -80,18 +86,24 @@ export async function coldHerd(url: string, expected: { digest: string; size: nu
   await agent.close();
   await upstream.settle();
   const finite = (xs: number[]): number[] => xs.filter((x) => Number.isFinite(x));
-  const failures = outcomes.flatMap((o, i) => (o.error ? [`client ${i}: ${o.error}`] : []));
+  const failures = outcomes.flatMap((o, i) => (o.error ? [`client ${i}${urls.length > 1 ? ` (URL ${i % urls.length})` : ''}: ${o.error}`] : []));
+  const slowest = (os: ClientOutcome[]) => ({
+    slowestHeadersMs: Math.max(...finite(os.map((o) => o.headersMs)), 0),
+    slowestFirstByteMs: Math.max(...finite(os.map((o) => o.firstByteMs)), 0),
+    ok: os.filter((o) => !o.error).length,
+    clients: os.length,
+  });
   return {
     wallMs,
     upstreamGets: upstream.count({ kind: 'blobs', method: 'GET' }),
-    slowestHeadersMs: Math.max(...finite(outcomes.map((o) => o.headersMs)), 0),
-    slowestFirstByteMs: Math.max(...finite(outcomes.map((o) => o.firstByteMs)), 0),
+    ...slowest(outcomes),
     ok: HERD_CLIENTS - failures.length,
     failures,
+    perUrl: urls.map((_, u) => slowest(outcomes.filter((_o, i) => i % urls.length === u))),
   };
 }
 
-async function getOnce(url: string, headers: Record<string, string> = {}): Promise<{ status: number; digest: string }> {
+export async function getOnce(url: string, headers: Record<string, string> = {}): Promise<{ status: number; digest: string }> {
   const res = await request(url, { headers, signal: AbortSignal.timeout(120_000) });
   const hash = createHash('sha256');
   for await (const chunk of res.body as AsyncIterable<Buffer>) hash.update(chunk);
@@ -105,6 +117,8 @@ export interface LoadResult {
   non2xx: number;
   errors: number;
   timeouts: number;
+  /** CPU the server used during the load (its process and live children), per answered request, µs. */
+  cpuUsPerRequest?: number;
   /** Requests the upstream saw during the warm-up and the load, by method (e.g. {HEAD: 3}). */
   upstream: Record<string, number>;
   warmupProblem?: string;
@@ -117,13 +131,16 @@ export interface LoadResult {
  */
 export const LOAD_CLIENT: 'ab' | 'autocannon' = process.env.BENCH_CLIENT === 'autocannon' ? 'autocannon' : 'ab';
 
-interface RawLoad {
+/** What one load run measured, before any upstream accounting. */
+export interface RawLoad {
   reqPerSec: number;
   p99Ms: number;
   total: number;
   non2xx: number;
   errors: number;
   timeouts: number;
+  /** Set when the server's pid was given: CPU (user + system) per completed request, µs. */
+  cpuUsPerRequest?: number;
 }
 
 async function runAutocannon(url: string, connections: number, seconds: number, headers: Record<string, string>): Promise<RawLoad> {
@@ -149,6 +166,17 @@ async function runAb(url: string, connections: number, seconds: number, headers:
   };
 }
 
+/**
+ * One run of the load generator the rows b and c use (LOAD_CLIENT), against any server; given the server's pid,
+ * also the CPU it spent per request.
+ */
+export async function measureLoad(url: string, connections: number, seconds: number, headers: Record<string, string>, pid?: number): Promise<RawLoad> {
+  const cpu0 = pid === undefined ? 0 : await serverCpuSeconds(pid);
+  const r = LOAD_CLIENT === 'ab' ? await runAb(url, connections, seconds, headers) : await runAutocannon(url, connections, seconds, headers);
+  if (pid === undefined || !(r.total > 0)) return r;
+  return { ...r, cpuUsPerRequest: (((await serverCpuSeconds(pid)) - cpu0) * 1e6) / r.total };
+}
+
 async function load(
   url: string,
   connections: number,
@@ -156,9 +184,10 @@ async function load(
   headers: Record<string, string>,
   upstream: RegistryHandle,
   kind: 'blobs' | 'manifests',
+  pid: number | undefined,
 ): Promise<LoadResult> {
   // The upstream log was reset before the warm-up: the count covers warm-up + load, one freshness window.
-  const r = LOAD_CLIENT === 'ab' ? await runAb(url, connections, seconds, headers) : await runAutocannon(url, connections, seconds, headers);
+  const r = await measureLoad(url, connections, seconds, headers, pid);
   await upstream.settle();
   const byMethod: Record<string, number> = {};
   for (const req of upstream.requests()) if (req.kind === kind) byMethod[req.method] = (byMethod[req.method] ?? 0) + 1;
@@ -174,18 +203,26 @@ async function warmUp(url: string, headers: Record<string, string>, expectedDige
   return undefined;
 }
 
-export async function warmSmallBlob(base: string, content: BenchContent, upstream: RegistryHandle): Promise<LoadResult> {
+/** Row b; `pid` (the server's) adds its CPU per request. */
+export async function warmSmallBlob(base: string, content: BenchContent, upstream: RegistryHandle, pid?: number): Promise<LoadResult> {
   const url = blobUrl(base, content.small.digest);
   const warmupProblem = await warmUp(url, {}, content.small.digest, upstream);
-  const r = await load(url, SMALL_CONNECTIONS, SMALL_SECONDS, {}, upstream, 'blobs');
+  const r = await load(url, SMALL_CONNECTIONS, SMALL_SECONDS, {}, upstream, 'blobs', pid);
   return warmupProblem ? { ...r, warmupProblem } : r;
 }
 
-export async function warmManifest(base: string, reference: 'digest' | 'tag', content: BenchContent, upstream: RegistryHandle): Promise<LoadResult> {
+/** Row c; `pid` (the server's) adds its CPU per request. */
+export async function warmManifest(
+  base: string,
+  reference: 'digest' | 'tag',
+  content: BenchContent,
+  upstream: RegistryHandle,
+  pid?: number,
+): Promise<LoadResult> {
   const url = manifestUrl(base, reference === 'digest' ? content.manifestDigest : TAG);
   const headers = { accept: MANIFEST_ACCEPT };
   const warmupProblem = await warmUp(url, headers, content.manifestDigest, upstream);
-  const r = await load(url, MANIFEST_CONNECTIONS, MANIFEST_SECONDS, headers, upstream, 'manifests');
+  const r = await load(url, MANIFEST_CONNECTIONS, MANIFEST_SECONDS, headers, upstream, 'manifests', pid);
   return warmupProblem ? { ...r, warmupProblem } : r;
 }
 
