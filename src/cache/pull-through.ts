@@ -21,12 +21,16 @@ import { Manifests, type ManifestAnswer, type ManifestOptions, type ManifestRequ
 import type { MetadataStore } from './metadata-store.js';
 import type { DenialReason, Route, UpstreamPassthrough } from './ports.js';
 import type { ManifestPulls } from './manifest-pulls.js';
+import { CoreEvidence } from './evidence-source.js';
 import { ServePolicies, type ServePolicy, type Verdict } from './serve-policy.js';
+import { SignaturePolicy, type SignaturePolicyOptions } from './signature-policy.js';
+import type { SignatureVerdict } from './signature-verdict.js';
+import type { TrustedKeys } from './trusted-keys.js';
 import { StoredBlobs, type StoredBlobOptions } from './stored-blobs.js';
 import { Tags, type TagOptions } from './tags.js';
 import { Visibility } from './visibility.js';
 
-export type { BlobAnswer, ManifestAnswer, AdoptedImage, WalkedImage };
+export type { BlobAnswer, ManifestAnswer, AdoptedImage, WalkedImage, SignatureVerdict };
 
 export interface CorePorts {
   readonly store: BlobStore;
@@ -35,6 +39,8 @@ export interface CorePorts {
   readonly locks?: FlightLocks;
   /** Inventory and pull audit (issue 15); nobody listens when absent. */
   readonly events?: ManifestPulls;
+  /** The signature policies' public keys, as their files are now; needed when `CoreOptions.signatures` is set. */
+  readonly keys?: TrustedKeys;
 }
 
 /** One option bag per part, each built by main.ts from its slice of the configuration. */
@@ -47,6 +53,8 @@ export interface CoreOptions {
   readonly listings: ListingOptions;
   /** In order; the first refusal wins. */
   readonly policies: readonly ServePolicy[];
+  /** Cosign signature policies (issue 13), judged after the policies above; none when absent. */
+  readonly signatures?: SignaturePolicyOptions;
 }
 
 export class PullThrough {
@@ -61,6 +69,7 @@ export class PullThrough {
   private readonly tags: Tags;
   private readonly listings: Listings;
   private readonly policies: ServePolicies;
+  private readonly signatures: SignaturePolicy | undefined;
 
   constructor(
     private readonly ports: CorePorts,
@@ -79,7 +88,21 @@ export class PullThrough {
     this.manifests = new Manifests({ stored, records: ports.metadata, visibility, writes, reads }, options.manifests, metrics, log);
     this.tags = new Tags(this.manifests, { records: ports.metadata, visibility, writes, reads }, options.tags, metrics, log);
     this.listings = new Listings(options.listings);
-    this.policies = new ServePolicies(options.policies);
+    if (options.signatures) {
+      if (!ports.keys) throw new Error('signature policies need the TrustedKeys port');
+      const source = new CoreEvidence({
+        tags: this.tags,
+        manifests: this.manifests,
+        blobs: this.blobs,
+        stored,
+        listings: this.listings,
+        knownSizes: this.knownSizes,
+      });
+      const isCached = (digest: string): boolean => stored.size(parseDigest(digest)) !== undefined;
+      const parts = { keys: ports.keys, records: ports.metadata, source, isCached, reads, writes };
+      this.signatures = new SignaturePolicy(options.signatures, parts, metrics, log);
+    }
+    this.policies = new ServePolicies(this.signatures ? [...options.policies, this.signatures] : options.policies);
   }
 
   // ---- the registry API ------------------------------------------------------------------------
@@ -92,14 +115,14 @@ export class PullThrough {
   }
 
   /** A manifest through the pull path (policies, tags, manifests), without announcing it: seed and judge use it too. */
-  private async resolve(route: Route, reference: string, request: ManifestRequest): Promise<ManifestAnswer> {
+  private async resolve(route: Route, reference: string, request: ManifestRequest, judging = true): Promise<ManifestAnswer> {
     const tag = isDigest(reference) ? undefined : reference;
     if (tag === undefined) parseDigest(reference);
     else assertTag(tag);
     this.policies.enforceScreen(route, reference);
     const answer = tag === undefined ? await this.manifests.byDigest(route, parseDigest(reference), request) : await this.tags.resolve(route, tag, request);
     // No await at all on the hot path unless a policy judges (signatures).
-    if (this.policies.judging) await this.policies.enforceJudgement(route, answer);
+    if (judging && this.policies.judging) await this.policies.enforceJudgement(route, tag === undefined ? answer : { ...answer, tag });
     this.policies.served(route, answer);
     // The sizes it gives its blobs bound their downloads through this repository.
     if (answer.body) this.knownSizes.learnManifest(route, answer.digest, answer.body);
@@ -109,6 +132,7 @@ export class PullThrough {
   async blob(route: Route, reference: string, request: { head: boolean }): Promise<BlobAnswer> {
     const digest = parseDigest(reference);
     this.policies.enforceScreen(route, digest.value);
+    if (this.policies.judgingBlobs) await this.policies.enforceBlob(route, digest.value);
     return this.blobs.blob(route, digest, request);
   }
 
@@ -138,6 +162,30 @@ export class PullThrough {
     }
   }
 
+  /**
+   * The signature policy's verdict on `reference` (a tag or a digest) through `route`, for `tender check`
+   * and the admission endpoints (issue 14): the tag resolves as a pull resolves it, then the digest is
+   * judged by SignaturePolicy.decide. The contract is in signature-verdict.ts: it resolves for refusals and
+   * signature outages (after `signal` or the policy's deadline, by onError); the image's own errors throw.
+   */
+  async signatureVerdict(route: Route, reference: string, options: { signal?: AbortSignal } = {}): Promise<SignatureVerdict> {
+    const answer = await this.resolve(route, reference, { accept: undefined, head: false }, false);
+    const tag = isDigest(reference) ? undefined : reference;
+    if (!this.signatures) {
+      const repository = `${route.upstream.name}/${route.repository}`;
+      return {
+        digest: answer.digest,
+        allowed: true,
+        verdict: 'unchecked',
+        reason: `no signature policy covers ${repository}`,
+        signatures: [],
+        keyIds: [],
+        cached: false,
+      };
+    }
+    return this.signatures.decide(route, answer.digest, { manifest: answer.body, tag, ...(options.signal ? { signal: options.signal } : {}) });
+  }
+
   // ---- what the CLI needs ----------------------------------------------------------------------
 
   /** An image's manifests and blobs, through the pull path, or from the cache only (children not cached are left out). */
@@ -156,6 +204,7 @@ export class PullThrough {
   async prefetch(route: Route, reference: string, options: { pin: boolean; onBytes?: (bytes: number) => void }): Promise<{ fetched: number }> {
     const digest = parseDigest(reference);
     this.policies.enforceScreen(route, digest.value);
+    if (this.policies.judgingBlobs) await this.policies.enforceBlob(route, digest.value);
     return this.blobs.prefetch(route, digest, options);
   }
 
