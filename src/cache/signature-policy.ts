@@ -64,6 +64,8 @@ export class SignaturePolicy implements ServePolicy {
   private readonly verdicts = new LRUCache<string, VerdictRecord>({ max: 50_000 });
   private readonly admissions = new LRUCache<string, AdmissionRecord>({ max: 200_000 });
   private readonly refusals = new LRUCache<string, EvidenceResult>({ max: 10_000, ttl: refusalMemoryMs });
+  /** Admitted manifests whose references were learned, and under which root: a warm pull parses nothing. */
+  private readonly learnedFrom = new LRUCache<string, string>({ max: 50_000 });
   /** Digests whose refusal (or outage) was logged lately: one line per digest and reason, not one per request. */
   private readonly logged = new LRUCache<string, true>({ max: 10_000, ttl: 60_000 });
 
@@ -119,6 +121,13 @@ export class SignaturePolicy implements ServePolicy {
       };
     }
     if (admission) {
+      // A platform manifest admitted by its index admits its own config and layers under the same root.
+      const learnedKey = `${repository}@${digest}`;
+      if (this.learnedFrom.get(learnedKey) !== admission.root) {
+        const body = options.manifest ?? (await this.parts.source.manifestByDigest(route, digest).catch(() => undefined));
+        if (body) this.learn(route, body, { kind: 'admitted', root: admission.root, policy: policy.name }, true);
+        this.learnedFrom.set(learnedKey, admission.root);
+      }
       const reason = `referenced by the verified manifest ${admission.root} (key ${admission.keyId})`;
       return { ...common, allowed: true, verdict: 'admitted', reason, signatures: [], keyId: admission.keyId, parent: admission.root, cached: true };
     }

@@ -36,6 +36,10 @@ export class ScriptedUpstream implements Upstream {
   private readonly tags = new Map<string, string>();
   private readonly blobs = new Map<string, Buffer>();
   private held: { promise: Promise<void>; release: () => void } | undefined;
+  /** Referrers lists answered by the referrers API, by `repository@subject` (raw index bodies). */
+  private readonly referrerLists = new Map<string, Buffer>();
+  /** False: the referrers API answers 404, as Debian's distribution 2.8 does (clients then keep the referrers tag). */
+  referrersApi = true;
 
   constructor(
     readonly name = 'registry.test',
@@ -144,10 +148,18 @@ export class ScriptedUpstream implements Upstream {
     return { status: 200, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ name: repository, tags })) };
   }
 
+  /** The referrers API's answer for `subject` from now on (an OCI image index body). */
+  setReferrers(repository: string, subject: string, index: Buffer): void {
+    this.referrerLists.set(`${repository}@${subject}`, index);
+  }
+
   async referrers(repository: string, digest: string, _query: string, signal: AbortSignal): Promise<UpstreamPassthrough> {
     await this.answer({ method: 'referrers', repository, reference: digest }, signal);
-    const index = { schemaVersion: 2, mediaType: mediaTypes.ociIndex, manifests: [] };
-    return { status: 200, headers: { 'content-type': mediaTypes.ociIndex }, body: Buffer.from(JSON.stringify(index)) };
+    // What RegistryClient makes of a 404.
+    if (!this.referrersApi) throw new OciError('MANIFEST_UNKNOWN', `referrers not found upstream (${this.name})`);
+    const index =
+      this.referrerLists.get(`${repository}@${digest}`) ?? Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: mediaTypes.ociIndex, manifests: [] }));
+    return { status: 200, headers: { 'content-type': mediaTypes.ociIndex }, body: index };
   }
 
   private async answer(call: UpstreamCall, signal: AbortSignal): Promise<void> {
