@@ -8,6 +8,7 @@ import { maxManifestBytes } from '../oci/media-types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { adoptImage, type AdoptedImage } from './adoption.js';
+import { findAttachments, type FoundAttachments } from './attachments.js';
 import { BlobCache, type BlobAnswer, type BlobCacheOptions } from './blob-cache.js';
 import { DigestMismatchError, type BlobStore } from './blob-store.js';
 import { CacheReads } from './cache-reads.js';
@@ -198,6 +199,28 @@ export class PullThrough {
           return { mediaType: answer.mediaType, body: answer.body! };
         };
     return walkImage({ digest: top.digest, mediaType: top.mediaType, body: top.body! }, source, options.platforms);
+  }
+
+  /**
+   * The signatures, attestations and SBOMs attached to `digests` (seed and export carry them): the
+   * `.sig`/`.att`/`.sbom` tags and the referrers tag that exist, each walked with `image` like an image,
+   * and the referrers the upstream's referrers API lists. `cachedOnly`: tags with a record, no upstream.
+   */
+  attachments(route: Route, digests: readonly string[], options: { cachedOnly?: boolean } = {}): Promise<FoundAttachments> {
+    return findAttachments(
+      {
+        hasTag: async (tag) =>
+          options.cachedOnly
+            ? (await this.tags.recorded(route, tag)) !== undefined
+            : (await this.resolve(route, tag, { accept: undefined, head: true }, false)).digest !== '',
+        referrers: async (digest) => {
+          if (options.cachedOnly) return undefined;
+          const answer = await this.listings.referrers(route, parseDigest(digest), '');
+          return answer.status === 200 ? answer.body : undefined;
+        },
+      },
+      digests,
+    );
   }
 
   /** Resolves once the blob is committed (fetched, joined or cached already); see BlobCache.prefetch. */

@@ -133,7 +133,10 @@ export class SignaturePolicy implements ServePolicy {
     }
     const body = options.manifest ?? (await this.parts.source.manifestByDigest(route, digest).catch(() => undefined));
     if (body && isEvidenceManifest(body, options.tag)) {
-      this.learn(route, body, { kind: 'evidence', policy: policy.name }, true);
+      if (this.learnedFrom.get(`${repository}@${digest}`) !== 'evidence') {
+        this.learn(route, body, { kind: 'evidence', policy: policy.name }, true);
+        this.learnedFrom.set(`${repository}@${digest}`, 'evidence');
+      }
       return {
         ...common,
         allowed: true,
@@ -239,10 +242,14 @@ export class SignaturePolicy implements ServePolicy {
     if (manifest) this.learn(route, manifest, { kind: 'admitted', root: digest, policy }, true);
   }
 
-  /** What a served manifest references may follow: its platform manifests and blobs, under the same root or as evidence. */
+  /**
+   * What a served manifest references may follow: the platform manifests and blobs of a verified (or admitted)
+   * manifest under the same root; only the blobs of evidence. The manifests a referrers index lists are judged
+   * on their own (a referrer names its subject), or an image listed there would be served unsigned.
+   */
   private learn(route: Route, body: Buffer, record: AdmissionRecord, persist: boolean): void {
     const refs = referencesOf(body);
-    for (const child of [...refs.manifests, ...refs.blobs]) {
+    for (const child of record.kind === 'admitted' ? [...refs.manifests, ...refs.blobs] : refs.blobs) {
       const key = `${route.upstream.name}/${route.repository}@${child.digest}`;
       const had = this.admissions.get(key);
       if (had && had.kind === record.kind && (had.kind === 'evidence' || (record.kind === 'admitted' && had.root === record.root))) continue;

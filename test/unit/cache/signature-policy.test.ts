@@ -186,6 +186,19 @@ describe('signature policy', () => {
     const image = upstream.pushImage(repo, 'sha256-' + 'a'.repeat(64) + '.sig', [Buffer.from('rootfs')]);
     const err = await refusal(pull.manifest(route, 'sha256-' + 'a'.repeat(64) + '.sig', get));
     expect(err.message).toContain(image.digest);
+    // Listed in a referrers tag index (which is evidence), it is still judged on its own.
+    const signed = upstream.pushImage(repo, '1.0', [Buffer.from('signed')], 'signed');
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: cosignTypes.ociIndex,
+        manifests: [{ mediaType: cosignTypes.ociManifest, size: image.manifest.length, digest: image.digest, artifactType: cosignTypes.bundle }],
+      }),
+    );
+    upstream.pushManifest(repo, index, cosignTypes.ociIndex, signed.digest.replace(':', '-'));
+    expect((await pull.manifest(route, signed.digest.replace(':', '-'), get)).mediaType).toBe(cosignTypes.ociIndex);
+    expect((await refusal(pull.manifest(route, image.digest, get))).code).toBe('DENIED');
+    expect((await refusal(pull.blob(route, image.layers[0]!, { head: false }))).code).toBe('DENIED');
   });
 
   it('warn mode serves, logs and counts', async () => {
