@@ -125,7 +125,7 @@ export class SignaturePolicy implements ServePolicy {
       const learnedKey = `${repository}@${digest}`;
       if (this.learnedFrom.get(learnedKey) !== admission.root) {
         const body = options.manifest ?? (await this.parts.source.manifestByDigest(route, digest).catch(() => undefined));
-        if (body) this.learn(route, body, { kind: 'admitted', root: admission.root, policy: policy.name }, true);
+        if (body) await this.learn(route, body, { kind: 'admitted', root: admission.root, policy: policy.name });
         this.learnedFrom.set(learnedKey, admission.root);
       }
       const reason = `referenced by the verified manifest ${admission.root} (key ${admission.keyId})`;
@@ -134,7 +134,7 @@ export class SignaturePolicy implements ServePolicy {
     const body = options.manifest ?? (await this.parts.source.manifestByDigest(route, digest).catch(() => undefined));
     if (body && isEvidenceManifest(body, options.tag)) {
       if (this.learnedFrom.get(`${repository}@${digest}`) !== 'evidence') {
-        this.learn(route, body, { kind: 'evidence', policy: policy.name }, true);
+        await this.learn(route, body, { kind: 'evidence', policy: policy.name });
         this.learnedFrom.set(`${repository}@${digest}`, 'evidence');
       }
       return {
@@ -239,7 +239,7 @@ export class SignaturePolicy implements ServePolicy {
     this.verdicts.set(key, record);
     await this.parts.writes.attempt('metadata', 'signature verdict', () => this.parts.records.setVerdict(key, record), { verdict: key });
     const manifest = body ?? (await this.parts.source.manifestByDigest(route, digest).catch(() => undefined));
-    if (manifest) this.learn(route, manifest, { kind: 'admitted', root: digest, policy }, true);
+    if (manifest) await this.learn(route, manifest, { kind: 'admitted', root: digest, policy });
   }
 
   /**
@@ -247,15 +247,18 @@ export class SignaturePolicy implements ServePolicy {
    * manifest under the same root; only the blobs of evidence. The manifests a referrers index lists are judged
    * on their own (a referrer names its subject), or an image listed there would be served unsigned.
    */
-  private learn(route: Route, body: Buffer, record: AdmissionRecord, persist: boolean): void {
+  private async learn(route: Route, body: Buffer, record: AdmissionRecord): Promise<void> {
     const refs = referencesOf(body);
+    const writes: Array<Promise<boolean>> = [];
     for (const child of record.kind === 'admitted' ? [...refs.manifests, ...refs.blobs] : refs.blobs) {
       const key = `${route.upstream.name}/${route.repository}@${child.digest}`;
       const had = this.admissions.get(key);
       if (had && had.kind === record.kind && (had.kind === 'evidence' || (record.kind === 'admitted' && had.root === record.root))) continue;
       this.admissions.set(key, record);
-      if (persist) void this.parts.writes.attempt('metadata', 'signature admission', () => this.parts.records.setAdmission(key, record), { admission: key });
+      // Written before the answer: another replica may be asked for the blob next.
+      writes.push(this.parts.writes.attempt('metadata', 'signature admission', () => this.parts.records.setAdmission(key, record), { admission: key }));
     }
+    await Promise.all(writes);
   }
 
   private count(verdict: SignatureVerdict): void {
