@@ -1,12 +1,10 @@
 // Evidence through the core's own cached paths: the signature policy never talks to an upstream directly.
 //
-// Tags (`.sig`, the referrers tag) resolve as a pull resolves them (record, TTL, stale-if-error, and
+// Tags (`.sig`) resolve as a pull resolves them (record, TTL, stale-if-error, and
 // offline for good); manifests and blobs are fetched, verified against their digest and stored like any
 // other content, so a verdict's evidence is in the cache to re-check, to export and to serve to cosign.
 // The sizes an evidence manifest gives its blobs bound their downloads, as for a pulled image.
 import { parseDigest } from '../oci/digest.js';
-import { isOciError } from '../oci/errors.js';
-import { referrersTag } from '../trust/cosign-tags.js';
 import type { BlobCache } from './blob-cache.js';
 import type { KnownSizes } from './known-sizes.js';
 import type { Listings } from './listings.js';
@@ -52,22 +50,11 @@ export class CoreEvidence implements EvidenceSource {
   }
 
   /**
-   * The upstream's referrers API answer, else the referrers tag index (distribution-spec "Referrers Tag
-   * Schema"), which go-containerregistry and so cosign write when a registry has no referrers API. When
-   * the API cannot be reached the tag is tried too: its cached copy answers offline.
+   * The core's one referrers lookup (referrers.ts): the upstream's referrers API, else the referrers tag
+   * index, cached with the tag TTL, served stale when upstream fails and for good offline.
    */
   async referrers(route: Route, digest: string): Promise<Buffer | undefined> {
-    let outage: unknown;
-    try {
-      const answer = await this.parts.listings.referrers(route, parseDigest(digest), '');
-      if (answer.status === 200) return answer.body;
-    } catch (err) {
-      if (!isOciError(err) || (err.code !== 'MANIFEST_UNKNOWN' && err.code !== 'NAME_UNKNOWN')) outage = err;
-    }
-    try {
-      return (await this.manifestByTag(route, referrersTag(digest)))?.body;
-    } catch (err) {
-      throw outage ?? err;
-    }
+    const answer = await this.parts.listings.referrers(route, parseDigest(digest));
+    return answer.manifests.length > 0 ? answer.body : undefined;
   }
 }

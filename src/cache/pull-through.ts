@@ -8,7 +8,7 @@ import { maxManifestBytes } from '../oci/media-types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { adoptImage, type AdoptedImage } from './adoption.js';
-import { findAttachments, type FoundAttachments } from './attachments.js';
+import { attachmentLookup, findAttachments, type FoundAttachments } from './attachments.js';
 import { BlobCache, type BlobAnswer, type BlobCacheOptions } from './blob-cache.js';
 import { DigestMismatchError, type BlobStore } from './blob-store.js';
 import { CacheReads } from './cache-reads.js';
@@ -22,16 +22,17 @@ import { Manifests, type ManifestAnswer, type ManifestOptions, type ManifestRequ
 import type { MetadataStore } from './metadata-store.js';
 import type { DenialReason, Route, UpstreamPassthrough } from './ports.js';
 import type { ManifestPulls } from './manifest-pulls.js';
-import { CoreEvidence } from './evidence-source.js';
+import { buildSignaturePolicy, uncheckedVerdict } from './core-signatures.js';
+import type { ReferrersAnswer } from './referrers.js';
 import { ServePolicies, type ServePolicy, type Verdict } from './serve-policy.js';
-import { SignaturePolicy, type SignaturePolicyOptions } from './signature-policy.js';
+import type { SignaturePolicy, SignaturePolicyOptions } from './signature-policy.js';
 import type { SignatureVerdict } from './signature-verdict.js';
 import type { TrustedKeys } from './trusted-keys.js';
 import { StoredBlobs, type StoredBlobOptions } from './stored-blobs.js';
 import { Tags, type TagOptions } from './tags.js';
 import { Visibility } from './visibility.js';
 
-export type { BlobAnswer, ManifestAnswer, AdoptedImage, WalkedImage, SignatureVerdict };
+export type { BlobAnswer, ManifestAnswer, AdoptedImage, WalkedImage, ReferrersAnswer, SignatureVerdict };
 
 export interface CorePorts {
   readonly store: BlobStore;
@@ -88,21 +89,17 @@ export class PullThrough {
     this.blobs = new BlobCache(blobParts, options.blobs, this.shutdown.signal, metrics, log);
     this.manifests = new Manifests({ stored, records: ports.metadata, visibility, writes, reads }, options.manifests, metrics, log);
     this.tags = new Tags(this.manifests, { records: ports.metadata, visibility, writes, reads }, options.tags, metrics, log);
-    this.listings = new Listings(options.listings);
-    if (options.signatures) {
-      if (!ports.keys) throw new Error('signature policies need the TrustedKeys port');
-      const source = new CoreEvidence({
-        tags: this.tags,
-        manifests: this.manifests,
-        blobs: this.blobs,
-        stored,
-        listings: this.listings,
-        knownSizes: this.knownSizes,
-      });
-      const isCached = (digest: string): boolean => stored.size(parseDigest(digest)) !== undefined;
-      const parts = { keys: ports.keys, records: ports.metadata, source, isCached, reads, writes };
-      this.signatures = new SignaturePolicy(options.signatures, parts, metrics, log);
-    }
+    const tags = this.tags;
+    const listingParts = {
+      records: ports.metadata,
+      writes,
+      reads,
+      resolveTag: (route: Route, tag: string, request: ManifestRequest) => tags.resolve(route, tag, request),
+    };
+    const freshness = { ttlMs: options.tags.ttlMs, staleTimeoutMs: options.tags.staleTimeoutMs, clock };
+    this.listings = new Listings(listingParts, options.listings, freshness, log);
+    const signatureParts = { tags, manifests: this.manifests, blobs: this.blobs, stored, listings: this.listings, knownSizes: this.knownSizes };
+    this.signatures = buildSignaturePolicy({ ...signatureParts, keys: ports.keys, records: ports.metadata, reads, writes }, options.signatures, metrics, log);
     this.policies = new ServePolicies(this.signatures ? [...options.policies, this.signatures] : options.policies);
   }
 
@@ -141,8 +138,13 @@ export class PullThrough {
     return this.listings.tags(route, query);
   }
 
-  async referrers(route: Route, reference: string, query: string): Promise<UpstreamPassthrough> {
-    return this.listings.referrers(route, parseDigest(reference), query);
+  /**
+   * The referrers of a digest in the route's repository, of `artifactType` only when given: the upstream's
+   * referrers API, else its referrers tag, else none; cached, served stale and offline (referrers.ts).
+   * The one lookup for the HTTP route and the signature policy; it runs no serve policy itself.
+   */
+  async referrers(route: Route, digest: string, artifactType?: string): Promise<ReferrersAnswer> {
+    return this.listings.referrers(route, parseDigest(digest), artifactType);
   }
 
   /**
@@ -163,27 +165,11 @@ export class PullThrough {
     }
   }
 
-  /**
-   * The signature policy's verdict on `reference` (a tag or a digest) through `route`, for `tender check`
-   * and the admission endpoints (issue 14): the tag resolves as a pull resolves it, then the digest is
-   * judged by SignaturePolicy.decide. The contract is in signature-verdict.ts: it resolves for refusals and
-   * signature outages (after `signal` or the policy's deadline, by onError); the image's own errors throw.
-   */
+  /** The signature verdict on a tag (resolved as a pull does) or digest, for `tender check` and admission: see signature-verdict.ts. */
   async signatureVerdict(route: Route, reference: string, options: { signal?: AbortSignal } = {}): Promise<SignatureVerdict> {
     const answer = await this.resolve(route, reference, { accept: undefined, head: false }, false);
     const tag = isDigest(reference) ? undefined : reference;
-    if (!this.signatures) {
-      const repository = `${route.upstream.name}/${route.repository}`;
-      return {
-        digest: answer.digest,
-        allowed: true,
-        verdict: 'unchecked',
-        reason: `no signature policy covers ${repository}`,
-        signatures: [],
-        keyIds: [],
-        cached: false,
-      };
-    }
+    if (!this.signatures) return uncheckedVerdict(route, answer.digest);
     return this.signatures.decide(route, answer.digest, { manifest: answer.body, tag, ...(options.signal ? { signal: options.signal } : {}) });
   }
 
@@ -201,26 +187,10 @@ export class PullThrough {
     return walkImage({ digest: top.digest, mediaType: top.mediaType, body: top.body! }, source, options.platforms);
   }
 
-  /**
-   * The signatures, attestations and SBOMs attached to `digests` (seed and export carry them): the
-   * `.sig`/`.att`/`.sbom` tags and the referrers tag that exist, each walked with `image` like an image,
-   * and the referrers the upstream's referrers API lists. `cachedOnly`: tags with a record, no upstream.
-   */
+  /** The signatures, attestations and SBOMs attached to `digests`, for seed and export (attachments.ts). */
   attachments(route: Route, digests: readonly string[], options: { cachedOnly?: boolean } = {}): Promise<FoundAttachments> {
-    return findAttachments(
-      {
-        hasTag: async (tag) =>
-          options.cachedOnly
-            ? (await this.tags.recorded(route, tag)) !== undefined
-            : (await this.resolve(route, tag, { accept: undefined, head: true }, false)).digest !== '',
-        referrers: async (digest) => {
-          if (options.cachedOnly) return undefined;
-          const answer = await this.listings.referrers(route, parseDigest(digest), '');
-          return answer.status === 200 ? answer.body : undefined;
-        },
-      },
-      digests,
-    );
+    const head = (tag: string) => this.resolve(route, tag, { accept: undefined, head: true }, false);
+    return findAttachments(attachmentLookup({ tags: this.tags, listings: this.listings, head }, route, options.cachedOnly ?? false), digests);
   }
 
   /** Resolves once the blob is committed (fetched, joined or cached already); see BlobCache.prefetch. */

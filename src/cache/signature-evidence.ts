@@ -143,3 +143,32 @@ function refusalOf(signatures: readonly SignatureFound[], failures: readonly str
   }
   return { reason: 'malformed', detail: `no readable signature (${signatures[0]!.detail ?? 'malformed'})` };
 }
+
+/**
+ * The shared check, or a fetch failure when the deadline or the caller's signal comes first (the check goes
+ * on for the others waiting on it, and its evidence is cached for the next pull). A plain timer, cleared:
+ * AbortSignal.timeout's would outlive every answer.
+ */
+export async function withDeadline(work: Promise<EvidenceResult>, deadlineMs: number, signal: AbortSignal | undefined): Promise<EvidenceResult> {
+  if (signal?.aborted) return timedOut(deadlineMs);
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const late = new Promise<EvidenceResult>((resolve) => {
+    onAbort = () => resolve(timedOut(deadlineMs));
+    timer = setTimeout(onAbort, deadlineMs);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+function timedOut(deadlineMs: number): EvidenceResult {
+  return {
+    signatures: [],
+    refusal: { reason: 'fetch-failed', detail: `signatures could not be fetched: no answer within ${deadlineMs} ms (or the caller's deadline)` },
+  };
+}

@@ -19,7 +19,8 @@ import type { CacheWrites } from './cache-writes.js';
 import type { AdmissionRecord, SignatureRecords, VerdictRecord } from './metadata-store.js';
 import type { Route } from './ports.js';
 import { allowed, type ServedManifest, type ServePolicy, type Verdict } from './serve-policy.js';
-import { checkSignatures, type EvidenceResult, type EvidenceSource } from './signature-evidence.js';
+import { checkSignatures, withDeadline, type EvidenceResult, type EvidenceSource } from './signature-evidence.js';
+import { SignatureReports } from './signature-reports.js';
 import type { SignatureVerdict } from './signature-verdict.js';
 import { SingleFlight } from './single-flight.js';
 import type { TrustedKeys } from './trusted-keys.js';
@@ -66,15 +67,15 @@ export class SignaturePolicy implements ServePolicy {
   private readonly refusals = new LRUCache<string, EvidenceResult>({ max: 10_000, ttl: refusalMemoryMs });
   /** Admitted manifests whose references were learned, and under which root: a warm pull parses nothing. */
   private readonly learnedFrom = new LRUCache<string, string>({ max: 50_000 });
-  /** Digests whose refusal (or outage) was logged lately: one line per digest and reason, not one per request. */
-  private readonly logged = new LRUCache<string, true>({ max: 10_000, ttl: 60_000 });
+  private readonly reports: SignatureReports;
 
   constructor(
     private readonly options: SignaturePolicyOptions,
     private readonly parts: SignaturePolicyParts,
-    private readonly metrics: Metrics,
+    metrics: Metrics,
     private readonly log: Logger,
   ) {
+    this.reports = new SignatureReports(metrics, log);
     this.exempt = repositoryMatcher(options.exempt);
     this.matchers = options.policies.map((policy) => ({ policy, matches: firstMatch(policy.repositories) }));
   }
@@ -175,8 +176,8 @@ export class SignaturePolicy implements ServePolicy {
   async judge(route: Route, manifest: ServedManifest): Promise<Verdict> {
     if (!this.policyFor(route)) return allowed;
     const verdict = await this.decide(route, manifest.digest, { manifest: manifest.body, tag: manifest.tag });
-    this.count(verdict);
-    this.report(route, verdict);
+    this.reports.count(verdict);
+    this.reports.report(route, verdict);
     if (verdict.verdict === 'unavailable') {
       throw new OciError('UNAVAILABLE', `signature policy "${verdict.policy}": ${verdict.reason}; retry later`, { detail: { policy: verdict.policy } });
     }
@@ -197,7 +198,7 @@ export class SignaturePolicy implements ServePolicy {
     if (await this.admission(route, digest, policy, keySet.fingerprint)) return allowed;
     const repository = `${route.upstream.name}/${route.repository}`;
     const message = `signature policy "${policy.name}" refuses ${repository}@${digest}: no verified manifest known to reference this blob (pull the image by its tag or manifest digest first)`;
-    if (this.once(`blob:${repository}@${digest}`))
+    if (this.reports.once(`blob:${repository}@${digest}`))
       this.log.warn({ policy: policy.name, upstream: route.upstream.name, repository: route.repository, digest, mode: policy.mode }, message);
     return policy.mode === 'warn' ? allowed : { allowed: false, reason: 'signature', message };
   }
@@ -260,70 +261,8 @@ export class SignaturePolicy implements ServePolicy {
     }
     await Promise.all(writes);
   }
-
-  private count(verdict: SignatureVerdict): void {
-    if (verdict.policy === undefined || verdict.verdict === 'exempt' || verdict.verdict === 'unchecked') return;
-    this.metrics.signatureVerdicts.inc({ policy: verdict.policy, verdict: verdict.verdict });
-  }
-
-  /** One log line per digest and outcome: refusals, warnings and outages; fresh verifications at info. */
-  private report(route: Route, verdict: SignatureVerdict): void {
-    const fields = { policy: verdict.policy, upstream: route.upstream.name, repository: route.repository, digest: verdict.digest };
-    if (verdict.verdict === 'admitted' && verdict.parent) {
-      // An admitted platform manifest brings its own blobs in (a HEAD of a child carries no body: learned at its GET).
-      return;
-    }
-    if (verdict.verdict === 'verified' && !verdict.cached) {
-      this.log.info({ ...fields, key: verdict.keyId, format: verdict.signatures.find((s) => s.verified)?.format }, 'signature verified');
-      return;
-    }
-    if (!verdict.refusal || !this.once(`${verdict.verdict}:${verdict.policy}:${verdict.digest}`)) return;
-    const signatures = verdict.signatures.slice(0, 8).map((s) => ({ source: s.source, format: s.format, reason: s.reason, detail: s.detail }));
-    const message = {
-      refused: 'signature policy refused a manifest',
-      warned: 'signature policy would refuse a manifest (warn mode: served)',
-      'fail-open': 'signatures could not be fetched: served (onError: allow)',
-      unavailable: 'signatures could not be fetched: refused (onError: deny)',
-    }[verdict.verdict as 'refused' | 'warned' | 'fail-open' | 'unavailable'];
-    this.log.warn({ ...fields, verdict: verdict.verdict, reason: verdict.reason, refusal: verdict.refusal, signatures }, message);
-  }
-
-  private once(key: string): boolean {
-    if (this.logged.has(key)) return false;
-    this.logged.set(key, true);
-    return true;
-  }
 }
 
 function refusalMessage(route: Route, verdict: SignatureVerdict): string {
   return `signature policy "${verdict.policy}" refuses ${route.upstream.name}/${route.repository}@${verdict.digest}: ${verdict.reason}`;
-}
-
-/**
- * The shared check, or a fetch failure when the deadline or the caller's signal comes first (the check goes
- * on for the others waiting on it, and its evidence is cached for the next pull). A plain timer, cleared:
- * AbortSignal.timeout's would outlive every answer.
- */
-async function withDeadline(work: Promise<EvidenceResult>, deadlineMs: number, signal: AbortSignal | undefined): Promise<EvidenceResult> {
-  if (signal?.aborted) return timedOut(deadlineMs);
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  const late = new Promise<EvidenceResult>((resolve) => {
-    onAbort = () => resolve(timedOut(deadlineMs));
-    timer = setTimeout(onAbort, deadlineMs);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-  try {
-    return await Promise.race([work, late]);
-  } finally {
-    clearTimeout(timer);
-    if (onAbort) signal?.removeEventListener('abort', onAbort);
-  }
-}
-
-function timedOut(deadlineMs: number): EvidenceResult {
-  return {
-    signatures: [],
-    refusal: { reason: 'fetch-failed', detail: `signatures could not be fetched: no answer within ${deadlineMs} ms (or the caller's deadline)` },
-  };
 }

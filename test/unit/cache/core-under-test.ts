@@ -28,6 +28,8 @@ export interface CoreSettings {
   readonly maxBlobBytes?: number;
   readonly signatures?: SignaturePolicyOptions;
   readonly keys?: TrustedKeys;
+  /** Bounds on the lists read from upstream (tags lists, referrers). */
+  readonly listingLimits?: CoreOptions['listings']['limits'];
   /** Shares the store and metadata of another core (a second replica on the same volume). */
   readonly shareWith?: CoreUnderTest;
 }
@@ -89,7 +91,7 @@ export async function coreUnderTest(settings: CoreSettings = {}): Promise<CoreUn
       policies: new TagPolicies(settings.tagPolicies ?? new Map()),
       clock: () => core.now,
     },
-    listings: { upstreamTimeoutMs: 5_000 },
+    listings: { upstreamTimeoutMs: 5_000, ...(settings.listingLimits ? { limits: settings.listingLimits } : {}) },
     policies: settings.policies ?? [],
     ...(settings.signatures ? { signatures: settings.signatures } : {}),
   };

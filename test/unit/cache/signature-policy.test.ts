@@ -81,7 +81,7 @@ function signBundle(upstream: ScriptedUpstream, repository: string, subject: { d
       manifests: [{ mediaType: cosignTypes.ociManifest, size: manifest.length, digest, artifactType: cosignTypes.bundle }],
     }),
   );
-  if (api) upstream.setReferrers(repository, subject.digest, index);
+  if (api) upstream.referrerLists.set(subject.digest, (JSON.parse(index.toString()) as { manifests: unknown[] }).manifests);
   else upstream.pushManifest(repository, index, cosignTypes.ociIndex, subject.digest.replace(':', '-'));
   return digest;
 }
@@ -338,7 +338,7 @@ describe('signature policy', () => {
       digest: `sha256:${i.toString(16).padStart(64, '0')}`,
       artifactType: 'application/vnd.example.sbom',
     }));
-    upstream.setReferrers(repo, image.digest, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: cosignTypes.ociIndex, manifests: entries })));
+    upstream.referrerLists.set(image.digest, entries);
     const big = Buffer.alloc(4 * 1024 * 1024, 'a');
     const layer = signatureLayer(signer, simpleSigningPayload(`registry.test/${repo}`, image.digest));
     const { config, manifest } = signatureImage([{ ...layer, payload: { ...layer.payload, bytes: big, digest: sha256(big), size: big.length } }]);
