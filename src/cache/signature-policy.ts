@@ -68,6 +68,7 @@ export class SignaturePolicy implements ServePolicy {
   /** Admitted manifests whose references were learned, and under which root: a warm pull parses nothing. */
   private readonly learnedFrom = new LRUCache<string, string>({ max: 50_000 });
   private readonly reports: SignatureReports;
+  private readonly covered = new LRUCache<string, { exempt: boolean; policy: Policy | undefined }>({ max: 10_000 });
 
   constructor(
     private readonly options: SignaturePolicyOptions,
@@ -76,23 +77,33 @@ export class SignaturePolicy implements ServePolicy {
     private readonly log: Logger,
   ) {
     this.reports = new SignatureReports(metrics, log);
+    this.reports.initialize(options.policies.map((p) => p.name));
     this.exempt = repositoryMatcher(options.exempt);
     this.matchers = options.policies.map((policy) => ({ policy, matches: firstMatch(policy.repositories) }));
   }
 
   /** The policy that covers `route`, if any (exempt repositories have none). */
   policyFor(route: Route): Policy | undefined {
-    const repository = `${route.upstream.name}/${route.repository}`;
-    if (this.exempt(repository)) return undefined;
-    return this.matchers.find((m) => m.matches(repository) !== undefined)?.policy;
+    return this.coverage(`${route.upstream.name}/${route.repository}`).policy;
+  }
+
+  /** Exempt, covered by a policy, or neither: memoized per repository, as every manifest and blob request asks. */
+  private coverage(repository: string): { exempt: boolean; policy: Policy | undefined } {
+    let found = this.covered.get(repository);
+    if (!found) {
+      const exempt = this.exempt(repository);
+      found = { exempt, policy: exempt ? undefined : this.matchers.find((m) => m.matches(repository) !== undefined)?.policy };
+      this.covered.set(repository, found);
+    }
+    return found;
   }
 
   /** The decision for one digest (a manifest's; see signature-verdict.ts for the contract). Resolves, never throws for evidence trouble. */
   async decide(route: Route, digest: string, options: DecideOptions = {}): Promise<SignatureVerdict> {
     const repository = `${route.upstream.name}/${route.repository}`;
     const base = { digest, signatures: [], keyIds: [], cached: false } as const;
-    if (this.exempt(repository)) return { ...base, allowed: true, verdict: 'exempt', reason: `${repository} is exempt from signature checks` };
-    const policy = this.matchers.find((m) => m.matches(repository) !== undefined)?.policy;
+    const { exempt, policy } = this.coverage(repository);
+    if (exempt) return { ...base, allowed: true, verdict: 'exempt', reason: `${repository} is exempt from signature checks` };
     if (!policy) return { ...base, allowed: true, verdict: 'unchecked', reason: `no signature policy covers ${repository}` };
     const keySet = this.parts.keys.keysOf(policy.name);
     const common = { digest, policy: policy.name, mode: policy.mode, keyIds: keySet.keys.map((k) => k.id) };

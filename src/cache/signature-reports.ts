@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Route } from './ports.js';
-import type { SignatureVerdict } from './signature-verdict.js';
+import { countedVerdicts, type SignatureVerdict } from './signature-verdict.js';
 
 export class SignatureReports {
   /** Digests whose refusal (or outage) was logged lately: one line per digest and reason, not one per request. */
@@ -13,6 +13,11 @@ export class SignatureReports {
     private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {}
+
+  /** The series dashboards and alerts count on, at 0 from the start (a counter born at its first increment has no earlier sample). */
+  initialize(policies: readonly string[]): void {
+    for (const policy of policies) for (const verdict of countedVerdicts) this.metrics.signatureVerdicts.inc({ policy, verdict }, 0);
+  }
 
   count(verdict: SignatureVerdict): void {
     if (verdict.policy === undefined || verdict.verdict === 'exempt' || verdict.verdict === 'unchecked') return;
