@@ -103,8 +103,9 @@ export class Referrers {
     let usable = true;
     try {
       await readPages(
-        (query) => route.upstream.referrers(route.repository, digest.value, query, AbortSignal.timeout(this.options.upstreamTimeoutMs)),
+        (query, signal) => route.upstream.referrers(route.repository, digest.value, query, signal),
         this.options.limits,
+        this.options.upstreamTimeoutMs,
         `the referrers list of ${route.upstream.name}/${route.repository}@${digest.value}`,
         (page) => {
           const parsed = page.status === 200 ? parseReferrersIndex(page.body) : { ok: false as const, problem: `status ${page.status}` };

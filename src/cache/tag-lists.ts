@@ -58,8 +58,9 @@ export class TagLists {
     let dropped = 0;
     const what = `the tags list of ${route.upstream.name}/${route.repository}`;
     await readPages(
-      (query) => route.upstream.listTags(route.repository, query, AbortSignal.timeout(this.options.upstreamTimeoutMs)),
+      (query, signal) => route.upstream.listTags(route.repository, query, signal),
       this.options.limits,
+      this.options.upstreamTimeoutMs,
       what,
       (answer) => {
         for (const tag of this.tagsOf(answer, what)) {
