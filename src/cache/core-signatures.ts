@@ -1,5 +1,5 @@
 // The signature policy as the core's facade builds and asks it: kept out of pull-through.ts, which only wires it in.
-import { parseDigest } from '../oci/digest.js';
+import { isDigest, parseDigest } from '../oci/digest.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { CacheReads } from './cache-reads.js';
@@ -10,6 +10,9 @@ import type { Route } from './ports.js';
 import { SignaturePolicy, type SignaturePolicyOptions } from './signature-policy.js';
 import type { SignatureVerdict } from './signature-verdict.js';
 import type { TrustedKeys } from './trusted-keys.js';
+
+export { attachmentLookup, findAttachments, type FoundAttachments } from './attachments.js';
+export type { SignaturePolicy, SignaturePolicyOptions, SignatureVerdict, TrustedKeys };
 
 export interface CoreSignatureParts extends EvidenceParts {
   readonly keys: TrustedKeys | undefined;
@@ -32,8 +35,16 @@ export function buildSignaturePolicy(
   return new SignaturePolicy(options, { keys: parts.keys, records: parts.records, source, isCached, reads: parts.reads, writes: parts.writes }, metrics, log);
 }
 
-/** The verdict when no `signatures:` section is configured at all. */
-export function uncheckedVerdict(route: Route, digest: string): SignatureVerdict {
+/** The verdict on a resolved manifest: the policy's decision, or `unchecked` when no `signatures:` is configured at all. */
+export function verdictOf(
+  policy: SignaturePolicy | undefined,
+  route: Route,
+  reference: string,
+  manifest: { readonly digest: string; readonly body: Buffer | undefined },
+  signal: AbortSignal | undefined,
+): Promise<SignatureVerdict> {
+  const tag = isDigest(reference) ? undefined : reference;
+  if (policy) return policy.decide(route, manifest.digest, { manifest: manifest.body, tag, signal });
   const reason = `no signature policy covers ${route.upstream.name}/${route.repository}`;
-  return { digest, allowed: true, verdict: 'unchecked', reason, signatures: [], keyIds: [], cached: false };
+  return Promise.resolve({ digest: manifest.digest, allowed: true, verdict: 'unchecked', reason, signatures: [], keyIds: [], cached: false });
 }

@@ -2,13 +2,12 @@
 // adopt, …) call. Each job is a part of its own; docs/architecture.md says which and why.
 import type { Readable } from 'node:stream';
 import { isDigest, parseDigest } from '../oci/digest.js';
-import { isOciError } from '../oci/errors.js';
-import { assertTag } from '../oci/names.js';
+import { isOciError, OciError } from '../oci/errors.js';
+import { isValidTag } from '../oci/names.js';
 import { maxManifestBytes } from '../oci/media-types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { adoptImage, type AdoptedImage } from './adoption.js';
-import { attachmentLookup, findAttachments, type FoundAttachments } from './attachments.js';
 import { BlobCache, type BlobAnswer, type BlobCacheOptions } from './blob-cache.js';
 import { DigestMismatchError, type BlobStore } from './blob-store.js';
 import { CacheReads } from './cache-reads.js';
@@ -20,19 +19,18 @@ import { KnownSizes } from './known-sizes.js';
 import { Listings, type ListingOptions } from './listings.js';
 import { Manifests, type ManifestAnswer, type ManifestOptions, type ManifestRequest } from './manifests.js';
 import type { MetadataStore } from './metadata-store.js';
-import type { DenialReason, Route, UpstreamPassthrough } from './ports.js';
+import type { DenialReason, Route } from './ports.js';
 import type { ManifestPulls } from './manifest-pulls.js';
-import { buildSignaturePolicy, uncheckedVerdict } from './core-signatures.js';
+import * as signing from './core-signatures.js';
 import type { ReferrersAnswer } from './referrers.js';
+import type { TagListAnswer } from './tag-lists.js';
+import type { TagPage } from '../oci/tag-list.js';
 import { ServePolicies, type ServePolicy, type Verdict } from './serve-policy.js';
-import type { SignaturePolicy, SignaturePolicyOptions } from './signature-policy.js';
-import type { SignatureVerdict } from './signature-verdict.js';
-import type { TrustedKeys } from './trusted-keys.js';
 import { StoredBlobs, type StoredBlobOptions } from './stored-blobs.js';
 import { Tags, type TagOptions } from './tags.js';
 import { Visibility } from './visibility.js';
 
-export type { BlobAnswer, ManifestAnswer, AdoptedImage, WalkedImage, ReferrersAnswer, SignatureVerdict };
+export type { BlobAnswer, ManifestAnswer, AdoptedImage, WalkedImage, ReferrersAnswer, TagListAnswer };
 
 export interface CorePorts {
   readonly store: BlobStore;
@@ -41,8 +39,7 @@ export interface CorePorts {
   readonly locks?: FlightLocks;
   /** Inventory and pull audit (issue 15); nobody listens when absent. */
   readonly events?: ManifestPulls;
-  /** The signature policies' public keys, as their files are now; needed when `CoreOptions.signatures` is set. */
-  readonly keys?: TrustedKeys;
+  readonly keys?: signing.TrustedKeys; // the signature policies' public keys, as their files are now (with CoreOptions.signatures)
 }
 
 /** One option bag per part, each built by main.ts from its slice of the configuration. */
@@ -55,8 +52,7 @@ export interface CoreOptions {
   readonly listings: ListingOptions;
   /** In order; the first refusal wins. */
   readonly policies: readonly ServePolicy[];
-  /** Cosign signature policies (issue 13), judged after the policies above; none when absent. */
-  readonly signatures?: SignaturePolicyOptions;
+  readonly signatures?: signing.SignaturePolicyOptions; // cosign signature policies (issue 13), judged after the policies above
 }
 
 export class PullThrough {
@@ -71,7 +67,7 @@ export class PullThrough {
   private readonly tags: Tags;
   private readonly listings: Listings;
   private readonly policies: ServePolicies;
-  private readonly signatures: SignaturePolicy | undefined;
+  private readonly signatures: signing.SignaturePolicy | undefined;
 
   constructor(
     private readonly ports: CorePorts,
@@ -98,8 +94,8 @@ export class PullThrough {
     };
     const freshness = { ttlMs: options.tags.ttlMs, staleTimeoutMs: options.tags.staleTimeoutMs, clock };
     this.listings = new Listings(listingParts, options.listings, freshness, log);
-    const signatureParts = { tags, manifests: this.manifests, blobs: this.blobs, stored, listings: this.listings, knownSizes: this.knownSizes };
-    this.signatures = buildSignaturePolicy({ ...signatureParts, keys: ports.keys, records: ports.metadata, reads, writes }, options.signatures, metrics, log);
+    const signatureParts = { tags, manifests: this.manifests, blobs: this.blobs, stored, listings: this.listings, knownSizes: this.knownSizes, reads, writes };
+    this.signatures = signing.buildSignaturePolicy({ ...signatureParts, keys: ports.keys, records: ports.metadata }, options.signatures, metrics, log);
     this.policies = new ServePolicies(this.signatures ? [...options.policies, this.signatures] : options.policies);
   }
 
@@ -114,9 +110,14 @@ export class PullThrough {
 
   /** A manifest through the pull path (policies, tags, manifests), without announcing it: seed and judge use it too. */
   private async resolve(route: Route, reference: string, request: ManifestRequest, judging = true): Promise<ManifestAnswer> {
-    const tag = isDigest(reference) ? undefined : reference;
+    // A reference with a ":" can only be meant as a digest: a malformed one is DIGEST_INVALID (400).
+    const tag = isDigest(reference) || reference.includes(':') ? undefined : reference;
     if (tag === undefined) parseDigest(reference);
-    else assertTag(tag);
+    else if (!isValidTag(tag)) {
+      // No repository holds a tag the grammar forbids: the spec's 404 for a manifest not found (the
+      // conformance suite asks for `.INVALID_MANIFEST_NAME`), as distribution answers, and no upstream request.
+      throw new OciError('MANIFEST_UNKNOWN', `manifest unknown: "${clip(tag)}" is not a valid tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})`);
+    }
     this.policies.enforceScreen(route, reference);
     const answer = tag === undefined ? await this.manifests.byDigest(route, parseDigest(reference), request) : await this.tags.resolve(route, tag, request);
     // No await at all on the hot path unless a policy judges (signatures).
@@ -129,13 +130,13 @@ export class PullThrough {
 
   async blob(route: Route, reference: string, request: { head: boolean }): Promise<BlobAnswer> {
     const digest = parseDigest(reference);
-    this.policies.enforceScreen(route, digest.value);
-    if (this.policies.judgingBlobs) await this.policies.enforceBlob(route, digest.value);
+    await this.policies.screenBlob(route, digest.value);
     return this.blobs.blob(route, digest, request);
   }
 
-  async listTags(route: Route, query: string): Promise<UpstreamPassthrough> {
-    return this.listings.tags(route, query);
+  /** One page of the repository's tags list (`n` after `last`), in the spec's order, whatever upstream does. */
+  async listTags(route: Route, page: TagPage): Promise<TagListAnswer> {
+    return this.listings.tags(route, page);
   }
 
   /**
@@ -166,11 +167,9 @@ export class PullThrough {
   }
 
   /** The signature verdict on a tag (resolved as a pull does) or digest, for `tender check` and admission: see signature-verdict.ts. */
-  async signatureVerdict(route: Route, reference: string, options: { signal?: AbortSignal } = {}): Promise<SignatureVerdict> {
+  async signatureVerdict(route: Route, reference: string, options: { signal?: AbortSignal } = {}): Promise<signing.SignatureVerdict> {
     const answer = await this.resolve(route, reference, { accept: undefined, head: false }, false);
-    const tag = isDigest(reference) ? undefined : reference;
-    if (!this.signatures) return uncheckedVerdict(route, answer.digest);
-    return this.signatures.decide(route, answer.digest, { manifest: answer.body, tag, ...(options.signal ? { signal: options.signal } : {}) });
+    return signing.verdictOf(this.signatures, route, reference, answer, options.signal);
   }
 
   // ---- what the CLI needs ----------------------------------------------------------------------
@@ -188,16 +187,15 @@ export class PullThrough {
   }
 
   /** The signatures, attestations and SBOMs attached to `digests`, for seed and export (attachments.ts). */
-  attachments(route: Route, digests: readonly string[], options: { cachedOnly?: boolean } = {}): Promise<FoundAttachments> {
+  attachments(route: Route, digests: readonly string[], options: { cachedOnly?: boolean } = {}): Promise<signing.FoundAttachments> {
     const head = (tag: string) => this.resolve(route, tag, { accept: undefined, head: true }, false);
-    return findAttachments(attachmentLookup({ tags: this.tags, listings: this.listings, head }, route, options.cachedOnly ?? false), digests);
+    return signing.findAttachments(signing.attachmentLookup({ tags: this.tags, listings: this.listings, head }, route, options.cachedOnly ?? false), digests);
   }
 
   /** Resolves once the blob is committed (fetched, joined or cached already); see BlobCache.prefetch. */
   async prefetch(route: Route, reference: string, options: { pin: boolean; onBytes?: (bytes: number) => void }): Promise<{ fetched: number }> {
     const digest = parseDigest(reference);
-    this.policies.enforceScreen(route, digest.value);
-    if (this.policies.judgingBlobs) await this.policies.enforceBlob(route, digest.value);
+    await this.policies.screenBlob(route, digest.value);
     return this.blobs.prefetch(route, digest, options);
   }
 
@@ -295,4 +293,8 @@ export class PullThrough {
       // A listener never fails a pull (see pull-events.ts).
     }
   }
+}
+
+function clip(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
 }

@@ -74,14 +74,16 @@ export class ServePolicies {
     for (const policy of this.judges) refuseUnless(route, await policy.judge!(route, manifest));
   }
 
-  /** Whether any policy looks blobs up (when none does, the blob path skips enforceBlob). */
-  get judgingBlobs(): boolean {
-    return this.blobJudges.length > 0;
-  }
-
-  /** Throws DENIED unless every blob-judging policy admits the blob. */
-  async enforceBlob(route: Route, digest: string): Promise<void> {
-    for (const policy of this.blobJudges) refuseUnless(route, await policy.admitBlob!(route, digest));
+  /**
+   * The blob path's check: every screen (synchronous, throws DENIED), then the policies that look blobs up
+   * (signatures). Undefined when none does, so a blob hit awaits nothing more than a resolved value.
+   */
+  screenBlob(route: Route, digest: string): Promise<void> | undefined {
+    this.enforceScreen(route, digest);
+    if (this.blobJudges.length === 0) return undefined;
+    return (async () => {
+      for (const policy of this.blobJudges) refuseUnless(route, await policy.admitBlob!(route, digest));
+    })();
   }
 
   served(route: Route, manifest: ServedManifest): void {

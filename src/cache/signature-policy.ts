@@ -46,7 +46,7 @@ export interface SignaturePolicyParts {
 
 export interface DecideOptions {
   /** The caller's deadline (admission's); the verdict follows onError when it fires first. */
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
   /** The manifest's bytes, when the caller has them (else they are read through the cache). */
   readonly manifest?: Buffer | undefined;
   /** The tag the manifest was asked for by. */
