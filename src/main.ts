@@ -26,6 +26,7 @@ import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
 import { FsKeyvStore } from './storage/fs-keyv-store.js';
+import { KeyFiles } from './storage/key-files.js';
 import { connectRedis } from './storage/redis-connection.js';
 import { RedisFlightLocks } from './storage/redis-flight-locks.js';
 import { KeyvMetadataStore } from './storage/keyv-metadata-store.js';
@@ -49,7 +50,13 @@ export interface Core {
 
 /** Builds the cache core with its adapters; shared by `serve` and the seed/export/import commands. */
 /** `clock` (epoch ms) decides tag freshness; Date.now unless a test moves time. */
-export async function assemble(config: Config, log: Logger, metrics: Metrics, clock: () => number = Date.now): Promise<Core> {
+export async function assemble(
+  config: Config,
+  log: Logger,
+  metrics: Metrics,
+  clock: () => number = Date.now,
+  options: { watchKeys?: boolean } = {},
+): Promise<Core> {
   metrics.initialize(config.upstreams.map((u) => u.name));
   const store = await FsBlobStore.open(config.cacheDir, { clearTemp: true, replicaId: config.replicaId });
   const files = new FsKeyvStore(join(config.cacheDir, 'meta'));
@@ -81,7 +88,11 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics, cl
   const locks = shared
     ? new RedisFlightLocks(shared.client, config.replicaId, config.flightLeaseMs, () => metrics.redisErrors.inc({ use: 'lock' }))
     : undefined;
-  const pullThrough = new PullThrough({ store, metadata, ...(locks ? { locks } : {}) }, coreOptions(config, router, metrics, log, clock), metrics, log);
+  // Signature keys are re-read when their files change (Secret rotation); a command that runs once needs no watch.
+  const keys = config.signatures ? new KeyFiles(config.signatures.policies, log) : undefined;
+  if (options.watchKeys) keys?.watch();
+  const ports = { store, metadata, ...(locks ? { locks } : {}), ...(keys ? { keys } : {}) };
+  const pullThrough = new PullThrough(ports, coreOptions(config, router, metrics, log, clock), metrics, log);
   const indexStarted = performance.now();
   const indexed = await pullThrough.open();
   log.info({ blobs: indexed.count, bytes: indexed.bytes, ms: Math.round(performance.now() - indexStarted) }, 'cache index rebuilt');
@@ -89,6 +100,7 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics, cl
     router,
     pullThrough,
     close: async () => {
+      keys?.close();
       pullThrough.close();
       await Promise.all(clients.map((c) => c.upstream.close()));
       // Closing the metadata store quits the Redis client too (keyv disconnects its adapter).
@@ -130,6 +142,16 @@ function coreOptions(config: Config, router: Router, metrics: Metrics, log: Logg
     tags: { ttlMs: config.tagTtlMs, staleTimeoutMs: config.staleTimeoutMs, upstreamTimeoutMs, policies: tagPolicies, clock },
     listings: { upstreamTimeoutMs },
     policies: sanctioned ? [sanctioned] : [],
+    ...(config.signatures
+      ? {
+          signatures: {
+            onError: config.signatures.onError,
+            exempt: config.signatures.exempt,
+            policies: config.signatures.policies,
+            deadlineMs: upstreamTimeoutMs,
+          },
+        }
+      : {}),
   };
 }
 
@@ -155,7 +177,7 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const metrics = options.metrics ?? new Metrics();
   // Before anything is opened: an unreadable or mismatched pair is a start-up error, not a half-started server.
   const certificate = config.tls ? await readCertificatePair(config.tls, AbortSignal.timeout(10_000)) : undefined;
-  const core = await assemble(config, log, metrics, options.clock);
+  const core = await assemble(config, log, metrics, options.clock, { watchKeys: true });
   const { router, pullThrough } = core;
   const clientAuth = config.auth ? new ClientAuth(config.auth) : undefined;
   pullThrough.startScrub();

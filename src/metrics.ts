@@ -127,6 +127,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly signatureVerdicts = new Counter({
+    name: 'tender_signature_verdicts_total',
+    help: 'Signature policy verdicts on manifests, by policy (configured names) and verdict (verified|admitted|evidence|refused|warned|fail-open|unavailable).',
+    labelNames: ['policy', 'verdict'] as const,
+    registers: [this.registry],
+  });
+
   readonly tagChangesRefused = new Counter({
     name: 'tender_tag_changes_refused_total',
     help: 'Upstream moves of immutable tags, by upstream and mode (enforce: not followed; warn: followed and logged).',
@@ -218,7 +225,7 @@ export class Metrics {
       this.upstreamQueueDepth.set({ upstream }, 0);
     }
     for (const kind of ['manifest', 'blob', 'metadata'] as const) this.cacheWriteErrors.inc({ kind }, 0);
-    for (const kind of ['tag', 'manifest', 'link', 'listing'] as const) this.cacheReadErrors.inc({ kind }, 0);
+    for (const kind of ['tag', 'manifest', 'link', 'listing', 'signature'] as const) this.cacheReadErrors.inc({ kind }, 0);
     for (const kind of ['manifest', 'blob'] as const) for (const reason of ['size', 'digest'] as const) this.cacheCorruptions.inc({ kind, reason }, 0);
     this.evictions.inc(0);
     this.scrubbedBytes.inc(0);

@@ -5,6 +5,7 @@ import { parseImageList } from './image-list.js';
 import { readSettingFile } from './read-setting-file.js';
 import type { ValuesOf } from './setting.js';
 import type { settings } from './settings.js';
+import { buildSignatures, type SignatureConfig } from './signatures.js';
 import { buildUpstreams, type UpstreamConfig } from './upstreams.js';
 
 export interface TlsConfig {
@@ -47,6 +48,8 @@ export interface Config {
   readonly flightLeaseMs: number;
   /** Images (references) that are the only ones served, with the digests they reference; undefined when not restricted. */
   readonly sanctioned: readonly string[] | undefined;
+  /** Cosign signature policies; undefined when no signature is checked. */
+  readonly signatures: SignatureConfig | undefined;
   /** A second listener serving only /metrics, for scrapers kept off the registry port. */
   readonly metricsListen: { readonly host: string; readonly port: number } | undefined;
   /** HTTPS serving; undefined for plain HTTP. */
@@ -112,6 +115,9 @@ export function buildConfig(v: ValuesOf<typeof settings>, problems: string[], co
     replicaId: v.replicaId ?? sanitizedHostname(),
     flightLeaseMs: v.flightLease,
     sanctioned: context.given('sanctioned') ? sanctionedImages(v['sanctioned.file'], v['sanctioned.images'], problems) : undefined,
+    signatures: context.given('signatures')
+      ? buildSignatures({ onError: v['signatures.onError'], exempt: v['signatures.exempt'], policies: v['signatures.policies'] }, problems)
+      : undefined,
   };
 }
 

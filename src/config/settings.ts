@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { authTokens, authUsers } from './client-auth.js';
 import type { Sections, SettingsTable } from './setting.js';
+import { signatureExempt, signaturePolicies } from './signatures.js';
 import { upstreamEntrySchema } from './upstreams.js';
 import { boolean, duration, integer, listenAddress, oneOf, positiveSize, size, structured, text } from './value-types.js';
 
@@ -118,6 +119,17 @@ export const settings = {
   offline: { value: boolean, default: false, env: 'TENDER_OFFLINE', help: 'never contact any upstream' },
   'sanctioned.file': { value: text('file'), help: 'image list (the format seed --file reads) of the only images served' },
   'sanctioned.images': { value: structured(z.array(z.string()), 'list'), help: 'the only images served, inline' },
+  'signatures.onError': {
+    value: oneOf(['deny', 'allow'] as const),
+    default: 'deny',
+    help: 'when the signatures of a policy repository cannot be fetched: deny (503) or allow (serve, counted as fail-open)',
+  },
+  'signatures.exempt': { value: signatureExempt, default: [], help: 'upstream/repository patterns never checked for signatures' },
+  'signatures.policies': {
+    value: signaturePolicies,
+    defaultText: 'none',
+    help: 'cosign signature policies: name, repositories, keys (PEM public key files), mode (enforce|warn)',
+  },
   includeDefaultUpstreams: {
     value: boolean,
     default: true,
@@ -142,4 +154,5 @@ export const sections: Sections = {
   metadata: 'group',
   'metadata.redis': 'optional',
   sanctioned: 'optional',
+  signatures: 'optional',
 };

@@ -6,6 +6,8 @@ import type { Route } from '../../../src/cache/ports.js';
 import { PullThrough, type CoreOptions } from '../../../src/cache/pull-through.js';
 import type { ManifestPull } from '../../../src/cache/manifest-pulls.js';
 import type { ServePolicy } from '../../../src/cache/serve-policy.js';
+import type { SignaturePolicyOptions } from '../../../src/cache/signature-policy.js';
+import type { TrustedKeys } from '../../../src/cache/trusted-keys.js';
 import { TagPolicies, type TagPolicyInput } from '../../../src/cache/tag-policy.js';
 import { createLogger } from '../../../src/log.js';
 import { Metrics } from '../../../src/metrics.js';
@@ -24,6 +26,8 @@ export interface CoreSettings {
   readonly policies?: readonly ServePolicy[];
   readonly locks?: FlightLocks;
   readonly maxBlobBytes?: number;
+  readonly signatures?: SignaturePolicyOptions;
+  readonly keys?: TrustedKeys;
   /** Bounds on the lists read from upstream (tags lists, referrers). */
   readonly listingLimits?: CoreOptions['listings']['limits'];
   /** Shares the store and metadata of another core (a second replica on the same volume). */
@@ -89,9 +93,16 @@ export async function coreUnderTest(settings: CoreSettings = {}): Promise<CoreUn
     },
     listings: { upstreamTimeoutMs: 5_000, ...(settings.listingLimits ? { limits: settings.listingLimits } : {}) },
     policies: settings.policies ?? [],
+    ...(settings.signatures ? { signatures: settings.signatures } : {}),
   };
   const pullThrough = new PullThrough(
-    { store, metadata, ...(settings.locks ? { locks: settings.locks } : {}), events: { pulled: (event) => events.push(event) } },
+    {
+      store,
+      metadata,
+      ...(settings.locks ? { locks: settings.locks } : {}),
+      ...(settings.keys ? { keys: settings.keys } : {}),
+      events: { pulled: (event) => events.push(event) },
+    },
     options,
     metrics,
     createLogger('info', sink),
