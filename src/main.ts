@@ -104,7 +104,10 @@ function coreOptions(config: Config, router: Router, metrics: Metrics, log: Logg
   let lockWarnedAt = 0;
   const sanctioned = config.sanctioned ? new Sanctioned(config.sanctioned.map((ref) => sanctionedImage(router, ref))) : undefined;
   const tagPolicies = new TagPolicies(
-    new Map(config.upstreams.map((u) => [u.name, { immutableTags: u.immutableTags, immutableTagsMode: u.immutableTagsMode, pins: u.pins }] as const)),
+    new Map(
+      config.upstreams.map((u) => [u.name, { immutableTags: u.immutableTags, immutableTagsMode: u.immutableTagsMode, pins: u.pins, tagTtls: u.tagTtls }] as const),
+    ),
+    config.tagTtls,
   );
   return {
     stored: {
@@ -127,7 +130,7 @@ function coreOptions(config: Config, router: Router, metrics: Metrics, log: Logg
       },
     },
     manifests: { memoryBytes: config.manifestMemoryBytes, upstreamTimeoutMs },
-    tags: { ttlMs: config.tagTtlMs, staleTimeoutMs: config.staleTimeoutMs, upstreamTimeoutMs, policies: tagPolicies, clock },
+    tags: { ttlMs: config.tagTtlMs, missingTtlMs: config.missingTagTtlMs, staleTimeoutMs: config.staleTimeoutMs, upstreamTimeoutMs, policies: tagPolicies, clock },
     listings: { upstreamTimeoutMs },
     policies: sanctioned ? [sanctioned] : [],
   };

@@ -198,6 +198,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly missingTagHits = new Counter({
+    name: 'tender_missing_tag_hits_total',
+    help: 'Tag requests answered 404 from the memory of a 404 upstream gave within missingTagTtl, without asking upstream again.',
+    labelNames: ['upstream'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics: boolean } = { processMetrics: true }) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
@@ -216,6 +223,7 @@ export class Metrics {
       this.upstreamBytes.inc({ upstream }, 0);
       this.flightsInProgress.inc({ upstream }, 0);
       this.upstreamQueueDepth.set({ upstream }, 0);
+      this.missingTagHits.inc({ upstream }, 0);
     }
     for (const kind of ['manifest', 'blob', 'metadata'] as const) this.cacheWriteErrors.inc({ kind }, 0);
     for (const kind of ['tag', 'manifest', 'link'] as const) this.cacheReadErrors.inc({ kind }, 0);

@@ -6,7 +6,7 @@ import type { PullThrough } from '../cache/pull-through.js';
 import type { DenialReason, Route, Router } from '../cache/ports.js';
 import { isDigest } from '../oci/digest.js';
 import { OciError } from '../oci/errors.js';
-import { apiVersionValue, digestETag, registryHeaders } from '../oci/registry-headers.js';
+import { apiVersionValue, cacheStatus, digestETag, registryHeaders } from '../oci/registry-headers.js';
 import { formatLinkHeader, parseLinkHeader } from '../oci/link-header.js';
 import { contentRange, ifRangeAllows, parseRange } from '../oci/range.js';
 import { parseRegistryPath, type RegistryPath } from '../oci/registry-path.js';
@@ -91,6 +91,7 @@ async function manifest(
     [registryHeaders.contentDigest]: answer.digest,
     // As distribution sends it: the digest is a strong validator of exactly these bytes.
     etag: digestETag(answer.digest),
+    [registryHeaders.cacheStatus]: cacheStatusOf(answer.result),
   };
   const size = answer.body?.length ?? answer.size;
   if (size !== undefined) headers['content-length'] = String(size);
@@ -118,6 +119,7 @@ async function blob(
     [registryHeaders.contentDigest]: path.digest,
     etag,
     'accept-ranges': 'bytes',
+    [registryHeaders.cacheStatus]: cacheStatusOf(answer.result),
   };
   const size = answer.size;
   if (head || !answer.file) {
@@ -173,7 +175,13 @@ async function passthrough(
   const state = c.get('state');
   state.source = 'upstream';
   state.bytes = c.req.method === 'HEAD' ? 0 : answer.body.length;
-  const headers: Record<string, string> = { ...base, ...answer.headers, 'content-length': String(answer.body.length) };
+  // Passed through from upstream every time (for now): a miss.
+  const headers: Record<string, string> = {
+    ...base,
+    ...answer.headers,
+    'content-length': String(answer.body.length),
+    [registryHeaders.cacheStatus]: cacheStatus.miss,
+  };
   delete headers.link;
   const link = answer.headers.link === undefined ? undefined : rewriteLink(answer.headers.link, pathname, forwardedQuery[path.kind] ?? [], ns);
   if (link) headers.link = link;
@@ -195,6 +203,11 @@ function rewriteLink(link: string, pathname: string, keys: readonly string[], ns
     return { target: kept.size > 0 ? `${pathname}?${kept.toString()}` : pathname, rel: entry.rel };
   });
   return entries.length > 0 ? formatLinkHeader(entries) : undefined;
+}
+
+/** RFC 9211 Cache-Status for a core result: a constant string, no formatting on the hot path. */
+function cacheStatusOf(result: string): string {
+  return (cacheStatus as Record<string, string | undefined>)[result] ?? cacheStatus.miss;
 }
 
 /** Request headers straight from Node: no Fetch Headers object on the hot path. */
