@@ -105,7 +105,9 @@ function coreOptions(config: Config, router: Router, metrics: Metrics, log: Logg
   const sanctioned = config.sanctioned ? new Sanctioned(config.sanctioned.map((ref) => sanctionedImage(router, ref))) : undefined;
   const tagPolicies = new TagPolicies(
     new Map(
-      config.upstreams.map((u) => [u.name, { immutableTags: u.immutableTags, immutableTagsMode: u.immutableTagsMode, pins: u.pins, tagTtls: u.tagTtls }] as const),
+      config.upstreams.map(
+        (u) => [u.name, { immutableTags: u.immutableTags, immutableTagsMode: u.immutableTagsMode, pins: u.pins, tagTtls: u.tagTtls }] as const,
+      ),
     ),
     config.tagTtls,
   );
@@ -130,7 +132,14 @@ function coreOptions(config: Config, router: Router, metrics: Metrics, log: Logg
       },
     },
     manifests: { memoryBytes: config.manifestMemoryBytes, upstreamTimeoutMs },
-    tags: { ttlMs: config.tagTtlMs, missingTtlMs: config.missingTagTtlMs, staleTimeoutMs: config.staleTimeoutMs, upstreamTimeoutMs, policies: tagPolicies, clock },
+    tags: {
+      ttlMs: config.tagTtlMs,
+      missingTtlMs: config.missingTagTtlMs,
+      staleTimeoutMs: config.staleTimeoutMs,
+      upstreamTimeoutMs,
+      policies: tagPolicies,
+      clock,
+    },
     listings: { upstreamTimeoutMs },
     policies: sanctioned ? [sanctioned] : [],
   };

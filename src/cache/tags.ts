@@ -147,7 +147,11 @@ export class Tags {
   }
 
   /** Another client's cold resolution of the same tag, shared (see `cold`). */
-  private async join(route: Route, running: { readonly head: boolean; readonly answer: Promise<ManifestAnswer> }, request: ManifestRequest): Promise<ManifestAnswer> {
+  private async join(
+    route: Route,
+    running: { readonly head: boolean; readonly answer: Promise<ManifestAnswer> },
+    request: ManifestRequest,
+  ): Promise<ManifestAnswer> {
     const answer = await running.answer;
     if (request.head) return { ...answer, body: undefined, result: 'joined' };
     if (!running.head && answer.body) return { ...answer, result: 'joined' };

@@ -21,7 +21,14 @@ describeWithBinaries(['docker-registry'], 'fewer upstream calls, against a real 
     registry = await startRegistry();
     tender = await startTender({
       upstreams: { 'registry.test': registry.url },
-      settings: { tagTtl: '1h', missingTagTtl: '10s', tagTtls: [{ pattern: 'v*.*.*', ttl: 'never' }, { pattern: 'latest', ttl: '1m' }] },
+      settings: {
+        tagTtl: '1h',
+        missingTagTtl: '10s',
+        tagTtls: [
+          { pattern: 'v*.*.*', ttl: 'never' },
+          { pattern: 'latest', ttl: '1m' },
+        ],
+      },
     });
   });
   afterAll(async () => {
@@ -120,7 +127,11 @@ describe('one upstream request for a cold GET and HEAD of the same tag, and Cach
     upstream.release('latest');
     const [get, head] = await Promise.all([getting, heading]);
     expect(get.headers).toMatchObject({ 'docker-content-digest': digest, 'cache-status': 'tender; fwd=uri-miss' });
-    expect(head.headers).toMatchObject({ 'docker-content-digest': digest, 'content-length': String(manifest.length), 'cache-status': 'tender; fwd=uri-miss; collapsed' });
+    expect(head.headers).toMatchObject({
+      'docker-content-digest': digest,
+      'content-length': String(manifest.length),
+      'cache-status': 'tender; fwd=uri-miss; collapsed',
+    });
     expect(upstream.requests.filter((r) => r.includes('/manifests/'))).toEqual([`GET /v2/team/app/manifests/latest`]);
   });
 

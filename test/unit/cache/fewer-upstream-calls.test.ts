@@ -36,7 +36,10 @@ describe('missing tags', () => {
     expect(s.upstream.calls).toHaveLength(1);
     // containerd retries, a crash-looping Pod: GET and HEAD alike, for ten seconds.
     for (const request of [get, head, get, head]) {
-      expect(await rejection(s.resolve(request, 'typo'))).toMatchObject({ code: 'MANIFEST_UNKNOWN', headers: { 'Cache-Status': 'tender; hit; detail=missing' } });
+      expect(await rejection(s.resolve(request, 'typo'))).toMatchObject({
+        code: 'MANIFEST_UNKNOWN',
+        headers: { 'Cache-Status': 'tender; hit; detail=missing' },
+      });
     }
     s.core.advance(9_999);
     await rejection(s.resolve(get, 'typo'));

@@ -56,7 +56,8 @@ describe('manifests', () => {
     const head = await app.fetch(`/v2/library/nginx/manifests/${manifestDigest}`, { method: 'HEAD' });
     expect(head.status).toBe(200);
     expect(head.body.length).toBe(0);
-    for (const name of ['docker-content-digest', 'content-type', 'content-length', 'etag', 'cache-status']) expect(head.headers[name], name).toBe(get.headers[name]);
+    for (const name of ['docker-content-digest', 'content-type', 'content-length', 'etag', 'cache-status'])
+      expect(head.headers[name], name).toBe(get.headers[name]);
     expect(app.core.calls.map((c) => c.head)).toEqual([false, true]);
   });
 });

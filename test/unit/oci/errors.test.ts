@@ -16,7 +16,9 @@ describe('describeError', () => {
 
   it('keeps a code and a cause the message does not mention', () => {
     const cause = new Error('socket hang up');
-    expect(describeError(Object.assign(new Error('request failed', { cause }), { code: 'UND_ERR_SOCKET' }))).toBe('UND_ERR_SOCKET request failed: socket hang up');
+    expect(describeError(Object.assign(new Error('request failed', { cause }), { code: 'UND_ERR_SOCKET' }))).toBe(
+      'UND_ERR_SOCKET request failed: socket hang up',
+    );
   });
 
   it("names each address of Node's AggregateError, which has no message of its own", () => {
