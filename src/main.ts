@@ -44,6 +44,8 @@ export interface Running {
 export interface Core {
   readonly router: Router;
   readonly pullThrough: PullThrough;
+  /** Upstreams not working as configured (credentials held back after refusals). */
+  upstreamProblems(): string[];
   close(): Promise<void>;
 }
 
@@ -88,6 +90,7 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics, cl
   return {
     router,
     pullThrough,
+    upstreamProblems: () => clients.flatMap((c) => (c.upstream instanceof RegistryClient ? c.upstream.problems() : [])),
     close: async () => {
       pullThrough.close();
       await Promise.all(clients.map((c) => c.upstream.close()));
@@ -180,6 +183,7 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
     log,
     metricsRegistry: metrics.registry,
     readiness: () => pullThrough.readiness(),
+    warnings: () => core.upstreamProblems(),
   });
 
   const server = await listen(nodeFetch(app), config.host, config.port, certificate);

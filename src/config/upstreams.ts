@@ -228,7 +228,14 @@ function buildUpstream(name: string, parsed: unknown, problems: string[]): Upstr
     password,
     token,
     ca: readSettingFile(e.ca, `${at}.ca`, problems),
-    files: { passwordFile: e.passwordFile, tokenFile: e.tokenFile, caFile: e.ca, clientCertFile: e.clientCert, clientKeyFile: e.clientKey },
+    // An inline password or token wins over its file: only a file in use is watched.
+    files: {
+      passwordFile: e.password === undefined ? e.passwordFile : undefined,
+      tokenFile: e.token === undefined ? e.tokenFile : undefined,
+      caFile: e.ca,
+      clientCertFile: e.clientCert,
+      clientKeyFile: e.clientKey,
+    },
     addressFamily: e.addressFamily,
     addressAttemptTimeoutMs: e.addressAttemptTimeout,
     credentialBackoffMs: e.credentialBackoff,
