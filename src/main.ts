@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { isIPv6, type AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import Keyv from 'keyv';
 import type { BlobStore } from './cache/blob-store.js';
@@ -197,12 +197,12 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const scheme = certificate ? 'https' : 'http';
   log.info(
     {
-      listen: `${config.host}:${port}`,
+      listen: hostPort(config.host, port),
       scheme,
       cacheDir: config.cacheDir,
       upstreams: config.upstreams.map((u) => u.name),
       defaultUpstream: config.defaultUpstream,
-      metricsListen: metricsServer ? `${config.metricsListen!.host}:${(metricsServer.address() as AddressInfo).port}` : undefined,
+      metricsListen: metricsServer ? hostPort(config.metricsListen!.host, (metricsServer.address() as AddressInfo).port) : undefined,
     },
     'tender is serving',
   );
@@ -210,7 +210,8 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   let stopping: Promise<void> | undefined;
   return {
     port,
-    url: `${scheme}://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`,
+    // The wildcard addresses are not addresses to connect to: their family's loopback is.
+    url: `${scheme}://${hostPort(config.host === '0.0.0.0' ? '127.0.0.1' : config.host === '::' ? '::1' : config.host, port)}`,
     stop: () => {
       stopping ??= (async () => {
         log.info({ graceMs: config.shutdownGraceMs }, 'shutting down: no new connections, draining transfers');
@@ -229,6 +230,11 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
       return stopping;
     },
   };
+}
+
+/** `host:port`, with an IPv6 address in brackets (`[::1]:5000`), as URLs and the listen setting write it. */
+function hostPort(host: string, port: number): string {
+  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** HTTP/1.1 over TLS when there is a certificate: registry clients speak HTTP/1.1, and setSecureContext is tls.Server's. */
