@@ -32,6 +32,9 @@ import { KeyvMetadataStore } from './storage/keyv-metadata-store.js';
 import { RegistryClient } from './upstream/registry-client.js';
 import { OfflineUpstream } from './upstream/offline-upstream.js';
 import { UpstreamRouter } from './upstream/router.js';
+import { probeUpstream, type ProbeReport } from './upstream/upstream-probe.js';
+
+export type { ProbeReport };
 
 export interface Running {
   readonly port: number;
@@ -158,6 +161,18 @@ function sanctionedImage(router: Router, ref: string): SanctionedImage {
 export function assembleForCommand(config: Config, options: { offline: boolean }): Promise<Core> {
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
   return assemble(options.offline ? { ...config, offline: true } : config, log, new Metrics({ processMetrics: false }));
+}
+
+/** `tender doctor`: each configured upstream (or the named ones) tried as tender would reach it; offline ones are not contacted. */
+export function probeUpstreams(config: Config, names?: readonly string[]): Promise<ProbeReport[]> {
+  const chosen = config.upstreams.filter((u) => names === undefined || names.includes(u.name));
+  return Promise.all(
+    chosen.map((upstream) =>
+      config.offline || upstream.offline
+        ? { upstream: upstream.name, ok: true, checks: [{ name: 'dns' as const, ok: true, detail: 'offline: not contacted' }] }
+        : probeUpstream(upstream),
+    ),
+  );
 }
 
 /** The blob store of a cache directory alone, for `tender verify` (which may run beside a serving tender). */
