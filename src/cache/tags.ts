@@ -9,9 +9,8 @@
 // expire a record. A record that cannot be read is a miss. A tag upstream answered 404 for is answered 404
 // for `missingTtlMs` without asking again. A tag with no record is asked about once however many clients
 // ask at the same moment, GET or HEAD (see `cold`).
-import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
-import { isDigest, parseDigest } from '../oci/digest.js';
+import { isDigest, parseDigest, type Digest } from '../oci/digest.js';
 import { describeError } from '../oci/errors.js';
 import { accepts, acceptsEveryManifestType, defaultManifestAccept, parseAccept } from '../oci/media-types.js';
 import type { Logger } from '../log.js';
@@ -21,6 +20,7 @@ import type { CacheWrites } from './cache-writes.js';
 import type { ManifestAnswer, ManifestRequest, Manifests } from './manifests.js';
 import type { TagRecord, TagRecords } from './metadata-store.js';
 import { MissingTags, isMissing } from './missing-tags.js';
+import { RaceTimeout, raceTimeout } from './race-timeout.js';
 import type { Route } from './ports.js';
 import { SingleFlight } from './single-flight.js';
 import type { TagPolicies } from './tag-policy.js';
@@ -55,8 +55,6 @@ export function tagKey(route: Route, tag: string): string {
 
 /** While upstream is failing, an expired tag is asked about again at most this often. */
 const revalidationBackoffMs = 10_000;
-
-class RevalidationTimeout extends Error {}
 
 export class Tags {
   readonly clock: () => number;
@@ -109,7 +107,15 @@ export class Tags {
       this.metrics.missingTagHits.inc({ upstream: route.upstream.name });
       throw missing;
     }
-    // A client with an unusual Accept gets its own answer, which neither displaces nor becomes the record.
+    if (!record && !acceptsEveryManifestType(request.accept)) {
+      // A narrow Accept (one manifest type, as the conformance suite, crane or oras send) with no record:
+      // learn what the tag points to for everyone (a HEAD with the full list), and serve that when it is
+      // a type this client takes, so its next requests are served from the record within the window.
+      const learned = await this.learnForEveryone(route, tag);
+      if (learned && accepts(parseAccept(request.accept), learned.mediaType)) return this.fromRecord(route, learned, request, 'miss');
+    }
+    // A client with an unusual Accept gets its own answer, which neither displaces nor becomes the record:
+    // a registry may answer it with one platform's manifest instead of the index the tag points to.
     if (record || !acceptsEveryManifestType(request.accept)) return this.ask(route, tag, request, false);
     const running = this.cold.get(key);
     if (running) return this.join(route, running, request);
@@ -180,6 +186,26 @@ export class Tags {
     this.missing.forget(tagKey(route, tag));
   }
 
+  /** The tag's record from a HEAD with the full Accept list (what every client gets), or undefined when the HEAD does not say. */
+  private async learnForEveryone(route: Route, tag: string): Promise<TagRecord | undefined> {
+    const head = await this.manifests.head(route, tag, undefined).catch((err: unknown) => {
+      // The full list's 404: the tag does not exist for anyone.
+      if (isMissing(err)) this.missing.remember(tagKey(route, tag), err);
+      throw err;
+    });
+    if (!head.digest || !isDigest(head.digest) || !head.mediaType || head.size === undefined) return undefined;
+    let digest: Digest;
+    try {
+      digest = parseDigest(head.digest);
+    } catch {
+      return undefined; // a malformed digest header: the GET that follows decides
+    }
+    await this.parts.visibility.remember(route, digest);
+    const record = { digest: head.digest, mediaType: head.mediaType, size: head.size, checkedAt: this.clock() };
+    await this.write(route, tag, record);
+    return record;
+  }
+
   /** One upstream HEAD per expired tag at a time; if it fails or is slow, the last known digest is served. */
   private async revalidate(route: Route, tag: string, record: TagRecord, request: ManifestRequest): Promise<ManifestAnswer> {
     const upstream = route.upstream.name;
@@ -222,7 +248,7 @@ export class Tags {
         this.missing.remember(key, err);
         throw err;
       }
-      const timedOut = err instanceof RevalidationTimeout;
+      const timedOut = err instanceof RaceTimeout;
       this.metrics.tagRevalidations.inc({ upstream, outcome: timedOut ? 'timeout' : 'error' });
       const first = (this.retryAfter.get(key) ?? 0) <= this.clock();
       this.retryAfter.set(key, this.clock() + revalidationBackoffMs);
@@ -255,19 +281,5 @@ export class Tags {
     this.memory.delete(tagKey(route, tag));
     const context = { upstream: route.upstream.name, repository: route.repository, tag };
     await this.parts.writes.attempt('metadata', 'tag removal', () => this.parts.records.deleteTag(route.upstream.name, route.repository, tag), context);
-  }
-}
-
-async function raceTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  const timer = new AbortController();
-  try {
-    return await Promise.race([
-      work,
-      sleep(ms, undefined, { signal: timer.signal }).then(() => {
-        throw new RevalidationTimeout(`no upstream answer within ${ms} ms`);
-      }),
-    ]);
-  } finally {
-    timer.abort();
   }
 }

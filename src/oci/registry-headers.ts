@@ -25,6 +25,11 @@ export const cacheStatus = {
   missing: 'tender; hit; detail=missing',
 } as const;
 
+/** The Cache-Status of a cache result (`hit`, `miss`, `joined`, `stale`); anything else went upstream. */
+export function cacheStatusOf(result: string): string {
+  return (cacheStatus as Record<string, string | undefined>)[result] ?? cacheStatus.miss;
+}
+
 export const apiVersionValue = 'registry/2.0';
 
 /** The strong entity tag of content-addressed bytes: their digest, quoted, as distribution sends it. */
