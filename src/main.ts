@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { isIPv6, type AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import Keyv from 'keyv';
 import type { BlobStore } from './cache/blob-store.js';
@@ -33,6 +33,9 @@ import { KeyvMetadataStore } from './storage/keyv-metadata-store.js';
 import { RegistryClient } from './upstream/registry-client.js';
 import { OfflineUpstream } from './upstream/offline-upstream.js';
 import { UpstreamRouter } from './upstream/router.js';
+import { probeUpstream, type ProbeReport } from './upstream/upstream-probe.js';
+
+export type { ProbeReport };
 
 export interface Running {
   readonly port: number;
@@ -45,6 +48,8 @@ export interface Running {
 export interface Core {
   readonly router: Router;
   readonly pullThrough: PullThrough;
+  /** Upstreams not working as configured (credentials held back after refusals). */
+  upstreamProblems(): string[];
   close(): Promise<void>;
 }
 
@@ -99,6 +104,7 @@ export async function assemble(
   return {
     router,
     pullThrough,
+    upstreamProblems: () => clients.flatMap((c) => (c.upstream instanceof RegistryClient ? c.upstream.problems() : [])),
     close: async () => {
       keys?.close();
       pullThrough.close();
@@ -116,7 +122,12 @@ function coreOptions(config: Config, router: Router, metrics: Metrics, log: Logg
   let lockWarnedAt = 0;
   const sanctioned = config.sanctioned ? new Sanctioned(config.sanctioned.map((ref) => sanctionedImage(router, ref))) : undefined;
   const tagPolicies = new TagPolicies(
-    new Map(config.upstreams.map((u) => [u.name, { immutableTags: u.immutableTags, immutableTagsMode: u.immutableTagsMode, pins: u.pins }] as const)),
+    new Map(
+      config.upstreams.map(
+        (u) => [u.name, { immutableTags: u.immutableTags, immutableTagsMode: u.immutableTagsMode, pins: u.pins, tagTtls: u.tagTtls }] as const,
+      ),
+    ),
+    config.tagTtls,
   );
   return {
     stored: {
@@ -139,7 +150,14 @@ function coreOptions(config: Config, router: Router, metrics: Metrics, log: Logg
       },
     },
     manifests: { memoryBytes: config.manifestMemoryBytes, upstreamTimeoutMs },
-    tags: { ttlMs: config.tagTtlMs, staleTimeoutMs: config.staleTimeoutMs, upstreamTimeoutMs, policies: tagPolicies, clock },
+    tags: {
+      ttlMs: config.tagTtlMs,
+      missingTtlMs: config.missingTagTtlMs,
+      staleTimeoutMs: config.staleTimeoutMs,
+      upstreamTimeoutMs,
+      policies: tagPolicies,
+      clock,
+    },
     listings: { upstreamTimeoutMs },
     policies: sanctioned ? [sanctioned] : [],
     ...(config.signatures
@@ -167,6 +185,18 @@ export function assembleForCommand(config: Config, options: { offline: boolean }
   return assemble(options.offline ? { ...config, offline: true } : config, log, new Metrics({ processMetrics: false }));
 }
 
+/** `tender doctor`: each configured upstream (or the named ones) tried as tender would reach it; offline ones are not contacted. */
+export function probeUpstreams(config: Config, names?: readonly string[]): Promise<ProbeReport[]> {
+  const chosen = config.upstreams.filter((u) => names === undefined || names.includes(u.name));
+  return Promise.all(
+    chosen.map((upstream) =>
+      config.offline || upstream.offline
+        ? { upstream: upstream.name, ok: true, checks: [{ name: 'dns' as const, ok: true, detail: 'offline: not contacted' }] }
+        : probeUpstream(upstream),
+    ),
+  );
+}
+
 /** The blob store of a cache directory alone, for `tender verify` (which may run beside a serving tender). */
 export function openBlobStore(cacheDir: string): Promise<BlobStore> {
   return FsBlobStore.open(cacheDir, { clearTemp: false });
@@ -190,6 +220,7 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
     log,
     metricsRegistry: metrics.registry,
     readiness: () => pullThrough.readiness(),
+    warnings: () => core.upstreamProblems(),
   });
 
   const server = await listen(nodeFetch(app), config.host, config.port, certificate);
@@ -203,12 +234,12 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const scheme = certificate ? 'https' : 'http';
   log.info(
     {
-      listen: `${config.host}:${port}`,
+      listen: hostPort(config.host, port),
       scheme,
       cacheDir: config.cacheDir,
       upstreams: config.upstreams.map((u) => u.name),
       defaultUpstream: config.defaultUpstream,
-      metricsListen: metricsServer ? `${config.metricsListen!.host}:${(metricsServer.address() as AddressInfo).port}` : undefined,
+      metricsListen: metricsServer ? hostPort(config.metricsListen!.host, (metricsServer.address() as AddressInfo).port) : undefined,
     },
     'tender is serving',
   );
@@ -216,7 +247,8 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   let stopping: Promise<void> | undefined;
   return {
     port,
-    url: `${scheme}://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`,
+    // The wildcard addresses are not addresses to connect to: their family's loopback is.
+    url: `${scheme}://${hostPort(config.host === '0.0.0.0' ? '127.0.0.1' : config.host === '::' ? '::1' : config.host, port)}`,
     stop: () => {
       stopping ??= (async () => {
         log.info({ graceMs: config.shutdownGraceMs }, 'shutting down: no new connections, draining transfers');
@@ -235,6 +267,11 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
       return stopping;
     },
   };
+}
+
+/** `host:port`, with an IPv6 address in brackets (`[::1]:5000`), as URLs and the listen setting write it. */
+function hostPort(host: string, port: number): string {
+  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** HTTP/1.1 over TLS when there is a certificate: registry clients speak HTTP/1.1, and setSecureContext is tls.Server's. */

@@ -1,4 +1,4 @@
-// The `tender` command line: serve (the default), verify, seed, export, import; each with its own --help, one exit-status rule.
+// The `tender` command line: serve (the default), verify, seed, export, import, doctor; each with its own --help, one exit-status rule.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Config } from '../config/config.js';
@@ -6,6 +6,7 @@ import { ConfigError } from '../config/config-error.js';
 import { parseImageList, type ImageListEntry } from '../config/image-list.js';
 import { loadConfig } from '../config/load.js';
 import { assembleForCommand, start } from '../main.js';
+import { addDoctorCommand } from './doctor.js';
 import { exportBundle } from './export.js';
 import { importBundle } from './import.js';
 import { seedImages } from './seed.js';
@@ -19,7 +20,7 @@ Exit status: 0 done; 1 the command ran and failed (an image not seeded, a bundle
 found, the server could not start); 2 the command line or the configuration is wrong (unknown command or
 option, missing or bad argument, invalid setting).`;
 
-const commandNames = ['serve', 'verify', 'seed', 'export', 'import'];
+const commandNames = ['serve', 'verify', 'seed', 'export', 'import', 'doctor'];
 
 /** A usage problem found after parsing (no image named, say): exit 2, like commander's own. */
 class UsageError extends Error {
@@ -155,6 +156,16 @@ function buildProgram(io: CommandLineIo, setExitCode: (code: number) => void): C
   importCommand
     .addHelpText('after', exitStatus)
     .action((bundle: string, opts: Record<string, unknown>) => airGap(io, 'import', configuration(importSources(opts)), [bundle], opts).then(setExitCode));
+  addDoctorCommand(
+    program,
+    io,
+    // The upstreams only: the cache directory is not this command's business.
+    (file) => configuration({ file, flags: {} }, false),
+    (opts) => opts.config ?? (io.env.TENDER_CONFIG || undefined),
+    setExitCode,
+    (message) => new UsageError('doctor', message),
+  );
+  program.commands.find((c) => c.name() === 'doctor')?.addHelpText('after', exitStatus);
   for (const command of program.commands) command.showHelpAfterError(helpHint(command.name()));
   return program;
 }

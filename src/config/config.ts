@@ -6,7 +6,7 @@ import { readSettingFile } from './read-setting-file.js';
 import type { ValuesOf } from './setting.js';
 import type { settings } from './settings.js';
 import { buildSignatures, type SignatureConfig } from './signatures.js';
-import { buildUpstreams, type UpstreamConfig } from './upstreams.js';
+import { buildUpstreams, type TagTtlRule, type UpstreamConfig } from './upstreams.js';
 
 export interface TlsConfig {
   readonly certFile: string;
@@ -20,6 +20,10 @@ export interface Config {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly defaultUpstream: string;
   readonly tagTtlMs: number;
+  /** Freshness by tag pattern for every upstream, after each upstream's own rules. */
+  readonly tagTtls: readonly TagTtlRule[];
+  /** How long a tag upstream answered 404 for is answered 404 without asking again; 0 off. */
+  readonly missingTagTtlMs: number;
   readonly staleTimeoutMs: number;
   readonly flightTimeoutMs: number;
   readonly upstreamTimeoutMs: number;
@@ -80,6 +84,8 @@ export function buildConfig(v: ValuesOf<typeof settings>, problems: string[], co
     logLevel: v.logLevel,
     defaultUpstream: v.defaultUpstream,
     tagTtlMs: v.tagTtl,
+    tagTtls: v.tagTtls,
+    missingTagTtlMs: v.missingTagTtl,
     staleTimeoutMs: v.staleTimeout,
     flightTimeoutMs: v.flightTimeout,
     upstreamTimeoutMs: v.upstreamTimeout,

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { authTokens, authUsers } from './client-auth.js';
 import type { Sections, SettingsTable } from './setting.js';
 import { signatureExempt, signaturePolicies } from './signatures.js';
-import { upstreamEntrySchema } from './upstreams.js';
+import { tagTtlRules, upstreamEntrySchema } from './upstreams.js';
 import { boolean, duration, integer, listenAddress, oneOf, positiveSize, size, structured, text } from './value-types.js';
 
 const upstreamPatterns = (message: string) => structured(z.array(z.string().regex(/^[A-Za-z0-9.:_*/-]+$/, message)), 'list');
@@ -30,6 +30,17 @@ export const settings = {
     help: 'upstream for requests with neither ns nor a registry host prefix',
   },
   tagTtl: { value: duration, default: '5m', env: 'TENDER_TAG_TTL', flag: 'tag-ttl', help: 'how long a tag is served without asking upstream' },
+  tagTtls: {
+    value: tagTtlRules,
+    default: [],
+    help: 'freshness by tag pattern, [{pattern, ttl}] tried in order before tagTtl (an upstream\'s own tagTtls first; ttl "never": never revalidated)',
+  },
+  missingTagTtl: {
+    value: duration,
+    default: '10s',
+    env: 'TENDER_MISSING_TAG_TTL',
+    help: 'how long a tag upstream answered 404 for is answered 404 without asking again (0: off)',
+  },
   staleTimeout: {
     value: duration,
     default: '3s',

@@ -36,9 +36,9 @@ const rules: Readonly<Record<string, Rule>> = {
   },
   // trust/: the key files adapter parses the public keys it watches.
   storage: { values: ['oci', 'cache', 'trust'], types: ['metrics', 'log', 'config'], packages: ['keyv', '@keyv/redis'], builtins: 'any' },
-  upstream: { values: ['oci', 'cache'], types: ['metrics', 'log', 'config'], packages: ['undici', 'p-limit', 'lru-cache'], builtins: 'any' },
+  upstream: { values: ['oci', 'cache', 'watched-files'], types: ['metrics', 'log', 'config'], packages: ['undici', 'p-limit', 'lru-cache'], builtins: 'any' },
   http: {
-    values: ['oci', 'cache'],
+    values: ['oci', 'cache', 'watched-files'],
     types: ['metrics', 'log', 'config'],
     // zod reads admission reviews; p-limit bounds the judgements one review starts.
     packages: ['hono', '@hono/node-server', 'bcryptjs', 'piscina', 'lru-cache', 'prom-client', 'zod', 'p-limit'],
@@ -65,6 +65,8 @@ const rules: Readonly<Record<string, Rule>> = {
   // Pull-audit delivery (file, notification listener): adapters of the core's PullEventSink port.
   audit: { values: ['oci'], types: ['cache', 'log', 'metrics'], packages: ['undici', 'prom-client'], builtins: 'any' },
   log: { values: [], types: [], packages: ['pino'], builtins: 'any' },
+  // Re-reading files that change (certificates, upstream secrets): node:fs only, for http/ and upstream/ alike.
+  'watched-files': { values: [], types: [], packages: [], builtins: 'any' },
   metrics: { values: [], types: [], packages: ['prom-client'], builtins: 'any' },
 };
 

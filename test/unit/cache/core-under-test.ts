@@ -8,7 +8,7 @@ import type { ManifestPull } from '../../../src/cache/manifest-pulls.js';
 import type { ServePolicy } from '../../../src/cache/serve-policy.js';
 import type { SignaturePolicyOptions } from '../../../src/cache/signature-policy.js';
 import type { TrustedKeys } from '../../../src/cache/trusted-keys.js';
-import { TagPolicies, type TagPolicyInput } from '../../../src/cache/tag-policy.js';
+import { TagPolicies, type TagPolicyInput, type TagTtlRule } from '../../../src/cache/tag-policy.js';
 import { createLogger } from '../../../src/log.js';
 import { Metrics } from '../../../src/metrics.js';
 import { MemoryBlobStore } from './memory-blob-store.js';
@@ -17,6 +17,8 @@ import { ScriptedUpstream } from './scripted-upstream.js';
 
 export interface CoreSettings {
   readonly tagTtlMs?: number;
+  readonly missingTagTtlMs?: number;
+  readonly tagTtls?: readonly TagTtlRule[];
   readonly staleTimeoutMs?: number;
   readonly maxCacheBytes?: number;
   readonly smallBlobBytes?: number;
@@ -86,9 +88,10 @@ export async function coreUnderTest(settings: CoreSettings = {}): Promise<CoreUn
     manifests: { memoryBytes: 1024 * 1024, upstreamTimeoutMs: 5_000 },
     tags: {
       ttlMs: settings.tagTtlMs ?? 60_000,
+      missingTtlMs: settings.missingTagTtlMs ?? 0,
       staleTimeoutMs: settings.staleTimeoutMs ?? 5_000,
       upstreamTimeoutMs: 5_000,
-      policies: new TagPolicies(settings.tagPolicies ?? new Map()),
+      policies: new TagPolicies(settings.tagPolicies ?? new Map(), settings.tagTtls ?? []),
       clock: () => core.now,
     },
     listings: { upstreamTimeoutMs: 5_000, ...(settings.listingLimits ? { limits: settings.listingLimits } : {}) },
