@@ -25,7 +25,7 @@ import type { CacheWrites } from './cache-writes.js';
 import type { ClusterFlight } from './cluster-flight.js';
 import type { FlightFile, FlightLease } from './flight-locks.js';
 import type { KnownSizes } from './known-sizes.js';
-import { RemoteFlight } from './remote-flight.js';
+import { RemoteFlight, type TakenOver } from './remote-flight.js';
 import type { Route } from './ports.js';
 import { CachedCopyGone, type OpenBlob } from './serve-verification.js';
 import { SingleFlight } from './single-flight.js';
@@ -159,7 +159,7 @@ export class BlobCache {
     const claim = await this.parts.cluster.claim<Flight, BlobAnswer>(digest.value, {
       local: () => this.flights.get(digest.value),
       committed: () => this.committedElsewhere(route, digest, false, false),
-      remote: (file) => this.followRemote(digest, file),
+      remote: (file) => this.followRemote(route, digest, file),
     });
     if (claim.kind === 'committed') return { answer: { ...claim.found, result: 'joined' } };
     if (claim.kind === 'local' || claim.kind === 'remote') return this.join(route, digest, claim.flight);
@@ -174,7 +174,7 @@ export class BlobCache {
   }
 
   /** Follows another process's download from its temp file; undefined when the file cannot be opened (gone already). */
-  private async followRemote(digest: Digest, file: FlightFile): Promise<RemoteFlight | undefined> {
+  private async followRemote(route: Route, digest: Digest, file: FlightFile): Promise<RemoteFlight | undefined> {
     const existing = this.flights.get(digest.value);
     if (existing instanceof RemoteFlight) return existing;
     if (existing) return undefined; // a download started here meanwhile: the claim's next look joins it
@@ -183,6 +183,7 @@ export class BlobCache {
     const flight: RemoteFlight = new RemoteFlight(digest, file, {
       access,
       stillHeld: () => this.parts.cluster.stillHeld(digest.value, file.name),
+      takeOver: (from) => this.takeOver(route, digest, flight, from),
       committed: async () => (await this.parts.stored.adopt(digest)) === file.size,
       wait: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
       signal: AbortSignal.any([this.shutdown, AbortSignal.timeout(this.options.flightTimeoutMs)]),
@@ -194,6 +195,27 @@ export class BlobCache {
     this.flights.set(digest.value, flight);
     void flight.run();
     return flight;
+  }
+
+  /**
+   * The holder `gone` followed has died: whoever downloads the digest now (this process, after winning the
+   * lease, or another that did) supplies the bytes from `from` on. Undefined when nobody can (the readers are cut).
+   */
+  private async takeOver(route: Route, digest: Digest, gone: RemoteFlight, from: number): Promise<TakenOver | undefined> {
+    if (this.flights.get(digest.value) === gone) this.flights.delete(digest.value);
+    const got = await this.obtain(route, digest, false).catch(() => undefined);
+    if (!got) return undefined;
+    if ('answer' in got) {
+      // Committed meanwhile (the holder got it onto the volume after all, or another took over and finished).
+      const size = got.answer.size;
+      const opened = size === gone.size && got.answer.file ? await got.answer.file(from, size - 1).catch(() => undefined) : undefined;
+      if (!opened) return undefined;
+      const access = { read: opened.access.read.bind(opened.access), close: async () => (await opened.access.close(), opened.done()) };
+      return { follow: access, serve: access };
+    }
+    if (got.flight === gone || got.flight.size !== gone.size) return undefined;
+    this.log.warn({ digest: digest.value, at: from }, 'the process downloading a followed blob is gone; going on with the download that replaces it');
+    return { follow: got.flight.cursor(from), serve: got.flight.cursor(from) };
   }
 
   private async join(route: Route, digest: Digest, flight: Flight): Promise<{ flight: Flight; result: CacheResult }> {

@@ -4,18 +4,28 @@
 // The holder (another worker of this host, or a replica on the shared volume) announced the temp file's name
 // and the blob's size in its lease. This process trusts neither the holder nor the bytes: it hashes every byte
 // it reads in order, publishes them to its readers as they arrive, and keeps the last chunk back until its own
-// hash matched the digest and the holder's commit is on the volume. A mismatch, a holder that is gone with
-// the file incomplete, or a deadline cuts every reader before its last byte; the next request starts over
-// (and takes the download over if nobody holds it).
+// hash matched the digest and the holder's commit is on the volume. A mismatch or a deadline cuts every reader
+// before its last byte. A holder that is gone with the file incomplete (killed) is taken over: the rest of the
+// bytes come from the download that replaces it (started here, or followed in the process that won the lease)
+// from where this one stopped, hashed on top of what was read so far, so the readers see one blob whose every
+// byte was checked against the digest before their last chunk.
 import { createHash } from 'node:crypto';
 import type { Digest } from '../oci/digest.js';
 import { DigestMismatchError, type RandomAccess } from './blob-store.js';
 import { FlightCursor, type FlightFill, type FlightState } from './flight-cursor.js';
 import type { FlightFile } from './flight-locks.js';
 
+/** Where bytes from `from` on come from after a take-over: one reader for the follow loop, one for the readers. */
+export interface TakenOver {
+  readonly follow: RandomAccess;
+  readonly serve: RandomAccess;
+}
+
 export interface RemoteFlightDeps {
   /** The holder's temp file, opened (stays readable after the holder renames or removes it). */
   readonly access: RandomAccess;
+  /** A replacement for a holder that is gone, reading from `from` on; undefined when there is none (the readers are cut). */
+  takeOver(from: number): Promise<TakenOver | undefined>;
   /** Whether the lease is still held by the download that announced `file`. */
   stillHeld(): Promise<boolean>;
   /** Whether the blob is committed on the volume now (adopted into this process's index when it is). */
@@ -32,6 +42,14 @@ const readBytes = 1024 * 1024;
 const longestIdleMs = 20;
 /** Idle polls between two looks at the lease. */
 const idlePollsPerLeaseCheck = 25;
+/** Holders that may die under one follower before its readers are cut. */
+const maxTakeOvers = 3;
+
+interface Source {
+  readonly from: number;
+  readonly follow: RandomAccess;
+  readonly serve: RandomAccess;
+}
 
 export class HolderGoneError extends Error {
   constructor(digest: string, at: number, size: number) {
@@ -49,7 +67,8 @@ export class RemoteFlight implements FlightFill {
   private published = 0;
   private readers = new Set<FlightCursor>();
   private waiters = new Set<() => void>();
-  private access: RandomAccess | undefined;
+  /** The holder's file from 0, then each take-over's download from where the previous one stopped. */
+  private sources: Source[] | undefined;
   /** Resolves at once: the holder's upstream answered before it announced the file. */
   readonly started: Promise<void> = Promise.resolve();
   readonly ended: Promise<void>;
@@ -61,7 +80,7 @@ export class RemoteFlight implements FlightFill {
     private readonly deps: RemoteFlightDeps,
   ) {
     this.size = file.size;
-    this.access = deps.access;
+    this.sources = [{ from: 0, follow: deps.access, serve: deps.access }];
     this.ended = new Promise<void>((resolve) => (this.markEnded = resolve));
   }
 
@@ -72,9 +91,23 @@ export class RemoteFlight implements FlightFill {
     let position = 0;
     try {
       let idle = 0;
-      while (position < this.size) {
+      let source = this.sources![0]!;
+      for (let takeOvers = 0; position < this.size; ) {
         this.deps.signal.throwIfAborted();
-        const got = await this.deps.access.read(buffer.subarray(0, Math.min(buffer.length, this.size - position)), position);
+        let got: number;
+        try {
+          got = await source.follow.read(buffer.subarray(0, Math.min(buffer.length, this.size - position)), position);
+        } catch (err) {
+          if (!(err instanceof HolderGoneError) || takeOvers >= maxTakeOvers) throw err;
+          // The holder died mid-file: go on from here with whoever downloads it now.
+          const next = await this.deps.takeOver(position);
+          if (!next) throw err;
+          takeOvers += 1;
+          source = { from: position, ...next };
+          this.sources?.push(source);
+          idle = 0;
+          continue;
+        }
         if (got > 0) {
           hash.update(buffer.subarray(0, got));
           position += got;
@@ -84,9 +117,10 @@ export class RemoteFlight implements FlightFill {
           continue;
         }
         idle += 1;
-        if (idle % idlePollsPerLeaseCheck === 0 && !(await this.deps.stillHeld())) {
+        if (source.from === 0 && idle % idlePollsPerLeaseCheck === 0 && !(await this.deps.stillHeld())) {
           // The holder may have written its last bytes just before it let go: one more look.
-          if ((await this.deps.access.read(buffer.subarray(0, 1), position)) === 0) throw new HolderGoneError(this.digest.value, position, this.size);
+          const last = await source.follow.read(buffer.subarray(0, 1), position);
+          if (last === 0) source = { ...source, follow: gone(this.digest.value, position, this.size) };
           continue;
         }
         await this.deps.wait(Math.min(idle, longestIdleMs));
@@ -120,7 +154,7 @@ export class RemoteFlight implements FlightFill {
 
   /** Whether the temp file can still be read (false once the flight ended and its last reader left). */
   get open(): boolean {
-    return this.access !== undefined;
+    return this.sources !== undefined;
   }
 
   cursor(start = 0): FlightCursor {
@@ -132,8 +166,13 @@ export class RemoteFlight implements FlightFill {
   async readAt(buffer: Buffer, position: number): Promise<number> {
     const available = this.published - position;
     if (available <= 0) return 0;
-    if (!this.access) throw new Error(`the followed download of ${this.digest.value} is closed`);
-    return this.access.read(buffer.subarray(0, Math.min(available, buffer.length)), position);
+    const sources = this.sources;
+    if (!sources) throw new Error(`the followed download of ${this.digest.value} is closed`);
+    // The source that covers `position`, and never past where the next one took over.
+    let i = sources.length - 1;
+    while (i > 0 && sources[i]!.from > position) i -= 1;
+    const end = Math.min(this.published, sources[i + 1]?.from ?? Number.POSITIVE_INFINITY);
+    return sources[i]!.serve.read(buffer.subarray(0, Math.min(end - position, buffer.length)), position);
   }
 
   progressed(): void {}
@@ -164,8 +203,21 @@ export class RemoteFlight implements FlightFill {
 
   private async closeIfIdle(): Promise<void> {
     if (this.readers.size > 0 || this.state === 'streaming') return;
-    const access = this.access;
-    this.access = undefined;
-    await access?.close().catch(() => undefined);
+    const sources = this.sources ?? [];
+    this.sources = undefined;
+    for (const source of sources) {
+      await source.follow.close().catch(() => undefined);
+      if (source.serve !== source.follow) await source.serve.close().catch(() => undefined);
+    }
   }
+}
+
+/** A source whose holder is gone: the next read asks for a take-over. */
+function gone(digest: string, at: number, size: number): RandomAccess {
+  return {
+    read: async () => {
+      throw new HolderGoneError(digest, at, size);
+    },
+    close: async () => undefined,
+  };
 }

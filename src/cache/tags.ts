@@ -14,6 +14,7 @@ import type { Logger } from '../log.js';
 import type { CacheResult, Metrics } from '../metrics.js';
 import type { CacheReads } from './cache-reads.js';
 import type { CacheWrites } from './cache-writes.js';
+import type { FlightLease, FlightLocks } from './flight-locks.js';
 import type { ManifestAnswer, ManifestRequest, Manifests } from './manifests.js';
 import type { TagRecord, TagRecords } from './metadata-store.js';
 import type { Route } from './ports.js';
@@ -35,6 +36,11 @@ export interface TagOptions {
 }
 
 export interface TagParts {
+  /**
+   * One revalidation per tag at a time across processes (workers of a host, replicas with Redis): the others
+   * wait for its record in the shared metadata store. Per process when absent.
+   */
+  readonly locks?: FlightLocks;
   readonly records: TagRecords;
   readonly visibility: Visibility;
   readonly writes: CacheWrites;
@@ -50,6 +56,12 @@ export function tagKey(route: Route, tag: string): string {
 const revalidationBackoffMs = 10_000;
 
 class RevalidationTimeout extends Error {}
+
+/** The process that revalidated the tag wrote no newer record (its HEAD failed): served stale here too, logged there. */
+class RevalidatedElsewhereFailed extends Error {}
+
+/** Pauses while another process revalidates: short first, then up to this. */
+const longestRecordPollMs = 50;
 
 export class Tags {
   readonly clock: () => number;
@@ -123,6 +135,69 @@ export class Tags {
     const upstream = route.upstream.name;
     const key = tagKey(route, tag);
     const work = this.revalidations.run(key, async () => {
+      const lease = await this.revalidationLease(key);
+      if (lease === 'elsewhere') return this.revalidatedElsewhere(route, tag, record);
+      try {
+        return await this.headAndRecord(route, tag, record, request);
+      } finally {
+        await lease?.release();
+      }
+    });
+    try {
+      const next = await raceTimeout(work, this.options.staleTimeoutMs);
+      return await this.fromRecord(route, next, request, next.digest === record.digest ? 'hit' : 'miss');
+    } catch (err) {
+      if (isOciError(err) && (err.code === 'MANIFEST_UNKNOWN' || err.code === 'NAME_UNKNOWN')) {
+        // Upstream says the tag is gone: that is an answer, not an outage.
+        this.metrics.tagRevalidations.inc({ upstream, outcome: 'gone' });
+        await this.forget(route, tag);
+        throw err;
+      }
+      const first = (this.retryAfter.get(key) ?? 0) <= this.clock();
+      this.retryAfter.set(key, this.clock() + revalidationBackoffMs);
+      if (err instanceof RevalidatedElsewhereFailed) return this.fromRecord(route, record, request, 'stale');
+      const timedOut = err instanceof RevalidationTimeout;
+      this.metrics.tagRevalidations.inc({ upstream, outcome: timedOut ? 'timeout' : 'error' });
+      if (first)
+        this.log.warn(
+          { upstream, repository: route.repository, tag, digest: record.digest, reason: timedOut ? 'timeout' : describeError(err) },
+          'upstream revalidation failed; serving last known digest',
+        );
+      return this.fromRecord(route, record, request, 'stale');
+    }
+  }
+
+  /** This process's claim on revalidating `key`: undefined without coordination, 'elsewhere' while another process holds it. */
+  private async revalidationLease(key: string): Promise<FlightLease | undefined | 'elsewhere'> {
+    if (!this.parts.locks) return undefined;
+    try {
+      return (await this.parts.locks.acquire(key)) ?? 'elsewhere';
+    } catch {
+      return undefined; // the lock service is down: revalidate here (counted where the lock service is)
+    }
+  }
+
+  /** Waits for the record another process is revalidating (the stale timeout bounds the wait for the client). */
+  private async revalidatedElsewhere(route: Route, tag: string, record: TagRecord): Promise<TagRecord> {
+    const deadline = this.clock() + this.options.upstreamTimeoutMs;
+    for (let pause = 2, holderGone = false; this.clock() < deadline; pause = Math.min(pause * 2, longestRecordPollMs)) {
+      const stored = await this.parts.records.getTag(route.upstream.name, route.repository, tag).catch(() => undefined);
+      if (stored && stored.checkedAt > record.checkedAt) {
+        this.memory.set(tagKey(route, tag), stored);
+        return stored;
+      }
+      // One more read after the holder let go: its write may have landed just before.
+      if (holderGone) break;
+      holderGone = !(await this.parts.locks!.holder(tagKey(route, tag)).catch(() => undefined));
+      if (!holderGone) await sleep(pause);
+    }
+    throw new RevalidatedElsewhereFailed(`the revalidation of ${tagKey(route, tag)} in another process did not record a newer answer`);
+  }
+
+  /** The revalidation itself: one HEAD (with the full Accept list), the move followed or refused, the record written. */
+  private async headAndRecord(route: Route, tag: string, record: TagRecord, request: ManifestRequest): Promise<TagRecord> {
+    const upstream = route.upstream.name;
+    {
       // The full list, not the client's: whether the tag moved must not depend on who asked.
       const head = await route.upstream.headManifest(route.repository, tag, defaultManifestAccept, AbortSignal.timeout(this.options.upstreamTimeoutMs));
       let next: TagRecord;
@@ -148,27 +223,6 @@ export class Tags {
       }
       await this.write(route, tag, next);
       return next;
-    });
-    try {
-      const next = await raceTimeout(work, this.options.staleTimeoutMs);
-      return await this.fromRecord(route, next, request, next.digest === record.digest ? 'hit' : 'miss');
-    } catch (err) {
-      if (isOciError(err) && (err.code === 'MANIFEST_UNKNOWN' || err.code === 'NAME_UNKNOWN')) {
-        // Upstream says the tag is gone: that is an answer, not an outage.
-        this.metrics.tagRevalidations.inc({ upstream, outcome: 'gone' });
-        await this.forget(route, tag);
-        throw err;
-      }
-      const timedOut = err instanceof RevalidationTimeout;
-      this.metrics.tagRevalidations.inc({ upstream, outcome: timedOut ? 'timeout' : 'error' });
-      const first = (this.retryAfter.get(key) ?? 0) <= this.clock();
-      this.retryAfter.set(key, this.clock() + revalidationBackoffMs);
-      if (first)
-        this.log.warn(
-          { upstream, repository: route.repository, tag, digest: record.digest, reason: timedOut ? 'timeout' : describeError(err) },
-          'upstream revalidation failed; serving last known digest',
-        );
-      return this.fromRecord(route, record, request, 'stale');
     }
   }
 
