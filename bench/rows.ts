@@ -210,7 +210,10 @@ export function rowsFrom(r: {
       cells: cells(r.big, (x) => x.mbPerSec),
       format: fixed(0),
       ratios: true,
-      target: { text: '≥ registry and ≥ 0.9× nginx', met: r.big.tender.mbPerSec >= r.big.registry.mbPerSec && r.big.tender.mbPerSec >= 0.9 * r.big.nginx.mbPerSec },
+      target: {
+        text: '≥ registry and ≥ 0.9× nginx',
+        met: r.big.tender.mbPerSec >= r.big.registry.mbPerSec && r.big.tender.mbPerSec >= 0.9 * r.big.nginx.mbPerSec,
+      },
     },
     {
       metric: 'd. warm 256 MiB blob: downloads ok / failed',

@@ -236,7 +236,9 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const server = await listen(nodeFetch(app), config.host, config.port, certificate);
   answerMalformedRequests(server as HttpServer, log);
   const port = (server.address() as AddressInfo).port;
-  const metricsServer = config.metricsListen ? await startMetricsServer(worker ? clusterMetrics(worker, metrics) : metrics.registry, config.metricsListen.host, config.metricsListen.port) : undefined;
+  const metricsServer = config.metricsListen
+    ? await startMetricsServer(worker ? clusterMetrics(worker, metrics) : metrics.registry, config.metricsListen.host, config.metricsListen.port)
+    : undefined;
   // listen() built an https.Server exactly when there is a certificate.
   const reloader = config.tls && certificate ? new CertificateReloader(config.tls, certificate, server as HttpsServer, log) : undefined;
   reloader?.start();
@@ -284,7 +286,12 @@ function clusterMetrics(worker: WorkerLink, metrics: Metrics): { metrics(): Prom
 }
 
 /** HTTP/1.1 over TLS when there is a certificate: registry clients speak HTTP/1.1, and setSecureContext is tls.Server's. */
-function listen(fetch: Parameters<typeof serveHttp>[0]['fetch'], hostname: string, port: number, certificate: CertificatePair | undefined): Promise<ServerType> {
+function listen(
+  fetch: Parameters<typeof serveHttp>[0]['fetch'],
+  hostname: string,
+  port: number,
+  certificate: CertificatePair | undefined,
+): Promise<ServerType> {
   return new Promise((resolve, reject) => {
     const onListening = (): void => resolve(server);
     const server = certificate

@@ -189,7 +189,8 @@ export class BlobCache {
       signal: AbortSignal.any([this.shutdown, AbortSignal.timeout(this.options.flightTimeoutMs)]),
       onEnd: () => {
         if (this.flights.get(digest.value) === flight) this.flights.delete(digest.value);
-        if (flight.state === 'failed') this.log.warn({ digest: digest.value, err: describeError(flight.error) }, 'followed download failed; its readers were cut off');
+        if (flight.state === 'failed')
+          this.log.warn({ digest: digest.value, err: describeError(flight.error) }, 'followed download failed; its readers were cut off');
       },
     });
     this.flights.set(digest.value, flight);

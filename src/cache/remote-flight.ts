@@ -92,7 +92,7 @@ export class RemoteFlight implements FlightFill {
     try {
       let idle = 0;
       let source = this.sources![0]!;
-      for (let takeOvers = 0; position < this.size; ) {
+      for (let takeOvers = 0; position < this.size;) {
         this.deps.signal.throwIfAborted();
         let got: number;
         try {

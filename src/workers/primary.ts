@@ -87,7 +87,8 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
     const digests = Array.isArray(news.digests) ? news.digests.filter((d): d is string => typeof d === 'string' && digestPattern.test(d)) : [];
     if (digests.length === 0) return;
     if (news.kind === 'evicted') {
-      for (const worker of Object.values(cluster.workers ?? {})) if (worker && worker !== from) send(worker, { tender: 'news', news: { kind: 'evicted', digests } });
+      for (const worker of Object.values(cluster.workers ?? {}))
+        if (worker && worker !== from) send(worker, { tender: 'news', news: { kind: 'evicted', digests } });
     } else if (news.kind === 'touched' && owner !== undefined && owner !== from.id) {
       send(cluster.workers?.[owner], { tender: 'news', news: { kind: 'touched', digests } });
     }
@@ -117,7 +118,9 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   cluster.on('exit', (worker: Worker, code: number | null, signal: string | null) => {
     ready.delete(worker.id);
     const dropped = table.drop(worker.id);
-    void options.clearWorkerTemp(worker.id).catch((err: unknown) => log.warn({ worker: worker.id, err: describeError(err) }, 'could not remove a dead worker’s temp files'));
+    void options
+      .clearWorkerTemp(worker.id)
+      .catch((err: unknown) => log.warn({ worker: worker.id, err: describeError(err) }, 'could not remove a dead worker’s temp files'));
     if (owner === worker.id) owner = undefined;
     const alive = Object.values(cluster.workers ?? {}).filter((w) => w && !w.isDead()).length;
     if (stopping) {

@@ -123,10 +123,14 @@ describeWithBinaries(['docker-registry'], 'workers: one tender, several processe
         logs.push({ msg: line });
       }
     });
-    await waitFor(`${name} to serve with its workers\n${stderr.join('')}`, () => {
-      if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}) before serving\n${stderr.join('')}`);
-      return logs.some((l) => l.msg === 'all workers serving');
-    }, 60_000);
+    await waitFor(
+      `${name} to serve with its workers\n${stderr.join('')}`,
+      () => {
+        if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}) before serving\n${stderr.join('')}`);
+        return logs.some((l) => l.msg === 'all workers serving');
+      },
+      60_000,
+    );
     const serving = logs.find((l) => l.msg === 'tender is serving')!;
     const tender: Tender = {
       url: `http://${String(serving.listen)}`,
@@ -145,7 +149,11 @@ describeWithBinaries(['docker-registry'], 'workers: one tender, several processe
   }
 
   const blobPath = (tender: Tender, digest: string) => join(tender.cacheDir, 'blobs', 'sha256', digest.slice(7, 9), digest.slice(7));
-  const committed = (tender: Tender, digest: string) => stat(blobPath(tender, digest)).then(() => true, () => false);
+  const committed = (tender: Tender, digest: string) =>
+    stat(blobPath(tender, digest)).then(
+      () => true,
+      () => false,
+    );
   const requestLogs = (tender: Tender, fragment: string) => tender.logs.filter((l) => typeof l.path === 'string' && l.path.includes(fragment));
 
   let tender: Tender;
@@ -299,13 +307,18 @@ describeWithBinaries(['docker-registry'], 'workers: one tender, several processe
   it("one eviction owner keeps the host's cache under maxCacheSize, whichever worker committed", async () => {
     const capped = await startTender('capped', { maxCacheSize: '3MiB' });
     const blobs = Array.from({ length: 8 }, (_, i) => pseudoRandomBytes(`workers-evict-${i}`, 700 * 1024));
-    for (const bytes of blobs) await pushBlob(registry, 'team/evict', { bytes, digest: sha256(bytes), size: bytes.length, mediaType: 'application/octet-stream' });
+    for (const bytes of blobs)
+      await pushBlob(registry, 'team/evict', { bytes, digest: sha256(bytes), size: bytes.length, mediaType: 'application/octet-stream' });
     for (const bytes of blobs) expect((await fetchFresh(`${capped.url}/v2/team/evict/blobs/${sha256(bytes)}`)).sha256).toBe(sha256(bytes));
     await waitFor('the request log lines', () => requestLogs(capped, '/team/evict/').length === blobs.length);
     expect(new Set(requestLogs(capped, '/team/evict/').map((l) => l.worker)).size).toBe(2);
     const onDisk = async (): Promise<number> => {
       let total = 0;
-      for (const bytes of blobs) total += await stat(blobPath(capped, sha256(bytes))).then((s) => s.size, () => 0);
+      for (const bytes of blobs)
+        total += await stat(blobPath(capped, sha256(bytes))).then(
+          (s) => s.size,
+          () => 0,
+        );
       return total;
     };
     // Files leave a short grace after the index (2 s).

@@ -198,7 +198,7 @@ describe('two replicas on one volume', () => {
     expect(await a.store.stat(parseDigest(digest))).toBeUndefined();
     release();
     let position = got;
-    for (let n; position < bytes.length && (n = await opened.access.read(buffer.subarray(position), position)) > 0; ) position += n;
+    for (let n; position < bytes.length && (n = await opened.access.read(buffer.subarray(position), position)) > 0;) position += n;
     await opened.access.close();
     opened.done();
     expect(position).toBe(bytes.length);
