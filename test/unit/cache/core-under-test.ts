@@ -23,6 +23,8 @@ export interface CoreSettings {
   readonly tagPolicies?: ReadonlyMap<string, TagPolicyInput>;
   readonly policies?: readonly ServePolicy[];
   readonly locks?: FlightLocks;
+  /** Tag revalidation leases shared with other cores (workers or replicas). */
+  readonly revalidationLocks?: FlightLocks;
   readonly maxBlobBytes?: number;
   /** Shares the store and metadata of another core (a second replica on the same volume). */
   readonly shareWith?: CoreUnderTest;
@@ -89,7 +91,13 @@ export async function coreUnderTest(settings: CoreSettings = {}): Promise<CoreUn
     policies: settings.policies ?? [],
   };
   const pullThrough = new PullThrough(
-    { store, metadata, ...(settings.locks ? { locks: settings.locks } : {}), events: { pulled: (event) => events.push(event) } },
+    {
+      store,
+      metadata,
+      ...(settings.locks ? { locks: settings.locks } : {}),
+      ...(settings.revalidationLocks ? { revalidationLocks: settings.revalidationLocks } : {}),
+      events: { pulled: (event) => events.push(event) },
+    },
     options,
     metrics,
     createLogger('info', sink),
