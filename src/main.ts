@@ -221,7 +221,9 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const core = await assemble(config, log, metrics, options.clock, worker);
   const { router, pullThrough } = core;
   const clientAuth = config.auth ? new ClientAuth(config.auth) : undefined;
-  pullThrough.startScrub();
+  // With workers, one scrub for the host: the eviction owner's (scrubRate is the host's rate, not each worker's).
+  if (worker) worker.onOwner(() => pullThrough.startScrub());
+  else pullThrough.startScrub();
   const app = createApp({
     pullThrough,
     router,
