@@ -76,7 +76,8 @@ export function registryHandler(deps: RegistryDeps) {
     }
     if (path.kind === 'base') return reply(c.env.outgoing, 200, { ...base, 'content-type': 'application/json', 'content-length': '2' }, '{}');
 
-    const route = routes.get(`${ns ?? ''}\n${path.name}`, () => deps.router.resolve({ ns, name: path.name }));
+    // An empty ns (`?ns=`, `?ns`) is not an absent one: the key tells them apart.
+    const route = routes.get(`${ns === undefined ? '-' : `=${ns}`}\n${path.name}`, () => deps.router.resolve({ ns, name: path.name }));
     state.upstream = route.upstream.name;
     state.repository = route.repository;
     const identity = c.get('identity');

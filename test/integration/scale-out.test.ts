@@ -118,7 +118,8 @@ describeWithBinaries(['redis-server', 'redis-cli', 'docker-registry'], 'scale-ou
       if (stderr.length > 100) stderr.shift();
     });
     const listen = await new Promise<string>((resolvePromise, reject) => {
-      const timer = setTimeout(() => reject(new Error(`replica ${name} did not start within 30 s\n${stderr.join('')}`)), 30_000);
+      // Each replica is a primary and its workers (workers: auto), started from source: slow on a loaded machine.
+      const timer = setTimeout(() => reject(new Error(`replica ${name} did not start within 90 s\n${stderr.join('')}`)), 90_000);
       createInterface({ input: child.stdout! }).on('line', (line) => {
         let entry: Record<string, unknown>;
         try {
@@ -167,7 +168,7 @@ describeWithBinaries(['redis-server', 'redis-cli', 'docker-registry'], 'scale-ou
     // One after the other: the second start-up happens while the first replica is live on the directory.
     a = await startReplica('replica-a');
     b = await startReplica('replica-b');
-  }, 90_000);
+  }, 200_000);
 
   afterAll(async () => {
     await Promise.all(replicas.map((r) => r.stop()));
