@@ -340,7 +340,9 @@ describeWithBinaries(['docker-registry'], 'workers: one tender, several processe
   }, 90_000);
 
   it('SIGTERM drains every worker: a transfer in progress finishes, new connections are refused, exit 0', async () => {
-    const draining = await startTender('draining');
+    // A grace far longer than the test needs: on a loaded machine the steps below can take many seconds, and a
+    // grace that ran out would cut the transfer this test expects to finish.
+    const draining = await startTender('draining', { shutdownGrace: '60s' });
     const bytes = randomBytes(2 * 1024 * 1024);
     const digest = faults.addBlob(bytes);
     faults.setFault(digest, 'held');
