@@ -28,6 +28,9 @@ import { Visibility } from './visibility.js';
 
 export type { BlobAnswer, ManifestAnswer, AdoptedImage, WalkedImage };
 
+/** `judge`'s answer: a refusal, or admitted with the digest a pull would be served (a tag resolved as a pull resolves it). */
+export type Judgement = Exclude<Verdict, { allowed: true }> | { readonly allowed: true; readonly digest: string };
+
 export interface CorePorts {
   readonly store: BlobStore;
   readonly metadata: MetadataStore;
@@ -125,12 +128,12 @@ export class PullThrough {
    * policies as a pull, on the digest the cache would serve (a tag resolves as a pull resolves it).
    * For `tender check` and the admission endpoints (issue 14). Outages throw as they do for a pull.
    */
-  async judge(route: Route, reference: string): Promise<Verdict> {
+  async judge(route: Route, reference: string): Promise<Judgement> {
     const screened = this.policies.screen(route, reference);
     if (!screened.allowed) return screened;
     try {
-      await this.resolve(route, reference, { accept: undefined, head: false });
-      return { allowed: true };
+      const answer = await this.resolve(route, reference, { accept: undefined, head: false });
+      return { allowed: true, digest: answer.digest };
     } catch (err) {
       if (!isOciError(err) || err.code !== 'DENIED') throw err;
       const reason = (err.detail as { reason?: DenialReason } | undefined)?.reason ?? 'not-allowed';

@@ -1,0 +1,152 @@
+// "May this image run?": the one judgement behind the admission endpoints and `tender check`. An image string is
+// read as the node reads it, routed as the node's pull through tender would be, and judged by the core's own
+// serve policies (PullThrough.judge), so a Pod is refused at admission exactly when its pull would be refused.
+import { isDigest } from '../oci/digest.js';
+import { describeError, isOciError, type OciErrorCode } from '../oci/errors.js';
+import { parseContainerImage, type ContainerImage } from '../oci/container-image.js';
+import type { Route, Router } from './ports.js';
+import type { Judgement } from './pull-through.js';
+
+export interface ImageAdmissionOptions {
+  /**
+   * tender's own host names as images name them (`tender.example:5000`, port included): an image on one of them
+   * names its upstream the way a request path does (`tender.example:5000/ghcr.io/org/app`, or the default upstream
+   * for `tender.example:5000/nginx`).
+   */
+  readonly mirrorHosts: readonly string[];
+  /** Refuse references without a digest (`app:1.2`), whatever the cache says of the tag. */
+  readonly requireDigest: boolean;
+  /** How long one judgement may take before it is undecided. */
+  readonly deadlineMs: number;
+  /**
+   * The verdict for an image that cannot be judged in time, or at all (upstream down and nothing cached,
+   * rate-limited): `signatures.onError` where a signature policy sets it, else `deny`.
+   */
+  readonly onUndecided: 'allow' | 'deny';
+}
+
+/** The one verdict, with what the image was taken to mean. */
+export interface ImageJudgement {
+  readonly verdict: 'allow' | 'deny' | 'warn';
+  /** Shown to users: what was checked and what failed (or, when admitted, what a pull would be served). */
+  readonly reason: string;
+  /** The image as parsed (registry/repository and tag or digest), when it parses. */
+  readonly image?: ContainerImage;
+  /** The upstream and repository a pull goes to, when it routes. */
+  readonly upstream?: string;
+  readonly repository?: string;
+  /** The digest a pull would be served, when it resolved. */
+  readonly digest?: string;
+  /** Set when no decision could be made (the verdict is then `onUndecided`'s). */
+  readonly undecided?: true;
+}
+
+/** What this judgement needs of the core: its routing and its "would this be served?". */
+export interface AdmissionCore {
+  readonly router: Router;
+  judge(route: Route, reference: string): Promise<Judgement>;
+}
+
+// A pull cannot be answered now (upstream down, slow, rate-limited) or tender failed: nothing is decided.
+const undecidedCodes: ReadonlySet<OciErrorCode> = new Set(['UNAVAILABLE', 'TOOMANYREQUESTS', 'UNKNOWN']);
+
+export class ImageAdmission {
+  private readonly mirrorHosts: ReadonlySet<string>;
+
+  constructor(
+    private readonly core: AdmissionCore,
+    private readonly options: ImageAdmissionOptions,
+  ) {
+    this.mirrorHosts = new Set(options.mirrorHosts.map(asciiLowerCase));
+  }
+
+  /** Never throws: every outcome is a verdict. `signal` ends the wait early (the caller gave up). */
+  async judge(input: string, signal?: AbortSignal): Promise<ImageJudgement> {
+    let image: ContainerImage;
+    try {
+      image = parseContainerImage(input);
+    } catch (err) {
+      return { verdict: 'deny', reason: describe(err) };
+    }
+    if (this.options.requireDigest && !isDigest(image.reference)) {
+      return { verdict: 'deny', reason: 'a digest is required (admission.requireDigest): name the image as repository@sha256:<hex>', image };
+    }
+    let route: Route;
+    try {
+      route = this.route(image);
+    } catch (err) {
+      const registry = unknownRegistry(err);
+      return { verdict: 'deny', reason: registry === undefined ? describe(err) : `registry "${registry}" is not served by this mirror`, image };
+    }
+    const where = { image, upstream: route.upstream.name, repository: route.repository };
+    const name = `${route.upstream.name}/${route.repository}${isDigest(image.reference) ? '@' : ':'}${image.reference}`;
+    const deadline = AbortSignal.timeout(this.options.deadlineMs);
+    let judgement: Judgement | undefined;
+    try {
+      judgement = await untilAborted(this.core.judge(route, image.reference), signal ? AbortSignal.any([signal, deadline]) : deadline);
+    } catch (err) {
+      if (isOciError(err) && !undecidedCodes.has(err.code)) return { verdict: 'deny', reason: `${name}: ${describe(err)}`, ...where };
+      return this.undecided(`${name} could not be judged: ${describe(err)}`, where);
+    }
+    if (judgement === undefined) {
+      const why = deadline.aborted ? `no decision within ${this.options.deadlineMs} ms (admission.deadline)` : 'the caller gave up';
+      return this.undecided(`${name}: ${why}`, where);
+    }
+    if (!judgement.allowed) return { verdict: 'deny', reason: judgement.message, ...where };
+    const served = isDigest(image.reference) ? '' : ` → ${judgement.digest}`;
+    return { verdict: 'allow', reason: `${name}${served}: served by upstream ${route.upstream.name}`, ...where, digest: judgement.digest };
+  }
+
+  /** The route a pull of `image` takes: through one of tender's own hosts as a request path, else by its registry. */
+  private route(image: ContainerImage): Route {
+    const { router } = this.core;
+    if (this.mirrorHosts.has(asciiLowerCase(image.registry))) return router.resolve({ ns: undefined, name: image.repository });
+    return router.resolve({ ns: image.registry, name: image.repository });
+  }
+
+  private undecided(reason: string, where: Pick<ImageJudgement, 'image' | 'upstream' | 'repository'>): ImageJudgement {
+    const verdict = this.options.onUndecided;
+    const rule = verdict === 'allow' ? 'admitted while undecided (signatures.onError: allow)' : 'refused while undecided';
+    return { verdict, reason: `${reason}; ${rule}`, ...where, undecided: true };
+  }
+}
+
+/** The core's answer, or undefined once `signal` fires (the judgement is left to finish on its own: it fills the cache). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    return Promise.resolve(undefined);
+  }
+  return new Promise<T | undefined>((resolve, reject) => {
+    const onAbort = (): void => {
+      work.catch(() => undefined);
+      resolve(undefined);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err as Error);
+      },
+    );
+  });
+}
+
+/** The registry the router found no upstream for, when that is why it refused. */
+function unknownRegistry(err: unknown): string | undefined {
+  const detail = isOciError(err) ? (err.detail as { reason?: string; registry?: string } | undefined) : undefined;
+  return detail?.reason === 'unknown-registry' ? detail.registry : undefined;
+}
+
+function describe(err: unknown): string {
+  // The OCI code is for logs; users read the message.
+  return isOciError(err) ? err.message : describeError(err);
+}
+
+function asciiLowerCase(host: string): string {
+  return host.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
+}
