@@ -8,6 +8,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import Keyv from 'keyv';
 import type { BlobStore } from './cache/blob-store.js';
 import { FallbackMetadataStore } from './cache/fallback-metadata-store.js';
+import { ImageAdmission, type ImageJudgement } from './cache/image-admission.js';
 import type { MetadataStore } from './cache/metadata-store.js';
 import type { Router } from './cache/ports.js';
 import { PullThrough, type CoreOptions } from './cache/pull-through.js';
@@ -15,7 +16,11 @@ import { Sanctioned, type SanctionedImage } from './cache/sanctioned.js';
 import { TagPolicies } from './cache/tag-policy.js';
 import { describeError } from './oci/errors.js';
 import { parseImageReference } from './oci/image-reference.js';
+import type { AdmissionConfig } from './config/admission.js';
 import type { Config } from './config/config.js';
+import { AdmissionCallers } from './http/admission-callers.js';
+import { createAdmissionRoutes, defaultAdmissionDeadlineMs } from './http/admission-routes.js';
+import { defaultAdmissionSettings } from './http/admission-settings.js';
 import { createApp, nodeFetch } from './http/app.js';
 import { CertificateReloader, readCertificatePair, type CertificatePair } from './http/certificate-reloader.js';
 import { ClientAuth } from './http/client-auth.js';
@@ -49,9 +54,9 @@ export interface Core {
 
 /** Builds the cache core with its adapters; shared by `serve` and the seed/export/import commands. */
 /** `clock` (epoch ms) decides tag freshness; Date.now unless a test moves time. */
-export async function assemble(config: Config, log: Logger, metrics: Metrics, clock: () => number = Date.now): Promise<Core> {
+export async function assemble(config: Config, log: Logger, metrics: Metrics, clock: () => number = Date.now, clearTemp = true): Promise<Core> {
   metrics.initialize(config.upstreams.map((u) => u.name));
-  const store = await FsBlobStore.open(config.cacheDir, { clearTemp: true, replicaId: config.replicaId });
+  const store = await FsBlobStore.open(config.cacheDir, { clearTemp, replicaId: config.replicaId });
   const files = new FsKeyvStore(join(config.cacheDir, 'meta'));
   // Errors must reach the caller: keyv would otherwise answer "absent" and drop writes silently.
   const keyv = new Keyv({ store: files, namespace: 'tender', throwOnErrors: true });
@@ -145,6 +150,27 @@ export function assembleForCommand(config: Config, options: { offline: boolean }
   return assemble(options.offline ? { ...config, offline: true } : config, log, new Metrics({ processMetrics: false }));
 }
 
+/**
+ * The one admission judgement (endpoints and `tender check`): the core's serve policies on the image as the node
+ * reads it. Undecided images are refused: issue 13's `signatures.onError` is to decide that once it exists.
+ */
+function imageAdmission(config: Config, core: Core): ImageAdmission {
+  const settings = config.admission ?? { ...defaultAdmissionSettings, deadlineMs: defaultAdmissionDeadlineMs };
+  return new ImageAdmission(
+    { router: core.router, judge: (route, reference) => core.pullThrough.judge(route, reference) },
+    { mirrorHosts: settings.mirrorHosts, requireDigest: settings.requireDigest, deadlineMs: settings.deadlineMs, onUndecided: 'deny' },
+  );
+}
+
+/** `tender check`: the admission judgement over the cache and upstreams of `config`, beside a serving tender or alone. */
+export async function openImageCheck(config: Config): Promise<{ check(image: string): Promise<ImageJudgement>; close(): Promise<void> }> {
+  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
+  // Temp files are left alone: a serving tender on the same volume may be writing them.
+  const core = await assemble(config, log, new Metrics({ processMetrics: false }), Date.now, false);
+  const admission = imageAdmission(config, core);
+  return { check: (image) => admission.judge(image), close: () => core.close() };
+}
+
 /** The blob store of a cache directory alone, for `tender verify` (which may run beside a serving tender). */
 export function openBlobStore(cacheDir: string): Promise<BlobStore> {
   return FsBlobStore.open(cacheDir, { clearTemp: false });
@@ -159,23 +185,29 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const { router, pullThrough } = core;
   const clientAuth = config.auth ? new ClientAuth(config.auth) : undefined;
   pullThrough.startScrub();
+  const admission = config.admission ? admissionRoutes(config, config.admission, core, metrics, log) : undefined;
   const app = createApp({
     pullThrough,
     router,
     buffers: new BufferPool(),
     ...(clientAuth && config.auth ? { clientAuth, protectOps: config.auth.protect } : {}),
+    ...(admission ? { admission } : {}),
     metrics,
     log,
     metricsRegistry: metrics.registry,
     readiness: () => pullThrough.readiness(),
   });
 
-  const server = await listen(nodeFetch(app), config.host, config.port, certificate);
+  const clientCa = config.admission?.clientCa;
+  const server = await listen(nodeFetch(app), config.host, config.port, certificate, clientCa);
   answerMalformedRequests(server as HttpServer, log);
   const port = (server.address() as AddressInfo).port;
   const metricsServer = config.metricsListen ? await startMetricsServer(metrics.registry, config.metricsListen.host, config.metricsListen.port) : undefined;
   // listen() built an https.Server exactly when there is a certificate.
-  const reloader = config.tls && certificate ? new CertificateReloader(config.tls, certificate, server as HttpsServer, log) : undefined;
+  const reloader =
+    config.tls && certificate
+      ? new CertificateReloader(config.tls, certificate, server as HttpsServer, log, clientCa === undefined ? {} : { clientCa })
+      : undefined;
   reloader?.start();
   if (certificate) log.info({ ...certificate.summary, ...config.tls }, 'serving certificate loaded');
   const scheme = certificate ? 'https' : 'http';
@@ -215,12 +247,46 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   };
 }
 
-/** HTTP/1.1 over TLS when there is a certificate: registry clients speak HTTP/1.1, and setSecureContext is tls.Server's. */
-function listen(fetch: Parameters<typeof serve>[0]['fetch'], hostname: string, port: number, certificate: CertificatePair | undefined): Promise<ServerType> {
+/** The admission endpoints over the one judgement; the API server's credentials checked when any are configured. */
+function admissionRoutes(config: Config, settings: AdmissionConfig, core: Core, metrics: Metrics, log: Logger) {
+  metrics.initializeAdmission();
+  if (!config.tls) log.warn('admission endpoints are served over plain HTTP: the API server calls webhooks over HTTPS only (set tls)');
+  const admission = imageAdmission(config, core);
+  const authenticated = settings.clientCa !== undefined || settings.tokens.length > 0;
+  return createAdmissionRoutes({
+    judge: async (image, context) => {
+      const { verdict, reason } = await admission.judge(image, context.signal);
+      return { verdict, reason };
+    },
+    settings,
+    decisions: metrics.admissionDecisions,
+    log,
+    // The judgement decides by settings.deadlineMs itself (undecided images follow onUndecided); this is the backstop.
+    deadlineMs: settings.deadlineMs + 1_000,
+    ...(authenticated ? { callers: new AdmissionCallers({ clientCertificates: settings.clientCa !== undefined, tokens: settings.tokens }) } : {}),
+  });
+}
+
+/**
+ * HTTP/1.1 over TLS when there is a certificate: registry clients speak HTTP/1.1, and setSecureContext is tls.Server's.
+ * With a client CA, every handshake asks for a client certificate but none is required (registry clients send none):
+ * only /admission/* looks at whether one was verified.
+ */
+function listen(
+  fetch: Parameters<typeof serve>[0]['fetch'],
+  hostname: string,
+  port: number,
+  certificate: CertificatePair | undefined,
+  clientCa: string | undefined,
+): Promise<ServerType> {
   return new Promise((resolve, reject) => {
     const onListening = (): void => resolve(server);
+    const mutual = clientCa === undefined ? {} : { ca: clientCa, requestCert: true, rejectUnauthorized: false };
     const server = certificate
-      ? serve({ fetch, hostname, port, createServer: createHttpsServer, serverOptions: { cert: certificate.cert, key: certificate.key } }, onListening)
+      ? serve(
+          { fetch, hostname, port, createServer: createHttpsServer, serverOptions: { cert: certificate.cert, key: certificate.key, ...mutual } },
+          onListening,
+        )
       : serve({ fetch, hostname, port }, onListening);
     server.once('error', reject);
   });

@@ -1,7 +1,9 @@
 // The admission endpoints as a hono sub-app: POST /admission/imagepolicy (ImagePolicyWebhook) and POST /admission/validate (validating webhook).
+import type { IncomingMessage } from 'node:http';
 import { Hono, type Context } from 'hono';
 import type { Logger } from '../log.js';
 import { readReviewJson, ReviewInputError, statusBody } from './admission-body.js';
+import type { AdmissionCallers } from './admission-callers.js';
 import { decideAdmission, describeUse, type AdmissionDecision, type ReviewSubject } from './admission-decision.js';
 import type { AdmissionDecisionCounter } from './admission-metrics.js';
 import { admissionReviewResponse, parseAdmissionReview } from './admission-review.js';
@@ -20,6 +22,8 @@ export interface AdmissionRoutesDeps {
   readonly deadlineMs?: number;
   /** Judgements of one review in flight at once (default 8). */
   readonly concurrency?: number;
+  /** When set, only callers it identifies (the API server's client certificate or token) are answered; others get 401. */
+  readonly callers?: AdmissionCallers;
 }
 
 export const defaultMaxReviewBytes = 8 * 1024 * 1024;
@@ -32,18 +36,37 @@ interface RequestFacts {
   readonly subResource?: string | undefined;
   readonly user?: string | undefined;
   readonly dryRun?: boolean;
+  /** Who called: `certificate:<CN>` or `token:<name>` when callers authenticate. */
+  readonly caller?: string | undefined;
 }
 
-export function createAdmissionRoutes(deps: AdmissionRoutesDeps): Hono {
-  const app = new Hono();
+type AdmissionEnv = { Variables: { caller: string | undefined } };
+
+export function createAdmissionRoutes(deps: AdmissionRoutesDeps): Hono<AdmissionEnv> {
+  const app = new Hono<AdmissionEnv>();
   const maxBytes = deps.maxBodyBytes ?? defaultMaxReviewBytes;
   const options = { judge: deps.judge, settings: deps.settings, deadlineMs: deps.deadlineMs ?? defaultAdmissionDeadlineMs, concurrency: deps.concurrency ?? 8 };
+
+  const { callers } = deps;
+  if (callers) {
+    app.use('/admission/*', async (c, next) => {
+      // The node adapter's bindings: the socket says whether TLS verified a client certificate.
+      const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+      const outcome = incoming ? callers.identify(incoming.socket, c.req.header('authorization')) : { ok: false as const, reason: 'no connection' };
+      if (!outcome.ok) {
+        const endpoint = c.req.path.endsWith('/validate') ? 'validate' : 'imagepolicy';
+        return refuse(c, endpoint, new ReviewInputError(401, outcome.reason));
+      }
+      c.set('caller', outcome.caller);
+      return next();
+    });
+  }
 
   app.post('/admission/imagepolicy', (c) =>
     answer(c, 'imagepolicy', async (body) => {
       const subject = parseImageReview(body);
       const decision = await decideAdmission(subject, { ...options, signal: c.req.raw.signal });
-      record(deps, subject, decision, {});
+      record(deps, subject, decision, { caller: c.get('caller') });
       return imageReviewResponse(decision);
     }),
   );
@@ -52,7 +75,14 @@ export function createAdmissionRoutes(deps: AdmissionRoutesDeps): Hono {
     answer(c, 'validate', async (body) => {
       const review = parseAdmissionReview(body);
       const decision = await decideAdmission(review.subject, { ...options, signal: c.req.raw.signal });
-      const facts = { uid: review.uid, operation: review.operation, subResource: review.subResource, user: review.user, dryRun: review.dryRun };
+      const facts = {
+        uid: review.uid,
+        operation: review.operation,
+        subResource: review.subResource,
+        user: review.user,
+        dryRun: review.dryRun,
+        caller: c.get('caller'),
+      };
       record(deps, review.subject, decision, facts);
       if (review.unjudged) {
         deps.log.warn(
@@ -76,7 +106,7 @@ export function createAdmissionRoutes(deps: AdmissionRoutesDeps): Hono {
   }
   return app;
 
-  async function answer(c: Context, endpoint: AdmissionEndpoint, handle: (body: unknown) => Promise<Record<string, unknown>>): Promise<Response> {
+  async function answer(c: Context<AdmissionEnv>, endpoint: AdmissionEndpoint, handle: (body: unknown) => Promise<Record<string, unknown>>): Promise<Response> {
     try {
       let body: unknown;
       try {
@@ -93,9 +123,10 @@ export function createAdmissionRoutes(deps: AdmissionRoutesDeps): Hono {
     }
   }
 
-  function refuse(c: Context, endpoint: AdmissionEndpoint, error: ReviewInputError): Response {
+  function refuse(c: Context<AdmissionEnv>, endpoint: AdmissionEndpoint, error: ReviewInputError): Response {
     deps.log.info({ endpoint, status: error.status, reason: error.message }, 'admission review refused');
-    const headers: Record<string, string> = error.status === 405 ? { allow: 'POST' } : {};
+    const headers: Record<string, string> =
+      error.status === 405 ? { allow: 'POST' } : error.status === 401 ? { 'www-authenticate': 'Bearer realm="tender admission"' } : {};
     return c.json(statusBody(error), error.status, headers);
   }
 }

@@ -92,6 +92,8 @@ export interface ReloadOptions {
   readonly debounceMs?: number;
   /** fs.watch misses events on some filesystems (NFS, some overlay setups): a stat check is the fallback. */
   readonly pollMs?: number;
+  /** Kept in every new context: the CAs client certificates are checked against (admission's mutual TLS). */
+  readonly clientCa?: string;
 }
 
 /**
@@ -104,6 +106,7 @@ export class CertificateReloader {
   private readonly abort = new AbortController();
   private readonly debounceMs: number;
   private readonly pollMs: number;
+  private readonly clientCa: string | undefined;
   private debounce: NodeJS.Timeout | undefined;
   private poll: NodeJS.Timeout | undefined;
   private checking: Promise<void> | undefined;
@@ -122,6 +125,7 @@ export class CertificateReloader {
   ) {
     this.debounceMs = options.debounceMs ?? 250;
     this.pollMs = options.pollMs ?? 30_000;
+    this.clientCa = options.clientCa;
     this.lastSeen = contentHash(current.cert, current.key);
   }
 
@@ -235,7 +239,8 @@ export class CertificateReloader {
     let pair: CertificatePair;
     try {
       pair = checkPair(this.files, cert, key);
-      this.target.setSecureContext({ cert: pair.cert, key: pair.key });
+      // A new context replaces the whole old one: the client CA must be given again, or mutual TLS ends at the first renewal.
+      this.target.setSecureContext({ cert: pair.cert, key: pair.key, ...(this.clientCa === undefined ? {} : { ca: this.clientCa }) });
     } catch (err) {
       this.log.error({ err: (err as Error).message, ...this.files, serving: this.current.summary }, 'refused the new certificate; still serving the old one');
       return;

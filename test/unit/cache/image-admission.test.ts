@@ -23,7 +23,9 @@ async function setup(options: Partial<ImageAdmissionOptions> = {}, settings: Cor
     ],
     'docker.io',
   );
-  const policies = sanctioned ? [new Sanctioned(sanctioned.map((s) => ({ route: router.resolve({ ns: 'docker.io', name: s.split(':')[0]! }), reference: s.split(':')[1]! })))] : [];
+  const policies = sanctioned
+    ? [new Sanctioned(sanctioned.map((s) => ({ route: router.resolve({ ns: 'docker.io', name: s.split(':')[0]! }), reference: s.split(':')[1]! })))]
+    : [];
   const core = await coreUnderTest({ ...settings, policies });
   const admission = new ImageAdmission(
     { router, judge: (route, reference) => core.pullThrough.judge(route, reference) },
@@ -83,7 +85,10 @@ describe('the admission judgement', () => {
     expect(await s.admission.judge(`ghcr.io/org/app@${s.app.digest}`)).toMatchObject({ verdict: 'allow', digest: s.app.digest });
     expect(await s.admission.judge(`ghcr.io/org/app:v1@${s.app.digest}`)).toMatchObject({ verdict: 'allow', image: { reference: s.app.digest } });
     const missing = `sha256:${'0'.repeat(64)}`;
-    expect(await s.admission.judge(`ghcr.io/org/app@${missing}`)).toMatchObject({ verdict: 'deny', reason: expect.stringContaining(`ghcr.io/org/app@${missing}`) });
+    expect(await s.admission.judge(`ghcr.io/org/app@${missing}`)).toMatchObject({
+      verdict: 'deny',
+      reason: expect.stringContaining(`ghcr.io/org/app@${missing}`),
+    });
     expect(await s.admission.judge('ghcr.io/org/app:v2')).toMatchObject({ verdict: 'deny' });
   });
 
@@ -99,7 +104,10 @@ describe('the admission judgement', () => {
   it('sanctioned-only admits the listed images only', async () => {
     const s = await setup({}, {}, ['nginx:1.27']);
     expect(await s.admission.judge('nginx:1.27')).toMatchObject({ verdict: 'allow' });
-    expect(await s.admission.judge('busybox:1.36')).toMatchObject({ verdict: 'deny', reason: 'docker.io/library/busybox:1.36 is not in the sanctioned image list' });
+    expect(await s.admission.judge('busybox:1.36')).toMatchObject({
+      verdict: 'deny',
+      reason: 'docker.io/library/busybox:1.36 is not in the sanctioned image list',
+    });
   });
 
   it('requireDigest refuses a tag reference before anything is asked', async () => {
@@ -114,14 +122,22 @@ describe('the admission judgement', () => {
       const s = await setup({ onUndecided });
       s.hub.failure = new OciError('UNAVAILABLE', 'connection refused');
       const judged = await s.admission.judge('nginx:1.27');
-      expect(judged).toMatchObject({ verdict: onUndecided, undecided: true, reason: expect.stringContaining('docker.io/library/nginx:1.27 could not be judged') });
+      expect(judged).toMatchObject({
+        verdict: onUndecided,
+        undecided: true,
+        reason: expect.stringContaining('docker.io/library/nginx:1.27 could not be judged'),
+      });
     }
   });
 
   it('an upstream that does not answer is undecided at the deadline', async () => {
     const s = await setup({ deadlineMs: 50 });
     s.hub.hang = true;
-    expect(await s.admission.judge('nginx:1.27')).toMatchObject({ verdict: 'deny', undecided: true, reason: expect.stringContaining('no decision within 50 ms') });
+    expect(await s.admission.judge('nginx:1.27')).toMatchObject({
+      verdict: 'deny',
+      undecided: true,
+      reason: expect.stringContaining('no decision within 50 ms'),
+    });
   });
 
   it('a cached tag is judged while the upstream is down, as a pull would be served', async () => {

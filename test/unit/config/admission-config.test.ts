@@ -45,7 +45,13 @@ describe('admission settings', () => {
     writeFileSync(tokenFile, 'a-token-of-enough-length\n');
     const admission = parseConfig({
       tls: { cert: ca, key: ca },
-      admission: { clientCa: ca, tokens: [{ name: 'apiserver', tokenFile }, { name: 'inline', token: 'another-long-token-value' }] },
+      admission: {
+        clientCa: ca,
+        tokens: [
+          { name: 'apiserver', tokenFile },
+          { name: 'inline', token: 'another-long-token-value' },
+        ],
+      },
     }).admission!;
     expect(admission.clientCa).toBe(certificatePem.trim());
     expect(admission.tokens).toEqual([
@@ -55,7 +61,10 @@ describe('admission settings', () => {
   });
 
   it.each([
-    [{ admission: { breakGlassAnnotation: 'tender.example/break-glass' } }, 'admission.breakGlassAnnotation: "tender.example/break-glass" does not match *.image-policy.k8s.io/*'],
+    [
+      { admission: { breakGlassAnnotation: 'tender.example/break-glass' } },
+      'admission.breakGlassAnnotation: "tender.example/break-glass" does not match *.image-policy.k8s.io/*',
+    ],
     [{ admission: { deadline: '45s' } }, 'admission.deadline: expected 100ms to 29s'],
     [{ admission: { mode: 'audit' } }, 'admission.mode'],
     [{ admission: { exemptNamespaces: ['Kube-System'] } }, 'expected namespace names'],
