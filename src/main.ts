@@ -263,7 +263,7 @@ function admissionRoutes(config: Config, settings: AdmissionConfig, core: Core, 
     log,
     // The judgement decides by settings.deadlineMs itself (undecided images follow onUndecided); this is the backstop.
     deadlineMs: settings.deadlineMs + 1_000,
-    ...(authenticated ? { callers: new AdmissionCallers({ clientCertificates: settings.clientCa !== undefined, tokens: settings.tokens }) } : {}),
+    ...(authenticated ? { callers: new AdmissionCallers({ clientCa: settings.clientCa, tokens: settings.tokens }) } : {}),
   });
 }
 

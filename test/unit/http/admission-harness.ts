@@ -44,7 +44,7 @@ export const scripted: Readonly<Record<string, ImageVerdict>> = {
   [images.nginx128]: allow('docker.io/library/nginx: served by docker.io, admitted by its allowlist'),
   [images.migrate]: allow('ghcr.io/org/migrate: served by ghcr.io'),
   [images.shipper]: allow('registry.corp.example/platform/log-shipper: signed by platform'),
-  [images.busybox]: { verdict: 'deny', reason: 'docker.io/library/busybox is not on the allowlist of upstream docker.io' },
+  [images.busybox]: { verdict: 'deny', reason: 'repository library/busybox is not in the allow list of docker.io' },
   [images.lookalike]: notServed('docker.io.evil.example'),
   [images.postgresLookalike]: notServed('docker.io.evil.example'),
   [images.unsigned]: { verdict: 'warn', reason: 'signature policy "platform" (warn): no signature found' },
