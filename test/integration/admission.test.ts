@@ -1,7 +1,7 @@
 // Admission end to end: a real tender over TLS, a real distribution upstream, the stored review fixtures posted as
 // the API server posts them (with its client certificate or token), and tender's answers compared with the stored
 // responses; the same judgement through `tender check`.
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -70,6 +70,17 @@ describeWithBinaries(['docker-registry', 'openssl'], 'admission (ImagePolicyWebh
     return { status: res.statusCode, body: raw ? (JSON.parse(raw) as Json) : {}, headers: res.headers };
   }
 
+  /** Writes beside and renames over, certificate first, as cert-manager's Secret update reaches a mounted volume. */
+  async function installPair(pair: Certificate): Promise<void> {
+    for (const [name, content] of [
+      ['tls.crt', pair.certPem],
+      ['tls.key', pair.keyPem],
+    ] as const) {
+      await writeFile(join(work, 'serving', `${name}.tmp`), content);
+      await rename(join(work, 'serving', `${name}.tmp`), join(work, 'serving', name));
+    }
+  }
+
   const decisions = (handle: TenderHandle, image: string) => handle.logs.filter((l) => l.msg === 'admission decision' && l.image === image);
   const lastDecision = (handle: TenderHandle, image: string) => decisions(handle, image).at(-1);
   const count = async (handle: TenderHandle, endpoint: string, verdict: string) =>
@@ -77,9 +88,10 @@ describeWithBinaries(['docker-registry', 'openssl'], 'admission (ImagePolicyWebh
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'tender-admission-'));
-    for (const dir of ['pki', 'api-ca', 'stranger-ca']) await mkdir(join(work, dir));
+    for (const dir of ['pki', 'api-ca', 'stranger-ca', 'serving']) await mkdir(join(work, dir));
     ca = await createCa(join(work, 'pki'), 'tender serving CA');
     server = await createServerCertificate(ca, join(work, 'pki'), { commonName: 'tender' });
+    await installPair(server);
     const apiCa = await createCa(join(work, 'api-ca'), 'API server client CA');
     const apiClient = await createClientCertificate(apiCa, join(work, 'api-ca'), { commonName: 'kube-apiserver' });
     const strangerCa = await createCa(join(work, 'stranger-ca'), 'someone else');
@@ -120,7 +132,7 @@ describeWithBinaries(['docker-registry', 'openssl'], 'admission (ImagePolicyWebh
         'quay.io': upstream(),
         'slow.example': { url: slow.url, insecure: true, retries: 0 },
       },
-      tls: { cert: server.cert, key: server.key },
+      tls: { cert: join(work, 'serving', 'tls.crt'), key: join(work, 'serving', 'tls.key') },
       ...extra,
     });
     tender = await startTender({
@@ -360,6 +372,21 @@ describeWithBinaries(['docker-registry', 'openssl'], 'admission (ImagePolicyWebh
       await other.stop();
       other = undefined;
     });
+  });
+
+  it('keeps asking for client certificates from admission.clientCa after the serving certificate is renewed', async () => {
+    const renewed = await createServerCertificate(ca, join(work, 'pki'), { commonName: 'tender-renewed' });
+    await installPair(renewed);
+    const deadline = Date.now() + 30_000;
+    while (!tender.logs.some((l) => l.msg === 'serving certificate loaded' && l.fingerprint === renewed.fingerprint)) {
+      if (Date.now() > deadline) throw new Error('the renewed certificate was not loaded within 30 s');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const body = imageReview(['nginx:1.27']);
+    const accepted = await post(tender.url, imagepolicy, body, { headers: { connection: 'close' } });
+    expect(accepted).toMatchObject({ status: 200, body: { status: { allowed: true } } });
+    expect(lastDecision(tender, 'nginx:1.27')).toMatchObject({ caller: 'certificate:kube-apiserver' });
+    expect((await post(tender.url, imagepolicy, body, { agent: stranger, headers: { connection: 'close' } })).status).toBe(401);
   });
 
   // Last: it stops the upstream.
