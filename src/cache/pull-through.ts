@@ -21,12 +21,13 @@ import { Manifests, type ManifestAnswer, type ManifestOptions, type ManifestRequ
 import type { MetadataStore } from './metadata-store.js';
 import type { DenialReason, Route, UpstreamPassthrough } from './ports.js';
 import type { ManifestPulls } from './manifest-pulls.js';
+import type { ReferrersAnswer } from './referrers.js';
 import { ServePolicies, type ServePolicy, type Verdict } from './serve-policy.js';
 import { StoredBlobs, type StoredBlobOptions } from './stored-blobs.js';
 import { Tags, type TagOptions } from './tags.js';
 import { Visibility } from './visibility.js';
 
-export type { BlobAnswer, ManifestAnswer, AdoptedImage, WalkedImage };
+export type { BlobAnswer, ManifestAnswer, AdoptedImage, WalkedImage, ReferrersAnswer };
 
 /** `judge`'s answer: a refusal, or admitted with the digest a pull would be served (a tag resolved as a pull resolves it). */
 export type Judgement = Exclude<Verdict, { allowed: true }> | { readonly allowed: true; readonly digest: string };
@@ -81,7 +82,15 @@ export class PullThrough {
     this.blobs = new BlobCache(blobParts, options.blobs, this.shutdown.signal, metrics, log);
     this.manifests = new Manifests({ stored, records: ports.metadata, visibility, writes, reads }, options.manifests, metrics, log);
     this.tags = new Tags(this.manifests, { records: ports.metadata, visibility, writes, reads }, options.tags, metrics, log);
-    this.listings = new Listings(options.listings);
+    const tags = this.tags;
+    const listingParts = {
+      records: ports.metadata,
+      writes,
+      reads,
+      resolveTag: (route: Route, tag: string, request: ManifestRequest) => tags.resolve(route, tag, request),
+    };
+    const freshness = { ttlMs: options.tags.ttlMs, staleTimeoutMs: options.tags.staleTimeoutMs, clock };
+    this.listings = new Listings(listingParts, options.listings, freshness, log);
     this.policies = new ServePolicies(options.policies);
   }
 
@@ -119,8 +128,13 @@ export class PullThrough {
     return this.listings.tags(route, query);
   }
 
-  async referrers(route: Route, reference: string, query: string): Promise<UpstreamPassthrough> {
-    return this.listings.referrers(route, parseDigest(reference), query);
+  /**
+   * The referrers of a digest in the route's repository, of `artifactType` only when given: the upstream's
+   * referrers API, else its referrers tag, else none; cached, served stale and offline (referrers.ts).
+   * The one lookup for the HTTP route and the signature policy; it runs no serve policy itself.
+   */
+  async referrers(route: Route, digest: string, artifactType?: string): Promise<ReferrersAnswer> {
+    return this.listings.referrers(route, parseDigest(digest), artifactType);
   }
 
   /**

@@ -24,6 +24,8 @@ export interface CoreSettings {
   readonly policies?: readonly ServePolicy[];
   readonly locks?: FlightLocks;
   readonly maxBlobBytes?: number;
+  /** Bounds on the lists read from upstream (tags lists, referrers). */
+  readonly listingLimits?: CoreOptions['listings']['limits'];
   /** Shares the store and metadata of another core (a second replica on the same volume). */
   readonly shareWith?: CoreUnderTest;
 }
@@ -85,7 +87,7 @@ export async function coreUnderTest(settings: CoreSettings = {}): Promise<CoreUn
       policies: new TagPolicies(settings.tagPolicies ?? new Map()),
       clock: () => core.now,
     },
-    listings: { upstreamTimeoutMs: 5_000 },
+    listings: { upstreamTimeoutMs: 5_000, ...(settings.listingLimits ? { limits: settings.listingLimits } : {}) },
     policies: settings.policies ?? [],
   };
   const pullThrough = new PullThrough(
