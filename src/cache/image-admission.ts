@@ -41,10 +41,22 @@ export interface ImageJudgement {
   readonly undecided?: true;
 }
 
-/** What this judgement needs of the core: its routing and its "would this be served?". */
+/**
+ * The signature policy's answer on a digest, as far as admission reads it (issue 13's
+ * `PullThrough.signatureVerdict`): `allowed` whether the digest would be served, `verdict` why, `reason` one
+ * sentence. It resolves for refusals and signature outages (by `signatures.onError`, at `signal` at the latest).
+ */
+export interface SignatureAnswer {
+  readonly allowed: boolean;
+  readonly verdict: string;
+  readonly reason: string;
+}
+
+/** What this judgement needs of the core: its routing, its "would this be served?", and its signature policy if any. */
 export interface AdmissionCore {
   readonly router: Router;
   judge(route: Route, reference: string): Promise<Judgement>;
+  signatures?(route: Route, digest: string, signal: AbortSignal): Promise<SignatureAnswer>;
 }
 
 // A pull cannot be answered now (upstream down, slow, rate-limited) or tender failed: nothing is decided.
@@ -81,20 +93,34 @@ export class ImageAdmission {
     const where = { image, upstream: route.upstream.name, repository: route.repository };
     const name = `${route.upstream.name}/${route.repository}${isDigest(image.reference) ? '@' : ':'}${image.reference}`;
     const deadline = AbortSignal.timeout(this.options.deadlineMs);
+    const until = signal ? AbortSignal.any([signal, deadline]) : deadline;
+    const late = (): ImageJudgement =>
+      this.undecided(`${name}: ${deadline.aborted ? `no decision within ${this.options.deadlineMs} ms (admission.deadline)` : 'the caller gave up'}`, where);
     let judgement: Judgement | undefined;
     try {
-      judgement = await untilAborted(this.core.judge(route, image.reference), signal ? AbortSignal.any([signal, deadline]) : deadline);
+      judgement = await untilAborted(this.core.judge(route, image.reference), until);
     } catch (err) {
       if (isOciError(err) && !undecidedCodes.has(err.code)) return { verdict: 'deny', reason: `${name}: ${describe(err)}`, ...where };
       return this.undecided(`${name} could not be judged: ${describe(err)}`, where);
     }
-    if (judgement === undefined) {
-      const why = deadline.aborted ? `no decision within ${this.options.deadlineMs} ms (admission.deadline)` : 'the caller gave up';
-      return this.undecided(`${name}: ${why}`, where);
-    }
+    if (judgement === undefined) return late();
     if (!judgement.allowed) return { verdict: 'deny', reason: judgement.message, ...where };
-    const served = isDigest(image.reference) ? '' : ` → ${judgement.digest}`;
-    return { verdict: 'allow', reason: `${name}${served}: served by upstream ${route.upstream.name}`, ...where, digest: judgement.digest };
+    const served = `${name}${isDigest(image.reference) ? '' : ` → ${judgement.digest}`}: served by upstream ${route.upstream.name}`;
+    const admitted = { ...where, digest: judgement.digest };
+    if (!this.core.signatures) return { verdict: 'allow', reason: served, ...admitted };
+    // The signature policy's own answer on the digest a pull gets: its reason and its warn mode reach the user.
+    let signed: SignatureAnswer | undefined;
+    try {
+      signed = await untilAborted(this.core.signatures(route, judgement.digest, until), until);
+    } catch (err) {
+      return this.undecided(`${name} could not be judged: ${describe(err)}`, where);
+    }
+    if (signed === undefined) return late();
+    if (!signed.allowed)
+      return { verdict: 'deny', reason: `${name}: ${signed.reason}`, ...admitted, ...(signed.verdict === 'unavailable' ? { undecided: true as const } : {}) };
+    // Served, but unverified (warn mode, or signatures that could not be fetched under onError: allow): say so.
+    if (signed.verdict === 'warned' || signed.verdict === 'fail-open') return { verdict: 'warn', reason: `${name}: ${signed.reason}`, ...admitted };
+    return { verdict: 'allow', reason: `${served}; ${signed.reason}`, ...admitted };
   }
 
   /** The route a pull of `image` takes: through one of tender's own hosts as a request path, else by its registry. */

@@ -2,14 +2,19 @@
 // the node's pull would be, and judged by the pull's own policies; outages decided by onUndecided.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ImageAdmission, type ImageAdmissionOptions } from '../../../src/cache/image-admission.js';
+import { ImageAdmission, type AdmissionCore, type ImageAdmissionOptions, type SignatureAnswer } from '../../../src/cache/image-admission.js';
 import { Sanctioned } from '../../../src/cache/sanctioned.js';
 import { OciError } from '../../../src/oci/errors.js';
 import { UpstreamRouter } from '../../../src/upstream/router.js';
 import { coreUnderTest, type CoreSettings } from './core-under-test.js';
 import { ScriptedUpstream } from './scripted-upstream.js';
 
-async function setup(options: Partial<ImageAdmissionOptions> = {}, settings: CoreSettings = {}, sanctioned?: string[]) {
+async function setup(
+  options: Partial<ImageAdmissionOptions> = {},
+  settings: CoreSettings = {},
+  sanctioned?: string[],
+  signatures?: AdmissionCore['signatures'],
+) {
   const hub = new ScriptedUpstream('docker.io');
   const ghcr = new ScriptedUpstream('ghcr.io');
   const nginx = hub.pushImage('library/nginx', '1.27', [randomBytes(100)], 'nginx');
@@ -28,7 +33,7 @@ async function setup(options: Partial<ImageAdmissionOptions> = {}, settings: Cor
     : [];
   const core = await coreUnderTest({ ...settings, policies });
   const admission = new ImageAdmission(
-    { router, judge: (route, reference) => core.pullThrough.judge(route, reference) },
+    { router, judge: (route, reference) => core.pullThrough.judge(route, reference), ...(signatures ? { signatures } : {}) },
     { mirrorHosts: ['tender.example:5000'], requireDigest: false, deadlineMs: 2_000, onUndecided: 'deny', ...options },
   );
   return { hub, ghcr, nginx, busybox, app, secret, core, admission };
@@ -146,5 +151,56 @@ describe('the admission judgement', () => {
     s.hub.failure = new OciError('UNAVAILABLE', 'connection refused');
     s.core.advance(5_000);
     expect(await s.admission.judge('nginx:1.27')).toMatchObject({ verdict: 'allow', digest: s.nginx.digest });
+  });
+
+  describe('under a signature policy (its answer on the digest a pull gets)', () => {
+    const policy = (answer: SignatureAnswer | 'hang') => {
+      const asked: string[] = [];
+      const signatures: AdmissionCore['signatures'] = (_route, digest, signal) => {
+        asked.push(digest);
+        if (answer !== 'hang') return Promise.resolve(answer);
+        return new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }));
+      };
+      return { asked, signatures };
+    };
+
+    it('admits a verified digest, naming what verified it', async () => {
+      const p = policy({ allowed: true, verdict: 'verified', reason: 'signed with key 1a2b (policy platform)' });
+      const s = await setup({}, {}, undefined, p.signatures);
+      expect(await s.admission.judge('nginx:1.27')).toMatchObject({
+        verdict: 'allow',
+        reason: `docker.io/library/nginx:1.27 → ${s.nginx.digest}: served by upstream docker.io; signed with key 1a2b (policy platform)`,
+      });
+      expect(p.asked).toEqual([s.nginx.digest]);
+    });
+
+    it("refuses an unsigned image under an enforce policy, with the policy's reason", async () => {
+      const p = policy({ allowed: false, verdict: 'refused', reason: 'no signature found (policy platform, enforce)' });
+      const s = await setup({}, {}, undefined, p.signatures);
+      expect(await s.admission.judge('nginx:1.27')).toEqual(
+        expect.objectContaining({ verdict: 'deny', reason: 'docker.io/library/nginx:1.27: no signature found (policy platform, enforce)' }),
+      );
+    });
+
+    it('warns for an image a warn policy serves unsigned, and for signatures that could not be fetched under onError allow', async () => {
+      for (const verdict of ['warned', 'fail-open']) {
+        const s = await setup({}, {}, undefined, policy({ allowed: true, verdict, reason: 'no signature found' }).signatures);
+        expect(await s.admission.judge('nginx:1.27')).toMatchObject({ verdict: 'warn', reason: 'docker.io/library/nginx:1.27: no signature found' });
+      }
+    });
+
+    it('signatures that cannot be fetched under onError deny refuse the image as undecided', async () => {
+      const s = await setup({}, {}, undefined, policy({ allowed: false, verdict: 'unavailable', reason: 'signatures could not be fetched' }).signatures);
+      expect(await s.admission.judge('nginx:1.27')).toMatchObject({ verdict: 'deny', undecided: true });
+    });
+
+    it('a signature check still running at the deadline is undecided', async () => {
+      const s = await setup({ deadlineMs: 50 }, {}, undefined, policy('hang').signatures);
+      expect(await s.admission.judge('nginx:1.27')).toMatchObject({
+        verdict: 'deny',
+        undecided: true,
+        reason: expect.stringContaining('no decision within 50 ms'),
+      });
+    });
   });
 });
