@@ -18,10 +18,10 @@ import { describeError } from './oci/errors.js';
 import { parseImageReference } from './oci/image-reference.js';
 import type { AdmissionConfig } from './config/admission.js';
 import type { Config } from './config/config.js';
-import { AdmissionCallers } from './http/admission-callers.js';
-import { createAdmissionRoutes, defaultAdmissionDeadlineMs } from './http/admission-routes.js';
+import { configuredAdmissionRoutes, defaultAdmissionDeadlineMs } from './http/admission-routes.js';
 import { defaultAdmissionSettings } from './http/admission-settings.js';
 import { createApp, nodeFetch } from './http/app.js';
+import type { ImageJudge } from './http/image-judge.js';
 import { CertificateReloader, readCertificatePair, type CertificatePair } from './http/certificate-reloader.js';
 import { ClientAuth } from './http/client-auth.js';
 import { answerMalformedRequests } from './http/malformed-requests.js';
@@ -247,24 +247,16 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   };
 }
 
-/** The admission endpoints over the one judgement; the API server's credentials checked when any are configured. */
+/** The admission endpoints over the one judgement. */
 function admissionRoutes(config: Config, settings: AdmissionConfig, core: Core, metrics: Metrics, log: Logger) {
   metrics.initializeAdmission();
   if (!config.tls) log.warn('admission endpoints are served over plain HTTP: the API server calls webhooks over HTTPS only (set tls)');
   const admission = imageAdmission(config, core);
-  const authenticated = settings.clientCa !== undefined || settings.tokens.length > 0;
-  return createAdmissionRoutes({
-    judge: async (image, context) => {
-      const { verdict, reason } = await admission.judge(image, context.signal);
-      return { verdict, reason };
-    },
-    settings,
-    decisions: metrics.admissionDecisions,
-    log,
-    // The judgement decides by settings.deadlineMs itself (undecided images follow onUndecided); this is the backstop.
-    deadlineMs: settings.deadlineMs + 1_000,
-    ...(authenticated ? { callers: new AdmissionCallers({ clientCa: settings.clientCa, tokens: settings.tokens }) } : {}),
-  });
+  const judge: ImageJudge = async (image, context) => {
+    const { verdict, reason } = await admission.judge(image, context.signal);
+    return { verdict, reason };
+  };
+  return configuredAdmissionRoutes(settings, { judge, decisions: metrics.admissionDecisions, log });
 }
 
 /**

@@ -1,9 +1,10 @@
 // The admission endpoints as a hono sub-app: POST /admission/imagepolicy (ImagePolicyWebhook) and POST /admission/validate (validating webhook).
 import type { IncomingMessage } from 'node:http';
 import { Hono, type Context } from 'hono';
+import type { AdmissionConfig } from '../config/admission.js';
 import type { Logger } from '../log.js';
 import { readReviewJson, ReviewInputError, statusBody } from './admission-body.js';
-import type { AdmissionCallers } from './admission-callers.js';
+import { AdmissionCallers } from './admission-callers.js';
 import { decideAdmission, describeUse, type AdmissionDecision, type ReviewSubject } from './admission-decision.js';
 import type { AdmissionDecisionCounter } from './admission-metrics.js';
 import { admissionReviewResponse, parseAdmissionReview } from './admission-review.js';
@@ -129,6 +130,20 @@ export function createAdmissionRoutes(deps: AdmissionRoutesDeps): Hono<Admission
       error.status === 405 ? { allow: 'POST' } : error.status === 401 ? { 'www-authenticate': 'Bearer realm="tender admission"' } : {};
     return c.json(statusBody(error), error.status, headers);
   }
+}
+
+/**
+ * The routes as the `admission:` section configures them: the API server's credentials checked when any are
+ * configured, and a backstop a second past the deadline (the judgement decides by the deadline itself).
+ */
+export function configuredAdmissionRoutes(settings: AdmissionConfig, deps: Pick<AdmissionRoutesDeps, 'judge' | 'decisions' | 'log'>): Hono<AdmissionEnv> {
+  const authenticated = settings.clientCa !== undefined || settings.tokens.length > 0;
+  return createAdmissionRoutes({
+    ...deps,
+    settings,
+    deadlineMs: settings.deadlineMs + 1_000,
+    ...(authenticated ? { callers: new AdmissionCallers({ clientCa: settings.clientCa, tokens: settings.tokens }) } : {}),
+  });
 }
 
 /** One log line and one count per distinct image: who asked, for what, and what tender answered. */
