@@ -94,8 +94,12 @@ export class ImageAdmission {
     const name = `${route.upstream.name}/${route.repository}${isDigest(image.reference) ? '@' : ':'}${image.reference}`;
     const deadline = AbortSignal.timeout(this.options.deadlineMs);
     const until = signal ? AbortSignal.any([signal, deadline]) : deadline;
+    // The caller's signal may carry a deadline of its own (the admission review's): a timeout is a deadline either way.
+    const timedOut = (): boolean => deadline.aborted || (signal?.reason as Error | undefined)?.name === 'TimeoutError';
     const late = (): ImageJudgement =>
-      this.undecided(`${name}: ${deadline.aborted ? `no decision within ${this.options.deadlineMs} ms (admission.deadline)` : 'the caller gave up'}`, where);
+      this.undecided(`${name}: ${timedOut() ? `no decision within ${this.options.deadlineMs} ms (admission.deadline)` : 'the caller gave up'}`, where);
+    // Nothing is started for a judgement whose time is already up.
+    if (until.aborted) return late();
     let judgement: Judgement | undefined;
     try {
       judgement = await untilAborted(this.core.judge(route, image.reference), until);

@@ -19,7 +19,7 @@ export interface AdmissionRoutesDeps {
   readonly log: Logger;
   /** Largest review read (default 8 MiB). An UPDATE carries the object twice; the API server takes objects up to 3 MiB. */
   readonly maxBodyBytes?: number;
-  /** Time for all judgements of one review (default 8 s): under the webhook's timeoutSeconds (10 in deploy/admission). */
+  /** Time for all judgements of one review (default 8 s; answered at most a second later): under the webhook's timeoutSeconds (10 in deploy/admission). */
   readonly deadlineMs?: number;
   /** Judgements of one review in flight at once (default 8). */
   readonly concurrency?: number;
@@ -134,14 +134,14 @@ export function createAdmissionRoutes(deps: AdmissionRoutesDeps): Hono<Admission
 
 /**
  * The routes as the `admission:` section configures them: the API server's credentials checked when any are
- * configured, and a backstop a second past the deadline (the judgement decides by the deadline itself).
+ * configured, and the review's deadline (the judgement decides by it; the review answers at most a second later).
  */
 export function configuredAdmissionRoutes(settings: AdmissionConfig, deps: Pick<AdmissionRoutesDeps, 'judge' | 'decisions' | 'log'>): Hono<AdmissionEnv> {
   const authenticated = settings.clientCa !== undefined || settings.tokens.length > 0;
   return createAdmissionRoutes({
     ...deps,
     settings,
-    deadlineMs: settings.deadlineMs + 1_000,
+    deadlineMs: settings.deadlineMs,
     ...(authenticated ? { callers: new AdmissionCallers({ clientCa: settings.clientCa, tokens: settings.tokens }) } : {}),
   });
 }
