@@ -2,8 +2,8 @@
 // adopt, …) call. Each job is a part of its own; docs/architecture.md says which and why.
 import type { Readable } from 'node:stream';
 import { isDigest, parseDigest } from '../oci/digest.js';
-import { isOciError } from '../oci/errors.js';
-import { assertTag } from '../oci/names.js';
+import { isOciError, OciError } from '../oci/errors.js';
+import { isValidTag } from '../oci/names.js';
 import { maxManifestBytes } from '../oci/media-types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -19,15 +19,17 @@ import { KnownSizes } from './known-sizes.js';
 import { Listings, type ListingOptions } from './listings.js';
 import { Manifests, type ManifestAnswer, type ManifestOptions, type ManifestRequest } from './manifests.js';
 import type { MetadataStore } from './metadata-store.js';
-import type { DenialReason, Route, UpstreamPassthrough } from './ports.js';
+import type { DenialReason, Route } from './ports.js';
 import type { ManifestPulls } from './manifest-pulls.js';
 import type { ReferrersAnswer } from './referrers.js';
+import type { TagListAnswer } from './tag-lists.js';
+import type { TagPage } from '../oci/tag-list.js';
 import { ServePolicies, type ServePolicy, type Verdict } from './serve-policy.js';
 import { StoredBlobs, type StoredBlobOptions } from './stored-blobs.js';
 import { Tags, type TagOptions } from './tags.js';
 import { Visibility } from './visibility.js';
 
-export type { BlobAnswer, ManifestAnswer, AdoptedImage, WalkedImage, ReferrersAnswer };
+export type { BlobAnswer, ManifestAnswer, AdoptedImage, WalkedImage, ReferrersAnswer, TagListAnswer };
 
 /** `judge`'s answer: a refusal, or admitted with the digest a pull would be served (a tag resolved as a pull resolves it). */
 export type Judgement = Exclude<Verdict, { allowed: true }> | { readonly allowed: true; readonly digest: string };
@@ -105,9 +107,14 @@ export class PullThrough {
 
   /** A manifest through the pull path (policies, tags, manifests), without announcing it: seed and judge use it too. */
   private async resolve(route: Route, reference: string, request: ManifestRequest): Promise<ManifestAnswer> {
-    const tag = isDigest(reference) ? undefined : reference;
+    // A reference with a ":" can only be meant as a digest: a malformed one is DIGEST_INVALID (400).
+    const tag = isDigest(reference) || reference.includes(':') ? undefined : reference;
     if (tag === undefined) parseDigest(reference);
-    else assertTag(tag);
+    else if (!isValidTag(tag)) {
+      // No repository holds a tag the grammar forbids: the spec's 404 for a manifest not found (the
+      // conformance suite asks for `.INVALID_MANIFEST_NAME`), as distribution answers, and no upstream request.
+      throw new OciError('MANIFEST_UNKNOWN', `manifest unknown: "${clip(tag)}" is not a valid tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})`);
+    }
     this.policies.enforceScreen(route, reference);
     const answer = tag === undefined ? await this.manifests.byDigest(route, parseDigest(reference), request) : await this.tags.resolve(route, tag, request);
     // No await at all on the hot path unless a policy judges (signatures).
@@ -124,8 +131,9 @@ export class PullThrough {
     return this.blobs.blob(route, digest, request);
   }
 
-  async listTags(route: Route, query: string): Promise<UpstreamPassthrough> {
-    return this.listings.tags(route, query);
+  /** One page of the repository's tags list (`n` after `last`), in the spec's order, whatever upstream does. */
+  async listTags(route: Route, page: TagPage): Promise<TagListAnswer> {
+    return this.listings.tags(route, page);
   }
 
   /**
@@ -270,4 +278,8 @@ export class PullThrough {
       // A listener never fails a pull (see pull-events.ts).
     }
   }
+}
+
+function clip(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
 }

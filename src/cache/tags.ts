@@ -7,7 +7,7 @@
 // at most every 10 s. Offline upstreams never expire a record. A record that cannot be read is a miss.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
-import { isDigest, parseDigest } from '../oci/digest.js';
+import { isDigest, parseDigest, type Digest } from '../oci/digest.js';
 import { describeError, isOciError } from '../oci/errors.js';
 import { accepts, acceptsEveryManifestType, defaultManifestAccept, parseAccept } from '../oci/media-types.js';
 import type { Logger } from '../log.js';
@@ -81,8 +81,16 @@ export class Tags {
       if ((this.retryAfter.get(tagKey(route, tag)) ?? 0) > this.clock()) return this.fromRecord(route, record, request, 'stale');
       return this.revalidate(route, tag, record, request);
     }
-    // A client with an unusual Accept gets its own answer, which neither displaces nor becomes the record.
     const recordable = !record && acceptsEveryManifestType(request.accept);
+    if (!record && !recordable) {
+      // A narrow Accept (one manifest type, as the conformance suite, crane or oras send) with no record:
+      // learn what the tag points to for everyone (a HEAD with the full list), and serve that when it is
+      // a type this client takes, so its next requests are served from the record within the window.
+      const learned = await this.learnForEveryone(route, tag);
+      if (learned && accepts(parseAccept(request.accept), learned.mediaType)) return this.fromRecord(route, learned, request, 'miss');
+    }
+    // A client with an unusual Accept gets its own answer, which neither displaces nor becomes the record:
+    // a registry may answer it with one platform's manifest instead of the index the tag points to.
     if (request.head) {
       const head = await this.manifests.head(route, tag, request.accept);
       if (head.digest && isDigest(head.digest) && head.mediaType && head.size !== undefined) {
@@ -116,6 +124,22 @@ export class Tags {
   async adopt(route: Route, tag: string, record: TagRecord): Promise<void> {
     await this.parts.records.setTag(route.upstream.name, route.repository, tag, record);
     this.memory.set(tagKey(route, tag), record);
+  }
+
+  /** The tag's record from a HEAD with the full Accept list (what every client gets), or undefined when the HEAD does not say. */
+  private async learnForEveryone(route: Route, tag: string): Promise<TagRecord | undefined> {
+    const head = await this.manifests.head(route, tag, undefined);
+    if (!head.digest || !isDigest(head.digest) || !head.mediaType || head.size === undefined) return undefined;
+    let digest: Digest;
+    try {
+      digest = parseDigest(head.digest);
+    } catch {
+      return undefined; // a malformed digest header: the GET that follows decides
+    }
+    await this.parts.visibility.remember(route, digest);
+    const record = { digest: head.digest, mediaType: head.mediaType, size: head.size, checkedAt: this.clock() };
+    await this.write(route, tag, record);
+    return record;
   }
 
   /** One upstream HEAD per expired tag at a time; if it fails or is slow, the last known digest is served. */

@@ -7,10 +7,9 @@ import type { DenialReason, Route, Router } from '../cache/ports.js';
 import { isDigest } from '../oci/digest.js';
 import { OciError } from '../oci/errors.js';
 import { apiVersionValue, digestETag, registryHeaders } from '../oci/registry-headers.js';
-import { formatLinkHeader, parseLinkHeader } from '../oci/link-header.js';
 import { contentRange, ifRangeAllows, parseRange } from '../oci/range.js';
 import { parseRegistryPath, type RegistryPath } from '../oci/registry-path.js';
-import { replyReferrers } from './listing-routes.js';
+import { replyReferrers, replyTags } from './listing-routes.js';
 import { reply, sent } from './reply.js';
 import type { AppEnv } from './request-state.js';
 import { sendFile, type BufferPool } from './send-file.js';
@@ -24,9 +23,6 @@ export interface RegistryDeps {
   /** Read buffers shared by every response served from disk. */
   readonly buffers: BufferPool;
 }
-
-/** Query parameters forwarded upstream; `ns` is ours and never leaves. */
-const forwardedQuery: Record<string, readonly string[]> = { tags: ['n', 'last'] };
 
 export function registryHandler(deps: RegistryDeps) {
   return async (c: Context<AppEnv>): Promise<Response> => {
@@ -68,7 +64,7 @@ export function registryHandler(deps: RegistryDeps) {
       case 'blob':
         return blob(c, deps, route, path, base, head);
       case 'tags':
-        return passthrough(c, deps, route, path, base, pathname, query, ns);
+        return replyTags(c, deps.pullThrough, route, path.name, base, { pathname, query, ns });
       case 'referrers':
         return replyReferrers(c, deps.pullThrough, route, path.digest, base, query);
     }
@@ -156,47 +152,6 @@ async function blob(
   const file = await answer.file!(start, end);
   void sendFile(c.env.outgoing, status, headers, file, start, end, deps.buffers, () => (state.firstByteAt = performance.now()));
   return sent;
-}
-
-async function passthrough(
-  c: Context<AppEnv>,
-  deps: RegistryDeps,
-  route: Route,
-  path: Extract<RegistryPath, { kind: 'tags' }>,
-  base: Record<string, string>,
-  pathname: string,
-  query: URLSearchParams,
-  ns: string | undefined,
-) {
-  const upstreamQuery = new URLSearchParams();
-  for (const key of forwardedQuery[path.kind] ?? []) for (const value of query.getAll(key)) upstreamQuery.append(key, value);
-  const search = upstreamQuery.size > 0 ? `?${upstreamQuery.toString()}` : '';
-  const answer = await deps.pullThrough.listTags(route, search);
-  const state = c.get('state');
-  state.source = 'upstream';
-  state.bytes = c.req.method === 'HEAD' ? 0 : answer.body.length;
-  const headers: Record<string, string> = { ...base, ...answer.headers, 'content-length': String(answer.body.length) };
-  delete headers.link;
-  const link = answer.headers.link === undefined ? undefined : rewriteLink(answer.headers.link, pathname, forwardedQuery[path.kind] ?? [], ns);
-  if (link) headers.link = link;
-  return reply(c.env.outgoing, answer.status, headers, answer.body);
-}
-
-/**
- * Pagination links, which the upstream client reduced to the query of this same resource, pointed back
- * at this mirror's path: only the parameters tender forwards are kept (an upstream's `ns` would
- * otherwise route the client's next request elsewhere), and the client's own `ns` is added.
- */
-function rewriteLink(link: string, pathname: string, keys: readonly string[], ns: string | undefined): string | undefined {
-  const entries = parseLinkHeader(link).map((entry) => {
-    const queryAt = entry.target.indexOf('?');
-    const query = new URLSearchParams(queryAt === -1 ? '' : entry.target.slice(queryAt + 1));
-    const kept = new URLSearchParams();
-    for (const [key, value] of query) if (keys.includes(key)) kept.append(key, value);
-    if (ns !== undefined) kept.set('ns', ns);
-    return { target: kept.size > 0 ? `${pathname}?${kept.toString()}` : pathname, rel: entry.rel };
-  });
-  return entries.length > 0 ? formatLinkHeader(entries) : undefined;
 }
 
 /** Request headers straight from Node: no Fetch Headers object on the hot path. */
