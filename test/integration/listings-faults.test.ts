@@ -28,7 +28,7 @@ describe('listings against faulty and paginating upstreams', () => {
       upstreams: { 'faulty.test': upstream.url },
       settings: {
         tagTtl: '1h',
-        upstreamTimeout: '3s',
+        upstreamTimeout: '15s', // the tags walk gets twice this: 200 pages must fit on a loaded 2-core machine
         upstreams: { 'faulty.test': { url: upstream.url, insecure: true, retries: 0 } },
       },
     });
