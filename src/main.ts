@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { isIPv6, type AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import Keyv from 'keyv';
 import type { BlobStore } from './cache/blob-store.js';
@@ -16,12 +16,10 @@ import { Sanctioned, type SanctionedImage } from './cache/sanctioned.js';
 import { TagPolicies } from './cache/tag-policy.js';
 import { describeError } from './oci/errors.js';
 import { parseImageReference } from './oci/image-reference.js';
-import type { AdmissionConfig } from './config/admission.js';
 import type { Config } from './config/config.js';
 import { configuredAdmissionRoutes, defaultAdmissionDeadlineMs } from './http/admission-routes.js';
 import { defaultAdmissionSettings } from './http/admission-settings.js';
 import { createApp, nodeFetch } from './http/app.js';
-import type { ImageJudge } from './http/image-judge.js';
 import { CertificateReloader, readCertificatePair, type CertificatePair } from './http/certificate-reloader.js';
 import { ClientAuth } from './http/client-auth.js';
 import { answerMalformedRequests } from './http/malformed-requests.js';
@@ -31,12 +29,16 @@ import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
 import { FsKeyvStore } from './storage/fs-keyv-store.js';
+import { KeyFiles } from './storage/key-files.js';
 import { connectRedis } from './storage/redis-connection.js';
 import { RedisFlightLocks } from './storage/redis-flight-locks.js';
 import { KeyvMetadataStore } from './storage/keyv-metadata-store.js';
 import { RegistryClient } from './upstream/registry-client.js';
 import { OfflineUpstream } from './upstream/offline-upstream.js';
 import { UpstreamRouter } from './upstream/router.js';
+import { probeUpstream, type ProbeReport } from './upstream/upstream-probe.js';
+
+export type { ProbeReport };
 
 export interface Running {
   readonly port: number;
@@ -49,12 +51,21 @@ export interface Running {
 export interface Core {
   readonly router: Router;
   readonly pullThrough: PullThrough;
+  /** Upstreams not working as configured (credentials held back after refusals). */
+  upstreamProblems(): string[];
   close(): Promise<void>;
 }
 
 /** Builds the cache core with its adapters; shared by `serve` and the seed/export/import commands. */
 /** `clock` (epoch ms) decides tag freshness; Date.now unless a test moves time. */
-export async function assemble(config: Config, log: Logger, metrics: Metrics, clock: () => number = Date.now, clearTemp = true): Promise<Core> {
+export async function assemble(
+  config: Config,
+  log: Logger,
+  metrics: Metrics,
+  clock: () => number = Date.now,
+  options: { watchKeys?: boolean; clearTemp?: boolean } = {},
+): Promise<Core> {
+  const clearTemp = options.clearTemp ?? true;
   metrics.initialize(config.upstreams.map((u) => u.name));
   const store = await FsBlobStore.open(config.cacheDir, { clearTemp, replicaId: config.replicaId });
   const files = new FsKeyvStore(join(config.cacheDir, 'meta'));
@@ -86,14 +97,20 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics, cl
   const locks = shared
     ? new RedisFlightLocks(shared.client, config.replicaId, config.flightLeaseMs, () => metrics.redisErrors.inc({ use: 'lock' }))
     : undefined;
-  const pullThrough = new PullThrough({ store, metadata, ...(locks ? { locks } : {}) }, coreOptions(config, router, metrics, log, clock), metrics, log);
+  // Signature keys are re-read when their files change (Secret rotation); a command that runs once needs no watch.
+  const keys = config.signatures ? new KeyFiles(config.signatures.policies, log) : undefined;
+  if (options.watchKeys) keys?.watch();
+  const ports = { store, metadata, ...(locks ? { locks } : {}), ...(keys ? { keys } : {}) };
+  const pullThrough = new PullThrough(ports, coreOptions(config, router, metrics, log, clock), metrics, log);
   const indexStarted = performance.now();
   const indexed = await pullThrough.open();
   log.info({ blobs: indexed.count, bytes: indexed.bytes, ms: Math.round(performance.now() - indexStarted) }, 'cache index rebuilt');
   return {
     router,
     pullThrough,
+    upstreamProblems: () => clients.flatMap((c) => (c.upstream instanceof RegistryClient ? c.upstream.problems() : [])),
     close: async () => {
+      keys?.close();
       pullThrough.close();
       await Promise.all(clients.map((c) => c.upstream.close()));
       // Closing the metadata store quits the Redis client too (keyv disconnects its adapter).
@@ -109,7 +126,12 @@ function coreOptions(config: Config, router: Router, metrics: Metrics, log: Logg
   let lockWarnedAt = 0;
   const sanctioned = config.sanctioned ? new Sanctioned(config.sanctioned.map((ref) => sanctionedImage(router, ref))) : undefined;
   const tagPolicies = new TagPolicies(
-    new Map(config.upstreams.map((u) => [u.name, { immutableTags: u.immutableTags, immutableTagsMode: u.immutableTagsMode, pins: u.pins }] as const)),
+    new Map(
+      config.upstreams.map(
+        (u) => [u.name, { immutableTags: u.immutableTags, immutableTagsMode: u.immutableTagsMode, pins: u.pins, tagTtls: u.tagTtls }] as const,
+      ),
+    ),
+    config.tagTtls,
   );
   return {
     stored: {
@@ -132,9 +154,26 @@ function coreOptions(config: Config, router: Router, metrics: Metrics, log: Logg
       },
     },
     manifests: { memoryBytes: config.manifestMemoryBytes, upstreamTimeoutMs },
-    tags: { ttlMs: config.tagTtlMs, staleTimeoutMs: config.staleTimeoutMs, upstreamTimeoutMs, policies: tagPolicies, clock },
+    tags: {
+      ttlMs: config.tagTtlMs,
+      missingTtlMs: config.missingTagTtlMs,
+      staleTimeoutMs: config.staleTimeoutMs,
+      upstreamTimeoutMs,
+      policies: tagPolicies,
+      clock,
+    },
     listings: { upstreamTimeoutMs },
     policies: sanctioned ? [sanctioned] : [],
+    ...(config.signatures
+      ? {
+          signatures: {
+            onError: config.signatures.onError,
+            exempt: config.signatures.exempt,
+            policies: config.signatures.policies,
+            deadlineMs: upstreamTimeoutMs,
+          },
+        }
+      : {}),
   };
 }
 
@@ -150,15 +189,17 @@ export function assembleForCommand(config: Config, options: { offline: boolean }
   return assemble(options.offline ? { ...config, offline: true } : config, log, new Metrics({ processMetrics: false }));
 }
 
-/**
- * The one admission judgement (endpoints and `tender check`): the core's serve policies on the image as the node
- * reads it. Undecided images are refused: issue 13's `signatures.onError` is to decide that once it exists.
- */
+/** The one admission judgement (endpoints, `tender check`): the pull's serve policies, then the signature policy's verdict. */
 function imageAdmission(config: Config, core: Core): ImageAdmission {
-  const settings = config.admission ?? { ...defaultAdmissionSettings, deadlineMs: defaultAdmissionDeadlineMs };
+  const { mirrorHosts, requireDigest, deadlineMs } = config.admission ?? { ...defaultAdmissionSettings, deadlineMs: defaultAdmissionDeadlineMs };
+  const { pullThrough, router } = core;
   return new ImageAdmission(
-    { router: core.router, judge: (route, reference) => core.pullThrough.judge(route, reference) },
-    { mirrorHosts: settings.mirrorHosts, requireDigest: settings.requireDigest, deadlineMs: settings.deadlineMs, onUndecided: 'deny' },
+    {
+      router,
+      judge: (route, ref) => pullThrough.judge(route, ref),
+      signatures: (route, digest, signal) => pullThrough.signatureVerdict(route, digest, { signal }),
+    },
+    { mirrorHosts, requireDigest, deadlineMs, onUndecided: config.signatures?.onError ?? 'deny' },
   );
 }
 
@@ -166,9 +207,21 @@ function imageAdmission(config: Config, core: Core): ImageAdmission {
 export async function openImageCheck(config: Config): Promise<{ check(image: string): Promise<ImageJudgement>; close(): Promise<void> }> {
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
   // Temp files are left alone: a serving tender on the same volume may be writing them.
-  const core = await assemble(config, log, new Metrics({ processMetrics: false }), Date.now, false);
+  const core = await assemble(config, log, new Metrics({ processMetrics: false }), Date.now, { clearTemp: false });
   const admission = imageAdmission(config, core);
   return { check: (image) => admission.judge(image), close: () => core.close() };
+}
+
+/** `tender doctor`: each configured upstream (or the named ones) tried as tender would reach it; offline ones are not contacted. */
+export function probeUpstreams(config: Config, names?: readonly string[]): Promise<ProbeReport[]> {
+  const chosen = config.upstreams.filter((u) => names === undefined || names.includes(u.name));
+  return Promise.all(
+    chosen.map((upstream) =>
+      config.offline || upstream.offline
+        ? { upstream: upstream.name, ok: true, checks: [{ name: 'dns' as const, ok: true, detail: 'offline: not contacted' }] }
+        : probeUpstream(upstream),
+    ),
+  );
 }
 
 /** The blob store of a cache directory alone, for `tender verify` (which may run beside a serving tender). */
@@ -181,11 +234,12 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const metrics = options.metrics ?? new Metrics();
   // Before anything is opened: an unreadable or mismatched pair is a start-up error, not a half-started server.
   const certificate = config.tls ? await readCertificatePair(config.tls, AbortSignal.timeout(10_000)) : undefined;
-  const core = await assemble(config, log, metrics, options.clock);
+  const core = await assemble(config, log, metrics, options.clock, { watchKeys: true });
   const { router, pullThrough } = core;
   const clientAuth = config.auth ? new ClientAuth(config.auth) : undefined;
   pullThrough.startScrub();
-  const admission = config.admission ? admissionRoutes(config, config.admission, core, metrics, log) : undefined;
+  const judgement = config.admission ? imageAdmission(config, core) : undefined;
+  const admission = config.admission && configuredAdmissionRoutes(config.admission, { judgement: judgement!, metrics, log, tls: certificate !== undefined });
   const app = createApp({
     pullThrough,
     router,
@@ -196,6 +250,7 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
     log,
     metricsRegistry: metrics.registry,
     readiness: () => pullThrough.readiness(),
+    warnings: () => core.upstreamProblems(),
   });
 
   const clientCa = config.admission?.clientCa;
@@ -213,12 +268,12 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const scheme = certificate ? 'https' : 'http';
   log.info(
     {
-      listen: `${config.host}:${port}`,
+      listen: hostPort(config.host, port),
       scheme,
       cacheDir: config.cacheDir,
       upstreams: config.upstreams.map((u) => u.name),
       defaultUpstream: config.defaultUpstream,
-      metricsListen: metricsServer ? `${config.metricsListen!.host}:${(metricsServer.address() as AddressInfo).port}` : undefined,
+      metricsListen: metricsServer ? hostPort(config.metricsListen!.host, (metricsServer.address() as AddressInfo).port) : undefined,
     },
     'tender is serving',
   );
@@ -226,7 +281,8 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   let stopping: Promise<void> | undefined;
   return {
     port,
-    url: `${scheme}://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`,
+    // The wildcard addresses are not addresses to connect to: their family's loopback is.
+    url: `${scheme}://${hostPort(config.host === '0.0.0.0' ? '127.0.0.1' : config.host === '::' ? '::1' : config.host, port)}`,
     stop: () => {
       stopping ??= (async () => {
         log.info({ graceMs: config.shutdownGraceMs }, 'shutting down: no new connections, draining transfers');
@@ -247,29 +303,21 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   };
 }
 
-/** The admission endpoints over the one judgement. */
-function admissionRoutes(config: Config, settings: AdmissionConfig, core: Core, metrics: Metrics, log: Logger) {
-  metrics.initializeAdmission();
-  if (!config.tls) log.warn('admission endpoints are served over plain HTTP: the API server calls webhooks over HTTPS only (set tls)');
-  const admission = imageAdmission(config, core);
-  const judge: ImageJudge = async (image, context) => {
-    const { verdict, reason } = await admission.judge(image, context.signal);
-    return { verdict, reason };
-  };
-  return configuredAdmissionRoutes(settings, { judge, decisions: metrics.admissionDecisions, log });
+/** `host:port`, with an IPv6 address in brackets (`[::1]:5000`), as URLs and the listen setting write it. */
+function hostPort(host: string, port: number): string {
+  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /**
  * HTTP/1.1 over TLS when there is a certificate: registry clients speak HTTP/1.1, and setSecureContext is tls.Server's.
- * With a client CA, every handshake asks for a client certificate but none is required (registry clients send none):
- * only /admission/* looks at whether one was verified.
+ * With a client CA every handshake asks for a certificate, none is required: only /admission/* looks at it.
  */
 function listen(
   fetch: Parameters<typeof serve>[0]['fetch'],
   hostname: string,
   port: number,
-  certificate: CertificatePair | undefined,
-  clientCa: string | undefined,
+  certificate?: CertificatePair,
+  clientCa?: string,
 ): Promise<ServerType> {
   return new Promise((resolve, reject) => {
     const onListening = (): void => resolve(server);

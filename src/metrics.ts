@@ -127,6 +127,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly signatureVerdicts = new Counter({
+    name: 'tender_signature_verdicts_total',
+    help: 'Signature policy verdicts on manifests, by policy (configured names) and verdict (verified|admitted|evidence|refused|warned|fail-open|unavailable).',
+    labelNames: ['policy', 'verdict'] as const,
+    registers: [this.registry],
+  });
+
   readonly tagChangesRefused = new Counter({
     name: 'tender_tag_changes_refused_total',
     help: 'Upstream moves of immutable tags, by upstream and mode (enforce: not followed; warn: followed and logged).',
@@ -205,6 +212,27 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly missingTagHits = new Counter({
+    name: 'tender_missing_tag_hits_total',
+    help: 'Tag requests answered 404 from the memory of a 404 upstream gave within missingTagTtl, without asking upstream again.',
+    labelNames: ['upstream'] as const,
+    registers: [this.registry],
+  });
+
+  readonly credentialBackoffs = new Counter({
+    name: 'tender_upstream_credential_backoffs_total',
+    help: 'Times the token realm refused the configured credentials 3 times in a row and tender stopped sending them for credentialBackoff.',
+    labelNames: ['upstream'] as const,
+    registers: [this.registry],
+  });
+
+  readonly credentialReloads = new Counter({
+    name: 'tender_upstream_credential_reloads_total',
+    help: 'Upstream credential files (passwordFile, tokenFile, ca, clientCert, clientKey) re-read after they changed, by what changed (secrets|tls).',
+    labelNames: ['upstream', 'changed'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics: boolean } = { processMetrics: true }) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
@@ -230,9 +258,11 @@ export class Metrics {
       this.upstreamBytes.inc({ upstream }, 0);
       this.flightsInProgress.inc({ upstream }, 0);
       this.upstreamQueueDepth.set({ upstream }, 0);
+      this.missingTagHits.inc({ upstream }, 0);
+      this.credentialBackoffs.inc({ upstream }, 0);
     }
     for (const kind of ['manifest', 'blob', 'metadata'] as const) this.cacheWriteErrors.inc({ kind }, 0);
-    for (const kind of ['tag', 'manifest', 'link', 'listing'] as const) this.cacheReadErrors.inc({ kind }, 0);
+    for (const kind of ['tag', 'manifest', 'link', 'listing', 'signature'] as const) this.cacheReadErrors.inc({ kind }, 0);
     for (const kind of ['manifest', 'blob'] as const) for (const reason of ['size', 'digest'] as const) this.cacheCorruptions.inc({ kind, reason }, 0);
     this.evictions.inc(0);
     this.scrubbedBytes.inc(0);

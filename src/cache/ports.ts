@@ -54,7 +54,7 @@ export interface Upstream {
 }
 
 /** Why a request was refused; a closed set, used as a metric label. */
-export type DenialReason = 'unknown-registry' | 'deny-rule' | 'not-allowed' | 'client-scope' | 'sanctioned-only';
+export type DenialReason = 'unknown-registry' | 'deny-rule' | 'not-allowed' | 'client-scope' | 'sanctioned-only' | 'signature';
 
 /** Where a request goes: which upstream, and the repository name there. */
 export interface Route {

@@ -21,6 +21,7 @@ import { Manifests, type ManifestAnswer, type ManifestOptions, type ManifestRequ
 import type { MetadataStore } from './metadata-store.js';
 import type { DenialReason, Route } from './ports.js';
 import type { ManifestPulls } from './manifest-pulls.js';
+import * as signing from './core-signatures.js';
 import type { ReferrersAnswer } from './referrers.js';
 import type { TagListAnswer } from './tag-lists.js';
 import type { TagPage } from '../oci/tag-list.js';
@@ -41,6 +42,7 @@ export interface CorePorts {
   readonly locks?: FlightLocks;
   /** Inventory and pull audit (issue 15); nobody listens when absent. */
   readonly events?: ManifestPulls;
+  readonly keys?: signing.TrustedKeys; // the signature policies' public keys, as their files are now (with CoreOptions.signatures)
 }
 
 /** One option bag per part, each built by main.ts from its slice of the configuration. */
@@ -53,6 +55,7 @@ export interface CoreOptions {
   readonly listings: ListingOptions;
   /** In order; the first refusal wins. */
   readonly policies: readonly ServePolicy[];
+  readonly signatures?: signing.SignaturePolicyOptions; // cosign signature policies (issue 13), judged after the policies above
 }
 
 export class PullThrough {
@@ -67,6 +70,7 @@ export class PullThrough {
   private readonly tags: Tags;
   private readonly listings: Listings;
   private readonly policies: ServePolicies;
+  private readonly signatures: signing.SignaturePolicy | undefined;
 
   constructor(
     private readonly ports: CorePorts,
@@ -93,7 +97,9 @@ export class PullThrough {
     };
     const freshness = { ttlMs: options.tags.ttlMs, staleTimeoutMs: options.tags.staleTimeoutMs, clock };
     this.listings = new Listings(listingParts, options.listings, freshness, log);
-    this.policies = new ServePolicies(options.policies);
+    const signatureParts = { tags, manifests: this.manifests, blobs: this.blobs, stored, listings: this.listings, knownSizes: this.knownSizes, reads, writes };
+    this.signatures = signing.buildSignaturePolicy({ ...signatureParts, keys: ports.keys, records: ports.metadata }, options.signatures, metrics, log);
+    this.policies = new ServePolicies(this.signatures ? [...options.policies, this.signatures] : options.policies);
   }
 
   // ---- the registry API ------------------------------------------------------------------------
@@ -106,7 +112,7 @@ export class PullThrough {
   }
 
   /** A manifest through the pull path (policies, tags, manifests), without announcing it: seed and judge use it too. */
-  private async resolve(route: Route, reference: string, request: ManifestRequest): Promise<ManifestAnswer> {
+  private async resolve(route: Route, reference: string, request: ManifestRequest, judging = true): Promise<ManifestAnswer> {
     // A reference with a ":" can only be meant as a digest: a malformed one is DIGEST_INVALID (400).
     const tag = isDigest(reference) || reference.includes(':') ? undefined : reference;
     if (tag === undefined) parseDigest(reference);
@@ -118,7 +124,7 @@ export class PullThrough {
     this.policies.enforceScreen(route, reference);
     const answer = tag === undefined ? await this.manifests.byDigest(route, parseDigest(reference), request) : await this.tags.resolve(route, tag, request);
     // No await at all on the hot path unless a policy judges (signatures).
-    if (this.policies.judging) await this.policies.enforceJudgement(route, answer);
+    if (judging && this.policies.judging) await this.policies.enforceJudgement(route, tag === undefined ? answer : { ...answer, tag });
     this.policies.served(route, answer);
     // The sizes it gives its blobs bound their downloads through this repository.
     if (answer.body) this.knownSizes.learnManifest(route, answer.digest, answer.body);
@@ -127,7 +133,7 @@ export class PullThrough {
 
   async blob(route: Route, reference: string, request: { head: boolean }): Promise<BlobAnswer> {
     const digest = parseDigest(reference);
-    this.policies.enforceScreen(route, digest.value);
+    await this.policies.screenBlob(route, digest.value);
     return this.blobs.blob(route, digest, request);
   }
 
@@ -163,6 +169,12 @@ export class PullThrough {
     }
   }
 
+  /** The signature verdict on a tag (resolved as a pull does) or digest, for `tender check` and admission: see signature-verdict.ts. */
+  async signatureVerdict(route: Route, reference: string, options: { signal?: AbortSignal } = {}): Promise<signing.SignatureVerdict> {
+    const answer = await this.resolve(route, reference, { accept: undefined, head: false }, false);
+    return signing.verdictOf(this.signatures, route, reference, answer, options.signal);
+  }
+
   // ---- what the CLI needs ----------------------------------------------------------------------
 
   /** An image's manifests and blobs, through the pull path, or from the cache only (children not cached are left out). */
@@ -177,10 +189,16 @@ export class PullThrough {
     return walkImage({ digest: top.digest, mediaType: top.mediaType, body: top.body! }, source, options.platforms);
   }
 
+  /** The signatures, attestations and SBOMs attached to `digests`, for seed and export (attachments.ts). */
+  attachments(route: Route, digests: readonly string[], options: { cachedOnly?: boolean } = {}): Promise<signing.FoundAttachments> {
+    const head = (tag: string) => this.resolve(route, tag, { accept: undefined, head: true }, false);
+    return signing.findAttachments(signing.attachmentLookup({ tags: this.tags, listings: this.listings, head }, route, options.cachedOnly ?? false), digests);
+  }
+
   /** Resolves once the blob is committed (fetched, joined or cached already); see BlobCache.prefetch. */
   async prefetch(route: Route, reference: string, options: { pin: boolean; onBytes?: (bytes: number) => void }): Promise<{ fetched: number }> {
     const digest = parseDigest(reference);
-    this.policies.enforceScreen(route, digest.value);
+    await this.policies.screenBlob(route, digest.value);
     return this.blobs.prefetch(route, digest, options);
   }
 

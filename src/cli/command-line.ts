@@ -1,4 +1,4 @@
-// The `tender` command line: serve (the default), verify, seed, export, import; each with its own --help, one exit-status rule.
+// The `tender` command line: serve (the default), verify, seed, export, import, doctor; each with its own --help, one exit-status rule.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Config } from '../config/config.js';
@@ -7,6 +7,7 @@ import { parseImageList, type ImageListEntry } from '../config/image-list.js';
 import { loadConfig } from '../config/load.js';
 import { assembleForCommand, start } from '../main.js';
 import { checkImages } from './check.js';
+import { addDoctorCommand } from './doctor.js';
 import { exportBundle } from './export.js';
 import { importBundle } from './import.js';
 import { seedImages } from './seed.js';
@@ -20,7 +21,7 @@ Exit status: 0 done; 1 the command ran and failed (an image not seeded, a bundle
 found, an image check refused, the server could not start); 2 the command line or the configuration is wrong (unknown command or
 option, missing or bad argument, invalid setting).`;
 
-const commandNames = ['serve', 'verify', 'seed', 'export', 'import', 'check'];
+const commandNames = ['serve', 'verify', 'seed', 'export', 'import', 'check', 'doctor'];
 
 /** A usage problem found after parsing (no image named, say): exit 2, like commander's own. */
 class UsageError extends Error {
@@ -168,6 +169,16 @@ function buildProgram(io: CommandLineIo, setExitCode: (code: number) => void): C
       setExitCode(await checkImages(configuration(checkSources(opts)), images, { json: opts.json === true, out: io.out })),
     );
 
+  addDoctorCommand(
+    program,
+    io,
+    // The upstreams only: the cache directory is not this command's business.
+    (file) => configuration({ file, flags: {} }, false),
+    (opts) => opts.config ?? (io.env.TENDER_CONFIG || undefined),
+    setExitCode,
+    (message) => new UsageError('doctor', message),
+  );
+  program.commands.find((c) => c.name() === 'doctor')?.addHelpText('after', exitStatus);
   for (const command of program.commands) command.showHelpAfterError(helpHint(command.name()));
   return program;
 }

@@ -6,7 +6,8 @@ import { parseImageList } from './image-list.js';
 import { readSettingFile } from './read-setting-file.js';
 import type { ValuesOf } from './setting.js';
 import type { settings } from './settings.js';
-import { buildUpstreams, type UpstreamConfig } from './upstreams.js';
+import { buildSignatures, type SignatureConfig } from './signatures.js';
+import { buildUpstreams, type TagTtlRule, type UpstreamConfig } from './upstreams.js';
 
 export interface TlsConfig {
   readonly certFile: string;
@@ -20,6 +21,10 @@ export interface Config {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly defaultUpstream: string;
   readonly tagTtlMs: number;
+  /** Freshness by tag pattern for every upstream, after each upstream's own rules. */
+  readonly tagTtls: readonly TagTtlRule[];
+  /** How long a tag upstream answered 404 for is answered 404 without asking again; 0 off. */
+  readonly missingTagTtlMs: number;
   readonly staleTimeoutMs: number;
   readonly flightTimeoutMs: number;
   readonly upstreamTimeoutMs: number;
@@ -48,6 +53,8 @@ export interface Config {
   readonly flightLeaseMs: number;
   /** Images (references) that are the only ones served, with the digests they reference; undefined when not restricted. */
   readonly sanctioned: readonly string[] | undefined;
+  /** Cosign signature policies; undefined when no signature is checked. */
+  readonly signatures: SignatureConfig | undefined;
   /** A second listener serving only /metrics, for scrapers kept off the registry port. */
   readonly metricsListen: { readonly host: string; readonly port: number } | undefined;
   /** HTTPS serving; undefined for plain HTTP. */
@@ -80,6 +87,8 @@ export function buildConfig(v: ValuesOf<typeof settings>, problems: string[], co
     logLevel: v.logLevel,
     defaultUpstream: v.defaultUpstream,
     tagTtlMs: v.tagTtl,
+    tagTtls: v.tagTtls,
+    missingTagTtlMs: v.missingTagTtl,
     staleTimeoutMs: v.staleTimeout,
     flightTimeoutMs: v.flightTimeout,
     upstreamTimeoutMs: v.upstreamTimeout,
@@ -130,6 +139,9 @@ export function buildConfig(v: ValuesOf<typeof settings>, problems: string[], co
           { tls: context.given('tls'), auth: context.given('auth') },
           problems,
         )
+      : undefined,
+    signatures: context.given('signatures')
+      ? buildSignatures({ onError: v['signatures.onError'], exempt: v['signatures.exempt'], policies: v['signatures.policies'] }, problems)
       : undefined,
   };
 }

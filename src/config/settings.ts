@@ -5,7 +5,8 @@ import { z } from 'zod';
 import { admissionTokens, hostList, namespaceList } from './admission.js';
 import { authTokens, authUsers } from './client-auth.js';
 import type { Sections, SettingsTable } from './setting.js';
-import { upstreamEntrySchema } from './upstreams.js';
+import { signatureExempt, signaturePolicies } from './signatures.js';
+import { tagTtlRules, upstreamEntrySchema } from './upstreams.js';
 import { boolean, duration, integer, listenAddress, oneOf, positiveSize, size, structured, text } from './value-types.js';
 
 const upstreamPatterns = (message: string) => structured(z.array(z.string().regex(/^[A-Za-z0-9.:_*/-]+$/, message)), 'list');
@@ -30,6 +31,17 @@ export const settings = {
     help: 'upstream for requests with neither ns nor a registry host prefix',
   },
   tagTtl: { value: duration, default: '5m', env: 'TENDER_TAG_TTL', flag: 'tag-ttl', help: 'how long a tag is served without asking upstream' },
+  tagTtls: {
+    value: tagTtlRules,
+    default: [],
+    help: 'freshness by tag pattern, [{pattern, ttl}] tried in order before tagTtl (an upstream\'s own tagTtls first; ttl "never": never revalidated)',
+  },
+  missingTagTtl: {
+    value: duration,
+    default: '10s',
+    env: 'TENDER_MISSING_TAG_TTL',
+    help: 'how long a tag upstream answered 404 for is answered 404 without asking again (0: off)',
+  },
   staleTimeout: {
     value: duration,
     default: '3s',
@@ -131,6 +143,17 @@ export const settings = {
   'admission.deadline': { value: duration, default: '8s', help: 'time to judge one review; keep it under the webhook timeoutSeconds' },
   'admission.clientCa': { value: text('file'), help: 'PEM CA of the client certificates that may call /admission/* (mutual TLS)' },
   'admission.tokens': { value: admissionTokens, defaultText: 'none', help: 'bearer tokens that may call /admission/*: name, token or tokenFile' },
+  'signatures.onError': {
+    value: oneOf(['deny', 'allow'] as const),
+    default: 'deny',
+    help: 'when the signatures of a policy repository cannot be fetched: deny (503) or allow (serve, counted as fail-open)',
+  },
+  'signatures.exempt': { value: signatureExempt, default: [], help: 'upstream/repository patterns never checked for signatures' },
+  'signatures.policies': {
+    value: signaturePolicies,
+    defaultText: 'none',
+    help: 'cosign signature policies: name, repositories, keys (PEM public key files), mode (enforce|warn)',
+  },
   includeDefaultUpstreams: {
     value: boolean,
     default: true,
@@ -156,4 +179,5 @@ export const sections: Sections = {
   'metadata.redis': 'optional',
   sanctioned: 'optional',
   admission: 'optional',
+  signatures: 'optional',
 };

@@ -3,13 +3,14 @@ import type { IncomingMessage } from 'node:http';
 import { Hono, type Context } from 'hono';
 import type { AdmissionConfig } from '../config/admission.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import { readReviewJson, ReviewInputError, statusBody } from './admission-body.js';
 import { AdmissionCallers } from './admission-callers.js';
 import { decideAdmission, describeUse, type AdmissionDecision, type ReviewSubject } from './admission-decision.js';
 import type { AdmissionDecisionCounter } from './admission-metrics.js';
 import { admissionReviewResponse, parseAdmissionReview } from './admission-review.js';
 import type { AdmissionSettings } from './admission-settings.js';
-import type { AdmissionEndpoint, ImageJudge } from './image-judge.js';
+import type { AdmissionEndpoint, ImageJudge, ImageVerdict } from './image-judge.js';
 import { imageReviewResponse, parseImageReview } from './image-review.js';
 
 export interface AdmissionRoutesDeps {
@@ -133,14 +134,25 @@ export function createAdmissionRoutes(deps: AdmissionRoutesDeps): Hono<Admission
 }
 
 /**
- * The routes as the `admission:` section configures them: the API server's credentials checked when any are
- * configured, and the review's deadline (the judgement decides by it; the review answers at most a second later).
+ * The routes as the `admission:` section configures them, over the judgement: the series at 0, the API server's
+ * credentials checked when any are configured, and the review's deadline (the judgement decides by it; the
+ * review answers at most a second later).
  */
-export function configuredAdmissionRoutes(settings: AdmissionConfig, deps: Pick<AdmissionRoutesDeps, 'judge' | 'decisions' | 'log'>): Hono<AdmissionEnv> {
+export function configuredAdmissionRoutes(
+  settings: AdmissionConfig,
+  deps: { judgement: { judge(image: string, signal: AbortSignal): Promise<ImageVerdict> }; metrics: Metrics; log: Logger; tls: boolean },
+): Hono<AdmissionEnv> {
+  deps.metrics.initializeAdmission();
+  if (!deps.tls) deps.log.warn('admission endpoints are served over plain HTTP: the API server calls webhooks over HTTPS only (set tls)');
   const authenticated = settings.clientCa !== undefined || settings.tokens.length > 0;
   return createAdmissionRoutes({
-    ...deps,
+    judge: async (image, context) => {
+      const { verdict, reason } = await deps.judgement.judge(image, context.signal);
+      return { verdict, reason };
+    },
     settings,
+    decisions: deps.metrics.admissionDecisions,
+    log: deps.log,
     deadlineMs: settings.deadlineMs,
     ...(authenticated ? { callers: new AdmissionCallers({ clientCa: settings.clientCa, tokens: settings.tokens }) } : {}),
   });

@@ -6,7 +6,7 @@ import type { PullThrough } from '../cache/pull-through.js';
 import type { Route } from '../cache/ports.js';
 import { formatLinkHeader } from '../oci/link-header.js';
 import { mediaTypes } from '../oci/media-types.js';
-import { registryHeaders } from '../oci/registry-headers.js';
+import { cacheStatusOf, registryHeaders } from '../oci/registry-headers.js';
 import { parseTagCount } from '../oci/tag-list.js';
 import type { CacheResult } from '../metrics.js';
 import { reply } from './reply.js';
@@ -71,5 +71,6 @@ function send(c: Context<AppEnv>, answer: { result: CacheResult }, headers: Reco
   state.source = answer.result === 'miss' ? 'upstream' : 'cache';
   const head = c.req.method === 'HEAD';
   state.bytes = head ? 0 : body.length;
+  headers[registryHeaders.cacheStatus] = cacheStatusOf(answer.result);
   return reply(c.env.outgoing, 200, headers, head ? undefined : body);
 }

@@ -7,6 +7,12 @@ export interface OpsDeps {
   readonly metricsRegistry: Registry;
   /** Problems that make this instance unfit for traffic; empty when ready. */
   readonly readiness: () => Promise<string[]>;
+  /**
+   * Conditions an operator must hear about that do not make this instance unfit (upstream credentials held
+   * back after refusals: anonymous pulls still work, and every replica shares them, so failing readiness
+   * would take the whole mirror out of service). Reported by /readyz beside the problems, with 200.
+   */
+  readonly warnings?: () => string[];
 }
 
 export function mountOpsRoutes(app: Hono<AppEnv>, deps: OpsDeps): void {
@@ -17,7 +23,8 @@ export function mountOpsRoutes(app: Hono<AppEnv>, deps: OpsDeps): void {
   app.get('/readyz', async (c) => {
     c.get('state').kind = 'ops';
     const problems = await deps.readiness();
-    return c.json({ status: problems.length === 0 ? 'ready' : 'not ready', problems }, problems.length === 0 ? 200 : 503);
+    const warnings = deps.warnings?.() ?? [];
+    return c.json({ status: problems.length === 0 ? 'ready' : 'not ready', problems, warnings }, problems.length === 0 ? 200 : 503);
   });
   app.get('/metrics', async (c) => {
     c.get('state').kind = 'ops';

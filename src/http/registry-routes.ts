@@ -6,7 +6,7 @@ import type { PullThrough } from '../cache/pull-through.js';
 import type { DenialReason, Route, Router } from '../cache/ports.js';
 import { isDigest } from '../oci/digest.js';
 import { OciError } from '../oci/errors.js';
-import { apiVersionValue, digestETag, registryHeaders } from '../oci/registry-headers.js';
+import { apiVersionValue, cacheStatusOf, digestETag, registryHeaders } from '../oci/registry-headers.js';
 import { contentRange, ifRangeAllows, parseRange } from '../oci/range.js';
 import { parseRegistryPath, type RegistryPath } from '../oci/registry-path.js';
 import { replyReferrers, replyTags } from './listing-routes.js';
@@ -89,6 +89,7 @@ async function manifest(
     [registryHeaders.contentDigest]: answer.digest,
     // As distribution sends it: the digest is a strong validator of exactly these bytes.
     etag: digestETag(answer.digest),
+    [registryHeaders.cacheStatus]: cacheStatusOf(answer.result),
   };
   const size = answer.body?.length ?? answer.size;
   if (size !== undefined) headers['content-length'] = String(size);
@@ -116,6 +117,7 @@ async function blob(
     [registryHeaders.contentDigest]: path.digest,
     etag,
     'accept-ranges': 'bytes',
+    [registryHeaders.cacheStatus]: cacheStatusOf(answer.result),
   };
   const size = answer.size;
   if (head || !answer.file) {

@@ -43,6 +43,8 @@ describe('manifests', () => {
       'content-length': String(manifestBody.length),
       etag: `"${manifestDigest}"`,
       'docker-distribution-api-version': 'registry/2.0',
+      // RFC 9211: answered from the cache.
+      'cache-status': 'tender; hit',
     });
     expect(app.core.calls).toEqual([
       { method: 'manifest', upstream: 'docker.io', repository: 'library/nginx', reference: '1.0', head: false, accept: manifestType },
@@ -54,7 +56,8 @@ describe('manifests', () => {
     const head = await app.fetch(`/v2/library/nginx/manifests/${manifestDigest}`, { method: 'HEAD' });
     expect(head.status).toBe(200);
     expect(head.body.length).toBe(0);
-    for (const name of ['docker-content-digest', 'content-type', 'content-length', 'etag']) expect(head.headers[name], name).toBe(get.headers[name]);
+    for (const name of ['docker-content-digest', 'content-type', 'content-length', 'etag', 'cache-status'])
+      expect(head.headers[name], name).toBe(get.headers[name]);
     expect(app.core.calls.map((c) => c.head)).toEqual([false, true]);
   });
 });
