@@ -1,26 +1,25 @@
 // Composition root: the only place that builds concrete parts; also owns start-up and graceful shutdown.
+import cluster from 'node:cluster';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Server as HttpServer } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
 import { isIPv6, type AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
+import { serve as serveHttp, type ServerType } from '@hono/node-server';
 import Keyv from 'keyv';
 import type { BlobStore } from './cache/blob-store.js';
 import { FallbackMetadataStore } from './cache/fallback-metadata-store.js';
-import { ImageAdmission, type ImageJudgement } from './cache/image-admission.js';
+import type { FlightLocks } from './cache/flight-locks.js';
+import { LayeredFlightLocks } from './cache/layered-flight-locks.js';
 import type { MetadataStore } from './cache/metadata-store.js';
 import type { Router } from './cache/ports.js';
-import { PullThrough, type CoreOptions } from './cache/pull-through.js';
-import { Sanctioned, type SanctionedImage } from './cache/sanctioned.js';
-import { TagPolicies } from './cache/tag-policy.js';
+import { PullThrough } from './cache/pull-through.js';
+import { admissionRoutes, httpsOptions, openImageCheckWith } from './main/admission.js';
+import { coreOptions } from './main/core-options.js';
 import { describeError } from './oci/errors.js';
-import { parseImageReference } from './oci/image-reference.js';
 import type { Config } from './config/config.js';
-import { configuredAdmissionRoutes, defaultAdmissionDeadlineMs } from './http/admission-routes.js';
-import { defaultAdmissionSettings } from './http/admission-settings.js';
 import { createApp, nodeFetch } from './http/app.js';
-import { CertificateReloader, readCertificatePair, type CertificatePair } from './http/certificate-reloader.js';
+import { CertificateReloader, readCertificatePair } from './http/certificate-reloader.js';
 import { ClientAuth } from './http/client-auth.js';
 import { answerMalformedRequests } from './http/malformed-requests.js';
 import { startMetricsServer } from './http/metrics-server.js';
@@ -39,6 +38,13 @@ import { UpstreamRouter } from './upstream/router.js';
 import { probeUpstream, type ProbeReport } from './upstream/upstream-probe.js';
 
 export type { ProbeReport };
+import { HostFlightLocks } from './workers/host-flight-locks.js';
+import { HostNews } from './workers/host-news.js';
+import type { LockScope } from './workers/messages.js';
+import { runPrimary } from './workers/primary.js';
+import { workerCount } from './workers/worker-count.js';
+import { answerMetricsRequests } from './workers/worker-metrics.js';
+import { WorkerLink, type Channel } from './workers/worker-link.js';
 
 export interface Running {
   readonly port: number;
@@ -58,16 +64,17 @@ export interface Core {
 
 /** Builds the cache core with its adapters; shared by `serve` and the seed/export/import commands. */
 /** `clock` (epoch ms) decides tag freshness; Date.now unless a test moves time. */
+/** `worker`: this process is one of several on the host (the primary cleared tmp/ before forking it). */
 export async function assemble(
   config: Config,
   log: Logger,
   metrics: Metrics,
   clock: () => number = Date.now,
-  options: { watchKeys?: boolean; clearTemp?: boolean } = {},
+  options: { watchKeys?: boolean; worker?: WorkerLink } = {},
 ): Promise<Core> {
-  const clearTemp = options.clearTemp ?? true;
+  const worker = options.worker;
   metrics.initialize(config.upstreams.map((u) => u.name));
-  const store = await FsBlobStore.open(config.cacheDir, { clearTemp, replicaId: config.replicaId });
+  const store = await FsBlobStore.open(config.cacheDir, { clearTemp: !worker, replicaId: config.replicaId, ...(worker ? { worker: worker.id } : {}) });
   const files = new FsKeyvStore(join(config.cacheDir, 'meta'));
   // Errors must reach the caller: keyv would otherwise answer "absent" and drop writes silently.
   const keyv = new Keyv({ store: files, namespace: 'tender', throwOnErrors: true });
@@ -94,13 +101,26 @@ export async function assemble(
     deny: upstream.deny,
   }));
   const router = new UpstreamRouter(clients, config.defaultUpstream);
-  const locks = shared
-    ? new RedisFlightLocks(shared.client, config.replicaId, config.flightLeaseMs, () => metrics.redisErrors.inc({ use: 'lock' }))
-    : undefined;
+  // Workers of one host through the primary, replicas through Redis, both stacked when there are both.
+  const lockFailure = (): void => void metrics.redisErrors.inc({ use: 'lock' });
+  const leases = (scope: LockScope, redisPrefix: string): FlightLocks | undefined => {
+    const host = worker ? new HostFlightLocks(worker, scope) : undefined;
+    const cluster = shared ? new RedisFlightLocks(shared.client, config.replicaId, config.flightLeaseMs, lockFailure, redisPrefix) : undefined;
+    return host && cluster ? new LayeredFlightLocks(host, cluster, lockFailure) : (host ?? cluster);
+  };
+  const locks = leases('flight', 'tender:flight:');
+  const revalidationLocks = leases('tag', 'tender:revalidate:');
   // Signature keys are re-read when their files change (Secret rotation); a command that runs once needs no watch.
   const keys = config.signatures ? new KeyFiles(config.signatures.policies, log) : undefined;
   if (options.watchKeys) keys?.watch();
-  const ports = { store, metadata, ...(locks ? { locks } : {}), ...(keys ? { keys } : {}) };
+  const ports = {
+    store,
+    metadata,
+    ...(keys ? { keys } : {}),
+    ...(locks ? { locks } : {}),
+    ...(revalidationLocks ? { revalidationLocks } : {}),
+    ...(worker ? { news: new HostNews(worker) } : {}),
+  };
   const pullThrough = new PullThrough(ports, coreOptions(config, router, metrics, log, clock), metrics, log);
   const indexStarted = performance.now();
   const indexed = await pullThrough.open();
@@ -120,97 +140,13 @@ export async function assemble(
   };
 }
 
-/** Each part of the core gets its own slice of the configuration: no credentials or client auth reach it. */
-function coreOptions(config: Config, router: Router, metrics: Metrics, log: Logger, clock: () => number): CoreOptions {
-  const { flightTimeoutMs, upstreamTimeoutMs } = config;
-  let lockWarnedAt = 0;
-  const sanctioned = config.sanctioned ? new Sanctioned(config.sanctioned.map((ref) => sanctionedImage(router, ref))) : undefined;
-  const tagPolicies = new TagPolicies(
-    new Map(
-      config.upstreams.map(
-        (u) => [u.name, { immutableTags: u.immutableTags, immutableTagsMode: u.immutableTagsMode, pins: u.pins, tagTtls: u.tagTtls }] as const,
-      ),
-    ),
-    config.tagTtls,
-  );
-  return {
-    stored: {
-      maxCacheBytes: config.maxCacheBytes,
-      blobMemoryBytes: config.blobMemoryBytes,
-      pinnedDigests: config.pinnedDigests,
-      pinnedRepositories: config.pinnedRepositories,
-      readTimeoutMs: upstreamTimeoutMs,
-      scrubBytesPerSecond: config.scrubBytesPerSecond,
-    },
-    blobs: { smallBlobBytes: config.smallBlobBytes, flightTimeoutMs, upstreamTimeoutMs, maxBlobBytes: config.maxBlobBytes },
-    cluster: {
-      flightTimeoutMs,
-      onLockFailure: (err) => {
-        metrics.redisErrors.inc({ use: 'lock' });
-        // Once per outage-ish: every cold blob fails the same way while Redis is away.
-        if (Date.now() - lockWarnedAt < 30_000) return;
-        lockWarnedAt = Date.now();
-        log.warn({ err: describeError(err) }, 'Redis lock unavailable: downloading without cluster-wide single flight');
-      },
-    },
-    manifests: { memoryBytes: config.manifestMemoryBytes, upstreamTimeoutMs },
-    tags: {
-      ttlMs: config.tagTtlMs,
-      missingTtlMs: config.missingTagTtlMs,
-      staleTimeoutMs: config.staleTimeoutMs,
-      upstreamTimeoutMs,
-      policies: tagPolicies,
-      clock,
-    },
-    listings: { upstreamTimeoutMs },
-    policies: sanctioned ? [sanctioned] : [],
-    ...(config.signatures
-      ? {
-          signatures: {
-            onError: config.signatures.onError,
-            exempt: config.signatures.exempt,
-            policies: config.signatures.policies,
-            deadlineMs: upstreamTimeoutMs,
-          },
-        }
-      : {}),
-  };
-}
-
-/** A sanctioned-list entry routed the way requests are (aliases and Docker Hub's library/ resolved). */
-function sanctionedImage(router: Router, ref: string): SanctionedImage {
-  const image = parseImageReference(ref);
-  return { route: router.resolve({ ns: image.registry, name: image.repository }), reference: image.reference };
-}
-
 /** The core for one command (seed, export, import): its log on stderr (warnings and worse at the default level), no process metrics. */
 export function assembleForCommand(config: Config, options: { offline: boolean }): Promise<Core> {
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
   return assemble(options.offline ? { ...config, offline: true } : config, log, new Metrics({ processMetrics: false }));
 }
 
-/** The one admission judgement (endpoints, `tender check`): the pull's serve policies, then the signature policy's verdict. */
-function imageAdmission(config: Config, core: Core): ImageAdmission {
-  const { mirrorHosts, requireDigest, deadlineMs } = config.admission ?? { ...defaultAdmissionSettings, deadlineMs: defaultAdmissionDeadlineMs };
-  const { pullThrough, router } = core;
-  return new ImageAdmission(
-    {
-      router,
-      judge: (route, ref) => pullThrough.judge(route, ref),
-      signatures: (route, digest, signal) => pullThrough.signatureVerdict(route, digest, { signal }),
-    },
-    { mirrorHosts, requireDigest, deadlineMs, onUndecided: config.signatures?.onError ?? 'deny' },
-  );
-}
-
-/** `tender check`: the admission judgement over the cache and upstreams of `config`, beside a serving tender or alone. */
-export async function openImageCheck(config: Config): Promise<{ check(image: string): Promise<ImageJudgement>; close(): Promise<void> }> {
-  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
-  // Temp files are left alone: a serving tender on the same volume may be writing them.
-  const core = await assemble(config, log, new Metrics({ processMetrics: false }), Date.now, { clearTemp: false });
-  const admission = imageAdmission(config, core);
-  return { check: (image) => admission.judge(image), close: () => core.close() };
-}
+export const openImageCheck = (config: Config) => openImageCheckWith(config, assemble); // `tender check`: main/admission.ts
 
 /** `tender doctor`: each configured upstream (or the named ones) tried as tender would reach it; offline ones are not contacted. */
 export function probeUpstreams(config: Config, names?: readonly string[]): Promise<ProbeReport[]> {
@@ -229,17 +165,57 @@ export function openBlobStore(cacheDir: string): Promise<BlobStore> {
   return FsBlobStore.open(cacheDir, { clearTemp: false });
 }
 
-export async function start(config: Config, options: { log?: Logger; metrics?: Metrics; clock?: () => number } = {}): Promise<Running> {
+/** `tender serve`: one process, or a primary and its workers (`workers`); resolves with the exit code once stopped. */
+export async function serve(config: Config): Promise<number> {
+  const log = createLogger(config.logLevel);
+  if (cluster.isWorker) return serveAsWorker(config, log.child({ worker: cluster.worker!.id, pid: process.pid }));
+  const workers = workerCount(config.workers);
+  if (workers <= 1) {
+    const running = await start(config, { log });
+    await new Promise<void>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
+    });
+    await running.stop();
+    return 0;
+  }
+  // Downloads a crash left behind, before any worker starts one; a worker that dies later leaves its own (w<id>).
+  const store = await FsBlobStore.open(config.cacheDir, { clearTemp: true, replicaId: config.replicaId });
+  return runPrimary({ workers, shutdownGraceMs: config.shutdownGraceMs, log, clearWorkerTemp: (id) => store.clearTemp(`${config.replicaId}.w${id}.`) });
+}
+
+/** One of the workers: serves until the primary says stop (or SIGTERM reaches this worker alone); exits at once when the primary is gone. */
+async function serveAsWorker(config: Config, log: Logger): Promise<number> {
+  const link = new WorkerLink(cluster.worker!.id, process as unknown as Channel);
+  process.on('disconnect', () => process.exit(1));
+  // Ctrl-C reaches the whole process group: the primary decides, and tells every worker.
+  process.on('SIGINT', () => undefined);
+  const stopped = new Promise<void>((resolve) => {
+    link.onStop(resolve);
+    process.once('SIGTERM', resolve);
+  });
+  const metrics = new Metrics({ processMetrics: true, worker: String(link.id) });
+  answerMetricsRequests(metrics.registry);
+  const running = await start(config, { log, metrics, worker: link });
+  link.ready();
+  await stopped;
+  await running.stop();
+  return 0;
+}
+
+export async function start(config: Config, options: { log?: Logger; metrics?: Metrics; clock?: () => number; worker?: WorkerLink } = {}): Promise<Running> {
   const log = options.log ?? createLogger(config.logLevel);
   const metrics = options.metrics ?? new Metrics();
+  const worker = options.worker;
   // Before anything is opened: an unreadable or mismatched pair is a start-up error, not a half-started server.
   const certificate = config.tls ? await readCertificatePair(config.tls, AbortSignal.timeout(10_000)) : undefined;
-  const core = await assemble(config, log, metrics, options.clock, { watchKeys: true });
+  const core = await assemble(config, log, metrics, options.clock, { watchKeys: true, ...(worker ? { worker } : {}) });
   const { router, pullThrough } = core;
   const clientAuth = config.auth ? new ClientAuth(config.auth) : undefined;
-  pullThrough.startScrub();
-  const judgement = config.admission ? imageAdmission(config, core) : undefined;
-  const admission = config.admission && configuredAdmissionRoutes(config.admission, { judgement: judgement!, metrics, log, tls: certificate !== undefined });
+  // With workers, one scrub for the host: the eviction owner's (scrubRate is the host's rate, not each worker's).
+  if (worker) worker.onOwner(() => pullThrough.startScrub());
+  else pullThrough.startScrub();
+  const admission = config.admission && admissionRoutes(config, config.admission, core, metrics, log, certificate !== undefined);
   const app = createApp({
     pullThrough,
     router,
@@ -248,21 +224,20 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
     ...(admission ? { admission } : {}),
     metrics,
     log,
-    metricsRegistry: metrics.registry,
+    metricsRegistry: worker ? clusterMetrics(worker, metrics) : metrics.registry,
     readiness: () => pullThrough.readiness(),
     warnings: () => core.upstreamProblems(),
   });
 
-  const clientCa = config.admission?.clientCa;
-  const server = await listen(nodeFetch(app), config.host, config.port, certificate, clientCa);
+  const clientCa = config.admission?.clientCa; // admission's mutual TLS: asked for in every handshake, kept on reload
+  const server = await listen(nodeFetch(app), config.host, config.port, httpsOptions(certificate, clientCa));
   answerMalformedRequests(server as HttpServer, log);
   const port = (server.address() as AddressInfo).port;
-  const metricsServer = config.metricsListen ? await startMetricsServer(metrics.registry, config.metricsListen.host, config.metricsListen.port) : undefined;
+  const metricsServer = config.metricsListen
+    ? await startMetricsServer(worker ? clusterMetrics(worker, metrics) : metrics.registry, config.metricsListen.host, config.metricsListen.port)
+    : undefined;
   // listen() built an https.Server exactly when there is a certificate.
-  const reloader =
-    config.tls && certificate
-      ? new CertificateReloader(config.tls, certificate, server as HttpsServer, log, clientCa === undefined ? {} : { clientCa })
-      : undefined;
+  const reloader = config.tls && certificate ? new CertificateReloader(config.tls, certificate, server as HttpsServer, log, { clientCa }) : undefined;
   reloader?.start();
   if (certificate) log.info({ ...certificate.summary, ...config.tls }, 'serving certificate loaded');
   const scheme = certificate ? 'https' : 'http';
@@ -308,26 +283,18 @@ function hostPort(host: string, port: number): string {
   return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/**
- * HTTP/1.1 over TLS when there is a certificate: registry clients speak HTTP/1.1, and setSecureContext is tls.Server's.
- * With a client CA every handshake asks for a certificate, none is required: only /admission/* looks at it.
- */
-function listen(
-  fetch: Parameters<typeof serve>[0]['fetch'],
-  hostname: string,
-  port: number,
-  certificate?: CertificatePair,
-  clientCa?: string,
-): Promise<ServerType> {
+/** /metrics of a worker: every worker's registry, aggregated by the primary (prom-client's cluster support). */
+function clusterMetrics(worker: WorkerLink, metrics: Metrics): { metrics(): Promise<string>; contentType: Metrics['registry']['contentType'] } {
+  return { contentType: metrics.registry.contentType, metrics: async () => String(await worker.call({ op: 'metrics' })) };
+}
+
+/** HTTP/1.1 over TLS when there are TLS options: registry clients speak HTTP/1.1, and setSecureContext is tls.Server's. */
+function listen(fetch: Parameters<typeof serveHttp>[0]['fetch'], hostname: string, port: number, tls: HttpsServerOptions | undefined): Promise<ServerType> {
   return new Promise((resolve, reject) => {
     const onListening = (): void => resolve(server);
-    const mutual = clientCa === undefined ? {} : { ca: clientCa, requestCert: true, rejectUnauthorized: false };
-    const server = certificate
-      ? serve(
-          { fetch, hostname, port, createServer: createHttpsServer, serverOptions: { cert: certificate.cert, key: certificate.key, ...mutual } },
-          onListening,
-        )
-      : serve({ fetch, hostname, port }, onListening);
+    const server = tls
+      ? serveHttp({ fetch, hostname, port, createServer: createHttpsServer, serverOptions: tls }, onListening)
+      : serveHttp({ fetch, hostname, port }, onListening);
     server.once('error', reject);
   });
 }

@@ -40,6 +40,8 @@ export class Metrics {
     name: 'tender_upstream_ratelimit_remaining',
     help: 'Pulls left in the upstream rate-limit window, from its ratelimit-remaining header (Docker Hub).',
     labelNames: ['upstream'] as const,
+    // Workers each see the header of their own last request: the fewest left is the truth.
+    aggregator: 'min',
     registers: [this.registry],
   });
 
@@ -189,18 +191,24 @@ export class Metrics {
 
   readonly cacheBytes = new Gauge({
     name: 'tender_cache_bytes',
+    // Every worker's index is the host's (cache-news.ts): the same figure, not a sum.
+    aggregator: 'max',
     help: 'Bytes of verified content in the cache.',
     registers: [this.registry],
   });
 
   readonly cacheMaxBytes = new Gauge({
     name: 'tender_cache_max_bytes',
+    // Every worker's index is the host's (cache-news.ts): the same figure, not a sum.
+    aggregator: 'max',
     help: 'The configured maxCacheSize in bytes; 0 when the cache has no cap.',
     registers: [this.registry],
   });
 
   readonly cacheObjects = new Gauge({
     name: 'tender_cache_objects',
+    // Every worker's index is the host's (cache-news.ts): the same figure, not a sum.
+    aggregator: 'max',
     help: 'Blobs and manifests in the cache.',
     registers: [this.registry],
   });
@@ -233,8 +241,21 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(options: { processMetrics: boolean } = { processMetrics: true }) {
+  /** Resident memory per serving process, so a worker that grows shows on its own (issue 17). */
+  readonly workerMemory: Gauge<'worker'>;
+
+  constructor(options: { processMetrics: boolean; worker?: string } = { processMetrics: true }) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+    const worker = options.worker ?? '0';
+    this.workerMemory = new Gauge({
+      name: 'tender_worker_resident_memory_bytes',
+      help: 'Resident memory of each serving process, by worker ("0": tender runs as one process).',
+      labelNames: ['worker'] as const,
+      registers: options.processMetrics ? [this.registry] : [],
+      collect() {
+        this.set({ worker }, process.memoryUsage.rss());
+      },
+    });
   }
 
   /** The admission series at 0, when the endpoints are served (an alert on break-glass must see the first one). */

@@ -124,6 +124,8 @@ export class ImageAdmission {
       return { verdict: 'deny', reason: `${name}: ${signed.reason}`, ...admitted, ...(signed.verdict === 'unavailable' ? { undecided: true as const } : {}) };
     // Served, but unverified (warn mode, or signatures that could not be fetched under onError: allow): say so.
     if (signed.verdict === 'warned' || signed.verdict === 'fail-open') return { verdict: 'warn', reason: `${name}: ${signed.reason}`, ...admitted };
+    // No policy covers it (or it is exempt): nothing about signatures to say.
+    if (signed.verdict === 'unchecked' || signed.verdict === 'exempt') return { verdict: 'allow', reason: served, ...admitted };
     return { verdict: 'allow', reason: `${served}; ${signed.reason}`, ...admitted };
   }
 

@@ -10,6 +10,7 @@ import type { Metrics } from '../metrics.js';
 import { adoptImage, type AdoptedImage } from './adoption.js';
 import { BlobCache, type BlobAnswer, type BlobCacheOptions } from './blob-cache.js';
 import { DigestMismatchError, type BlobStore } from './blob-store.js';
+import type { CacheNews } from './cache-news.js';
 import { CacheReads } from './cache-reads.js';
 import { CacheWrites } from './cache-writes.js';
 import { ClusterFlight, type ClusterFlightOptions } from './cluster-flight.js';
@@ -40,6 +41,10 @@ export interface CorePorts {
   readonly metadata: MetadataStore;
   /** Single flight across processes sharing the cache volume; one flight per process when absent. */
   readonly locks?: FlightLocks;
+  /** One tag revalidation at a time per tag across processes (workers, replicas); per process when absent. */
+  readonly revalidationLocks?: FlightLocks;
+  /** The other workers of this host (issue 17); a single process has none. */
+  readonly news?: CacheNews;
   /** Inventory and pull audit (issue 15); nobody listens when absent. */
   readonly events?: ManifestPulls;
   readonly keys?: signing.TrustedKeys; // the signature policies' public keys, as their files are now (with CoreOptions.signatures)
@@ -81,13 +86,14 @@ export class PullThrough {
     const clock = options.tags.clock ?? Date.now;
     const writes = (this.writes = new CacheWrites(metrics, log, clock));
     const reads = new CacheReads(metrics, log, clock);
-    const stored = (this.stored = new StoredBlobs(ports.store, options.stored, metrics, log, writes));
+    const stored = (this.stored = new StoredBlobs(ports.store, options.stored, metrics, log, writes, ports.news));
     const visibility = (this.visibility = new Visibility(ports.metadata, writes, reads));
     const cluster = new ClusterFlight(ports.locks, options.cluster);
     const blobParts = { stored, store: ports.store, cluster, visibility, knownSizes: this.knownSizes, writes };
     this.blobs = new BlobCache(blobParts, options.blobs, this.shutdown.signal, metrics, log);
     this.manifests = new Manifests({ stored, records: ports.metadata, visibility, writes, reads }, options.manifests, metrics, log);
-    this.tags = new Tags(this.manifests, { records: ports.metadata, visibility, writes, reads }, options.tags, metrics, log);
+    const tagParts = { records: ports.metadata, visibility, writes, reads, ...(ports.revalidationLocks ? { locks: ports.revalidationLocks } : {}) };
+    this.tags = new Tags(this.manifests, tagParts, options.tags, metrics, log);
     const tags = this.tags;
     const listingParts = {
       records: ports.metadata,

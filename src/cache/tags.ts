@@ -15,38 +15,16 @@ import { describeError } from '../oci/errors.js';
 import { accepts, acceptsEveryManifestType, defaultManifestAccept, parseAccept } from '../oci/media-types.js';
 import type { Logger } from '../log.js';
 import type { CacheResult, Metrics } from '../metrics.js';
-import type { CacheReads } from './cache-reads.js';
-import type { CacheWrites } from './cache-writes.js';
 import type { ManifestAnswer, ManifestRequest, Manifests } from './manifests.js';
-import type { TagRecord, TagRecords } from './metadata-store.js';
+import type { TagRecord } from './metadata-store.js';
 import { MissingTags, isMissing } from './missing-tags.js';
 import { RaceTimeout, raceTimeout } from './race-timeout.js';
+import { RevalidatedElsewhereFailed, revalidatedElsewhere, underRevalidationLease } from './revalidation-lease.js';
 import type { Route } from './ports.js';
 import { SingleFlight } from './single-flight.js';
-import type { TagPolicies } from './tag-policy.js';
-import type { Visibility } from './visibility.js';
+import type { TagOptions, TagParts } from './tag-options.js';
 
-export interface TagOptions {
-  /** How long a tag resolution is served without asking upstream, unless a tagTtls pattern (in `policies`) says otherwise. */
-  readonly ttlMs: number;
-  /** How long a tag upstream answered 404 for is answered 404 without asking again; 0 turns it off. */
-  readonly missingTtlMs: number;
-  /** How long a revalidation may take before the last known digest is served instead. */
-  readonly staleTimeoutMs: number;
-  /** Deadline for the revalidation HEAD itself (it goes on in the background after staleTimeout). */
-  readonly upstreamTimeoutMs: number;
-  /** Immutable and pinned tags. */
-  readonly policies: TagPolicies;
-  /** Epoch ms; Date.now unless a test drives time. */
-  readonly clock?: () => number;
-}
-
-export interface TagParts {
-  readonly records: TagRecords;
-  readonly visibility: Visibility;
-  readonly writes: CacheWrites;
-  readonly reads: CacheReads;
-}
+export type { TagOptions, TagParts } from './tag-options.js';
 
 /** The one spelling of a tag's key, for every memory of tags in this file. */
 export function tagKey(route: Route, tag: string): string {
@@ -55,6 +33,12 @@ export function tagKey(route: Route, tag: string): string {
 
 /** While upstream is failing, an expired tag is asked about again at most this often. */
 const revalidationBackoffMs = 10_000;
+
+/** A tag's first upstream resolution, which later clients join (see `Tags.cold`). */
+interface ColdResolution {
+  readonly head: boolean;
+  readonly answer: Promise<ManifestAnswer>;
+}
 
 export class Tags {
   readonly clock: () => number;
@@ -69,7 +53,7 @@ export class Tags {
    * next joins: a GET's answer serves a HEAD (and a GET); a GET that finds a HEAD waits for its digest and
    * fetches by digest, a fetch containerd's own GET by digest after its HEAD then shares.
    */
-  private readonly cold = new Map<string, { readonly head: boolean; readonly answer: Promise<ManifestAnswer> }>();
+  private readonly cold = new Map<string, ColdResolution>();
 
   constructor(
     private readonly manifests: Manifests,
@@ -153,11 +137,7 @@ export class Tags {
   }
 
   /** Another client's cold resolution of the same tag, shared (see `cold`). */
-  private async join(
-    route: Route,
-    running: { readonly head: boolean; readonly answer: Promise<ManifestAnswer> },
-    request: ManifestRequest,
-  ): Promise<ManifestAnswer> {
+  private async join(route: Route, running: ColdResolution, request: ManifestRequest): Promise<ManifestAnswer> {
     const answer = await running.answer;
     if (request.head) return { ...answer, body: undefined, result: 'joined' };
     if (!running.head && answer.body) return { ...answer, result: 'joined' };
@@ -210,33 +190,19 @@ export class Tags {
   private async revalidate(route: Route, tag: string, record: TagRecord, request: ManifestRequest): Promise<ManifestAnswer> {
     const upstream = route.upstream.name;
     const key = tagKey(route, tag);
-    const work = this.revalidations.run(key, async () => {
-      // The full list, not the client's: whether the tag moved must not depend on who asked.
-      const head = await route.upstream.headManifest(route.repository, tag, defaultManifestAccept, AbortSignal.timeout(this.options.upstreamTimeoutMs));
-      let next: TagRecord;
-      // A HEAD without a digest says nothing about a move: it is not reported as one.
-      const immutability = !head.digest || head.digest === record.digest ? undefined : this.options.policies.immutability(upstream, route.repository, tag);
-      if (immutability) {
-        this.metrics.tagChangesRefused.inc({ upstream, mode: immutability });
-        this.log.warn(
-          { upstream, repository: route.repository, tag, kept: record.digest, upstream_digest: head.digest, mode: immutability },
-          immutability === 'enforce' ? 'immutable tag moved upstream; keeping the first digest' : 'immutable tag moved upstream; following it (warn mode)',
-        );
-      }
-      if (head.digest === record.digest || immutability === 'enforce') {
-        next = { ...record, checkedAt: this.clock() };
-        this.metrics.tagRevalidations.inc({ upstream, outcome: immutability === 'enforce' ? 'refused' : 'unchanged' });
-      } else {
-        const fetched = head.digest
-          ? await this.manifests.fetch(route, head.digest, request.accept, parseDigest(head.digest))
-          : await this.manifests.fetch(route, tag, request.accept, undefined);
-        next = { digest: fetched.digest, mediaType: fetched.mediaType, size: fetched.size, checkedAt: this.clock() };
-        this.metrics.tagRevalidations.inc({ upstream, outcome: 'changed' });
-        this.log.info({ upstream, repository: route.repository, tag, from: record.digest, to: next.digest }, 'tag moved upstream');
-      }
-      await this.write(route, tag, next);
-      return next;
-    });
+    const work = this.revalidations.run(key, () =>
+      underRevalidationLease(
+        this.parts.locks,
+        key,
+        () => this.headAndRecord(route, tag, record, request),
+        async (locks) => {
+          const read = () => this.parts.records.getTag(upstream, route.repository, tag);
+          const next = await revalidatedElsewhere(locks, key, read, record, this.clock, this.clock() + this.options.upstreamTimeoutMs);
+          this.memory.set(key, next);
+          return next;
+        },
+      ),
+    );
     try {
       const next = await raceTimeout(work, this.options.staleTimeoutMs);
       return await this.fromRecord(route, next, request, next.digest === record.digest ? 'hit' : 'miss');
@@ -248,10 +214,11 @@ export class Tags {
         this.missing.remember(key, err);
         throw err;
       }
-      const timedOut = err instanceof RaceTimeout;
-      this.metrics.tagRevalidations.inc({ upstream, outcome: timedOut ? 'timeout' : 'error' });
       const first = (this.retryAfter.get(key) ?? 0) <= this.clock();
       this.retryAfter.set(key, this.clock() + revalidationBackoffMs);
+      if (err instanceof RevalidatedElsewhereFailed) return this.fromRecord(route, record, request, 'stale');
+      const timedOut = err instanceof RaceTimeout;
+      this.metrics.tagRevalidations.inc({ upstream, outcome: timedOut ? 'timeout' : 'error' });
       if (first)
         this.log.warn(
           { upstream, repository: route.repository, tag, digest: record.digest, reason: timedOut ? 'timeout' : describeError(err) },
@@ -259,6 +226,36 @@ export class Tags {
         );
       return this.fromRecord(route, record, request, 'stale');
     }
+  }
+
+  /** The revalidation itself: one HEAD (with the full Accept list), the move followed or refused, the record written. */
+  private async headAndRecord(route: Route, tag: string, record: TagRecord, request: ManifestRequest): Promise<TagRecord> {
+    const upstream = route.upstream.name;
+    // The full list, not the client's: whether the tag moved must not depend on who asked.
+    const head = await route.upstream.headManifest(route.repository, tag, defaultManifestAccept, AbortSignal.timeout(this.options.upstreamTimeoutMs));
+    let next: TagRecord;
+    // A HEAD without a digest says nothing about a move: it is not reported as one.
+    const immutability = !head.digest || head.digest === record.digest ? undefined : this.options.policies.immutability(upstream, route.repository, tag);
+    if (immutability) {
+      this.metrics.tagChangesRefused.inc({ upstream, mode: immutability });
+      this.log.warn(
+        { upstream, repository: route.repository, tag, kept: record.digest, upstream_digest: head.digest, mode: immutability },
+        immutability === 'enforce' ? 'immutable tag moved upstream; keeping the first digest' : 'immutable tag moved upstream; following it (warn mode)',
+      );
+    }
+    if (head.digest === record.digest || immutability === 'enforce') {
+      next = { ...record, checkedAt: this.clock() };
+      this.metrics.tagRevalidations.inc({ upstream, outcome: immutability === 'enforce' ? 'refused' : 'unchanged' });
+    } else {
+      const fetched = head.digest
+        ? await this.manifests.fetch(route, head.digest, request.accept, parseDigest(head.digest))
+        : await this.manifests.fetch(route, tag, request.accept, undefined);
+      next = { digest: fetched.digest, mediaType: fetched.mediaType, size: fetched.size, checkedAt: this.clock() };
+      this.metrics.tagRevalidations.inc({ upstream, outcome: 'changed' });
+      this.log.info({ upstream, repository: route.repository, tag, from: record.digest, to: next.digest }, 'tag moved upstream');
+    }
+    await this.write(route, tag, next);
+    return next;
   }
 
   private async fromRecord(route: Route, record: TagRecord, request: ManifestRequest, result: CacheResult): Promise<ManifestAnswer> {

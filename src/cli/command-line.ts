@@ -5,7 +5,7 @@ import type { Config } from '../config/config.js';
 import { ConfigError } from '../config/config-error.js';
 import { parseImageList, type ImageListEntry } from '../config/image-list.js';
 import { loadConfig } from '../config/load.js';
-import { assembleForCommand, start } from '../main.js';
+import { assembleForCommand, serve as serveTender } from '../main.js';
 import { checkImages } from './check.js';
 import { addDoctorCommand } from './doctor.js';
 import { exportBundle } from './export.js';
@@ -98,16 +98,8 @@ function buildProgram(io: CommandLineIo, setExitCode: (code: number) => void): C
               : `unknown command '${unexpected}' (commands: ${commandNames.join(', ')}, help)`;
         serve.error(`error: ${message}`, { exitCode: 2, code: 'tender.unexpectedArgument' });
       }
-      const running = await start(configuration(serveSources(opts)));
-      await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          process.off('SIGTERM', stop);
-          process.off('SIGINT', stop);
-          void running.stop().then(resolve);
-        };
-        process.on('SIGTERM', stop);
-        process.on('SIGINT', stop);
-      });
+      // One process, or a primary and its workers (the setting `workers`); SIGTERM/SIGINT drain and stop it.
+      setExitCode(await serveTender(configuration(serveSources(opts))));
     });
 
   program

@@ -18,6 +18,8 @@ export interface Config {
   readonly host: string;
   readonly port: number;
   readonly cacheDir: string;
+  /** Serving processes on this host ('auto': one per usable core); resolved when serving starts. */
+  readonly workers: number | 'auto';
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly defaultUpstream: string;
   readonly tagTtlMs: number;
@@ -84,6 +86,7 @@ export function buildConfig(v: ValuesOf<typeof settings>, problems: string[], co
     host: v.listen.host,
     port: v.listen.port,
     cacheDir: v.cacheDir,
+    workers: v.workers,
     logLevel: v.logLevel,
     defaultUpstream: v.defaultUpstream,
     tagTtlMs: v.tagTtl,

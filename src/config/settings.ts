@@ -7,7 +7,7 @@ import { authTokens, authUsers } from './client-auth.js';
 import type { Sections, SettingsTable } from './setting.js';
 import { signatureExempt, signaturePolicies } from './signatures.js';
 import { tagTtlRules, upstreamEntrySchema } from './upstreams.js';
-import { boolean, duration, integer, listenAddress, oneOf, positiveSize, size, structured, text } from './value-types.js';
+import { autoOrCount, boolean, duration, integer, listenAddress, oneOf, positiveSize, size, structured, text } from './value-types.js';
 
 const upstreamPatterns = (message: string) => structured(z.array(z.string().regex(/^[A-Za-z0-9.:_*/-]+$/, message)), 'list');
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -20,6 +20,14 @@ export const settings = {
     flag: 'listen',
     commands: ['serve'],
     help: 'address to listen on: host:port, :port, [::]:port or a port number',
+  },
+  workers: {
+    value: autoOrCount(64),
+    default: 'auto',
+    env: 'TENDER_WORKERS',
+    flag: 'workers',
+    commands: ['serve'],
+    help: 'serving processes sharing the port and the cache: auto (one per core the process may use) or a number (1: one process)',
   },
   cacheDir: { value: text('dir'), default: './data', env: 'TENDER_CACHE_DIR', flag: 'cache-dir', help: 'cache directory' },
   logLevel: { value: oneOf(logLevels, 'level'), default: 'info', env: 'TENDER_LOG_LEVEL', flag: 'log-level', help: logLevels.join(', ') },

@@ -88,7 +88,7 @@ function checkPair(files: CertificateFiles, cert: Buffer, key: Buffer): Certific
 
 export interface ReloadOptions extends WatchOptions {
   /** Kept in every new context: the CAs client certificates are checked against (admission's mutual TLS). */
-  readonly clientCa?: string;
+  readonly clientCa?: string | undefined;
 }
 
 /**

@@ -4,7 +4,8 @@ import type { Registry } from 'prom-client';
 import type { AppEnv } from './request-state.js';
 
 export interface OpsDeps {
-  readonly metricsRegistry: Registry;
+  /** This process's registry, or with workers the primary's aggregation over all of them. */
+  readonly metricsRegistry: Pick<Registry, 'metrics' | 'contentType'>;
   /** Problems that make this instance unfit for traffic; empty when ready. */
   readonly readiness: () => Promise<string[]>;
   /**

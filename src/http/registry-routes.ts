@@ -24,19 +24,45 @@ export interface RegistryDeps {
   readonly buffers: BufferPool;
 }
 
+/** Parsed paths and routes remembered per handler: a warm node rollout asks for the same few URLs thousands of times. */
+const rememberedUrls = 4096;
+
+/** A bounded memo: cleared whole when full (hits repeat a small set; an attacker's unique URLs just cost a parse). */
+function memo<T>(): { get(key: string, make: () => T): T } {
+  const entries = new Map<string, T>();
+  return {
+    get(key, make) {
+      // Long keys are hostile or odd: never kept, so the memo stays small whatever clients send.
+      if (key.length > 512) return make();
+      const found = entries.get(key);
+      if (found !== undefined || entries.has(key)) return found as T;
+      const made = make();
+      if (entries.size >= rememberedUrls) entries.clear();
+      entries.set(key, made);
+      return made;
+    },
+  };
+}
+
+const noQuery = new URLSearchParams();
+
 export function registryHandler(deps: RegistryDeps) {
+  // Parsing is pure and routing is fixed for the process's life (a route that throws, such as a denied
+  // repository, is never remembered): both are looked up instead of redone on every hit.
+  const paths = memo<RegistryPath | undefined>();
+  const routes = memo<Route>();
   return async (c: Context<AppEnv>): Promise<Response> => {
     const raw = c.env.incoming.url ?? '/';
     const queryAt = raw.indexOf('?');
     const pathname = queryAt === -1 ? raw : raw.slice(0, queryAt);
-    const query = new URLSearchParams(queryAt === -1 ? '' : raw.slice(queryAt + 1));
+    const query = queryAt === -1 ? noQuery : new URLSearchParams(raw.slice(queryAt + 1));
     const ns = query.get('ns') ?? undefined;
     const base: Record<string, string> = { ...c.get('baseHeaders'), [registryHeaders.apiVersion]: apiVersionValue };
     // Echoed only when it is a plain token: a decoded ns may carry CR/LF or other bytes no header may hold.
     if (ns !== undefined && /^[\x21-\x7e]{1,255}$/.test(ns)) base[registryHeaders.ociNamespace] = ns;
     c.set('baseHeaders', base);
 
-    const path = parseRegistryPath(pathname);
+    const path = paths.get(pathname, () => parseRegistryPath(pathname));
     const state = c.get('state');
     if (!path) throw new OciError('NAME_UNKNOWN', 'not a registry API path');
     state.kind = path.kind;
@@ -47,7 +73,8 @@ export function registryHandler(deps: RegistryDeps) {
     }
     if (path.kind === 'base') return reply(c.env.outgoing, 200, { ...base, 'content-type': 'application/json', 'content-length': '2' }, '{}');
 
-    const route = deps.router.resolve({ ns, name: path.name });
+    // An empty ns (`?ns=`, `?ns`) is not an absent one: the key tells them apart.
+    const route = routes.get(`${ns === undefined ? '-' : `=${ns}`}\n${path.name}`, () => deps.router.resolve({ ns, name: path.name }));
     state.upstream = route.upstream.name;
     state.repository = route.repository;
     const identity = c.get('identity');

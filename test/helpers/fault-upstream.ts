@@ -26,6 +26,8 @@ export type Fault =
   | 'reset-once'
   /** Half the body, then the rest once release() is called: a download in flight for as long as a test needs. */
   | 'held'
+  /** As 'held', with the last byte of the body flipped: a mismatch found only at the very end. */
+  | 'held-wrong-bytes'
   /** 429 with Retry-After: 86400, always (manifests, blobs, HEAD; tag lists via setFault(`tags:<repository>`)). */
   | 'rate-limit-long'
   /** The body one byte every 250 ms: never idle long, but slower than any deadline. */
@@ -179,6 +181,13 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
         res.write(half);
         held.set(reference, [...(held.get(reference) ?? []), () => res.end(body.subarray(half.length))]);
         return;
+      case 'held-wrong-bytes': {
+        const wrong = Buffer.from(body);
+        wrong[wrong.length - 1] = (wrong[wrong.length - 1] ?? 0) ^ 0xff;
+        res.write(half);
+        held.set(reference, [...(held.get(reference) ?? []), () => res.end(wrong.subarray(half.length))]);
+        return;
+      }
       case 'slow':
         return void trickle(res, body);
       case 'trickle':

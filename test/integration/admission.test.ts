@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeWithBinaries } from '../helpers/binaries.js';
 import { createCa, createClientCertificate, createServerCertificate, type Certificate } from '../helpers/certs.js';
 import { describeRun, runTender } from '../helpers/cli.js';
+import { signClassic } from '../helpers/cosign.js';
+import { generateSigningKey } from '../helpers/cosign-keys.js';
 import { startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.js';
 import { MediaTypes, pushImage, type PushedImage } from '../helpers/images.js';
 import { startRegistry, type RegistryHandle } from '../helpers/registry.js';
@@ -381,6 +383,30 @@ describeWithBinaries(['docker-registry', 'openssl'], 'admission (ImagePolicyWebh
       expect((await post(other.url, imagepolicy, imageReview(['nginx:1.27']), { agent: anonymous })).body.status).toEqual({ allowed: true });
       const refused = await post(other.url, imagepolicy, imageReview(['ghcr.io/org/app:2.4.1']), { agent: anonymous });
       expect(refused.body.status.reason).toBe('image "ghcr.io/org/app:2.4.1" refused: ghcr.io/org/app:2.4.1 is not in the sanctioned image list');
+      await other.stop();
+      other = undefined;
+    });
+
+    it("under an enforce signature policy: a signed image is admitted, an unsigned one refused with the policy's reason", async () => {
+      const signer = generateSigningKey();
+      const keyFile = join(work, 'cosign.pub');
+      await writeFile(keyFile, signer.publicKeyPem);
+      await signClassic(registry, 'org/app', pushed.app.digest, signer);
+      other = await startTender({
+        upstreams: { 'docker.io': registry.url },
+        settings: settings({ signatures: { policies: [{ name: 'platform', repositories: ['ghcr.io/org/**'], keys: [keyFile] }] }, admission: {} }),
+      });
+      const signed = await post(other.url, imagepolicy, imageReview(['ghcr.io/org/app:2.4.1']), { agent: anonymous });
+      expect(signed.body.status).toEqual({ allowed: true });
+      expect(lastDecision(other, 'ghcr.io/org/app:2.4.1')).toMatchObject({ verdict: 'allow', reason: expect.stringContaining(`→ ${pushed.app.digest}`) });
+      const unsigned = await post(other.url, validate, review('validate/pod-create.request.json'), { agent: anonymous });
+      expect(unsigned.body.response).toMatchObject({
+        allowed: false,
+        status: { code: 403, message: expect.stringMatching(/^image "ghcr\.io\/org\/migrate:2\.4\.1" \(init container "setup"\) refused: /) },
+      });
+      // Docker Hub is not under the policy: nginx is still admitted.
+      expect(lastDecision(other, 'nginx:1.27')).toMatchObject({ verdict: 'allow' });
+      if (transcript) await writeFile(join(transcript, 'validate-unsigned.json'), JSON.stringify({ response: unsigned.body }, null, 2));
       await other.stop();
       other = undefined;
     });

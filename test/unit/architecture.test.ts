@@ -51,8 +51,10 @@ const rules: Readonly<Record<string, Rule>> = {
     packages: ['cli-progress', 'commander', 'p-limit', 'tar-stream'],
     builtins: 'any',
   },
+  // Workers of one host (issue 17): the primary's lease tables and relay, a worker's end of the channel.
+  workers: { values: ['oci', 'cache'], types: ['log', 'metrics', 'config'], packages: ['prom-client'], builtins: 'any' },
   main: {
-    values: ['config', 'log', 'metrics', 'oci', 'trust', 'cache', 'storage', 'upstream', 'http'],
+    values: ['config', 'log', 'metrics', 'oci', 'trust', 'cache', 'storage', 'upstream', 'http', 'workers'],
     types: [],
     packages: ['@hono/node-server', 'keyv', '@keyv/redis'],
     builtins: 'any',

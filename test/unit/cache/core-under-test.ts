@@ -27,6 +27,8 @@ export interface CoreSettings {
   readonly tagPolicies?: ReadonlyMap<string, TagPolicyInput>;
   readonly policies?: readonly ServePolicy[];
   readonly locks?: FlightLocks;
+  /** Tag revalidation leases shared with other cores (workers or replicas). */
+  readonly revalidationLocks?: FlightLocks;
   readonly maxBlobBytes?: number;
   readonly signatures?: SignaturePolicyOptions;
   readonly keys?: TrustedKeys;
@@ -104,6 +106,7 @@ export async function coreUnderTest(settings: CoreSettings = {}): Promise<CoreUn
       metadata,
       ...(settings.locks ? { locks: settings.locks } : {}),
       ...(settings.keys ? { keys: settings.keys } : {}),
+      ...(settings.revalidationLocks ? { revalidationLocks: settings.revalidationLocks } : {}),
       events: { pulled: (event) => events.push(event) },
     },
     options,
