@@ -27,3 +27,12 @@ export interface ManifestPulls {
 
 /** The default: nobody listens. */
 export const noManifestPulls: ManifestPulls = { pulled: () => undefined };
+
+/** Hands `pull` to `pulls` as the header promises: a listener that throws anyway never fails a pull. */
+export function announcePull(pulls: ManifestPulls, pull: ManifestPull): void {
+  try {
+    pulls.pulled(pull);
+  } catch {
+    // ignored on purpose (see the header)
+  }
+}

@@ -21,7 +21,7 @@ import { Listings, type ListingOptions } from './listings.js';
 import { Manifests, type ManifestAnswer, type ManifestOptions, type ManifestRequest } from './manifests.js';
 import type { MetadataStore } from './metadata-store.js';
 import type { DenialReason, Route } from './ports.js';
-import type { ManifestPulls } from './manifest-pulls.js';
+import { announcePull, type ManifestPulls } from './manifest-pulls.js';
 import * as signing from './core-signatures.js';
 import type { ReferrersAnswer } from './referrers.js';
 import type { TagListAnswer } from './tag-lists.js';
@@ -296,14 +296,8 @@ export class PullThrough {
 
   private announce(events: ManifestPulls, route: Route, tag: string | undefined, answer: ManifestAnswer, head: boolean): void {
     const event = { at: this.tags.clock(), upstream: route.upstream.name, repository: route.repository, tag, head };
-    try {
-      events.pulled({ ...event, digest: answer.digest, mediaType: answer.mediaType, result: answer.result });
-    } catch {
-      // A listener never fails a pull (see pull-events.ts).
-    }
+    announcePull(events, { ...event, digest: answer.digest, mediaType: answer.mediaType, result: answer.result });
   }
 }
 
-function clip(text: string): string {
-  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
-}
+const clip = (text: string): string => (text.length > 80 ? `${text.slice(0, 80)}…` : text);

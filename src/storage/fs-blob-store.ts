@@ -1,22 +1,13 @@
 // Filesystem blob store: blobs/<alg>/<2 hex>/<hex>, written to tmp/, verified while written, committed by rename.
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream, type Stats } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import {
-  DamagedBlobError,
-  DigestMismatchError,
-  DiskWriteError,
-  type BlobStore,
-  type BlobWriter,
-  type FileState,
-  type OpenedBlob,
-  type RandomAccess,
-  type StoredBlob,
-} from '../cache/blob-store.js';
+import { DamagedBlobError, type BlobStore, type BlobWriter, type FileState, type OpenedBlob, type RandomAccess, type StoredBlob } from '../cache/blob-store.js';
 import { parseDigest, type Digest } from '../oci/digest.js';
 import type { ByteRange } from '../oci/range.js';
+import { FsBlobWriter, randomAccess } from './fs-blob-writer.js';
 
 /** Large reads: cache hits are limited by syscalls per MiB, not by the disk. */
 const readChunk = 1024 * 1024;
@@ -196,88 +187,12 @@ export class FsBlobStore implements BlobStore {
   }
 }
 
-class FsBlobWriter implements BlobWriter {
-  written = 0;
-  durableBytes = 0;
-  diskFailure: unknown;
-  private readonly hash: Hash;
-  private closed = false;
-
-  constructor(
-    private readonly digest: Digest,
-    private readonly handle: FileHandle,
-    readonly tempName: string,
-    private readonly tempPath: string,
-    private readonly finalPath: string,
-  ) {
-    this.hash = createHash(digest.algorithm);
-  }
-
-  async write(chunk: Uint8Array): Promise<void> {
-    // Hash first and always: after a disk error the bytes still reach clients and must still be verified.
-    this.hash.update(chunk);
-    this.written += chunk.length;
-    if (this.diskFailure !== undefined) return;
-    try {
-      let offset = 0;
-      while (offset < chunk.length) {
-        const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset, this.durableBytes + offset);
-        offset += bytesWritten;
-      }
-      this.durableBytes += chunk.length;
-    } catch (err) {
-      this.diskFailure = err;
-    }
-  }
-
-  async openReader(): Promise<RandomAccess> {
-    return randomAccess(await open(this.tempPath, 'r'));
-  }
-
-  async commit(expectedSize?: number): Promise<void> {
-    const actual = `${this.digest.algorithm}:${this.hash.digest('hex')}`;
-    if (actual !== this.digest.value || (expectedSize !== undefined && expectedSize !== this.written)) {
-      await this.abort();
-      throw new DigestMismatchError(this.digest.value, actual, expectedSize, this.written);
-    }
-    try {
-      if (this.diskFailure !== undefined) throw this.diskFailure;
-      // datasync before rename: after a power cut a final path never holds a short file.
-      await this.handle.datasync();
-      await this.close();
-      await mkdir(join(this.finalPath, '..'), { recursive: true });
-      await rename(this.tempPath, this.finalPath);
-    } catch (err) {
-      await this.abort().catch(() => undefined);
-      throw new DiskWriteError(this.digest.value, err);
-    }
-  }
-
-  async abort(): Promise<void> {
-    await this.close();
-    await rm(this.tempPath, { force: true });
-  }
-
-  private async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.handle.close();
-  }
-}
-
 /**
  * Inode, size and change time: any write, truncation, replacement or rename changes at least one, and
  * ctime cannot be set back by tools (touch sets mtime). Silent rot of the medium changes none: the scrub is for that.
  */
 function stateOf(s: Stats): FileState {
   return { size: s.size, stamp: `${s.ino}:${s.size}:${s.ctimeMs}` };
-}
-
-function randomAccess(handle: FileHandle): RandomAccess {
-  return {
-    read: async (buffer, position) => (await handle.read(buffer, 0, buffer.length, position)).bytesRead,
-    close: () => handle.close(),
-  };
 }
 
 /** Yields the entries of a directory, or nothing when it does not exist. */
