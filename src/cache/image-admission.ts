@@ -5,7 +5,7 @@ import { isDigest } from '../oci/digest.js';
 import { describeError, isOciError, type OciErrorCode } from '../oci/errors.js';
 import { parseContainerImage, type ContainerImage } from '../oci/container-image.js';
 import type { Route, Router } from './ports.js';
-import type { Judgement } from './pull-through.js';
+import type { Judgement } from './serve-policy.js';
 
 export interface ImageAdmissionOptions {
   /**

@@ -26,15 +26,12 @@ import * as signing from './core-signatures.js';
 import type { ReferrersAnswer } from './referrers.js';
 import type { TagListAnswer } from './tag-lists.js';
 import type { TagPage } from '../oci/tag-list.js';
-import { ServePolicies, type ServePolicy, type Verdict } from './serve-policy.js';
+import { ServePolicies, type Judgement, type ServePolicy } from './serve-policy.js';
 import { StoredBlobs, type StoredBlobOptions } from './stored-blobs.js';
 import { Tags, type TagOptions } from './tags.js';
 import { Visibility } from './visibility.js';
 
 export type { BlobAnswer, ManifestAnswer, AdoptedImage, WalkedImage, ReferrersAnswer, TagListAnswer };
-
-/** `judge`'s answer: a refusal, or admitted with the digest a pull would be served (a tag resolved as a pull resolves it). */
-export type Judgement = Exclude<Verdict, { allowed: true }> | { readonly allowed: true; readonly digest: string };
 
 export interface CorePorts {
   readonly store: BlobStore;
