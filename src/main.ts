@@ -3,7 +3,7 @@ import cluster from 'node:cluster';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Server as HttpServer } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
 import { isIPv6, type AddressInfo } from 'node:net';
 import { serve as serveHttp, type ServerType } from '@hono/node-server';
 import Keyv from 'keyv';
@@ -14,11 +14,12 @@ import { LayeredFlightLocks } from './cache/layered-flight-locks.js';
 import type { MetadataStore } from './cache/metadata-store.js';
 import type { Router } from './cache/ports.js';
 import { PullThrough } from './cache/pull-through.js';
+import { admissionRoutes, httpsOptions, openImageCheckWith } from './main/admission.js';
 import { coreOptions } from './main/core-options.js';
 import { describeError } from './oci/errors.js';
 import type { Config } from './config/config.js';
 import { createApp, nodeFetch } from './http/app.js';
-import { CertificateReloader, readCertificatePair, type CertificatePair } from './http/certificate-reloader.js';
+import { CertificateReloader, readCertificatePair } from './http/certificate-reloader.js';
 import { ClientAuth } from './http/client-auth.js';
 import { answerMalformedRequests } from './http/malformed-requests.js';
 import { startMetricsServer } from './http/metrics-server.js';
@@ -145,6 +146,8 @@ export function assembleForCommand(config: Config, options: { offline: boolean }
   return assemble(options.offline ? { ...config, offline: true } : config, log, new Metrics({ processMetrics: false }));
 }
 
+export const openImageCheck = (config: Config) => openImageCheckWith(config, assemble); // `tender check`: main/admission.ts
+
 /** `tender doctor`: each configured upstream (or the named ones) tried as tender would reach it; offline ones are not contacted. */
 export function probeUpstreams(config: Config, names?: readonly string[]): Promise<ProbeReport[]> {
   const chosen = config.upstreams.filter((u) => names === undefined || names.includes(u.name));
@@ -212,11 +215,13 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   // With workers, one scrub for the host: the eviction owner's (scrubRate is the host's rate, not each worker's).
   if (worker) worker.onOwner(() => pullThrough.startScrub());
   else pullThrough.startScrub();
+  const admission = config.admission && admissionRoutes(config, config.admission, core, metrics, log, certificate !== undefined);
   const app = createApp({
     pullThrough,
     router,
     buffers: new BufferPool(),
     ...(clientAuth && config.auth ? { clientAuth, protectOps: config.auth.protect } : {}),
+    ...(admission ? { admission } : {}),
     metrics,
     log,
     metricsRegistry: worker ? clusterMetrics(worker, metrics) : metrics.registry,
@@ -224,14 +229,15 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
     warnings: () => core.upstreamProblems(),
   });
 
-  const server = await listen(nodeFetch(app), config.host, config.port, certificate);
+  const clientCa = config.admission?.clientCa; // admission's mutual TLS: asked for in every handshake, kept on reload
+  const server = await listen(nodeFetch(app), config.host, config.port, httpsOptions(certificate, clientCa));
   answerMalformedRequests(server as HttpServer, log);
   const port = (server.address() as AddressInfo).port;
   const metricsServer = config.metricsListen
     ? await startMetricsServer(worker ? clusterMetrics(worker, metrics) : metrics.registry, config.metricsListen.host, config.metricsListen.port)
     : undefined;
   // listen() built an https.Server exactly when there is a certificate.
-  const reloader = config.tls && certificate ? new CertificateReloader(config.tls, certificate, server as HttpsServer, log) : undefined;
+  const reloader = config.tls && certificate ? new CertificateReloader(config.tls, certificate, server as HttpsServer, log, { clientCa }) : undefined;
   reloader?.start();
   if (certificate) log.info({ ...certificate.summary, ...config.tls }, 'serving certificate loaded');
   const scheme = certificate ? 'https' : 'http';
@@ -282,17 +288,12 @@ function clusterMetrics(worker: WorkerLink, metrics: Metrics): { metrics(): Prom
   return { contentType: metrics.registry.contentType, metrics: async () => String(await worker.call({ op: 'metrics' })) };
 }
 
-/** HTTP/1.1 over TLS when there is a certificate: registry clients speak HTTP/1.1, and setSecureContext is tls.Server's. */
-function listen(
-  fetch: Parameters<typeof serveHttp>[0]['fetch'],
-  hostname: string,
-  port: number,
-  certificate: CertificatePair | undefined,
-): Promise<ServerType> {
+/** HTTP/1.1 over TLS when there are TLS options: registry clients speak HTTP/1.1, and setSecureContext is tls.Server's. */
+function listen(fetch: Parameters<typeof serveHttp>[0]['fetch'], hostname: string, port: number, tls: HttpsServerOptions | undefined): Promise<ServerType> {
   return new Promise((resolve, reject) => {
     const onListening = (): void => resolve(server);
-    const server = certificate
-      ? serveHttp({ fetch, hostname, port, createServer: createHttpsServer, serverOptions: { cert: certificate.cert, key: certificate.key } }, onListening)
+    const server = tls
+      ? serveHttp({ fetch, hostname, port, createServer: createHttpsServer, serverOptions: tls }, onListening)
       : serveHttp({ fetch, hostname, port }, onListening);
     server.once('error', reject);
   });

@@ -156,6 +156,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly admissionDecisions = new Counter({
+    name: 'tender_admission_decisions_total',
+    help: 'Admission decisions, one per distinct image of a review, by endpoint (imagepolicy|validate) and verdict (allow|deny|warn|exempt|break-glass).',
+    labelNames: ['endpoint', 'verdict'] as const,
+    registers: [this.registry],
+  });
+
   readonly cacheReadErrors = new Counter({
     name: 'tender_cache_read_errors_total',
     help: 'Failures reading cache metadata, by kind (tag|manifest|link|listing); the pull goes on as if nothing was recorded.',
@@ -249,6 +256,13 @@ export class Metrics {
         this.set({ worker }, process.memoryUsage.rss());
       },
     });
+  }
+
+  /** The admission series at 0, when the endpoints are served (an alert on break-glass must see the first one). */
+  initializeAdmission(): void {
+    for (const endpoint of ['imagepolicy', 'validate'] as const) {
+      for (const verdict of ['allow', 'deny', 'warn', 'exempt', 'break-glass'] as const) this.admissionDecisions.inc({ endpoint, verdict }, 0);
+    }
   }
 
   /**

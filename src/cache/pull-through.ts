@@ -26,7 +26,7 @@ import * as signing from './core-signatures.js';
 import type { ReferrersAnswer } from './referrers.js';
 import type { TagListAnswer } from './tag-lists.js';
 import type { TagPage } from '../oci/tag-list.js';
-import { ServePolicies, type ServePolicy, type Verdict } from './serve-policy.js';
+import { ServePolicies, type Judgement, type ServePolicy } from './serve-policy.js';
 import { StoredBlobs, type StoredBlobOptions } from './stored-blobs.js';
 import { Tags, type TagOptions } from './tags.js';
 import { Visibility } from './visibility.js';
@@ -159,12 +159,12 @@ export class PullThrough {
    * policies as a pull, on the digest the cache would serve (a tag resolves as a pull resolves it).
    * For `tender check` and the admission endpoints (issue 14). Outages throw as they do for a pull.
    */
-  async judge(route: Route, reference: string): Promise<Verdict> {
+  async judge(route: Route, reference: string): Promise<Judgement> {
     const screened = this.policies.screen(route, reference);
     if (!screened.allowed) return screened;
     try {
-      await this.resolve(route, reference, { accept: undefined, head: false });
-      return { allowed: true };
+      const answer = await this.resolve(route, reference, { accept: undefined, head: false });
+      return { allowed: true, digest: answer.digest };
     } catch (err) {
       if (!isOciError(err) || err.code !== 'DENIED') throw err;
       const reason = (err.detail as { reason?: DenialReason } | undefined)?.reason ?? 'not-allowed';

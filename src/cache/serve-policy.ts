@@ -12,6 +12,9 @@ export type Verdict = { readonly allowed: true } | { readonly allowed: false; re
 
 export const allowed: Verdict = { allowed: true };
 
+/** `PullThrough.judge`'s answer: a refusal, or admitted with the digest a pull would be served (a tag resolved as a pull resolves it). */
+export type Judgement = Exclude<Verdict, { allowed: true }> | { readonly allowed: true; readonly digest: string };
+
 /** A manifest about to be served: resolved, verified against its digest. */
 export interface ServedManifest {
   readonly digest: string;

@@ -6,6 +6,7 @@ import { ConfigError } from '../config/config-error.js';
 import { parseImageList, type ImageListEntry } from '../config/image-list.js';
 import { loadConfig } from '../config/load.js';
 import { assembleForCommand, serve as serveTender } from '../main.js';
+import { checkImages } from './check.js';
 import { addDoctorCommand } from './doctor.js';
 import { exportBundle } from './export.js';
 import { importBundle } from './import.js';
@@ -17,10 +18,10 @@ import { verifyCache } from './verify.js';
 /** The exit status rule, said once for every --help. */
 const exitStatus = `
 Exit status: 0 done; 1 the command ran and failed (an image not seeded, a bundle refused, a corrupt blob
-found, the server could not start); 2 the command line or the configuration is wrong (unknown command or
+found, an image check refused, the server could not start); 2 the command line or the configuration is wrong (unknown command or
 option, missing or bad argument, invalid setting).`;
 
-const commandNames = ['serve', 'verify', 'seed', 'export', 'import', 'doctor'];
+const commandNames = ['serve', 'verify', 'seed', 'export', 'import', 'check', 'doctor'];
 
 /** A usage problem found after parsing (no image named, say): exit 2, like commander's own. */
 class UsageError extends Error {
@@ -148,6 +149,18 @@ function buildProgram(io: CommandLineIo, setExitCode: (code: number) => void): C
   importCommand
     .addHelpText('after', exitStatus)
     .action((bundle: string, opts: Record<string, unknown>) => airGap(io, 'import', configuration(importSources(opts)), [bundle], opts).then(setExitCode));
+  const check = program
+    .command('check')
+    .description('judge images as the admission endpoints would: admitted (exit 0) or refused, with the reason (exit 1)')
+    .argument('<image...>', 'image references as a Pod names them: nginx:1.27, ghcr.io/org/app@sha256:<hex>')
+    .option('--json', 'print one JSON document: { admitted, images: [{ image, verdict, reason, canonical, upstream, digest }] }');
+  const checkSources = addSettingFlags(check, 'check', io.env);
+  check
+    .addHelpText('after', exitStatus)
+    .action(async (images: string[], opts: Record<string, unknown>) =>
+      setExitCode(await checkImages(configuration(checkSources(opts)), images, { json: opts.json === true, out: io.out })),
+    );
+
   addDoctorCommand(
     program,
     io,

@@ -1,5 +1,6 @@
 // The validated configuration every part receives a slice of, built from the settings table's values.
 import { hostname } from 'node:os';
+import { buildAdmission, type AdmissionConfig } from './admission.js';
 import { buildAuth, type ClientAuthConfig } from './client-auth.js';
 import { parseImageList } from './image-list.js';
 import { readSettingFile } from './read-setting-file.js';
@@ -60,6 +61,8 @@ export interface Config {
   readonly metricsListen: { readonly host: string; readonly port: number } | undefined;
   /** HTTPS serving; undefined for plain HTTP. */
   readonly tls: TlsConfig | undefined;
+  /** The admission endpoints (/admission/imagepolicy, /admission/validate); undefined when not served. */
+  readonly admission: AdmissionConfig | undefined;
 }
 
 export interface BuildContext {
@@ -124,6 +127,22 @@ export function buildConfig(v: ValuesOf<typeof settings>, problems: string[], co
     replicaId: v.replicaId ?? sanitizedHostname(),
     flightLeaseMs: v.flightLease,
     sanctioned: context.given('sanctioned') ? sanctionedImages(v['sanctioned.file'], v['sanctioned.images'], problems) : undefined,
+    admission: context.given('admission')
+      ? buildAdmission(
+          {
+            mode: v['admission.mode'],
+            requireDigest: v['admission.requireDigest'],
+            exemptNamespaces: v['admission.exemptNamespaces'],
+            mirrorHosts: v['admission.mirrorHosts'],
+            breakGlassAnnotation: v['admission.breakGlassAnnotation'],
+            deadlineMs: v['admission.deadline'],
+            clientCa: v['admission.clientCa'],
+            tokens: v['admission.tokens'],
+          },
+          { tls: context.given('tls'), auth: context.given('auth') },
+          problems,
+        )
+      : undefined,
     signatures: context.given('signatures')
       ? buildSignatures({ onError: v['signatures.onError'], exempt: v['signatures.exempt'], policies: v['signatures.policies'] }, problems)
       : undefined,

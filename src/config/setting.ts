@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { ValueType } from './value-types.js';
 
 /** Commands that load the configuration; a flag is offered on the ones its setting matters to. */
-export const configCommands = ['serve', 'seed', 'export', 'import'] as const;
+export const configCommands = ['serve', 'seed', 'export', 'import', 'check'] as const;
 export type ConfigCommand = (typeof configCommands)[number];
 
 export interface Setting {

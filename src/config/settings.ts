@@ -2,6 +2,7 @@
 // The schema, the environment map, the CLI flags and their help are derived from it; test/unit/config/
 // checks that the README's configuration table and tender.example.yaml list exactly these keys.
 import { z } from 'zod';
+import { admissionTokens, hostList, namespaceList } from './admission.js';
 import { authTokens, authUsers } from './client-auth.js';
 import type { Sections, SettingsTable } from './setting.js';
 import { signatureExempt, signaturePolicies } from './signatures.js';
@@ -138,6 +139,18 @@ export const settings = {
   offline: { value: boolean, default: false, env: 'TENDER_OFFLINE', help: 'never contact any upstream' },
   'sanctioned.file': { value: text('file'), help: 'image list (the format seed --file reads) of the only images served' },
   'sanctioned.images': { value: structured(z.array(z.string()), 'list'), help: 'the only images served, inline' },
+  'admission.mode': { value: oneOf(['enforce', 'warn'] as const), default: 'enforce', help: 'warn: admit what would be refused, with a warning' },
+  'admission.requireDigest': { value: boolean, default: false, help: 'refuse image references without a digest' },
+  'admission.exemptNamespaces': { value: namespaceList, default: ['kube-system'], help: 'namespaces whose Pods are admitted unjudged' },
+  'admission.mirrorHosts': { value: hostList, default: [], help: "tender's own host[:port] names, as images name them" },
+  'admission.breakGlassAnnotation': {
+    value: text('key'),
+    default: 'tender.image-policy.k8s.io/break-glass',
+    help: 'Pod annotation that admits the Pod (audited); must match *.image-policy.k8s.io/*',
+  },
+  'admission.deadline': { value: duration, default: '8s', help: 'time to judge one review; keep it under the webhook timeoutSeconds' },
+  'admission.clientCa': { value: text('file'), help: 'PEM CA of the client certificates that may call /admission/* (mutual TLS)' },
+  'admission.tokens': { value: admissionTokens, defaultText: 'none', help: 'bearer tokens that may call /admission/*: name, token or tokenFile' },
   'signatures.onError': {
     value: oneOf(['deny', 'allow'] as const),
     default: 'deny',
@@ -173,5 +186,6 @@ export const sections: Sections = {
   metadata: 'group',
   'metadata.redis': 'optional',
   sanctioned: 'optional',
+  admission: 'optional',
   signatures: 'optional',
 };

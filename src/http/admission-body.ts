@@ -7,15 +7,15 @@
  * the request from succeeding" (client-go rest.Result.Error).
  */
 export class ReviewInputError extends Error {
-  readonly status: 400 | 405 | 413 | 415;
-  constructor(status: 400 | 405 | 413 | 415, message: string) {
+  readonly status: 400 | 401 | 405 | 413 | 415;
+  constructor(status: 400 | 401 | 405 | 413 | 415, message: string) {
     super(message);
     this.name = 'ReviewInputError';
     this.status = status;
   }
 }
 
-const reasons = { 400: 'BadRequest', 405: 'MethodNotAllowed', 413: 'RequestEntityTooLarge', 415: 'UnsupportedMediaType' } as const;
+const reasons = { 400: 'BadRequest', 401: 'Unauthorized', 405: 'MethodNotAllowed', 413: 'RequestEntityTooLarge', 415: 'UnsupportedMediaType' } as const;
 
 /** A `meta.k8s.io/v1` Status for a refused review. */
 export function statusBody(error: ReviewInputError): Record<string, unknown> {

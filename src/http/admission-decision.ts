@@ -56,8 +56,13 @@ export interface DecideOptions {
   readonly settings: AdmissionSettings;
   /** The request's own signal: aborted when the API server hangs up. */
   readonly signal: AbortSignal;
-  /** Time for the whole review; keep it under the webhook's timeoutSeconds so tender answers before the API server gives up. */
+  /**
+   * Time for the whole review's judgements: the judge's signal fires then, and a judgement answers for itself
+   * (its undecided verdict). Keep it under the webhook's timeoutSeconds so tender answers before the API server gives up.
+   */
   readonly deadlineMs: number;
+  /** How long after the deadline a judgement still has to answer before the review refuses it anyway (default 1 s). */
+  readonly graceMs?: number;
   /** Judgements in flight at once for one review. */
   readonly concurrency: number;
 }
@@ -150,10 +155,13 @@ function groupByImage(uses: readonly ImageUse[]): Array<{ image: string; uses: I
 }
 
 async function judgeAll(images: readonly string[], subject: ReviewSubject, options: DecideOptions): Promise<ImageVerdict[]> {
-  const deadline = AbortSignal.timeout(options.deadlineMs);
+  // One deadline for the review, whichever image waits for a judgement slot: the judgements are told when it
+  // passes, and the review stops waiting for them a grace period later.
+  const decideBy = AbortSignal.timeout(options.deadlineMs);
+  const deadline = AbortSignal.timeout(options.deadlineMs + (options.graceMs ?? 1_000));
   const signal = AbortSignal.any([options.signal, deadline]);
   const limit = pLimit(options.concurrency);
-  const context = { endpoint: subject.endpoint, namespace: subject.namespace, signal };
+  const context = { endpoint: subject.endpoint, namespace: subject.namespace, signal: AbortSignal.any([options.signal, decideBy]) };
   return Promise.all(
     images.map((image) =>
       limit(async (): Promise<ImageVerdict> => {
@@ -161,13 +169,16 @@ async function judgeAll(images: readonly string[], subject: ReviewSubject, optio
           const missing = digestMissing(image);
           if (missing) return { verdict: 'deny', reason: missing };
         }
-        if (signal.aborted) return unanswered(deadline, options.deadlineMs);
+        // Past the deadline the judgement is still asked: it answers at once, by its own rule for the undecided.
+        if (options.signal.aborted) return unanswered(decideBy, options.deadlineMs);
         try {
           const verdict = await untilAborted(options.judge(image, context), signal);
-          if (verdict === undefined) return unanswered(deadline, options.deadlineMs);
+          if (verdict === undefined) return unanswered(decideBy, options.deadlineMs);
           if (!knownVerdicts.has(verdict.verdict)) return { verdict: 'deny', reason: `judgement gave no verdict (${String(verdict.verdict).slice(0, 20)})` };
           return { verdict: verdict.verdict, reason: clip(String(verdict.reason), maxReasonLength) };
         } catch (err) {
+          // A judgement that gave up when told the deadline passed did not fail: it had no time.
+          if (context.signal.aborted) return unanswered(decideBy, options.deadlineMs);
           return { verdict: 'deny', reason: clip(`judgement failed: ${describeError(err)}`, maxReasonLength) };
         }
       }),

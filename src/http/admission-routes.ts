@@ -1,12 +1,16 @@
 // The admission endpoints as a hono sub-app: POST /admission/imagepolicy (ImagePolicyWebhook) and POST /admission/validate (validating webhook).
+import type { IncomingMessage } from 'node:http';
 import { Hono, type Context } from 'hono';
+import type { AdmissionConfig } from '../config/admission.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import { readReviewJson, ReviewInputError, statusBody } from './admission-body.js';
+import { AdmissionCallers } from './admission-callers.js';
 import { decideAdmission, describeUse, type AdmissionDecision, type ReviewSubject } from './admission-decision.js';
 import type { AdmissionDecisionCounter } from './admission-metrics.js';
 import { admissionReviewResponse, parseAdmissionReview } from './admission-review.js';
 import type { AdmissionSettings } from './admission-settings.js';
-import type { AdmissionEndpoint, ImageJudge } from './image-judge.js';
+import type { AdmissionEndpoint, ImageJudge, ImageVerdict } from './image-judge.js';
 import { imageReviewResponse, parseImageReview } from './image-review.js';
 
 export interface AdmissionRoutesDeps {
@@ -16,10 +20,12 @@ export interface AdmissionRoutesDeps {
   readonly log: Logger;
   /** Largest review read (default 8 MiB). An UPDATE carries the object twice; the API server takes objects up to 3 MiB. */
   readonly maxBodyBytes?: number;
-  /** Time for all judgements of one review (default 8 s): under the webhook's timeoutSeconds (10 in deploy/admission). */
+  /** Time for all judgements of one review (default 8 s; answered at most a second later): under the webhook's timeoutSeconds (10 in deploy/admission). */
   readonly deadlineMs?: number;
   /** Judgements of one review in flight at once (default 8). */
   readonly concurrency?: number;
+  /** When set, only callers it identifies (the API server's client certificate or token) are answered; others get 401. */
+  readonly callers?: AdmissionCallers;
 }
 
 export const defaultMaxReviewBytes = 8 * 1024 * 1024;
@@ -32,18 +38,37 @@ interface RequestFacts {
   readonly subResource?: string | undefined;
   readonly user?: string | undefined;
   readonly dryRun?: boolean;
+  /** Who called: `certificate:<CN>` or `token:<name>` when callers authenticate. */
+  readonly caller?: string | undefined;
 }
 
-export function createAdmissionRoutes(deps: AdmissionRoutesDeps): Hono {
-  const app = new Hono();
+type AdmissionEnv = { Variables: { caller: string | undefined } };
+
+export function createAdmissionRoutes(deps: AdmissionRoutesDeps): Hono<AdmissionEnv> {
+  const app = new Hono<AdmissionEnv>();
   const maxBytes = deps.maxBodyBytes ?? defaultMaxReviewBytes;
   const options = { judge: deps.judge, settings: deps.settings, deadlineMs: deps.deadlineMs ?? defaultAdmissionDeadlineMs, concurrency: deps.concurrency ?? 8 };
+
+  const { callers } = deps;
+  if (callers) {
+    app.use('/admission/*', async (c, next) => {
+      // The node adapter's bindings: the socket says whether TLS verified a client certificate.
+      const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+      const outcome = incoming ? callers.identify(incoming.socket, c.req.header('authorization')) : { ok: false as const, reason: 'no connection' };
+      if (!outcome.ok) {
+        const endpoint = c.req.path.endsWith('/validate') ? 'validate' : 'imagepolicy';
+        return refuse(c, endpoint, new ReviewInputError(401, outcome.reason));
+      }
+      c.set('caller', outcome.caller);
+      return next();
+    });
+  }
 
   app.post('/admission/imagepolicy', (c) =>
     answer(c, 'imagepolicy', async (body) => {
       const subject = parseImageReview(body);
       const decision = await decideAdmission(subject, { ...options, signal: c.req.raw.signal });
-      record(deps, subject, decision, {});
+      record(deps, subject, decision, { caller: c.get('caller') });
       return imageReviewResponse(decision);
     }),
   );
@@ -52,7 +77,14 @@ export function createAdmissionRoutes(deps: AdmissionRoutesDeps): Hono {
     answer(c, 'validate', async (body) => {
       const review = parseAdmissionReview(body);
       const decision = await decideAdmission(review.subject, { ...options, signal: c.req.raw.signal });
-      const facts = { uid: review.uid, operation: review.operation, subResource: review.subResource, user: review.user, dryRun: review.dryRun };
+      const facts = {
+        uid: review.uid,
+        operation: review.operation,
+        subResource: review.subResource,
+        user: review.user,
+        dryRun: review.dryRun,
+        caller: c.get('caller'),
+      };
       record(deps, review.subject, decision, facts);
       if (review.unjudged) {
         deps.log.warn(
@@ -76,7 +108,7 @@ export function createAdmissionRoutes(deps: AdmissionRoutesDeps): Hono {
   }
   return app;
 
-  async function answer(c: Context, endpoint: AdmissionEndpoint, handle: (body: unknown) => Promise<Record<string, unknown>>): Promise<Response> {
+  async function answer(c: Context<AdmissionEnv>, endpoint: AdmissionEndpoint, handle: (body: unknown) => Promise<Record<string, unknown>>): Promise<Response> {
     try {
       let body: unknown;
       try {
@@ -93,11 +125,37 @@ export function createAdmissionRoutes(deps: AdmissionRoutesDeps): Hono {
     }
   }
 
-  function refuse(c: Context, endpoint: AdmissionEndpoint, error: ReviewInputError): Response {
+  function refuse(c: Context<AdmissionEnv>, endpoint: AdmissionEndpoint, error: ReviewInputError): Response {
     deps.log.info({ endpoint, status: error.status, reason: error.message }, 'admission review refused');
-    const headers: Record<string, string> = error.status === 405 ? { allow: 'POST' } : {};
+    const headers: Record<string, string> =
+      error.status === 405 ? { allow: 'POST' } : error.status === 401 ? { 'www-authenticate': 'Bearer realm="tender admission"' } : {};
     return c.json(statusBody(error), error.status, headers);
   }
+}
+
+/**
+ * The routes as the `admission:` section configures them, over the judgement: the series at 0, the API server's
+ * credentials checked when any are configured, and the review's deadline (the judgement decides by it; the
+ * review answers at most a second later).
+ */
+export function configuredAdmissionRoutes(
+  settings: AdmissionConfig,
+  deps: { judgement: { judge(image: string, signal: AbortSignal): Promise<ImageVerdict> }; metrics: Metrics; log: Logger; tls: boolean },
+): Hono<AdmissionEnv> {
+  deps.metrics.initializeAdmission();
+  if (!deps.tls) deps.log.warn('admission endpoints are served over plain HTTP: the API server calls webhooks over HTTPS only (set tls)');
+  const authenticated = settings.clientCa !== undefined || settings.tokens.length > 0;
+  return createAdmissionRoutes({
+    judge: async (image, context) => {
+      const { verdict, reason } = await deps.judgement.judge(image, context.signal);
+      return { verdict, reason };
+    },
+    settings,
+    decisions: deps.metrics.admissionDecisions,
+    log: deps.log,
+    deadlineMs: settings.deadlineMs,
+    ...(authenticated ? { callers: new AdmissionCallers({ clientCa: settings.clientCa, tokens: settings.tokens }) } : {}),
+  });
 }
 
 /** One log line and one count per distinct image: who asked, for what, and what tender answered. */

@@ -1,4 +1,5 @@
-// The admission settings (`admission:` in the config) and the pure rules over them: exempt namespaces, break-glass.
+// The admission settings the endpoints are handed (`admission:` in the config) and the pure rules over them: exempt namespaces, break-glass.
+// Which break-glass keys are accepted is checked where the setting is read (config/admission.ts).
 
 export interface AdmissionSettings {
   /** `enforce` refuses what the judgement refuses; `warn` admits it with a warning and an audit annotation. */
@@ -17,7 +18,7 @@ export interface AdmissionSettings {
   readonly breakGlassAnnotation: string;
 }
 
-/** The defaults the settings table will use (frozen: shared, never changed). */
+/** The settings table's defaults (frozen: shared, never changed); test/unit/config checks they agree. */
 export const defaultAdmissionSettings: AdmissionSettings = Object.freeze({
   mode: 'enforce',
   requireDigest: false,
@@ -28,24 +29,6 @@ export const defaultAdmissionSettings: AdmissionSettings = Object.freeze({
 
 /** The value the break-glass annotation must have: `"false"` or a typo must not open the gate. */
 export const breakGlassValue = 'true';
-
-// Kubernetes annotation keys: an optional DNS-subdomain prefix and a name of at most 63 characters
-// (apimachinery validation.IsQualifiedName).
-const annotationName = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
-const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-/** Why `key` cannot serve as the break-glass annotation, or undefined when it can (for the settings table). */
-export function breakGlassAnnotationProblem(key: string): string | undefined {
-  const slash = key.indexOf('/');
-  if (slash === -1) return `"${key}" has no prefix: it must look like <prefix>.image-policy.k8s.io/<name>`;
-  const prefix = key.slice(0, slash);
-  const name = key.slice(slash + 1);
-  if (prefix.length > 253 || !dnsSubdomain.test(prefix)) return `"${prefix}" is not a DNS subdomain (an annotation key prefix)`;
-  if (!annotationName.test(name)) return `"${name}" is not an annotation name (at most 63 characters: letters, digits, '-', '_', '.')`;
-  // The API server's ImagePolicyWebhook keeps only keys containing ".image-policy.k8s.io/".
-  if (!key.includes('.image-policy.k8s.io/')) return `"${key}" does not match *.image-policy.k8s.io/*, which the API server forwards to ImagePolicyWebhook`;
-  return undefined;
-}
 
 export function isExemptNamespace(settings: AdmissionSettings, namespace: string | undefined): boolean {
   return namespace !== undefined && settings.exemptNamespaces.includes(namespace);

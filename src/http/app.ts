@@ -9,6 +9,7 @@ import { OciError } from '../oci/errors.js';
 import { apiVersionValue, registryHeaders } from '../oci/registry-headers.js';
 import { parseRegistryPath } from '../oci/registry-path.js';
 import type { Router } from '../cache/ports.js';
+import type { createAdmissionRoutes } from './admission-routes.js';
 import type { ClientAuth } from './client-auth.js';
 import { mountOpsRoutes, type OpsDeps } from './ops-routes.js';
 import { registryHandler, type RegistryDeps } from './registry-routes.js';
@@ -22,6 +23,8 @@ export interface AppDeps extends RegistryDeps, OpsDeps {
   readonly clientAuth?: ClientAuth;
   /** Ops endpoints that need credentials too (kubelet probes usually cannot send any). */
   readonly protectOps?: readonly string[];
+  /** The admission endpoints (/admission/*), when configured; they authenticate their own callers (the API server). */
+  readonly admission?: ReturnType<typeof createAdmissionRoutes>;
 }
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -55,6 +58,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.onError((err, c) => answerError(c, err, deps));
   if (deps.clientAuth) app.use('*', authenticate(deps.clientAuth, new Set(deps.protectOps ?? []), deps));
   mountOpsRoutes(app, deps);
+  if (deps.admission) app.route('/', deps.admission);
   app.all('/v2', registryHandler(deps));
   app.all('/v2/*', registryHandler(deps));
   app.notFound((c) => answerError(c, new OciError('NAME_UNKNOWN', 'not a registry API path'), deps));

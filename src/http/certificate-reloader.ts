@@ -86,7 +86,10 @@ function checkPair(files: CertificateFiles, cert: Buffer, key: Buffer): Certific
   };
 }
 
-export type ReloadOptions = WatchOptions;
+export interface ReloadOptions extends WatchOptions {
+  /** Kept in every new context: the CAs client certificates are checked against (admission's mutual TLS). */
+  readonly clientCa?: string | undefined;
+}
 
 /**
  * Watches the pair's files (see WatchedFiles: Kubernetes Secret symlink swaps included), checks a changed
@@ -96,6 +99,7 @@ export type ReloadOptions = WatchOptions;
 export class CertificateReloader {
   private readonly abort = new AbortController();
   private readonly watched: WatchedFiles;
+  private readonly clientCa: string | undefined;
   /** Hash of the last pair read (loaded or refused), or the last read failure: each is acted on once. */
   private lastSeen: string;
 
@@ -106,6 +110,7 @@ export class CertificateReloader {
     private readonly log: Logger,
     options: ReloadOptions = {},
   ) {
+    this.clientCa = options.clientCa;
     this.lastSeen = contentHash(current.cert, current.key);
     this.watched = new WatchedFiles([files.certFile, files.keyFile], () => this.checkOnce(), options);
   }
@@ -139,7 +144,8 @@ export class CertificateReloader {
     let pair: CertificatePair;
     try {
       pair = checkPair(this.files, cert, key);
-      this.target.setSecureContext({ cert: pair.cert, key: pair.key });
+      // A new context replaces the whole old one: the client CA must be given again, or mutual TLS ends at the first renewal.
+      this.target.setSecureContext({ cert: pair.cert, key: pair.key, ...(this.clientCa === undefined ? {} : { ca: this.clientCa }) });
     } catch (err) {
       this.log.error({ err: (err as Error).message, ...this.files, serving: this.current.summary }, 'refused the new certificate; still serving the old one');
       return;

@@ -68,7 +68,8 @@ describeWithBinaries(['kubectl', 'openssl'], 'deploy/admission', () => {
       expect(w.admissionReviewVersions).toEqual(['v1']);
       expect(w.matchPolicy).toBe('Equivalent');
       // tender decides within its deadline, before the API server gives up on it.
-      expect(w.timeoutSeconds * 1000).toBeGreaterThan(defaultAdmissionDeadlineMs);
+      // The endpoint's backstop is a second past the judgement's deadline.
+      expect(w.timeoutSeconds * 1000).toBeGreaterThan(defaultAdmissionDeadlineMs + 1000);
       expect(w.clientConfig.service).toEqual({ namespace: service.metadata.namespace, name: 'tender', path: '/admission/validate', port: 5000 });
       expect(service.spec.ports.map((p: Doc) => p.port)).toContain(w.clientConfig.service.port);
       // kube-system and tender's own namespace never wait for tender.
@@ -126,7 +127,7 @@ describeWithBinaries(['kubectl', 'openssl'], 'deploy/admission', () => {
   it('the ImagePolicyWebhook configuration fails closed, with TTLs and backoff the plugin accepts', async () => {
     const config = parse(await readFile(join(deploy, 'admission', 'apiserver', 'admission-configuration.yaml'), 'utf8'));
     expect(config).toMatchObject({ apiVersion: 'apiserver.config.k8s.io/v1', kind: 'AdmissionConfiguration' });
-    expect(config.plugins.map((p: Doc) => p.name)).toEqual(['ImagePolicyWebhook']);
+    expect(config.plugins.map((p: Doc) => p.name)).toEqual(['ImagePolicyWebhook', 'ValidatingAdmissionWebhook']);
     const policy = config.plugins[0].configuration.imagePolicy;
     expect(Object.keys(policy).sort()).toEqual(['allowTTL', 'defaultAllow', 'denyTTL', 'kubeConfigFile', 'retryBackoff']);
     expect(policy.defaultAllow).toBe(false);
@@ -155,5 +156,18 @@ describeWithBinaries(['kubectl', 'openssl'], 'deploy/admission', () => {
     const certificate = ofKind(await kustomize(join(deploy, 'admission', 'cert-manager')), 'Certificate').find((c) => c.metadata.name === 'tender-tls')!;
     expect(certificate.spec.dnsNames).toContain(cluster['tls-server-name']);
     expect(Object.keys(kubeconfig.users[0].user).sort()).toEqual(['client-certificate', 'client-key']);
+  });
+  it('the validating webhook presents the same client certificate, under the name the API server looks it up by', async () => {
+    const config = parse(await readFile(join(deploy, 'admission', 'apiserver', 'admission-configuration.yaml'), 'utf8'));
+    const webhook = config.plugins.find((p: Doc) => p.name === 'ValidatingAdmissionWebhook').configuration;
+    expect(webhook).toMatchObject({ apiVersion: 'apiserver.config.k8s.io/v1', kind: 'WebhookAdmissionConfiguration' });
+    expect(basename(webhook.kubeConfigFile)).toBe('webhook-kubeconfig.yaml');
+    const users = parse(await readFile(join(deploy, 'admission', 'apiserver', 'webhook-kubeconfig.yaml'), 'utf8')).users;
+    const rendered = ofKind(await kustomize(join(dir, 'admission', 'cert-manager')), 'ValidatingWebhookConfiguration')[0]!;
+    const { name, namespace, port } = rendered.webhooks[0].clientConfig.service;
+    // A Service on a port other than 443 is looked up as <service>.<namespace>.svc:<port>.
+    expect(users.map((u: Doc) => u.name)).toEqual([`${name}.${namespace}.svc:${port}`]);
+    const imagepolicy = parse(await readFile(join(deploy, 'admission', 'apiserver', 'imagepolicy-kubeconfig.yaml'), 'utf8'));
+    expect(users[0].user).toEqual(imagepolicy.users[0].user);
   });
 });

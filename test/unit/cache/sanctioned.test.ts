@@ -52,7 +52,7 @@ describe('sanctioned-only mode', () => {
 
   it('gives tender check and admission the same verdict as a pull, without throwing', async () => {
     const s = await setup();
-    expect(await s.core.pullThrough.judge(s.route, '1.0')).toEqual({ allowed: true });
+    expect(await s.core.pullThrough.judge(s.route, '1.0')).toEqual({ allowed: true, digest: s.listed.digest });
     expect(await s.core.pullThrough.judge(s.route, '2.0')).toEqual({
       allowed: false,
       reason: 'sanctioned-only',

@@ -13,20 +13,26 @@ const example = readFileSync(join(root, 'tender.example.yaml'), 'utf8');
 const table: SettingsTable = settings;
 const upstreamTable: SettingsTable = upstreamSettings;
 
-/** The rows of the markdown table whose header row starts with `header`, as trimmed cells. */
+/**
+ * The rows of the markdown tables whose header row starts with `header`, as trimmed cells. A section may keep
+ * its settings in a table of its own (admission's, under "Admission"), so that its long keys do not widen,
+ * and reflow, the main table.
+ */
 function markdownTable(text: string, header: string): string[][] {
   const lines = text.split('\n');
-  const start = lines.findIndex((line) => line.startsWith(`| ${header} `));
-  if (start === -1) throw new Error(`no table with header "${header}"`);
+  const starts = lines.flatMap((line, i) => (line.startsWith(`| ${header} `) ? [i] : []));
+  if (starts.length === 0) throw new Error(`no table with header "${header}"`);
   const rows: string[][] = [];
-  for (const line of lines.slice(start + 2)) {
-    if (!line.startsWith('|')) break;
-    rows.push(
-      line
-        .slice(1, -1)
-        .split('|')
-        .map((cell) => cell.trim()),
-    );
+  for (const start of starts) {
+    for (const line of lines.slice(start + 2)) {
+      if (!line.startsWith('|')) break;
+      rows.push(
+        line
+          .slice(1, -1)
+          .split('|')
+          .map((cell) => cell.trim()),
+      );
+    }
   }
   return rows;
 }

@@ -2,12 +2,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { Registry } from 'prom-client';
-import { createAdmissionDecisionsCounter } from '../../../src/http/admission-metrics.js';
 import { createAdmissionRoutes, type AdmissionRoutesDeps } from '../../../src/http/admission-routes.js';
 import { defaultAdmissionSettings, type AdmissionSettings } from '../../../src/http/admission-settings.js';
 import type { ImageJudge, ImageVerdict, JudgeContext } from '../../../src/http/image-judge.js';
 import { createLogger } from '../../../src/log.js';
+import { Metrics } from '../../../src/metrics.js';
 
 const fixtures = join(import.meta.dirname, '..', '..', 'fixtures', 'admission');
 
@@ -45,7 +44,7 @@ export const scripted: Readonly<Record<string, ImageVerdict>> = {
   [images.nginx128]: allow('docker.io/library/nginx: served by docker.io, admitted by its allowlist'),
   [images.migrate]: allow('ghcr.io/org/migrate: served by ghcr.io'),
   [images.shipper]: allow('registry.corp.example/platform/log-shipper: signed by platform'),
-  [images.busybox]: { verdict: 'deny', reason: 'docker.io/library/busybox is not on the allowlist of upstream docker.io' },
+  [images.busybox]: { verdict: 'deny', reason: 'repository library/busybox is not in the allow list of docker.io' },
   [images.lookalike]: notServed('docker.io.evil.example'),
   [images.postgresLookalike]: notServed('docker.io.evil.example'),
   [images.unsigned]: { verdict: 'warn', reason: 'signature policy "platform" (warn): no signature found' },
@@ -74,8 +73,7 @@ export function harness(
       done();
     },
   });
-  const registry = new Registry();
-  const decisions = createAdmissionDecisionsCounter(registry);
+  const decisions = new Metrics({ processMetrics: false }).admissionDecisions;
   const asked: Harness['asked'] = [];
   const verdicts = options.verdicts ?? scripted;
   const script: ImageJudge = async (image) => verdicts[image] ?? { verdict: 'deny', reason: `unscripted image ${image}` };

@@ -211,6 +211,26 @@ describe('POST /admission/validate (AdmissionReview v1)', () => {
   });
 });
 
+describe('the review deadline', () => {
+  it("is one for the whole review: images queued behind slow judgements get the judgement's own verdict for the undecided", async () => {
+    // A judgement that answers for itself once told the deadline passed (as the core's does, by signatures.onError).
+    const undecided: ImageJudge = (_image, { signal }) =>
+      new Promise((resolve) => {
+        const answer = () => resolve({ verdict: 'deny', reason: 'undecided: refused' });
+        if (signal.aborted) answer();
+        else signal.addEventListener('abort', answer, { once: true });
+      });
+    const h = harness({}, { judge: undecided, deadlineMs: 50 });
+    const many = Array.from({ length: 12 }, (_, i) => ({ image: `app${i}:1` }));
+    const res = await h.post(imagepolicy, { apiVersion: 'imagepolicy.k8s.io/v1alpha1', kind: 'ImageReview', spec: { containers: many, namespace: 'team-a' } });
+    expect((await json(res)).status).toMatchObject({ allowed: false });
+    const reasons = h.lines.filter((l) => l.msg === 'admission decision').map((l) => l.reason);
+    expect(reasons).toEqual(many.map(() => 'undecided: refused'));
+    // All twelve were asked, the four past the deadline too (they answer at once).
+    expect(h.asked).toHaveLength(12);
+  });
+});
+
 describe('POST /admission/imagepolicy (ImageReview v1alpha1)', () => {
   it.each([
     ['allowed', [images.nginx, images.shipper, images.migrate], 'team-a'],

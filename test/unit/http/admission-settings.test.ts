@@ -1,6 +1,7 @@
 // The admission settings' pure rules: which break-glass keys reach tender from both endpoints, exemption, break-glass.
 import { describe, expect, it } from 'vitest';
-import { breakGlassAnnotationProblem, defaultAdmissionSettings, hasBreakGlass, isExemptNamespace } from '../../../src/http/admission-settings.js';
+import { breakGlassAnnotationProblem } from '../../../src/config/admission.js';
+import { defaultAdmissionSettings, hasBreakGlass, isExemptNamespace } from '../../../src/http/admission-settings.js';
 
 describe('breakGlassAnnotationProblem', () => {
   it.each(['tender.image-policy.k8s.io/break-glass', 'mycluster.image-policy.k8s.io/break-glass', 'a.image-policy.k8s.io/b'])('accepts %s', (key) => {
