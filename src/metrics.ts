@@ -198,6 +198,46 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly auditDelivered = new Counter({
+    name: 'tender_audit_events_delivered_total',
+    help: 'Pull events written to the audit file or accepted by the notification listener, by sink (file|http).',
+    labelNames: ['sink'] as const,
+    registers: [this.registry],
+  });
+
+  readonly auditDropped = new Counter({
+    name: 'tender_audit_events_dropped_total',
+    help: 'Pull events given up, by sink (file|http) and reason (queue-full|rejected|shutdown).',
+    labelNames: ['sink', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly auditFailedAttempts = new Counter({
+    name: 'tender_audit_failed_attempts_total',
+    help: 'Audit file writes or listener POSTs that failed, by sink; every retry counts.',
+    labelNames: ['sink'] as const,
+    registers: [this.registry],
+  });
+
+  readonly auditQueueDepth = new Gauge({
+    name: 'tender_audit_queue_depth',
+    help: 'Pull events waiting for delivery, by sink.',
+    labelNames: ['sink'] as const,
+    registers: [this.registry],
+  });
+
+  readonly inventoryRecords = new Gauge({
+    name: 'tender_inventory_records',
+    help: 'Inventory records (cached manifests and indexes, and evicted ones within the retention).',
+    registers: [this.registry],
+  });
+
+  readonly inventoryWriteErrors = new Counter({
+    name: 'tender_inventory_write_errors_total',
+    help: 'Failed batched writes of inventory records; they stay in memory and are written at the next flush.',
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics: boolean } = { processMetrics: true }) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
@@ -226,5 +266,15 @@ export class Metrics {
     this.authFailures.inc(0);
     for (const scope of ['user', 'address', 'busy'] as const) this.authThrottled.inc({ scope }, 0);
     for (const use of ['metadata', 'lock'] as const) this.redisErrors.inc({ use }, 0);
+    this.inventoryWriteErrors.inc(0);
+  }
+
+  /** The audit series at 0 for each configured sink (see initialize). */
+  initializeAudit(sinks: ReadonlyArray<'file' | 'http'>): void {
+    for (const sink of sinks) {
+      this.auditDelivered.inc({ sink }, 0);
+      this.auditFailedAttempts.inc({ sink }, 0);
+      for (const reason of ['queue-full', 'rejected', 'shutdown'] as const) this.auditDropped.inc({ sink, reason }, 0);
+    }
   }
 }

@@ -20,7 +20,12 @@ import { Listings, type ListingOptions } from './listings.js';
 import { Manifests, type ManifestAnswer, type ManifestOptions, type ManifestRequest } from './manifests.js';
 import type { MetadataStore } from './metadata-store.js';
 import type { DenialReason, Route, UpstreamPassthrough } from './ports.js';
-import type { ManifestPulls } from './manifest-pulls.js';
+import { Inventory, type InventoryOptions } from './inventory.js';
+import { InventoryQueries } from './inventory-queries.js';
+import type { RecordSource, TrustVerdict } from './inventory-record.js';
+import type { InventoryStore } from './inventory-store.js';
+import { pullEventOf } from './pull-event-of.js';
+import type { PullEventSink } from './pull-events.js';
 import { ServePolicies, type ServePolicy, type Verdict } from './serve-policy.js';
 import { StoredBlobs, type StoredBlobOptions } from './stored-blobs.js';
 import { Tags, type TagOptions } from './tags.js';
@@ -33,8 +38,10 @@ export interface CorePorts {
   readonly metadata: MetadataStore;
   /** Single flight across processes sharing the cache volume; one flight per process when absent. */
   readonly locks?: FlightLocks;
-  /** Inventory and pull audit (issue 15); nobody listens when absent. */
-  readonly events?: ManifestPulls;
+  /** The pull audit (issue 15): every client's manifest pull; nobody listens when absent. */
+  readonly events?: PullEventSink;
+  /** Where inventory records persist; in memory only (this process) when absent. */
+  readonly inventory?: InventoryStore;
 }
 
 /** One option bag per part, each built by main.ts from its slice of the configuration. */
@@ -47,6 +54,8 @@ export interface CoreOptions {
   readonly listings: ListingOptions;
   /** In order; the first refusal wins. */
   readonly policies: readonly ServePolicy[];
+  /** Default: this process alone, written every 5 s, evicted records kept a week. */
+  readonly inventory?: Omit<InventoryOptions, 'clock'>;
 }
 
 export class PullThrough {
@@ -61,6 +70,9 @@ export class PullThrough {
   private readonly tags: Tags;
   private readonly listings: Listings;
   private readonly policies: ServePolicies;
+  private readonly inventory: Inventory;
+  /** The inventory's answers (API, CLI, web page). */
+  readonly queries: InventoryQueries;
 
   constructor(
     private readonly ports: CorePorts,
@@ -76,18 +88,38 @@ export class PullThrough {
     const cluster = new ClusterFlight(ports.locks, options.cluster);
     const blobParts = { stored, store: ports.store, cluster, visibility, knownSizes: this.knownSizes, writes };
     this.blobs = new BlobCache(blobParts, options.blobs, this.shutdown.signal, metrics, log);
-    this.manifests = new Manifests({ stored, records: ports.metadata, visibility, writes, reads }, options.manifests, metrics, log);
-    this.tags = new Tags(this.manifests, { records: ports.metadata, visibility, writes, reads }, options.tags, metrics, log);
+    const inventoryCache = {
+      read: (digest: string, maxBytes: number) => stored.readSmall(parseDigest(digest), maxBytes, 'blob'),
+      size: (digest: string) => stored.size(parseDigest(digest)),
+      pinned: (digest: string) => stored.isPinned(parseDigest(digest)),
+    };
+    const inventoryOptions = options.inventory ?? { writer: 'tender', flushIntervalMs: 5_000, retentionMs: 7 * 24 * 3_600_000 };
+    const inventory = (this.inventory = new Inventory(ports.inventory, inventoryCache, { ...inventoryOptions, clock }, metrics, log));
+    this.queries = new InventoryQueries(inventory.index, inventoryCache, clock);
+    const at = (route: Route) => ({ upstream: route.upstream.name, repository: route.repository });
+    const onStored = (route: Route, digest: string, mediaType: string, body: Buffer) => inventory.stored(at(route), digest, mediaType, body);
+    const onTag = (route: Route, tag: string, record: { digest: string; checkedAt: number }) => inventory.tagSeen(at(route), tag, record.digest, record.checkedAt);
+    this.manifests = new Manifests({ stored, records: ports.metadata, visibility, writes, reads, onStored }, options.manifests, metrics, log);
+    this.tags = new Tags(this.manifests, { records: ports.metadata, visibility, writes, reads, onTag }, options.tags, metrics, log);
+    stored.listen({
+      committed: (digest) => inventory.committed(digest),
+      // Records of evicted content go with it (they used to stay for good): the manifest record and visibility links now, the inventory's after its retention.
+      evicted: (digest) => {
+        inventory.evicted(digest);
+        void writes.attempt('metadata', 'manifest record removal', () => ports.metadata.deleteManifest(digest), { digest });
+        void visibility.forget(digest);
+      },
+    });
     this.listings = new Listings(options.listings);
     this.policies = new ServePolicies(options.policies);
   }
 
   // ---- the registry API ------------------------------------------------------------------------
 
-  /** A client's manifest request: the answer, announced to the pull events. */
+  /** A client's manifest request: the answer, announced as a pull event (audit and inventory) when the request names its client. */
   async manifest(route: Route, reference: string, request: ManifestRequest): Promise<ManifestAnswer> {
     const answer = await this.resolve(route, reference, request);
-    if (this.ports.events) this.announce(this.ports.events, route, isDigest(reference) ? undefined : reference, answer, request.head);
+    if (request.client) this.announce(route, isDigest(reference) ? undefined : reference, answer, request);
     return answer;
   }
 
@@ -141,7 +173,18 @@ export class PullThrough {
   // ---- what the CLI needs ----------------------------------------------------------------------
 
   /** An image's manifests and blobs, through the pull path, or from the cache only (children not cached are left out). */
-  async image(route: Route, reference: string, options: { platforms?: readonly string[]; cachedOnly?: boolean } = {}): Promise<WalkedImage> {
+  async image(
+    route: Route,
+    reference: string,
+    options: { platforms?: readonly string[]; cachedOnly?: boolean; source?: RecordSource } = {},
+  ): Promise<WalkedImage> {
+    const started = this.tags.clock();
+    const walked = await this.walk(route, reference, options);
+    if (options.source) this.inventory.sourced(walked.manifests.map((m) => m.digest), options.source, started);
+    return walked;
+  }
+
+  private async walk(route: Route, reference: string, options: { platforms?: readonly string[]; cachedOnly?: boolean }): Promise<WalkedImage> {
     const top = await this.resolve(route, reference, { accept: undefined, head: false });
     const source: ManifestSource = options.cachedOnly
       ? this.cachedManifests
@@ -189,9 +232,17 @@ export class PullThrough {
     }
   }
 
-  /** Records an image whose content is in the store (import): manifests, pins, visibility, tag; throws AdoptionError. */
-  adopt(image: AdoptedImage): Promise<void> {
-    return adoptImage({ stored: this.stored, manifests: this.manifests, tags: this.tags, visibility: this.visibility }, image, this.tags.clock());
+  /** Records an image whose content is in the store (import): manifests, pins, visibility, tag, inventory; throws AdoptionError. */
+  async adopt(image: AdoptedImage & { readonly bundle?: string }): Promise<void> {
+    const parts = { stored: this.stored, manifests: this.manifests, tags: this.tags, visibility: this.visibility };
+    const at = { upstream: image.route.upstream.name, repository: image.route.repository };
+    const onWalked = (manifests: ReadonlyArray<{ digest: string; mediaType: string }>) => this.inventory.adopted(at, manifests, 'import', image.bundle);
+    await adoptImage(parts, image, this.tags.clock(), onWalked);
+  }
+
+  /** A signature policy's verdict on a digest, for the inventory's trust part (the signature code calls this). */
+  recordVerdict(digest: string, verdict: TrustVerdict): void {
+    this.inventory.verdict(digest, verdict);
   }
 
   /** Every tag with a record (export). */
@@ -203,9 +254,20 @@ export class PullThrough {
 
   /** Indexes what the store holds and lets policies learn from it; before any request. */
   async open(): Promise<{ count: number; bytes: number }> {
+    await this.inventory.open();
     const indexed = await this.stored.rebuild();
     await this.policies.prime({ digests: (route, reference) => this.cachedDigests(route, reference) });
     return indexed;
+  }
+
+  /** Starts writing the inventory in batches (serve); commands write theirs at closeInventory(). */
+  startInventory(): void {
+    this.inventory.start();
+  }
+
+  /** Writes what the inventory still holds unwritten; never rejects. */
+  closeInventory(): Promise<void> {
+    return this.inventory.close();
   }
 
   /** Starts the background scrub, when it has a rate; it ends at close(). For the serving process only. */
@@ -245,12 +307,16 @@ export class PullThrough {
     return local?.body ? { mediaType: local.mediaType, body: local.body } : undefined;
   };
 
-  private announce(events: ManifestPulls, route: Route, tag: string | undefined, answer: ManifestAnswer, head: boolean): void {
-    const event = { at: this.tags.clock(), upstream: route.upstream.name, repository: route.repository, tag, head };
+  /** One pull event, to the inventory's aggregates and the audit sink; neither awaited, neither can fail the pull. */
+  private announce(route: Route, tag: string | undefined, answer: ManifestAnswer, request: ManifestRequest): void {
     try {
-      events.pulled({ ...event, digest: answer.digest, mediaType: answer.mediaType, result: answer.result });
+      const event = pullEventOf(route, tag, answer, request.head, request.client!, this.tags.clock());
+      this.inventory.pulled(event);
+      this.ports.events?.emit(event);
     } catch {
       // A listener never fails a pull (see pull-events.ts).
     }
   }
+
 }
+

@@ -32,12 +32,19 @@ export interface StoredBlobOptions {
   readonly evictionGraceMs?: number;
 }
 
+/** Who hears of commits and evictions (the inventory, and the metadata clean-up); neither may throw. */
+export interface StoredBlobListener {
+  committed(digest: string): void;
+  evicted(digest: string): void;
+}
+
 export class StoredBlobs {
   private readonly index = new BlobIndex();
   private readonly memory: LRUCache<string, Buffer>;
   private readonly verification: ServeVerification;
   private readonly eviction: Eviction;
   private readonly pinnedRepository: RepositoryMatcher;
+  private listener: StoredBlobListener | undefined;
 
   constructor(
     private readonly store: BlobStore,
@@ -53,7 +60,14 @@ export class StoredBlobs {
       this.reportSize();
     };
     this.verification = new ServeVerification(store, this.index, metrics, log, forget);
-    this.eviction = new Eviction(this.index, store, { maxCacheBytes: options.maxCacheBytes, graceMs: options.evictionGraceMs ?? 2000 }, forget, metrics, log);
+    const evicted = (digest: string): void => this.listener?.evicted(digest);
+    const graceMs = options.evictionGraceMs ?? 2000;
+    this.eviction = new Eviction(this.index, store, { maxCacheBytes: options.maxCacheBytes, graceMs }, forget, metrics, log, evicted);
+  }
+
+  /** Set once by the facade, before any request. */
+  listen(listener: StoredBlobListener): void {
+    this.listener = listener;
   }
 
   /** Rebuilds the index from the store (at start), oldest first so recency survives a restart roughly. */
@@ -131,6 +145,7 @@ export class StoredBlobs {
       () => undefined,
     );
     this.writes.succeeded();
+    this.listener?.committed(digest);
     if (pin) void this.pin(parseDigest(digest));
     this.reportSize();
     void this.eviction.run();

@@ -39,6 +39,8 @@ export interface TagParts {
   readonly visibility: Visibility;
   readonly writes: CacheWrites;
   readonly reads: CacheReads;
+  /** Upstream (or an import) said where a tag points (the inventory's tag history); must not throw. */
+  readonly onTag?: (route: Route, tag: string, record: TagRecord) => void;
 }
 
 /** The one spelling of a tag's key, for every memory of tags in this file. */
@@ -116,6 +118,7 @@ export class Tags {
   async adopt(route: Route, tag: string, record: TagRecord): Promise<void> {
     await this.parts.records.setTag(route.upstream.name, route.repository, tag, record);
     this.memory.set(tagKey(route, tag), record);
+    this.parts.onTag?.(route, tag, record);
   }
 
   /** One upstream HEAD per expired tag at a time; if it fails or is slow, the last known digest is served. */
@@ -184,6 +187,7 @@ export class Tags {
 
   private async write(route: Route, tag: string, record: TagRecord): Promise<void> {
     this.memory.set(tagKey(route, tag), record);
+    this.parts.onTag?.(route, tag, record);
     const context = { upstream: route.upstream.name, repository: route.repository, tag };
     await this.parts.writes.attempt('metadata', 'tag record', () => this.parts.records.setTag(route.upstream.name, route.repository, tag, record), context);
   }

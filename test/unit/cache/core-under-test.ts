@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import type { FlightLocks } from '../../../src/cache/flight-locks.js';
 import type { Route } from '../../../src/cache/ports.js';
 import { PullThrough, type CoreOptions } from '../../../src/cache/pull-through.js';
-import type { ManifestPull } from '../../../src/cache/manifest-pulls.js';
+import type { PullClient, PullEvent } from '../../../src/cache/pull-events.js';
 import type { ServePolicy } from '../../../src/cache/serve-policy.js';
 import { TagPolicies, type TagPolicyInput } from '../../../src/cache/tag-policy.js';
 import { createLogger } from '../../../src/log.js';
@@ -34,7 +34,7 @@ export interface CoreUnderTest {
   readonly metadata: MemoryMetadataStore;
   readonly metrics: Metrics;
   readonly logs: Array<Record<string, unknown>>;
-  readonly events: ManifestPull[];
+  readonly events: PullEvent[];
   /** The injected clock: epoch ms the test moves with advance(). */
   now: number;
   advance(ms: number): void;
@@ -53,7 +53,7 @@ export async function coreUnderTest(settings: CoreSettings = {}): Promise<CoreUn
   const metrics = new Metrics({ processMetrics: false });
   const store = settings.shareWith?.store ?? new MemoryBlobStore();
   const metadata = settings.shareWith?.metadata ?? new MemoryMetadataStore();
-  const events: ManifestPull[] = [];
+  const events: PullEvent[] = [];
   const core = {
     now: 1_800_000_000_000,
     advance(ms: number) {
@@ -89,7 +89,7 @@ export async function coreUnderTest(settings: CoreSettings = {}): Promise<CoreUn
     policies: settings.policies ?? [],
   };
   const pullThrough = new PullThrough(
-    { store, metadata, ...(settings.locks ? { locks: settings.locks } : {}), events: { pulled: (event) => events.push(event) } },
+    { store, metadata, ...(settings.locks ? { locks: settings.locks } : {}), events: { emit: (event) => void events.push(event) } },
     options,
     metrics,
     createLogger('info', sink),
@@ -148,3 +148,6 @@ export async function until(condition: () => boolean | Promise<boolean>, turns =
   }
   throw new Error('condition not reached');
 }
+
+/** A client as the HTTP layer names one in a manifest request. */
+export const testClient: PullClient = { address: '192.0.2.7', userAgent: 'containerd/2.0', identity: 'alice', requestId: 'req-1', host: 'mirror.test' };
