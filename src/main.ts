@@ -1,4 +1,6 @@
 // Composition root: the only place that builds concrete parts; also owns start-up and graceful shutdown.
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Server as HttpServer } from 'node:http';
@@ -6,6 +8,12 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import Keyv from 'keyv';
+import type { AuditSink } from './audit/audit-sink.js';
+import { FanOutSink } from './audit/fan-out-sink.js';
+import { JsonlFileSink } from './audit/jsonl-file-sink.js';
+import { NotificationSink } from './audit/notification-sink.js';
+import type { InventoryStore } from './cache/inventory-store.js';
+import type { PullEventSink } from './cache/pull-events.js';
 import type { BlobStore } from './cache/blob-store.js';
 import { FallbackMetadataStore } from './cache/fallback-metadata-store.js';
 import type { MetadataStore } from './cache/metadata-store.js';
@@ -29,6 +37,8 @@ import { FsKeyvStore } from './storage/fs-keyv-store.js';
 import { connectRedis } from './storage/redis-connection.js';
 import { RedisFlightLocks } from './storage/redis-flight-locks.js';
 import { KeyvMetadataStore } from './storage/keyv-metadata-store.js';
+import { FileInventoryStore } from './storage/file-inventory-store.js';
+import { RedisInventoryStore } from './storage/redis-inventory-store.js';
 import { RegistryClient } from './upstream/registry-client.js';
 import { OfflineUpstream } from './upstream/offline-upstream.js';
 import { UpstreamRouter } from './upstream/router.js';
@@ -47,9 +57,17 @@ export interface Core {
   close(): Promise<void>;
 }
 
-/** Builds the cache core with its adapters; shared by `serve` and the seed/export/import commands. */
-/** `clock` (epoch ms) decides tag freshness; Date.now unless a test moves time. */
-export async function assemble(config: Config, log: Logger, metrics: Metrics, clock: () => number = Date.now): Promise<Core> {
+/**
+ * Builds the cache core with its adapters; shared by `serve` and the seed/export/import commands. `clock`
+ * (epoch ms) decides tag freshness; Date.now unless a test moves time. `events`: the pull audit (serve).
+ */
+export async function assemble(
+  config: Config,
+  log: Logger,
+  metrics: Metrics,
+  clock: () => number = Date.now,
+  options: { events?: PullEventSink; writer?: string } = {},
+): Promise<Core> {
   metrics.initialize(config.upstreams.map((u) => u.name));
   const store = await FsBlobStore.open(config.cacheDir, { clearTemp: true, replicaId: config.replicaId });
   const files = new FsKeyvStore(join(config.cacheDir, 'meta'));
@@ -81,7 +99,13 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics, cl
   const locks = shared
     ? new RedisFlightLocks(shared.client, config.replicaId, config.flightLeaseMs, () => metrics.redisErrors.inc({ use: 'lock' }))
     : undefined;
-  const pullThrough = new PullThrough({ store, metadata, ...(locks ? { locks } : {}) }, coreOptions(config, router, metrics, log, clock), metrics, log);
+  const inventory: InventoryStore = shared
+    ? new RedisInventoryStore(shared.client, 'tender', clock)
+    : new FileInventoryStore(join(config.cacheDir, 'inventory', 'records.jsonl'));
+  const ports = { store, metadata, inventory, ...(locks ? { locks } : {}), ...(options.events ? { events: options.events } : {}) };
+  const core = coreOptions(config, router, metrics, log, clock);
+  const writer = options.writer ?? config.replicaId;
+  const pullThrough = new PullThrough(ports, { ...core, inventory: { writer, ...config.inventory } }, metrics, log);
   const indexStarted = performance.now();
   const indexed = await pullThrough.open();
   log.info({ blobs: indexed.count, bytes: indexed.bytes, ms: Math.round(performance.now() - indexStarted) }, 'cache index rebuilt');
@@ -89,6 +113,8 @@ export async function assemble(config: Config, log: Logger, metrics: Metrics, cl
     router,
     pullThrough,
     close: async () => {
+      // Before the stores close: what the inventory holds unwritten goes out now.
+      await pullThrough.closeInventory();
       pullThrough.close();
       await Promise.all(clients.map((c) => c.upstream.close()));
       // Closing the metadata store quits the Redis client too (keyv disconnects its adapter).
@@ -142,7 +168,10 @@ function sanctionedImage(router: Router, ref: string): SanctionedImage {
 /** The core for one command (seed, export, import): its log on stderr (warnings and worse at the default level), no process metrics. */
 export function assembleForCommand(config: Config, options: { offline: boolean }): Promise<Core> {
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
-  return assemble(options.offline ? { ...config, offline: true } : config, log, new Metrics({ processMetrics: false }));
+  // Its own writer name: a command's counts (it pulls nothing) never overwrite the serving process's.
+  return assemble(options.offline ? { ...config, offline: true } : config, log, new Metrics({ processMetrics: false }), Date.now, {
+    writer: `${config.replicaId}-cli`,
+  });
 }
 
 /** The blob store of a cache directory alone, for `tender verify` (which may run beside a serving tender). */
@@ -155,12 +184,21 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const metrics = options.metrics ?? new Metrics();
   // Before anything is opened: an unreadable or mismatched pair is a start-up error, not a half-started server.
   const certificate = config.tls ? await readCertificatePair(config.tls, AbortSignal.timeout(10_000)) : undefined;
-  const core = await assemble(config, log, metrics, options.clock);
+  const audit = auditSinks(config, log, metrics);
+  let core: Core;
+  try {
+    core = await assemble(config, log, metrics, options.clock, audit ? { events: audit } : {});
+  } catch (err) {
+    await audit?.close(0);
+    throw err;
+  }
   const { router, pullThrough } = core;
   const clientAuth = config.auth ? new ClientAuth(config.auth) : undefined;
   pullThrough.startScrub();
+  pullThrough.startInventory();
   const app = createApp({
     pullThrough,
+    inventory: pullThrough.queries,
     router,
     buffers: new BufferPool(),
     ...(clientAuth && config.auth ? { clientAuth, protectOps: config.auth.protect } : {}),
@@ -208,6 +246,8 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
           if ('closeAllConnections' in server) server.closeAllConnections();
         }
         await clientAuth?.close();
+        // What the sinks still hold is delivered within a few seconds more (counted as dropped after).
+        await audit?.close(Math.min(5_000, config.shutdownGraceMs));
         await core.close();
       })();
       return stopping;
@@ -224,4 +264,22 @@ function listen(fetch: Parameters<typeof serve>[0]['fetch'], hostname: string, p
       : serve({ fetch, hostname, port }, onListening);
     server.once('error', reject);
   });
+}
+
+/** The pull audit's sinks as configured (a file, a notification listener, or both), behind one fan-out; none: undefined. */
+function auditSinks(config: Config, log: Logger, metrics: Metrics): AuditSink | undefined {
+  const counters = { delivered: metrics.auditDelivered, dropped: metrics.auditDropped, failedAttempts: metrics.auditFailedAttempts };
+  const sinks: Array<{ sink: 'file' | 'http'; adapter: AuditSink }> = [];
+  const { file, notifications } = config.audit;
+  if (file) sinks.push({ sink: 'file', adapter: new JsonlFileSink(file, { counters, log: log.child({ audit: 'file' }) }) });
+  if (notifications) {
+    const { url, headers, timeoutMs, batchSize, batchDelayMs, queueSize, backoffInitialMs, backoffMaxMs, baseUrl } = notifications;
+    // Who sends, as distribution names it: this host and port, and an id that changes with every start.
+    const source = { addr: `${hostname()}:${config.port}`, instanceID: randomUUID(), ...(baseUrl ? { baseUrl } : {}) };
+    const settings = { url, headers, timeoutMs, batchSize, batchDelayMs, queueSize, backoffInitialMs, backoffMaxMs, source };
+    sinks.push({ sink: 'http', adapter: new NotificationSink(settings, { counters, log: log.child({ audit: 'http' }) }) });
+  }
+  if (sinks.length === 0) return undefined;
+  metrics.initializeAudit(sinks.map(({ sink, adapter }) => ({ sink, pending: () => adapter.pending })));
+  return sinks.length === 1 ? sinks[0]!.adapter : new FanOutSink(sinks.map((s) => s.adapter), log);
 }

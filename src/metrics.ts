@@ -219,11 +219,17 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly auditQueueDepth = new Gauge({
+  /** The audit sinks whose queues the depth gauge reads when scraped. */
+  private readonly auditQueues: Array<{ readonly sink: 'file' | 'http'; pending(): number }> = [];
+
+  readonly auditQueueDepth: Gauge<'sink'> = new Gauge({
     name: 'tender_audit_queue_depth',
     help: 'Pull events waiting for delivery, by sink.',
     labelNames: ['sink'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const queue of this.auditQueues) this.auditQueueDepth.set({ sink: queue.sink }, queue.pending());
+    },
   });
 
   readonly inventoryRecords = new Gauge({
@@ -269,9 +275,11 @@ export class Metrics {
     this.inventoryWriteErrors.inc(0);
   }
 
-  /** The audit series at 0 for each configured sink (see initialize). */
-  initializeAudit(sinks: ReadonlyArray<'file' | 'http'>): void {
-    for (const sink of sinks) {
+  /** The audit series at 0 for each configured sink (see initialize), and its queue read by the depth gauge. */
+  initializeAudit(sinks: ReadonlyArray<{ readonly sink: 'file' | 'http'; pending(): number }>): void {
+    for (const queue of sinks) {
+      const sink = queue.sink;
+      this.auditQueues.push(queue);
       this.auditDelivered.inc({ sink }, 0);
       this.auditFailedAttempts.inc({ sink }, 0);
       for (const reason of ['queue-full', 'rejected', 'shutdown'] as const) this.auditDropped.inc({ sink, reason }, 0);

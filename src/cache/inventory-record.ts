@@ -149,6 +149,27 @@ export function configLabels(body: Buffer): Record<string, string> | undefined {
   }
 }
 
+/** Whether a stored value has a record's shape (a store's content is checked before the indexes trust it). */
+export function isInventoryRecord(value: unknown): value is InventoryRecord {
+  const r = value as Partial<InventoryRecord> | null | undefined;
+  return (
+    typeof r?.digest === 'string' &&
+    typeof r.what?.mediaType === 'string' &&
+    Array.isArray(r.what.blobs) &&
+    Array.isArray(r.what.manifests) &&
+    typeof r.from?.upstream === 'string' &&
+    typeof r.from.repository === 'string' &&
+    typeof r.from.firstFetched === 'number' &&
+    typeof r.from.lastVerified === 'number' &&
+    Array.isArray(r.tags) &&
+    Array.isArray(r.trust?.verdicts) &&
+    typeof r.pulls?.counts === 'object' &&
+    typeof r.pulls.clients === 'object' &&
+    Array.isArray(r.pulls.recent) &&
+    typeof r.storedAt === 'number'
+  );
+}
+
 /** A record's state: whether its content is in the cache now. */
 export function isEvicted(record: InventoryRecord): boolean {
   return record.evictedAt !== undefined && record.evictedAt > record.storedAt;

@@ -50,7 +50,7 @@ const rules: Readonly<Record<string, Rule>> = {
     builtins: 'any',
   },
   main: {
-    values: ['config', 'log', 'metrics', 'oci', 'cache', 'storage', 'upstream', 'http'],
+    values: ['config', 'log', 'metrics', 'oci', 'cache', 'storage', 'upstream', 'http', 'audit'],
     types: [],
     packages: ['@hono/node-server', 'keyv', '@keyv/redis'],
     builtins: 'any',
@@ -71,7 +71,7 @@ interface Source {
   text: string;
 }
 
-const layerOf = (path: string): string => (path.includes('/') ? path.split('/')[0]! : path.replace(/\.ts$/, ''));
+const layerOf = (path: string): string => (path.includes('/') ? path.split('/')[0]! : path.replace(/\.tsx?$/, ''));
 const packageName = (specifier: string): string =>
   specifier
     .split('/')
@@ -149,7 +149,7 @@ async function tree(dir: string): Promise<string[]> {
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) out.push(...(await tree(path)));
-    else if (entry.name.endsWith('.ts')) out.push(path);
+    else if (entry.name.endsWith('.ts') || entry.name.endsWith('.tsx')) out.push(path);
   }
   return out;
 }
