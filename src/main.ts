@@ -281,5 +281,10 @@ function auditSinks(config: Config, log: Logger, metrics: Metrics): AuditSink | 
   }
   if (sinks.length === 0) return undefined;
   metrics.initializeAudit(sinks.map(({ sink, adapter }) => ({ sink, pending: () => adapter.pending })));
-  return sinks.length === 1 ? sinks[0]!.adapter : new FanOutSink(sinks.map((s) => s.adapter), log);
+  return sinks.length === 1
+    ? sinks[0]!.adapter
+    : new FanOutSink(
+        sinks.map((s) => s.adapter),
+        log,
+      );
 }

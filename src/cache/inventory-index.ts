@@ -150,7 +150,9 @@ export class InventoryIndex {
   private isCurrent(sighting: TagSighting, digest: string): boolean {
     let best: { digest: string; lastSeen: number; firstSeen: number } | undefined;
     for (const holder of this.byTag.get(tagKey(sighting)) ?? []) {
-      const found = this.records.get(holder)?.tags.find((t) => t.upstream === sighting.upstream && t.repository === sighting.repository && t.tag === sighting.tag);
+      const found = this.records
+        .get(holder)
+        ?.tags.find((t) => t.upstream === sighting.upstream && t.repository === sighting.repository && t.tag === sighting.tag);
       if (!found) continue;
       if (!best || found.lastSeen > best.lastSeen || (found.lastSeen === best.lastSeen && found.firstSeen > best.firstSeen))
         best = { digest: holder, lastSeen: found.lastSeen, firstSeen: found.firstSeen };
@@ -249,4 +251,3 @@ function decodeCursor(cursor: string): Key | undefined {
   if (colon < 1 || !Number.isFinite(at)) return undefined;
   return { at, digest: text.slice(colon + 1) };
 }
-

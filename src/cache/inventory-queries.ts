@@ -99,9 +99,18 @@ export class InventoryQueries {
       tagHistory: this.index
         .tags(record)
         .sort((a, b) => b.lastSeen - a.lastSeen)
-        .map((t) => ({ upstream: t.upstream, repository: t.repository, tag: t.tag, current: t.current, firstSeen: iso(t.firstSeen), lastSeen: iso(t.lastSeen) })),
+        .map((t) => ({
+          upstream: t.upstream,
+          repository: t.repository,
+          tag: t.tag,
+          current: t.current,
+          firstSeen: iso(t.firstSeen),
+          lastSeen: iso(t.lastSeen),
+        })),
       trust: { signature: summary.signature, verdicts: record.trust.verdicts.map((v) => ({ ...v, at: iso(v.at) })) },
-      referrers: this.index.referrers(digest).map((r) => ({ digest: r.digest, mediaType: r.what.mediaType, ...(r.what.artifactType ? { artifactType: r.what.artifactType } : {}) })),
+      referrers: this.index
+        .referrers(digest)
+        .map((r) => ({ digest: r.digest, mediaType: r.what.mediaType, ...(r.what.artifactType ? { artifactType: r.what.artifactType } : {}) })),
       parents: this.index.parents(digest).map((r) => r.digest),
       cache: {
         pinned: summary.pinned,

@@ -221,7 +221,8 @@ export class Inventory {
     this.awaitingConfig.delete(config);
     const size = this.cache.size(config);
     // Too large to be a config worth reading: the record goes without labels rather than reading it into memory.
-    const body = size !== undefined && size <= recordBounds.configBytes ? await this.cache.read(config, recordBounds.configBytes).catch(() => undefined) : undefined;
+    const body =
+      size !== undefined && size <= recordBounds.configBytes ? await this.cache.read(config, recordBounds.configBytes).catch(() => undefined) : undefined;
     const labels = body ? configLabels(body) : undefined;
     if (!labels) return;
     for (const digest of waiting) {

@@ -98,7 +98,8 @@ export class PullThrough {
     this.queries = new InventoryQueries(inventory.index, inventoryCache, clock);
     const at = (route: Route) => ({ upstream: route.upstream.name, repository: route.repository });
     const onStored = (route: Route, digest: string, mediaType: string, body: Buffer) => inventory.stored(at(route), digest, mediaType, body);
-    const onTag = (route: Route, tag: string, record: { digest: string; checkedAt: number }) => inventory.tagSeen(at(route), tag, record.digest, record.checkedAt);
+    const onTag = (route: Route, tag: string, record: { digest: string; checkedAt: number }) =>
+      inventory.tagSeen(at(route), tag, record.digest, record.checkedAt);
     this.manifests = new Manifests({ stored, records: ports.metadata, visibility, writes, reads, onStored }, options.manifests, metrics, log);
     this.tags = new Tags(this.manifests, { records: ports.metadata, visibility, writes, reads, onTag }, options.tags, metrics, log);
     stored.listen({
@@ -180,7 +181,12 @@ export class PullThrough {
   ): Promise<WalkedImage> {
     const started = this.tags.clock();
     const walked = await this.walk(route, reference, options);
-    if (options.source) this.inventory.sourced(walked.manifests.map((m) => m.digest), options.source, started);
+    if (options.source)
+      this.inventory.sourced(
+        walked.manifests.map((m) => m.digest),
+        options.source,
+        started,
+      );
     return walked;
   }
 
@@ -317,6 +323,4 @@ export class PullThrough {
       // A listener never fails a pull (see pull-events.ts).
     }
   }
-
 }
-

@@ -46,7 +46,14 @@ function Page(props: { title: string; children?: Child }) {
 }
 
 const short = (digest: string): string => digest.replace(/^(sha\d+:)(.{12}).*$/, '$1$2');
-const bytes = (n: number): string => (n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)} GiB` : n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`);
+const bytes = (n: number): string =>
+  n >= 1 << 30
+    ? `${(n / (1 << 30)).toFixed(1)} GiB`
+    : n >= 1 << 20
+      ? `${(n / (1 << 20)).toFixed(1)} MiB`
+      : n >= 1024
+        ? `${(n / 1024).toFixed(1)} KiB`
+        : `${n} B`;
 const Signature = (props: { state: string }) => <span class={props.state === 'verified' ? 'ok' : props.state === 'failed' ? 'bad' : 'dim'}>{props.state}</span>;
 
 function ImageRows(props: { images: readonly ImageSummary[] }) {
@@ -155,7 +162,9 @@ function ImagePage(props: { image: ImageDetail }) {
           {image.tagHistory.map((t) => (
             <tr>
               <td>
-                <a href={`/ui/history?upstream=${encodeURIComponent(t.upstream)}&repository=${encodeURIComponent(t.repository)}`}>{`${t.upstream}/${t.repository}:${t.tag}`}</a>
+                <a
+                  href={`/ui/history?upstream=${encodeURIComponent(t.upstream)}&repository=${encodeURIComponent(t.repository)}`}
+                >{`${t.upstream}/${t.repository}:${t.tag}`}</a>
               </td>
               <td>{t.firstSeen}</td>
               <td>{t.lastSeen}</td>

@@ -130,7 +130,10 @@ export class FileInventoryStore implements InventoryStore {
       held = await open(lock, 'wx');
     } catch {
       // Another process compacts now, or one died compacting: its lock is cleared after 10 minutes.
-      const since = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+      const since = await stat(lock).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
       if (since > 600_000) await rm(lock, { force: true });
       return;
     }

@@ -74,7 +74,10 @@ export class RedisInventoryStore implements InventoryStore {
     }
     for (let i = 0; i < removed.length; i += batch) {
       const part = removed.slice(i, i + batch);
-      await this.transaction([['DEL', ...part.map((d) => this.prefix + d)], ['ZADD', this.changesKey, ...part.flatMap((d) => [String(now), d])]]);
+      await this.transaction([
+        ['DEL', ...part.map((d) => this.prefix + d)],
+        ['ZADD', this.changesKey, ...part.flatMap((d) => [String(now), d])],
+      ]);
     }
     await this.redis.sendCommand(['ZREMRANGEBYSCORE', this.changesKey, '-inf', String(now - changesKeptMs)]);
   }
