@@ -1,5 +1,6 @@
 // Composition root: the only place that builds concrete parts; also owns start-up and graceful shutdown.
 import { randomUUID } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,10 +9,13 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import Keyv from 'keyv';
+import { createClient } from '@keyv/redis';
 import type { AuditSink } from './audit/audit-sink.js';
 import { FanOutSink } from './audit/fan-out-sink.js';
 import { JsonlFileSink } from './audit/jsonl-file-sink.js';
 import { NotificationSink } from './audit/notification-sink.js';
+import { Inventory } from './cache/inventory.js';
+import { InventoryQueries } from './cache/inventory-queries.js';
 import type { InventoryStore } from './cache/inventory-store.js';
 import type { PullEventSink } from './cache/pull-events.js';
 import type { BlobStore } from './cache/blob-store.js';
@@ -172,6 +176,55 @@ export function assembleForCommand(config: Config, options: { offline: boolean }
   return assemble(options.offline ? { ...config, offline: true } : config, log, new Metrics({ processMetrics: false }), Date.now, {
     writer: `${config.replicaId}-cli`,
   });
+}
+
+export type { ImageDetail, ImageSummary, HistoryEntry, PullSummary } from './cache/inventory-queries.js';
+export type { ListFilter } from './cache/inventory-index.js';
+
+/**
+ * The inventory of a tender that is not running (or of another replica's shared Redis), read directly for
+ * `tender inventory`: its records, and the cache directory's sizes and pins for the cache state. Read-only.
+ */
+export async function openInventory(config: Config): Promise<{ readonly queries: InventoryQueries; close(): Promise<void> }> {
+  // Read-only: a cache directory that is not there is a mistake to name, not one to create.
+  if (
+    !(await stat(config.cacheDir).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  )
+    throw new Error(`cache directory ${config.cacheDir} does not exist`);
+  const blobs = await FsBlobStore.open(config.cacheDir, { clearTemp: false });
+  const sizes = new Map<string, number>();
+  for await (const blob of blobs.list()) sizes.set(blob.digest.value, blob.size);
+  const pins = new Set(config.pinnedDigests);
+  for await (const digest of blobs.pinned()) pins.add(digest);
+  const client = config.redis
+    ? createClient({ url: config.redis.url, disableOfflineQueue: true, socket: { connectTimeout: 5000, reconnectStrategy: false } })
+    : undefined;
+  if (client) {
+    client.on('error', () => undefined); // connect() rejects with it
+    await client.connect();
+  }
+  const store: InventoryStore = client
+    ? new RedisInventoryStore(client, 'tender')
+    : new FileInventoryStore(join(config.cacheDir, 'inventory', 'records.jsonl'));
+  const cache = { read: async () => undefined, size: (digest: string) => sizes.get(digest), pinned: (digest: string) => pins.has(digest) };
+  const log = createLogger('warn', process.stderr);
+  const inventory = new Inventory(
+    store,
+    cache,
+    { writer: 'reader', flushIntervalMs: 60_000, retentionMs: Number.POSITIVE_INFINITY, clock: Date.now },
+    new Metrics({ processMetrics: false }),
+    log,
+  );
+  await inventory.open();
+  return {
+    queries: new InventoryQueries(inventory.index, cache, Date.now),
+    close: async () => {
+      if (client?.isOpen) client.destroy();
+    },
+  };
 }
 
 /** The blob store of a cache directory alone, for `tender verify` (which may run beside a serving tender). */

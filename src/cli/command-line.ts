@@ -1,4 +1,4 @@
-// The `tender` command line: serve (the default), verify, seed, export, import; each with its own --help, one exit-status rule.
+// The `tender` command line: serve (the default), verify, seed, export, import, inventory; each with its own --help, one exit-status rule.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Config } from '../config/config.js';
@@ -8,6 +8,7 @@ import { loadConfig } from '../config/load.js';
 import { assembleForCommand, start } from '../main.js';
 import { exportBundle } from './export.js';
 import { importBundle } from './import.js';
+import { addInventoryCommand } from './inventory.js';
 import { seedImages } from './seed.js';
 import { lineProgress, summaryTable, terminalProgress } from './seed-progress.js';
 import { addSettingFlags, environmentHelp, type SettingSources } from './setting-flags.js';
@@ -19,7 +20,7 @@ Exit status: 0 done; 1 the command ran and failed (an image not seeded, a bundle
 found, the server could not start); 2 the command line or the configuration is wrong (unknown command or
 option, missing or bad argument, invalid setting).`;
 
-const commandNames = ['serve', 'verify', 'seed', 'export', 'import'];
+const commandNames = ['serve', 'verify', 'seed', 'export', 'import', 'inventory'];
 
 /** A usage problem found after parsing (no image named, say): exit 2, like commander's own. */
 class UsageError extends Error {
@@ -155,6 +156,9 @@ function buildProgram(io: CommandLineIo, setExitCode: (code: number) => void): C
   importCommand
     .addHelpText('after', exitStatus)
     .action((bundle: string, opts: Record<string, unknown>) => airGap(io, 'import', configuration(importSources(opts)), [bundle], opts).then(setExitCode));
+  const inventorySettings = (file: string | undefined, cacheDir: string | undefined): Config =>
+    configuration({ file, flags: cacheDir === undefined ? {} : { cacheDir } }, false);
+  addInventoryCommand(program, io, inventorySettings, setExitCode);
   for (const command of program.commands) command.showHelpAfterError(helpHint(command.name()));
   return program;
 }
