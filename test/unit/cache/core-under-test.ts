@@ -2,6 +2,7 @@
 // clock the test moves: the core's policies in milliseconds, without sleeps or servers.
 import { Writable } from 'node:stream';
 import type { FlightLocks } from '../../../src/cache/flight-locks.js';
+import type { InventoryStore } from '../../../src/cache/inventory-store.js';
 import type { Route } from '../../../src/cache/ports.js';
 import { PullThrough, type CoreOptions } from '../../../src/cache/pull-through.js';
 import type { PullClient, PullEvent } from '../../../src/cache/pull-events.js';
@@ -26,6 +27,9 @@ export interface CoreSettings {
   readonly maxBlobBytes?: number;
   /** Shares the store and metadata of another core (a second replica on the same volume). */
   readonly shareWith?: CoreUnderTest;
+  /** Where inventory records persist (in memory only when absent). */
+  readonly inventory?: InventoryStore;
+  readonly inventoryRetentionMs?: number;
 }
 
 export interface CoreUnderTest {
@@ -87,9 +91,16 @@ export async function coreUnderTest(settings: CoreSettings = {}): Promise<CoreUn
     },
     listings: { upstreamTimeoutMs: 5_000 },
     policies: settings.policies ?? [],
+    inventory: { writer: 'test', flushIntervalMs: 60_000, retentionMs: settings.inventoryRetentionMs ?? 7 * 86_400_000 },
   };
   const pullThrough = new PullThrough(
-    { store, metadata, ...(settings.locks ? { locks: settings.locks } : {}), events: { emit: (event) => void events.push(event) } },
+    {
+      store,
+      metadata,
+      ...(settings.locks ? { locks: settings.locks } : {}),
+      ...(settings.inventory ? { inventory: settings.inventory } : {}),
+      events: { emit: (event) => void events.push(event) },
+    },
     options,
     metrics,
     createLogger('info', sink),
