@@ -26,6 +26,9 @@ import {
 import type { InventoryStore } from './inventory-store.js';
 import type { PullEvent } from './pull-events.js';
 
+/** Digests with something said of them before their manifest was stored, at most. */
+const earlyDigests = 10_000;
+
 export interface InventoryOptions {
   /** This writer's name in the per-writer pull counts (the replica id; commands add their own suffix). */
   readonly writer: string;
@@ -53,6 +56,11 @@ export class Inventory {
   private readonly removed = new Set<string>();
   /** Config digest → manifests waiting for its labels. */
   private readonly awaitingConfig = new Map<string, Set<string>>();
+  /**
+   * What was said of a digest before its manifest was stored: containerd HEADs a tag (the tag record and a pull
+   * event name the digest) and only then GETs the manifest. Applied when it is stored; bounded, oldest dropped.
+   */
+  private readonly early = new Map<string, Array<(record: InventoryRecord) => InventoryRecord>>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private failedAt = Number.NEGATIVE_INFINITY;
@@ -117,7 +125,10 @@ export class Inventory {
       storedAt: now,
     };
     // Stored again after an eviction: the old record's history is kept, its state is "cached" again.
-    this.put(existing ? mergeRecords(existing, fresh) : fresh);
+    let record = existing ? mergeRecords(existing, fresh) : fresh;
+    for (const apply of this.early.get(digest) ?? []) record = apply(record);
+    this.early.delete(digest);
+    this.put(record);
     if (what.config) this.wantLabels(what.config, digest);
   }
 
@@ -139,16 +150,20 @@ export class Inventory {
 
   /** Upstream said (or an import recorded) that `tag` points at `digest`: a sighting, and a verification. */
   tagSeen(at: Placement, tag: string, digest: string, when = this.now): void {
-    const record = this.index.get(digest);
-    if (!record) return;
     const sighting = { upstream: at.upstream, repository: at.repository, tag, firstSeen: when, lastSeen: when };
-    this.put({ ...record, tags: mergeTags(record.tags, [sighting]), from: { ...record.from, lastVerified: Math.max(record.from.lastVerified, when) } });
+    this.change(digest, (record) => ({
+      ...record,
+      tags: mergeTags(record.tags, [sighting]),
+      from: { ...record.from, lastVerified: Math.max(record.from.lastVerified, when) },
+    }));
   }
 
   /** A client pulled it: counts, last pulled, distinct clients, recent pulls. In memory only (see the header). */
   pulled(event: PullEvent): void {
-    const record = this.index.get(event.digest);
-    if (!record) return;
+    this.change(event.digest, (record) => this.withPull(record, event));
+  }
+
+  private withPull(record: InventoryRecord, event: PullEvent): InventoryRecord {
     const client = event.identity ?? event.clientAddress;
     const mine = record.pulls.counts[this.options.writer] ?? { pulls: 0, hits: 0 };
     const hit = event.cacheResult === 'hit';
@@ -164,7 +179,7 @@ export class Inventory {
       },
       ...record.pulls.recent,
     ].slice(0, recordBounds.recent);
-    this.put({
+    return {
       ...record,
       pulls: {
         counts: { ...record.pulls.counts, [this.options.writer]: { pulls: mine.pulls + 1, hits: mine.hits + (hit ? 1 : 0) } },
@@ -173,7 +188,19 @@ export class Inventory {
         clients: Object.keys(clients).length > recordBounds.clients ? boundClients(clients) : clients,
         recent,
       },
-    });
+    };
+  }
+
+  /** Changes a digest's record now, or once its manifest is stored (see `early`). */
+  private change(digest: string, apply: (record: InventoryRecord) => InventoryRecord): void {
+    const record = this.index.get(digest);
+    if (record) return this.put(apply(record));
+    let pending = this.early.get(digest);
+    if (!pending) {
+      if (this.early.size >= earlyDigests) this.early.delete(this.early.keys().next().value!);
+      this.early.set(digest, (pending = []));
+    }
+    if (pending.length < recordBounds.recent) pending.push(apply);
   }
 
   /** A blob was committed: a config some manifest waits on gives its labels now. */
