@@ -32,44 +32,56 @@ interface Key {
   readonly digest: string;
 }
 
+/** A record's place in the listing order; the record is replaced in place when only its contents change. */
+interface Entry extends Key {
+  record: InventoryRecord;
+}
+
 const maxLimit = 1000;
 
 export class InventoryIndex {
-  private readonly records = new Map<string, InventoryRecord>();
-  /** Newest first, then by digest: the listing order. */
-  private readonly order: Key[] = [];
-  private readonly byBlob = new Map<string, Set<string>>();
-  private readonly byChild = new Map<string, Set<string>>();
-  private readonly bySubject = new Map<string, Set<string>>();
-  private readonly byRepository = new Map<string, Set<string>>();
-  private readonly byTag = new Map<string, Set<string>>();
+  private readonly records = new Map<string, Entry>();
+  /**
+   * The listing order, stored oldest first so that the common insert (a record just fetched) is an append;
+   * listings walk it from the end. Ties of time are broken by digest.
+   */
+  private readonly order: Entry[] = [];
+  private readonly byBlob = new Map<string, Holders>();
+  private readonly byChild = new Map<string, Holders>();
+  private readonly bySubject = new Map<string, Holders>();
+  private readonly byRepository = new Map<string, Holders>();
+  private readonly byTag = new Map<string, Holders>();
 
   get size(): number {
     return this.records.size;
   }
 
   get(digest: string): InventoryRecord | undefined {
-    return this.records.get(digest);
+    return this.records.get(digest)?.record;
   }
 
-  values(): IterableIterator<InventoryRecord> {
-    return this.records.values();
+  *values(): IterableIterator<InventoryRecord> {
+    for (const entry of this.records.values()) yield entry.record;
   }
 
   put(record: InventoryRecord): void {
-    const old = this.records.get(record.digest);
-    if (old) this.unindex(old);
-    this.records.set(record.digest, record);
-    this.index(record, old);
+    const entry = this.records.get(record.digest);
+    if (entry) {
+      this.unindex(entry.record);
+      if (entry.at === record.from.firstFetched) entry.record = record;
+      else {
+        this.unplace(entry);
+        this.place({ at: record.from.firstFetched, digest: record.digest, record });
+      }
+    } else this.place({ at: record.from.firstFetched, digest: record.digest, record });
+    this.index(record);
   }
 
   remove(digest: string): void {
-    const old = this.records.get(digest);
-    if (!old) return;
-    this.unindex(old);
-    this.records.delete(digest);
-    const at = this.position({ at: old.from.firstFetched, digest });
-    if (this.order[at]?.digest === digest) this.order.splice(at, 1);
+    const entry = this.records.get(digest);
+    if (!entry) return;
+    this.unindex(entry.record);
+    this.unplace(entry);
   }
 
   /** One page of records matching `filter`, after `cursor`; `next` when there may be more. */
@@ -77,15 +89,15 @@ export class InventoryIndex {
     const size = Math.max(1, Math.min(maxLimit, Math.floor(limit) || 1));
     const matches = this.matcher(filter, pinned);
     const after = cursor ? decodeCursor(cursor) : undefined;
-    let i = after ? this.position(after) : 0;
-    if (after && this.order[i]?.digest === after.digest) i += 1;
+    // Walking down from the newest; after a cursor, from the entry just older than it.
+    let i = (after ? this.position(after) : this.order.length) - 1;
     const items: InventoryRecord[] = [];
-    for (; i < this.order.length && items.length < size; i++) {
-      const record = this.records.get(this.order[i]!.digest);
-      if (record && matches(record)) items.push(record);
+    for (; i >= 0 && items.length < size; i--) {
+      const record = this.order[i]!.record;
+      if (matches(record)) items.push(record);
     }
     const last = items[items.length - 1];
-    return i < this.order.length && last ? { items, next: encodeCursor({ at: last.from.firstFetched, digest: last.digest }) } : { items };
+    return i >= 0 && last ? { items, next: encodeCursor({ at: last.from.firstFetched, digest: last.digest }) } : { items };
   }
 
   /** Manifests naming `blob` (config or layer), and the indexes naming those, each once. */
@@ -93,16 +105,16 @@ export class InventoryIndex {
     const found = new Map<string, InventoryRecord>();
     const visit = (digest: string, depth: number): void => {
       if (depth > 4) return; // an index of indexes of …: deep enough for anything real, bounded for anything hostile
-      for (const parent of this.byChild.get(digest) ?? []) {
-        const record = this.records.get(parent);
+      for (const parent of holders(this.byChild, digest)) {
+        const record = this.get(parent);
         if (record && !found.has(parent)) {
           found.set(parent, record);
           visit(parent, depth + 1);
         }
       }
     };
-    for (const digest of this.byBlob.get(blob) ?? []) {
-      const record = this.records.get(digest);
+    for (const digest of holders(this.byBlob, blob)) {
+      const record = this.get(digest);
       if (!record) continue;
       found.set(digest, record);
       visit(digest, 0);
@@ -114,19 +126,19 @@ export class InventoryIndex {
 
   /** Indexes naming `digest` as a child. */
   parents(digest: string): InventoryRecord[] {
-    return [...(this.byChild.get(digest) ?? [])].flatMap((d) => this.records.get(d) ?? []);
+    return [...holders(this.byChild, digest)].flatMap((d) => this.get(d) ?? []);
   }
 
   /** Signatures, attestations, SBOMs whose subject is `digest`. */
   referrers(digest: string): InventoryRecord[] {
-    return [...(this.bySubject.get(digest) ?? [])].flatMap((d) => this.records.get(d) ?? []);
+    return [...holders(this.bySubject, digest)].flatMap((d) => this.get(d) ?? []);
   }
 
   /** Every tag → digest a repository's tags pointed to, by tag and then time. */
   history(upstream: string, repository: string): Array<TagState & { digest: string }> {
     const out: Array<TagState & { digest: string }> = [];
-    for (const digest of this.byRepository.get(`${upstream}/${repository}`) ?? []) {
-      const record = this.records.get(digest);
+    for (const digest of holders(this.byRepository, `${upstream}/${repository}`)) {
+      const record = this.get(digest);
       if (!record) continue;
       for (const sighting of record.tags) {
         if (sighting.upstream === upstream && sighting.repository === repository) out.push({ ...sighting, digest, current: this.isCurrent(sighting, digest) });
@@ -143,16 +155,14 @@ export class InventoryIndex {
   /** Records whose content was evicted before `before` (retention). */
   evictedBefore(before: number): string[] {
     const out: string[] = [];
-    for (const record of this.records.values()) if (isEvicted(record) && record.evictedAt! < before) out.push(record.digest);
+    for (const record of this.values()) if (isEvicted(record) && record.evictedAt! < before) out.push(record.digest);
     return out;
   }
 
   private isCurrent(sighting: TagSighting, digest: string): boolean {
     let best: { digest: string; lastSeen: number; firstSeen: number } | undefined;
-    for (const holder of this.byTag.get(tagKey(sighting)) ?? []) {
-      const found = this.records
-        .get(holder)
-        ?.tags.find((t) => t.upstream === sighting.upstream && t.repository === sighting.repository && t.tag === sighting.tag);
+    for (const holder of holders(this.byTag, tagKey(sighting))) {
+      const found = this.get(holder)?.tags.find((t) => t.upstream === sighting.upstream && t.repository === sighting.repository && t.tag === sighting.tag);
       if (!found) continue;
       if (!best || found.lastSeen > best.lastSeen || (found.lastSeen === best.lastSeen && found.firstSeen > best.firstSeen))
         best = { digest: holder, lastSeen: found.lastSeen, firstSeen: found.firstSeen };
@@ -174,15 +184,20 @@ export class InventoryIndex {
     };
   }
 
-  private index(record: InventoryRecord, old: InventoryRecord | undefined): void {
-    if (!old || old.from.firstFetched !== record.from.firstFetched) {
-      if (old) {
-        const at = this.position({ at: old.from.firstFetched, digest: old.digest });
-        if (this.order[at]?.digest === old.digest) this.order.splice(at, 1);
-      }
-      const key = { at: record.from.firstFetched, digest: record.digest };
-      this.order.splice(this.position(key), 0, key);
-    }
+  private place(entry: Entry): void {
+    this.records.set(entry.digest, entry);
+    const at = this.position(entry);
+    if (at === this.order.length) this.order.push(entry);
+    else this.order.splice(at, 0, entry);
+  }
+
+  private unplace(entry: Entry): void {
+    this.records.delete(entry.digest);
+    const at = this.position(entry);
+    if (this.order[at] === entry) this.order.splice(at, 1);
+  }
+
+  private index(record: InventoryRecord): void {
     for (const blob of record.what.blobs) add(this.byBlob, blob, record.digest);
     for (const child of record.what.manifests) add(this.byChild, child, record.digest);
     if (record.what.subject) add(this.bySubject, record.what.subject, record.digest);
@@ -204,10 +219,13 @@ export class InventoryIndex {
     }
   }
 
-  /** Where `key` is or would go in the listing order (binary search). */
+  /** Where `key` is or would go in the (oldest first) order: the first entry not before it (binary search). */
   private position(key: Key): number {
     let lo = 0;
     let hi = this.order.length;
+    // The common case, a record newer than all: no search.
+    const last = this.order[hi - 1];
+    if (!last || before(last, key)) return hi;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if (before(this.order[mid]!, key)) lo = mid + 1;
@@ -217,26 +235,43 @@ export class InventoryIndex {
   }
 }
 
-/** Listing order: newest first, then by digest. */
+/** Stored order: oldest first, ties by digest descending (so a listing, walked backwards, is newest first, then by digest). */
 function before(a: Key, b: Key): boolean {
-  return a.at !== b.at ? a.at > b.at : a.digest < b.digest;
+  return a.at !== b.at ? a.at < b.at : a.digest > b.digest;
 }
 
 function tagKey(sighting: Pick<TagSighting, 'upstream' | 'repository' | 'tag'>): string {
   return `${sighting.upstream}/${sighting.repository}:${sighting.tag}`;
 }
 
-function add(map: Map<string, Set<string>>, key: string, digest: string): void {
-  let set = map.get(key);
-  if (!set) map.set(key, (set = new Set()));
-  set.add(digest);
+/**
+ * The digests under one index key: most keys (a layer of one image, a tag seen once) have one, so it is kept as
+ * the string itself and becomes a Set only when a second arrives: 100,000 records would otherwise cost 400,000 Sets.
+ */
+type Holders = string | Set<string>;
+
+function add(map: Map<string, Holders>, key: string, digest: string): void {
+  const held = map.get(key);
+  if (held === undefined) map.set(key, digest);
+  else if (typeof held === 'string') {
+    if (held !== digest) map.set(key, new Set([held, digest]));
+  } else held.add(digest);
 }
 
-function drop(map: Map<string, Set<string>>, key: string, digest: string): void {
-  const set = map.get(key);
-  if (!set) return;
-  set.delete(digest);
-  if (set.size === 0) map.delete(key);
+function drop(map: Map<string, Holders>, key: string, digest: string): void {
+  const held = map.get(key);
+  if (held === undefined) return;
+  if (typeof held === 'string') {
+    if (held === digest) map.delete(key);
+    return;
+  }
+  held.delete(digest);
+  if (held.size === 1) map.set(key, held.values().next().value!);
+}
+
+function holders(map: Map<string, Holders>, key: string): Iterable<string> {
+  const held = map.get(key);
+  return held === undefined ? [] : typeof held === 'string' ? [held] : held;
 }
 
 function encodeCursor(key: Key): string {
