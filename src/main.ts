@@ -1,7 +1,4 @@
 // Composition root: the only place that builds concrete parts; also owns start-up and graceful shutdown.
-import { randomUUID } from 'node:crypto';
-import { stat } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Server as HttpServer } from 'node:http';
@@ -10,12 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import Keyv from 'keyv';
 import { createClient } from '@keyv/redis';
-import type { AuditSink } from './audit/audit-sink.js';
-import { FanOutSink } from './audit/fan-out-sink.js';
-import { JsonlFileSink } from './audit/jsonl-file-sink.js';
-import { NotificationSink } from './audit/notification-sink.js';
-import { Inventory } from './cache/inventory.js';
-import { InventoryQueries } from './cache/inventory-queries.js';
+import { auditSinks } from './audit/audit-sinks.js';
 import type { InventoryStore } from './cache/inventory-store.js';
 import type { PullEventSink } from './cache/pull-events.js';
 import type { BlobStore } from './cache/blob-store.js';
@@ -43,6 +35,7 @@ import { RedisFlightLocks } from './storage/redis-flight-locks.js';
 import { KeyvMetadataStore } from './storage/keyv-metadata-store.js';
 import { FileInventoryStore } from './storage/file-inventory-store.js';
 import { RedisInventoryStore } from './storage/redis-inventory-store.js';
+import { openInventoryReader, type InventoryReader } from './storage/inventory-reader.js';
 import { RegistryClient } from './upstream/registry-client.js';
 import { OfflineUpstream } from './upstream/offline-upstream.js';
 import { UpstreamRouter } from './upstream/router.js';
@@ -118,7 +111,7 @@ export async function assemble(
     pullThrough,
     close: async () => {
       // Before the stores close: what the inventory holds unwritten goes out now.
-      await pullThrough.closeInventory();
+      await pullThrough.inventory.close();
       pullThrough.close();
       await Promise.all(clients.map((c) => c.upstream.close()));
       // Closing the metadata store quits the Redis client too (keyv disconnects its adapter).
@@ -185,46 +178,12 @@ export type { ListFilter } from './cache/inventory-index.js';
  * The inventory of a tender that is not running (or of another replica's shared Redis), read directly for
  * `tender inventory`: its records, and the cache directory's sizes and pins for the cache state. Read-only.
  */
-export async function openInventory(config: Config): Promise<{ readonly queries: InventoryQueries; close(): Promise<void> }> {
-  // Read-only: a cache directory that is not there is a mistake to name, not one to create.
-  if (
-    !(await stat(config.cacheDir).then(
-      (s) => s.isDirectory(),
-      () => false,
-    ))
-  )
-    throw new Error(`cache directory ${config.cacheDir} does not exist`);
-  const blobs = await FsBlobStore.open(config.cacheDir, { clearTemp: false });
-  const sizes = new Map<string, number>();
-  for await (const blob of blobs.list()) sizes.set(blob.digest.value, blob.size);
-  const pins = new Set(config.pinnedDigests);
-  for await (const digest of blobs.pinned()) pins.add(digest);
+export async function openInventory(config: Config): Promise<InventoryReader> {
   const client = config.redis
     ? createClient({ url: config.redis.url, disableOfflineQueue: true, socket: { connectTimeout: 5000, reconnectStrategy: false } })
     : undefined;
-  if (client) {
-    client.on('error', () => undefined); // connect() rejects with it
-    await client.connect();
-  }
-  const store: InventoryStore = client
-    ? new RedisInventoryStore(client, 'tender')
-    : new FileInventoryStore(join(config.cacheDir, 'inventory', 'records.jsonl'));
-  const cache = { read: async () => undefined, size: (digest: string) => sizes.get(digest), pinned: (digest: string) => pins.has(digest) };
   const log = createLogger('warn', process.stderr);
-  const inventory = new Inventory(
-    store,
-    cache,
-    { writer: 'reader', flushIntervalMs: 60_000, retentionMs: Number.POSITIVE_INFINITY, clock: Date.now },
-    new Metrics({ processMetrics: false }),
-    log,
-  );
-  await inventory.open();
-  return {
-    queries: new InventoryQueries(inventory.index, cache, Date.now),
-    close: async () => {
-      if (client?.isOpen) client.destroy();
-    },
-  };
+  return openInventoryReader(config.cacheDir, config.pinnedDigests, client, new Metrics({ processMetrics: false }), log);
 }
 
 /** The blob store of a cache directory alone, for `tender verify` (which may run beside a serving tender). */
@@ -237,7 +196,7 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const metrics = options.metrics ?? new Metrics();
   // Before anything is opened: an unreadable or mismatched pair is a start-up error, not a half-started server.
   const certificate = config.tls ? await readCertificatePair(config.tls, AbortSignal.timeout(10_000)) : undefined;
-  const audit = auditSinks(config, log, metrics);
+  const audit = auditSinks(config.audit, config.port, log, metrics);
   let core: Core;
   try {
     core = await assemble(config, log, metrics, options.clock, audit ? { events: audit } : {});
@@ -248,7 +207,7 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const { router, pullThrough } = core;
   const clientAuth = config.auth ? new ClientAuth(config.auth) : undefined;
   pullThrough.startScrub();
-  pullThrough.startInventory();
+  pullThrough.inventory.start();
   const app = createApp({
     pullThrough,
     inventory: pullThrough.queries,
@@ -317,27 +276,4 @@ function listen(fetch: Parameters<typeof serve>[0]['fetch'], hostname: string, p
       : serve({ fetch, hostname, port }, onListening);
     server.once('error', reject);
   });
-}
-
-/** The pull audit's sinks as configured (a file, a notification listener, or both), behind one fan-out; none: undefined. */
-function auditSinks(config: Config, log: Logger, metrics: Metrics): AuditSink | undefined {
-  const counters = { delivered: metrics.auditDelivered, dropped: metrics.auditDropped, failedAttempts: metrics.auditFailedAttempts };
-  const sinks: Array<{ sink: 'file' | 'http'; adapter: AuditSink }> = [];
-  const { file, notifications } = config.audit;
-  if (file) sinks.push({ sink: 'file', adapter: new JsonlFileSink(file, { counters, log: log.child({ audit: 'file' }) }) });
-  if (notifications) {
-    const { url, headers, timeoutMs, batchSize, batchDelayMs, queueSize, backoffInitialMs, backoffMaxMs, baseUrl } = notifications;
-    // Who sends, as distribution names it: this host and port, and an id that changes with every start.
-    const source = { addr: `${hostname()}:${config.port}`, instanceID: randomUUID(), ...(baseUrl ? { baseUrl } : {}) };
-    const settings = { url, headers, timeoutMs, batchSize, batchDelayMs, queueSize, backoffInitialMs, backoffMaxMs, source };
-    sinks.push({ sink: 'http', adapter: new NotificationSink(settings, { counters, log: log.child({ audit: 'http' }) }) });
-  }
-  if (sinks.length === 0) return undefined;
-  metrics.initializeAudit(sinks.map(({ sink, adapter }) => ({ sink, pending: () => adapter.pending })));
-  return sinks.length === 1
-    ? sinks[0]!.adapter
-    : new FanOutSink(
-        sinks.map((s) => s.adapter),
-        log,
-      );
 }

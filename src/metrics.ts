@@ -149,7 +149,7 @@ export class Metrics {
 
   readonly cacheReadErrors = new Counter({
     name: 'tender_cache_read_errors_total',
-    help: 'Failures reading cache metadata, by kind (tag|manifest|link); the pull goes on as if nothing was recorded.',
+    help: 'Failures reading cache metadata, by kind (tag|manifest|link|listing); the pull goes on as if nothing was recorded.',
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
@@ -264,7 +264,7 @@ export class Metrics {
       this.upstreamQueueDepth.set({ upstream }, 0);
     }
     for (const kind of ['manifest', 'blob', 'metadata'] as const) this.cacheWriteErrors.inc({ kind }, 0);
-    for (const kind of ['tag', 'manifest', 'link'] as const) this.cacheReadErrors.inc({ kind }, 0);
+    for (const kind of ['tag', 'manifest', 'link', 'listing'] as const) this.cacheReadErrors.inc({ kind }, 0);
     for (const kind of ['manifest', 'blob'] as const) for (const reason of ['size', 'digest'] as const) this.cacheCorruptions.inc({ kind, reason }, 0);
     this.evictions.inc(0);
     this.scrubbedBytes.inc(0);

@@ -2,6 +2,7 @@
 //
 // Writes go to both (local first); reads try the shared store within a short deadline and fall back
 // to the local one. After a failure the shared store is left alone for a few seconds, then tried again.
+import type { ListingRecord } from './listing-records.js';
 import type { ManifestInfo, MetadataStore, TagRecord } from './metadata-store.js';
 
 export interface FallbackHooks {
@@ -67,6 +68,18 @@ export class FallbackMetadataStore implements MetadataStore {
 
   addLink(link: string): Promise<void> {
     return this.write((s) => s.addLink(link));
+  }
+
+  getListing(key: string): Promise<ListingRecord | undefined> {
+    return this.read((s) => s.getListing(key));
+  }
+
+  setListing(key: string, record: ListingRecord): Promise<void> {
+    return this.write((s) => s.setListing(key, record));
+  }
+
+  deleteListing(key: string): Promise<void> {
+    return this.write((s) => s.deleteListing(key));
   }
 
   /** The local store only: Redis trouble is handled by falling back, it does not make a replica unready. */

@@ -13,7 +13,6 @@ import type { Metrics } from '../metrics.js';
 import { describeError } from '../oci/errors.js';
 import { InventoryIndex } from './inventory-index.js';
 import {
-  boundClients,
   configLabels,
   describeManifest,
   mergeRecords,
@@ -23,6 +22,7 @@ import {
   type RecordSource,
   type TrustVerdict,
 } from './inventory-record.js';
+import { withPull } from './record-pulls.js';
 import type { InventoryStore } from './inventory-store.js';
 import type { PullEvent } from './pull-events.js';
 
@@ -160,35 +160,7 @@ export class Inventory {
 
   /** A client pulled it: counts, last pulled, distinct clients, recent pulls. In memory only (see the header). */
   pulled(event: PullEvent): void {
-    this.change(event.digest, (record) => this.withPull(record, event));
-  }
-
-  private withPull(record: InventoryRecord, event: PullEvent): InventoryRecord {
-    const client = event.identity ?? event.clientAddress;
-    const mine = record.pulls.counts[this.options.writer] ?? { pulls: 0, hits: 0 };
-    const hit = event.cacheResult === 'hit';
-    const clients = { ...record.pulls.clients, [client]: event.time };
-    const recent = [
-      {
-        at: event.time,
-        client,
-        result: event.cacheResult,
-        method: event.method,
-        ...(event.userAgent ? { userAgent: event.userAgent.slice(0, 256) } : {}),
-        ...(event.tag ? { tag: event.tag } : {}),
-      },
-      ...record.pulls.recent,
-    ].slice(0, recordBounds.recent);
-    return {
-      ...record,
-      pulls: {
-        counts: { ...record.pulls.counts, [this.options.writer]: { pulls: mine.pulls + 1, hits: mine.hits + (hit ? 1 : 0) } },
-        lastPulled: event.time,
-        ...(hit ? { lastHit: event.time } : record.pulls.lastHit !== undefined ? { lastHit: record.pulls.lastHit } : {}),
-        clients: Object.keys(clients).length > recordBounds.clients ? boundClients(clients) : clients,
-        recent,
-      },
-    };
+    this.change(event.digest, (record) => withPull(record, event, this.options.writer));
   }
 
   /** Changes a digest's record now, or once its manifest is stored (see `early`). */

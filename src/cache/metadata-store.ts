@@ -3,6 +3,8 @@
 // Split by user: tags.ts reads and writes TagRecords, manifests.ts ManifestRecords, visibility.ts
 // VisibilityLinks; each part is handed only its slice. Reads throw when the store cannot answer (EIO, a
 // broken Redis reply); the core degrades (cache-reads.ts), it never turns that into a 500.
+// The listings' slice (tags lists and referrers) is in listing-records.ts.
+import type { ListingRecords } from './listing-records.js';
 
 /** What a tag pointed to when tender last asked upstream. */
 export interface TagRecord {
@@ -49,7 +51,7 @@ export interface VisibilityLinks {
   removeLinks(digest: string): Promise<void>;
 }
 
-export interface MetadataStore extends TagRecords, ManifestRecords, VisibilityLinks {
+export interface MetadataStore extends TagRecords, ManifestRecords, VisibilityLinks, ListingRecords {
   /** Writes a probe record; throws when this replica's own store takes no writes (readiness). */
   probe(): Promise<void>;
   /** Releases files and connections; never throws. */

@@ -20,18 +20,20 @@ import { Listings, type ListingOptions } from './listings.js';
 import { Manifests, type ManifestAnswer, type ManifestOptions, type ManifestRequest } from './manifests.js';
 import type { MetadataStore } from './metadata-store.js';
 import type { DenialReason, Route, UpstreamPassthrough } from './ports.js';
-import { Inventory, type InventoryOptions } from './inventory.js';
-import { InventoryQueries } from './inventory-queries.js';
-import type { RecordSource, TrustVerdict } from './inventory-record.js';
+import type { Inventory, InventoryOptions } from './inventory.js';
+import type { InventoryQueries } from './inventory-queries.js';
+import type { RecordSource } from './inventory-record.js';
 import type { InventoryStore } from './inventory-store.js';
-import { pullEventOf } from './pull-event-of.js';
+import { wireInventory } from './inventory-wiring.js';
+import { announce, pullEventOf } from './pull-event-of.js';
 import type { PullEventSink } from './pull-events.js';
+import type { ReferrersAnswer } from './referrers.js';
 import { ServePolicies, type ServePolicy, type Verdict } from './serve-policy.js';
 import { StoredBlobs, type StoredBlobOptions } from './stored-blobs.js';
 import { Tags, type TagOptions } from './tags.js';
 import { Visibility } from './visibility.js';
 
-export type { BlobAnswer, ManifestAnswer, AdoptedImage, WalkedImage };
+export type { BlobAnswer, ManifestAnswer, AdoptedImage, WalkedImage, ReferrersAnswer };
 
 export interface CorePorts {
   readonly store: BlobStore;
@@ -70,7 +72,11 @@ export class PullThrough {
   private readonly tags: Tags;
   private readonly listings: Listings;
   private readonly policies: ServePolicies;
-  private readonly inventory: Inventory;
+  /**
+   * The inventory: `start()` writes in batches (serve), `close()` writes what is left, `verdict()` is how the
+   * signature code fills a record's trust part.
+   */
+  readonly inventory: Inventory;
   /** The inventory's answers (API, CLI, web page). */
   readonly queries: InventoryQueries;
 
@@ -88,30 +94,21 @@ export class PullThrough {
     const cluster = new ClusterFlight(ports.locks, options.cluster);
     const blobParts = { stored, store: ports.store, cluster, visibility, knownSizes: this.knownSizes, writes };
     this.blobs = new BlobCache(blobParts, options.blobs, this.shutdown.signal, metrics, log);
-    const inventoryCache = {
-      read: (digest: string, maxBytes: number) => stored.readSmall(parseDigest(digest), maxBytes, 'blob'),
-      size: (digest: string) => stored.size(parseDigest(digest)),
-      pinned: (digest: string) => stored.isPinned(parseDigest(digest)),
-    };
-    const inventoryOptions = options.inventory ?? { writer: 'tender', flushIntervalMs: 5_000, retentionMs: 7 * 24 * 3_600_000 };
-    const inventory = (this.inventory = new Inventory(ports.inventory, inventoryCache, { ...inventoryOptions, clock }, metrics, log));
-    this.queries = new InventoryQueries(inventory.index, inventoryCache, clock);
-    const at = (route: Route) => ({ upstream: route.upstream.name, repository: route.repository });
-    const onStored = (route: Route, digest: string, mediaType: string, body: Buffer) => inventory.stored(at(route), digest, mediaType, body);
-    const onTag = (route: Route, tag: string, record: { digest: string; checkedAt: number }) =>
-      inventory.tagSeen(at(route), tag, record.digest, record.checkedAt);
+    const wired = wireInventory({ stored, visibility, writes, metadata: ports.metadata }, ports.inventory, options.inventory, clock, metrics, log);
+    this.inventory = wired.inventory;
+    this.queries = wired.queries;
+    const { onStored, onTag } = wired;
     this.manifests = new Manifests({ stored, records: ports.metadata, visibility, writes, reads, onStored }, options.manifests, metrics, log);
     this.tags = new Tags(this.manifests, { records: ports.metadata, visibility, writes, reads, onTag }, options.tags, metrics, log);
-    stored.listen({
-      committed: (digest) => inventory.committed(digest),
-      // Records of evicted content go with it (they used to stay for good): the manifest record and visibility links now, the inventory's after its retention.
-      evicted: (digest) => {
-        inventory.evicted(digest);
-        void writes.attempt('metadata', 'manifest record removal', () => ports.metadata.deleteManifest(digest), { digest });
-        void visibility.forget(digest);
-      },
-    });
-    this.listings = new Listings(options.listings);
+    const tags = this.tags;
+    const listingParts = {
+      records: ports.metadata,
+      writes,
+      reads,
+      resolveTag: (route: Route, tag: string, request: ManifestRequest) => tags.resolve(route, tag, request),
+    };
+    const freshness = { ttlMs: options.tags.ttlMs, staleTimeoutMs: options.tags.staleTimeoutMs, clock };
+    this.listings = new Listings(listingParts, options.listings, freshness, log);
     this.policies = new ServePolicies(options.policies);
   }
 
@@ -120,7 +117,8 @@ export class PullThrough {
   /** A client's manifest request: the answer, announced as a pull event (audit and inventory) when the request names its client. */
   async manifest(route: Route, reference: string, request: ManifestRequest): Promise<ManifestAnswer> {
     const answer = await this.resolve(route, reference, request);
-    if (request.client) this.announce(route, isDigest(reference) ? undefined : reference, answer, request);
+    const tag = isDigest(reference) ? undefined : reference;
+    if (request.client) announce(pullEventOf(route, tag, answer, request.head, request.client, this.tags.clock()), this.inventory, this.ports.events);
     return answer;
   }
 
@@ -149,8 +147,13 @@ export class PullThrough {
     return this.listings.tags(route, query);
   }
 
-  async referrers(route: Route, reference: string, query: string): Promise<UpstreamPassthrough> {
-    return this.listings.referrers(route, parseDigest(reference), query);
+  /**
+   * The referrers of a digest in the route's repository, of `artifactType` only when given: the upstream's
+   * referrers API, else its referrers tag, else none; cached, served stale and offline (referrers.ts).
+   * The one lookup for the HTTP route and the signature policy; it runs no serve policy itself.
+   */
+  async referrers(route: Route, digest: string, artifactType?: string): Promise<ReferrersAnswer> {
+    return this.listings.referrers(route, parseDigest(digest), artifactType);
   }
 
   /**
@@ -181,12 +184,8 @@ export class PullThrough {
   ): Promise<WalkedImage> {
     const started = this.tags.clock();
     const walked = await this.walk(route, reference, options);
-    if (options.source)
-      this.inventory.sourced(
-        walked.manifests.map((m) => m.digest),
-        options.source,
-        started,
-      );
+    const digests = walked.manifests.map((m) => m.digest);
+    if (options.source) this.inventory.sourced(digests, options.source, started);
     return walked;
   }
 
@@ -246,11 +245,6 @@ export class PullThrough {
     await adoptImage(parts, image, this.tags.clock(), onWalked);
   }
 
-  /** A signature policy's verdict on a digest, for the inventory's trust part (the signature code calls this). */
-  recordVerdict(digest: string, verdict: TrustVerdict): void {
-    this.inventory.verdict(digest, verdict);
-  }
-
   /** Every tag with a record (export). */
   async *cachedTags(): AsyncIterable<{ upstream: string; repository: string; tag: string }> {
     for await (const { upstream, repository, tag } of this.ports.metadata.listTags()) yield { upstream, repository, tag };
@@ -264,16 +258,6 @@ export class PullThrough {
     const indexed = await this.stored.rebuild();
     await this.policies.prime({ digests: (route, reference) => this.cachedDigests(route, reference) });
     return indexed;
-  }
-
-  /** Starts writing the inventory in batches (serve); commands write theirs at closeInventory(). */
-  startInventory(): void {
-    this.inventory.start();
-  }
-
-  /** Writes what the inventory still holds unwritten; never rejects. */
-  closeInventory(): Promise<void> {
-    return this.inventory.close();
   }
 
   /** Starts the background scrub, when it has a rate; it ends at close(). For the serving process only. */
@@ -312,15 +296,4 @@ export class PullThrough {
     const local = await this.manifests.local(parseDigest(descriptor.digest), true);
     return local?.body ? { mediaType: local.mediaType, body: local.body } : undefined;
   };
-
-  /** One pull event, to the inventory's aggregates and the audit sink; neither awaited, neither can fail the pull. */
-  private announce(route: Route, tag: string | undefined, answer: ManifestAnswer, request: ManifestRequest): void {
-    try {
-      const event = pullEventOf(route, tag, answer, request.head, request.client!, this.tags.clock());
-      this.inventory.pulled(event);
-      this.ports.events?.emit(event);
-    } catch {
-      // A listener never fails a pull (see pull-events.ts).
-    }
-  }
 }

@@ -4,7 +4,6 @@ import { Command, Option } from 'commander';
 import type { Config } from '../config/config.js';
 import { parseDigest } from '../oci/digest.js';
 import { openInventory, type HistoryEntry, type ImageDetail, type ImageSummary, type ListFilter, type PullSummary } from '../main.js';
-import type { CommandLineIo } from './command-line.js';
 
 /** What a subcommand asks, answered by the API or by the local records alike. */
 interface Source {
@@ -24,6 +23,13 @@ interface Common {
 }
 
 export class InventoryUsageError extends Error {}
+
+/** Where the command reads its environment and writes (command-line.ts's CommandLineIo, which it is given). */
+interface CommandLineIo {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+}
 
 /** Adds `inventory` and its subcommands; `configuration` loads the settings (for the local mode). */
 export function addInventoryCommand(

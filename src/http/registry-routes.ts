@@ -11,6 +11,7 @@ import { apiVersionValue, digestETag, registryHeaders } from '../oci/registry-he
 import { formatLinkHeader, parseLinkHeader } from '../oci/link-header.js';
 import { contentRange, ifRangeAllows, parseRange } from '../oci/range.js';
 import { parseRegistryPath, type RegistryPath } from '../oci/registry-path.js';
+import { replyReferrers } from './listing-routes.js';
 import { reply, sent } from './reply.js';
 import type { AppEnv } from './request-state.js';
 import { sendFile, type BufferPool } from './send-file.js';
@@ -26,7 +27,7 @@ export interface RegistryDeps {
 }
 
 /** Query parameters forwarded upstream; `ns` is ours and never leaves. */
-const forwardedQuery: Record<string, readonly string[]> = { tags: ['n', 'last'], referrers: ['artifactType'] };
+const forwardedQuery: Record<string, readonly string[]> = { tags: ['n', 'last'] };
 
 export function registryHandler(deps: RegistryDeps) {
   return async (c: Context<AppEnv>): Promise<Response> => {
@@ -68,8 +69,9 @@ export function registryHandler(deps: RegistryDeps) {
       case 'blob':
         return blob(c, deps, route, path, base, head);
       case 'tags':
-      case 'referrers':
         return passthrough(c, deps, route, path, base, pathname, query, ns);
+      case 'referrers':
+        return replyReferrers(c, deps.pullThrough, route, path.digest, base, query);
     }
   };
 }
@@ -161,7 +163,7 @@ async function passthrough(
   c: Context<AppEnv>,
   deps: RegistryDeps,
   route: Route,
-  path: Extract<RegistryPath, { kind: 'tags' | 'referrers' }>,
+  path: Extract<RegistryPath, { kind: 'tags' }>,
   base: Record<string, string>,
   pathname: string,
   query: URLSearchParams,
@@ -170,7 +172,7 @@ async function passthrough(
   const upstreamQuery = new URLSearchParams();
   for (const key of forwardedQuery[path.kind] ?? []) for (const value of query.getAll(key)) upstreamQuery.append(key, value);
   const search = upstreamQuery.size > 0 ? `?${upstreamQuery.toString()}` : '';
-  const answer = path.kind === 'tags' ? await deps.pullThrough.listTags(route, search) : await deps.pullThrough.referrers(route, path.digest, search);
+  const answer = await deps.pullThrough.listTags(route, search);
   const state = c.get('state');
   state.source = 'upstream';
   state.bytes = c.req.method === 'HEAD' ? 0 : answer.body.length;

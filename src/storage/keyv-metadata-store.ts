@@ -1,5 +1,6 @@
 // MetadataStore over keyv: the embedded file store by default, Redis when configured.
 import Keyv from 'keyv';
+import type { ListingRecord } from '../cache/listing-records.js';
 import type { ManifestInfo, MetadataStore, TagRecord } from '../cache/metadata-store.js';
 
 /** Lists raw stored entries by key prefix; keyv itself can iterate only some of its adapters. */
@@ -66,6 +67,18 @@ export class KeyvMetadataStore implements MetadataStore {
     // The public link is always named the same: removed even when a cache from before the list has it.
     for (const link of new Set([...listed, `public@${digest}`])) await this.keyv.delete(`link:${link}`);
     await this.keyv.delete(`links:${digest}`);
+  }
+
+  async getListing(key: string): Promise<ListingRecord | undefined> {
+    return (await this.keyv.get<ListingRecord>(`listing:${key}`)) ?? undefined;
+  }
+
+  async setListing(key: string, record: ListingRecord): Promise<void> {
+    await this.keyv.set(`listing:${key}`, record);
+  }
+
+  async deleteListing(key: string): Promise<void> {
+    await this.keyv.delete(`listing:${key}`);
   }
 
   async probe(): Promise<void> {

@@ -102,6 +102,36 @@ function contract(open: () => Promise<{ store: MetadataStore; dispose(): Promise
     }
   });
 
+  it('keeps listing records (tags lists, referrers) by key, none of them a tag record', async () => {
+    const { store, dispose } = await open();
+    try {
+      const referrers = {
+        kind: 'referrers' as const,
+        source: 'tag' as const,
+        manifests: [
+          { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'b'.repeat(64)}`, size: 7, annotations: { 'org.example.kept': 'yes' } },
+        ],
+        checkedAt: 5,
+      };
+      const tags = { kind: 'tags' as const, tags: Array.from({ length: 5_000 }, (_, i) => `v${i}`), checkedAt: 6 };
+      expect(await store.getListing('tags:docker.io/library/nginx')).toBeUndefined();
+      await store.setListing('tags:docker.io/library/nginx', tags);
+      await store.setListing(`referrers:docker.io/library/nginx@sha256:${'a'.repeat(64)}`, referrers);
+      expect(await store.getListing('tags:docker.io/library/nginx')).toEqual(tags);
+      expect(await store.getListing(`referrers:docker.io/library/nginx@sha256:${'a'.repeat(64)}`)).toEqual(referrers);
+      await store.deleteListing('tags:docker.io/library/nginx');
+      expect(await store.getListing('tags:docker.io/library/nginx')).toBeUndefined();
+      if (listsTags) {
+        const listed = [];
+        for await (const entry of store.listTags()) listed.push(entry);
+        expect(listed).toEqual([]);
+      }
+    } finally {
+      await store.close();
+      await dispose();
+    }
+  });
+
   it('takes a write probe, which records no tag', async () => {
     const { store, dispose } = await open();
     try {

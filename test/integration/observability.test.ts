@@ -361,6 +361,9 @@ describeWithBinaries(['promtool', 'prometheus', 'docker-registry', 'kubectl'], '
               // One damaged layer found at minute 8; manifests stay clean.
               series('tender_cache_corruptions_total', { ...t, kind: 'blob', reason: 'digest' }, '0x8 1x20'),
               series('tender_cache_corruptions_total', { ...t, kind: 'manifest', reason: 'size' }, '0x30'),
+              // Tag records unreadable from minute 12 on; manifest records fine.
+              series('tender_cache_read_errors_total', { ...t, kind: 'tag' }, '0x12 3x20'),
+              series('tender_cache_read_errors_total', { ...t, kind: 'manifest' }, '0x30'),
             ],
             alert_rule_test: [
               { eval_time: '100m', alertname: 'TenderCacheHitRatioLow', exp_alerts: [{ exp_labels: { ...t, severity: 'warning' } }] },
@@ -375,6 +378,8 @@ describeWithBinaries(['promtool', 'prometheus', 'docker-registry', 'kubectl'], '
                 exp_alerts: [{ exp_labels: { ...t, kind: 'blob', reason: 'digest', severity: 'warning' } }],
               },
               { eval_time: '29m', alertname: 'TenderCacheCorruption', exp_alerts: [] },
+              { eval_time: '10m', alertname: 'TenderCacheReadErrors', exp_alerts: [] },
+              { eval_time: '14m', alertname: 'TenderCacheReadErrors', exp_alerts: [{ exp_labels: { ...t, kind: 'tag', severity: 'warning' } }] },
               { eval_time: '10m', alertname: 'TenderCacheNearCap', exp_alerts: [] }, // `for: 30m`
             ],
           },

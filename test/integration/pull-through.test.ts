@@ -249,10 +249,16 @@ describeWithBinaries(['docker-registry'], 'pull-through against a real upstream'
     expect(JSON.parse(unknown.body.toString()).errors[0].code).toBe('NAME_UNKNOWN');
   });
 
-  it('answers referrers with 404 when the upstream has no referrers API', async () => {
+  it('answers referrers itself when the upstream has no referrers API: the referrers tag, else an empty index', async () => {
+    registry.resetLog();
     const res = await http(`${base()}/v2/library/app/referrers/${image.digest}?ns=registry.test:5000`);
-    expect(res.status).toBe(404);
-    expect(JSON.parse(res.body.toString()).errors[0].code).toBe('MANIFEST_UNKNOWN');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toBe('application/vnd.oci.image.index.v1+json');
+    expect(JSON.parse(res.body.toString())).toEqual({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] });
+    await registry.settle();
+    // The spec's client fallback: the API (a 404 from distribution 2.8), then the sha256-<hex> tag.
+    const asked = registry.requests().map((r) => `${r.kind} ${r.status}`);
+    expect(asked).toEqual(['referrers 404', 'manifests 404']);
   });
 
   it('refuses push and delete with 405 UNSUPPORTED', async () => {

@@ -25,6 +25,8 @@ export interface CoreSettings {
   readonly policies?: readonly ServePolicy[];
   readonly locks?: FlightLocks;
   readonly maxBlobBytes?: number;
+  /** Bounds on the lists read from upstream (tags lists, referrers). */
+  readonly listingLimits?: CoreOptions['listings']['limits'];
   /** Shares the store and metadata of another core (a second replica on the same volume). */
   readonly shareWith?: CoreUnderTest;
   /** Where inventory records persist (in memory only when absent). */
@@ -89,7 +91,7 @@ export async function coreUnderTest(settings: CoreSettings = {}): Promise<CoreUn
       policies: new TagPolicies(settings.tagPolicies ?? new Map()),
       clock: () => core.now,
     },
-    listings: { upstreamTimeoutMs: 5_000 },
+    listings: { upstreamTimeoutMs: 5_000, ...(settings.listingLimits ? { limits: settings.listingLimits } : {}) },
     policies: settings.policies ?? [],
     inventory: { writer: 'test', flushIntervalMs: 60_000, retentionMs: settings.inventoryRetentionMs ?? 7 * 86_400_000 },
   };

@@ -107,7 +107,7 @@ describe('inventory records from pulls', () => {
     // The core's own walks are no pulls.
     await core.pullThrough.image(route, 'v1');
     expect(core.pullThrough.queries.pulls(image.digest)!.pulls).toBe(7);
-    await core.pullThrough.closeInventory();
+    await core.pullThrough.inventory.flush();
     expect(store.saves).toBe(1);
     expect(store.records.get(image.digest)!.pulls.counts).toEqual({ test: { pulls: 7, hits: 6 } });
   });
@@ -119,11 +119,11 @@ describe('inventory records from pulls', () => {
     const core = await coreUnderTest({ inventory: store });
     await core.pullThrough.manifest(routeTo(upstream, 'team/app'), 'v1', get());
     store.writeFailure = new Error('EIO');
-    await core.pullThrough.closeInventory();
+    await core.pullThrough.inventory.flush();
     expect(await counter(core.metrics, 'tender_inventory_write_errors_total')).toBe(1);
     expect(store.records.size).toBe(0);
     store.writeFailure = undefined;
-    await core.pullThrough.closeInventory();
+    await core.pullThrough.inventory.flush();
     expect(store.records.get(image.digest)?.tags.map((t) => t.tag)).toEqual(['v1']);
   });
 
@@ -133,7 +133,7 @@ describe('inventory records from pulls', () => {
     const store = new MemoryInventoryStore();
     const first = await coreUnderTest({ inventory: store });
     await first.pullThrough.manifest(routeTo(upstream, 'team/app'), 'v1', get());
-    await first.pullThrough.closeInventory();
+    await first.pullThrough.inventory.flush();
     const second = await coreUnderTest({ inventory: store });
     expect(second.pullThrough.queries.show(image.digest)).toMatchObject({ tags: ['v1'], pulls: 1 });
   });
@@ -162,10 +162,10 @@ describe('eviction and the records of evicted content', () => {
     expect(core.pullThrough.queries.show(old.digest)).toMatchObject({ state: 'evicted', tags: ['old'] });
     expect(core.pullThrough.queries.list({}, undefined, 100).images.map((i) => i.digest)).not.toContain(old.digest);
     expect(core.pullThrough.queries.list({ state: 'evicted' }, undefined, 100).images.map((i) => i.digest)).toContain(old.digest);
-    await core.pullThrough.closeInventory();
+    await core.pullThrough.inventory.flush();
     expect(store.records.has(old.digest)).toBe(true);
     core.advance(3_600_001);
-    await core.pullThrough.closeInventory();
+    await core.pullThrough.inventory.flush();
     expect(core.pullThrough.queries.show(old.digest)).toBeUndefined();
     expect(store.records.has(old.digest)).toBe(false);
   });
@@ -196,7 +196,7 @@ describe('listing', () => {
     expect(core.pullThrough.queries.list({ signed: true }, undefined, 10).images).toEqual([]);
     // A cursor that is not ours starts from the top rather than failing.
     expect(core.pullThrough.queries.list({}, '%%%not-a-cursor', 1).images.map((i) => i.digest)).toEqual([digests[4]]);
-    core.pullThrough.recordVerdict(digests[0]!, { policy: 'cosign-keys', verified: true, key: 'release', at: core.now });
+    core.pullThrough.inventory.verdict(digests[0]!, { policy: 'cosign-keys', verified: true, key: 'release', at: core.now });
     expect(core.pullThrough.queries.list({ signed: true }, undefined, 10).images.map((i) => [i.digest, i.signature])).toEqual([[digests[0], 'verified']]);
   });
 });

@@ -1,5 +1,6 @@
 // An in-memory MetadataStore for unit tests of the core, with switches that make reads or writes fail
 // the way a broken disk (EIO) or a broken Redis answer does.
+import type { ListingRecord } from '../../../src/cache/listing-records.js';
 import type { ManifestInfo, MetadataStore, TagRecord } from '../../../src/cache/metadata-store.js';
 
 export function eio(): NodeJS.ErrnoException {
@@ -12,12 +13,13 @@ export class MemoryMetadataStore implements MetadataStore {
   readonly tags = new Map<string, TagRecord>();
   readonly manifests = new Map<string, ManifestInfo>();
   readonly links = new Set<string>();
+  readonly listings = new Map<string, ListingRecord>();
   /** When set, every read (getTag, getManifest, hasLink) rejects with it. */
   readFailure: unknown;
   /** When set, every write rejects with it. */
   writeFailure: unknown;
   /** Reads made, by method: what the core asked the store rather than its own memory. */
-  readonly reads = { tag: 0, manifest: 0, link: 0 };
+  readonly reads = { tag: 0, manifest: 0, link: 0, listing: 0 };
 
   async getTag(upstream: string, repository: string, tag: string): Promise<TagRecord | undefined> {
     this.reads.tag += 1;
@@ -73,6 +75,23 @@ export class MemoryMetadataStore implements MetadataStore {
   async addLink(link: string): Promise<void> {
     this.failWrite();
     this.links.add(link);
+  }
+
+  async getListing(key: string): Promise<ListingRecord | undefined> {
+    this.reads.listing += 1;
+    this.failRead();
+    return this.listings.get(key);
+  }
+
+  async setListing(key: string, record: ListingRecord): Promise<void> {
+    this.failWrite();
+    // Stored as a copy, as a real store serializes it: the core must not rely on keeping its own object.
+    this.listings.set(key, structuredClone(record));
+  }
+
+  async deleteListing(key: string): Promise<void> {
+    this.failWrite();
+    this.listings.delete(key);
   }
 
   async probe(): Promise<void> {

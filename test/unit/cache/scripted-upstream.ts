@@ -32,6 +32,12 @@ export class ScriptedUpstream implements Upstream {
   failure: unknown;
   /** When set, every call waits until its signal aborts (an upstream that does not answer). */
   hang = false;
+  /** Whether upstream has the referrers API; without it, GET …/referrers/… is a 404 (MANIFEST_UNKNOWN from the client). */
+  referrersApi = true;
+  /** What the referrers API lists, by subject digest (descriptors as upstream sends them, good or bad). */
+  readonly referrerLists = new Map<string, unknown[]>();
+  /** Entries per page of the referrers API and the tags list (a Link to the next page); all on one page when unset. */
+  pageSize: number | undefined;
   private readonly manifests = new Map<string, { body: Buffer; mediaType: string }>();
   private readonly tags = new Map<string, string>();
   private readonly blobs = new Map<string, Buffer>();
@@ -138,16 +144,31 @@ export class ScriptedUpstream implements Upstream {
     return { size: this.blob(repository, digest).length };
   }
 
-  async listTags(repository: string, _query: string, signal: AbortSignal): Promise<UpstreamPassthrough> {
-    await this.answer({ method: 'listTags', repository, reference: 'tags' }, signal);
+  /** Tags in the order they were pushed (not sorted: the core orders them), paged by `pageSize` with `?page=`. */
+  async listTags(repository: string, query: string, signal: AbortSignal): Promise<UpstreamPassthrough> {
+    await this.answer({ method: 'listTags', repository, reference: `tags${query}` }, signal);
     const tags = [...this.tags.keys()].filter((k) => k.startsWith(`${repository}:`)).map((k) => k.slice(repository.length + 1));
-    return { status: 200, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ name: repository, tags })) };
+    if (tags.length === 0) throw new OciError('NAME_UNKNOWN', `${this.name}/${repository} is not known upstream`);
+    const { items, link } = this.page(tags, query);
+    const body = Buffer.from(JSON.stringify({ name: repository, tags: items }));
+    return { status: 200, headers: { 'content-type': 'application/json', ...(link ? { link } : {}) }, body };
   }
 
-  async referrers(repository: string, digest: string, _query: string, signal: AbortSignal): Promise<UpstreamPassthrough> {
-    await this.answer({ method: 'referrers', repository, reference: digest }, signal);
-    const index = { schemaVersion: 2, mediaType: mediaTypes.ociIndex, manifests: [] };
-    return { status: 200, headers: { 'content-type': mediaTypes.ociIndex }, body: Buffer.from(JSON.stringify(index)) };
+  async referrers(repository: string, digest: string, query: string, signal: AbortSignal): Promise<UpstreamPassthrough> {
+    await this.answer({ method: 'referrers', repository, reference: `${digest}${query}` }, signal);
+    if (!this.referrersApi) throw new OciError('MANIFEST_UNKNOWN', `referrers not found upstream (${this.name})`);
+    const { items, link } = this.page(this.referrerLists.get(digest) ?? [], query);
+    const index = { schemaVersion: 2, mediaType: mediaTypes.ociIndex, manifests: items };
+    return { status: 200, headers: { 'content-type': mediaTypes.ociIndex, ...(link ? { link } : {}) }, body: Buffer.from(JSON.stringify(index)) };
+  }
+
+  /** One page of a list, and the link to the next as the upstream client hands it on (reduced to its query). */
+  private page<T>(all: readonly T[], query: string): { items: readonly T[]; link: string | undefined } {
+    if (this.pageSize === undefined) return { items: all, link: undefined };
+    const start = Number(new URLSearchParams(query).get('page') ?? '0') * this.pageSize;
+    const items = all.slice(start, start + this.pageSize);
+    const more = start + this.pageSize < all.length;
+    return { items, link: more ? `<?page=${start / this.pageSize + 1}>; rel="next"` : undefined };
   }
 
   private async answer(call: UpstreamCall, signal: AbortSignal): Promise<void> {

@@ -8,7 +8,7 @@ import { request } from 'undici';
 import type { BlobAnswer } from '../../../src/cache/blob-cache.js';
 import type { OpenBlob } from '../../../src/cache/serve-verification.js';
 import type { Upstream } from '../../../src/cache/ports.js';
-import type { ManifestAnswer } from '../../../src/cache/pull-through.js';
+import type { ManifestAnswer, ReferrersAnswer } from '../../../src/cache/pull-through.js';
 import { createApp, nodeFetch } from '../../../src/http/app.js';
 import type { RegistryCore } from '../../../src/http/registry-routes.js';
 import { BufferPool } from '../../../src/http/send-file.js';
@@ -86,10 +86,10 @@ export class ScriptedCore implements RegistryCore {
     return { status: 200, headers: { 'content-type': 'application/json' }, body };
   }
 
-  async referrers(route: Parameters<RegistryCore['referrers']>[0], reference: string, query: string) {
-    this.calls.push({ method: 'referrers', upstream: route.upstream.name, repository: route.repository, reference: `${reference}${query}` });
+  async referrers(route: Parameters<RegistryCore['referrers']>[0], digest: string, artifactType?: string): Promise<ReferrersAnswer> {
+    this.calls.push({ method: 'referrers', upstream: route.upstream.name, repository: route.repository, reference: `${digest} ${artifactType ?? '(all)'}` });
     const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] }));
-    return { status: 200, headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' }, body };
+    return { manifests: [], body, filtered: artifactType !== undefined, source: 'none', checkedAt: 0, result: 'hit' };
   }
 }
 

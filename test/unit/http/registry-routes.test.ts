@@ -188,7 +188,8 @@ describe('tags and referrers', () => {
     expect(head.headers['content-length']).toBe(get.headers['content-length']);
     const referrers = await app.fetch(`/v2/library/nginx/referrers/${manifestDigest}?artifactType=application/x`);
     expect(referrers.headers['content-type']).toBe('application/vnd.oci.image.index.v1+json');
-    expect(app.core.calls[2]).toMatchObject({ method: 'referrers', reference: `${manifestDigest}?artifactType=application%2Fx` });
+    expect(referrers.headers['oci-filters-applied']).toBe('artifactType');
+    expect(app.core.calls[2]).toMatchObject({ method: 'referrers', reference: `${manifestDigest} application/x` });
   });
 });
 
