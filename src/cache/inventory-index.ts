@@ -66,6 +66,12 @@ export class InventoryIndex {
 
   put(record: InventoryRecord): void {
     const entry = this.records.get(record.digest);
+    const old = entry?.record;
+    // A pull changes only counts: nothing any index is keyed by. That costs one assignment, not a re-index.
+    if (entry && old!.what === record.what && old!.tags === record.tags && old!.from === record.from) {
+      entry.record = record;
+      return;
+    }
     if (entry) {
       this.unindex(entry.record);
       if (entry.at === record.from.firstFetched) entry.record = record;
