@@ -129,7 +129,8 @@ export class Inventory {
     for (const apply of this.early.get(digest) ?? []) record = apply(record);
     this.early.delete(digest);
     this.put(record);
-    if (what.config) this.wantLabels(what.config, digest);
+    // Read once per record: a record whose config was read (labels or none, `{}`) never reads it again.
+    if (what.config && !record.what.labels) this.wantLabels(what.config, digest);
   }
 
   /** Content already in the cache recorded by other means (`tender import`): its manifest read from the cache. */
@@ -222,7 +223,8 @@ export class Inventory {
     // Too large to be a config worth reading: the record goes without labels rather than reading it into memory.
     const body =
       size !== undefined && size <= recordBounds.configBytes ? await this.cache.read(config, recordBounds.configBytes).catch(() => undefined) : undefined;
-    const labels = body ? configLabels(body) : undefined;
+    // None found is remembered as {}: the config is not read again for this record.
+    const labels = body ? (configLabels(body) ?? {}) : undefined;
     if (!labels) return;
     for (const digest of waiting) {
       const record = this.index.get(digest);
