@@ -2,7 +2,7 @@
 // 100,000 cached digests: by digest; in listing order (first fetched, newest first; a cursor is a position in it);
 // blob → manifests naming it; child → indexes naming it; subject → referrers; repository → digests its tags
 // pointed to; `upstream/repository:tag` → digests seen under it (the current one is the last confirmed).
-// Keeping it in memory costs about 1 KiB a record (measured in test/unit/cache/inventory-scale.test.ts).
+// Every record is kept in memory (about 1 KiB each, estimated from the record shape, not measured).
 import { repositoryMatcher } from '../oci/repository-pattern.js';
 import { isEvicted, type InventoryRecord, type TagSighting } from './inventory-record.js';
 
