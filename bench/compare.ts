@@ -8,7 +8,7 @@
 //   npm run bench:compare -- --variant warn:dist/cli/tender.js:warn --variant info:dist/cli/tender.js:info
 //   npm run bench:compare -- --variant tender:dist/cli/tender.js --variant node:@node --variant skeleton:@hono-skeleton
 //
-// A variant is label:entry[:logLevel]. The entry is a tender.js (a copy of dist/ elsewhere needs node_modules
+// A variant is label:entry[:logLevel[:workers]] (workers: a number or auto; default 1, one process). The entry is a tender.js (a copy of dist/ elsewhere needs node_modules
 // resolvable from it, e.g. a symlink), or @node, @hono, @hono-skeleton: a bare server (bench/calibration-server.ts)
 // answering with the response the first tender variant gave on that path. The first variant must be a tender.
 // Options: --paths blob,manifest,tag  --rounds 6  --seconds 5  --no-build.
@@ -30,17 +30,20 @@ const { values } = parseArgs({
   },
 });
 
-type Variant = { label: string; logLevel: 'warn' | 'info' } & ({ entry: string } | { bare: BareKind });
+type Variant = { label: string; logLevel: 'warn' | 'info'; workers: number | 'auto' } & ({ entry: string } | { bare: BareKind });
 
 const bareKinds: readonly BareKind[] = ['node', 'hono', 'hono-skeleton'];
 
 function parseVariant(text: string): Variant {
-  const [label, entry, logLevel = 'warn'] = text.split(':');
-  if (!label || !entry || (logLevel !== 'warn' && logLevel !== 'info')) throw new Error(`--variant label:entry[:warn|info], not ${JSON.stringify(text)}`);
-  if (!entry.startsWith('@')) return { label, entry, logLevel };
+  const [label, entry, logLevel = 'warn', workerText = '1'] = text.split(':');
+  const workers = workerText === 'auto' ? 'auto' : Number(workerText);
+  if (!label || !entry || (logLevel !== 'warn' && logLevel !== 'info') || (workers !== 'auto' && !(Number.isInteger(workers) && workers >= 1))) {
+    throw new Error(`--variant label:entry[:warn|info[:workers]], not ${JSON.stringify(text)}`);
+  }
+  if (!entry.startsWith('@')) return { label, entry, logLevel, workers };
   const bare = entry.slice(1) as BareKind;
   if (!bareKinds.includes(bare)) throw new Error(`a bare variant is one of ${bareKinds.map((k) => `@${k}`).join(', ')}, not ${entry}`);
-  return { label, bare, logLevel };
+  return { label, bare, logLevel, workers };
 }
 
 const variants = values.variant.map(parseVariant);
@@ -70,7 +73,7 @@ async function main(): Promise<void> {
     const dir = await cleanup.tempDir('compare');
     const logFd = openSync(join(dir, 'tender.log'), 'w');
     cleanup.add(() => closeSync(logFd));
-    const t = await startTenderProxy(cleanup, upstream.url, { entry: v.entry, logLevel: v.logLevel, stdoutFd: logFd, label: v.label });
+    const t = await startTenderProxy(cleanup, upstream.url, { entry: v.entry, logLevel: v.logLevel, stdoutFd: logFd, label: v.label, workers: v.workers });
     tenders.set(i, { base: t.url, pid: t.pid });
   }
   const others = variants.slice(1);

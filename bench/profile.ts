@@ -61,7 +61,12 @@ async function main(): Promise<void> {
     // At info every request writes a JSON line: into a file, as into a container runtime's log pipe, not the driver.
     const logFd = openSync(join(dir, 'tender.log'), 'w');
     scope.add(() => closeSync(logFd));
-    const tender = await startTenderProxy(scope, upstream.url, { logLevel, stdoutFd: logFd, ...(target === 'tender' ? { nodeArgs: profArgs } : {}) });
+    const tender = await startTenderProxy(scope, upstream.url, {
+      logLevel,
+      stdoutFd: logFd,
+      workers: 1,
+      ...(target === 'tender' ? { nodeArgs: profArgs } : {}),
+    });
     const tenderReq = hitRequest(path, tender.url, content);
     await warm(tenderReq);
     let server: { url: string; child: ChildProcess } = { url: tender.url, child: tender.spawned.child };

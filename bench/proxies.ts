@@ -6,7 +6,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, spawnTracked, waitForHttp, type Cleanup, type Spawned } from './procs.js';
 
-export type ProxyId = 'tender' | 'registry' | 'nginx';
+/** `tender` runs with `workers: auto`, `tender1` with `workers: 1` (issue 17: side by side in one run). */
+export type ProxyId = 'tender' | 'tender1' | 'registry' | 'nginx';
 
 export interface Proxy {
   id: ProxyId;
@@ -42,10 +43,7 @@ export type TenderWorkers = number | 'auto';
 
 /** How the bench runs one tender; every field left out is tender's default. */
 export interface TenderOptions {
-  /**
-   * Written into tender's config as `workers:` when set; left out, tender runs its default (today one process).
-   * Set it once tender has the setting (issue 17): until then tender refuses the unknown key at start.
-   */
+  /** Written into tender's config as `workers:` when set; left out, tender runs its default (`auto`). */
   readonly workers?: TenderWorkers | undefined;
   /** A cache directory shared with another tender (scale-out); default: a new empty one. */
   readonly cacheDir?: string;
@@ -60,6 +58,8 @@ export interface TenderOptions {
   readonly entry?: string;
   /** An open file descriptor for tender's stdout (its log), instead of a pipe into the driver. */
   readonly stdoutFd?: number;
+  /** Which column of the table this tender is (default `tender`). */
+  readonly id?: 'tender' | 'tender1';
 }
 
 /** BENCH_TENDER_WORKERS=auto|<n>: the `workers` setting for the tender the scenarios run against (unset: the default). */
@@ -104,7 +104,7 @@ export async function startTenderProxy(cleanup: Cleanup, upstreamUrl: string, op
   await waitForHttp(`${url}/v2/`, spawned, label);
   const workers = options.workers === undefined ? 'workers not set' : `workers: ${options.workers}`;
   return {
-    id: 'tender',
+    id: options.id ?? 'tender',
     label,
     url,
     pid: spawned.child.pid ?? 0,

@@ -95,7 +95,7 @@ export async function replicaColdHerd(
         slowestFirstByteMs: per.slowestFirstByteMs,
         ok: per.ok,
         clients: per.clients,
-        hwmBytes: await hwmNow(r.pid),
+        hwmBytes: await hwmNow(r.pid, r.includeChildren),
       });
     }
     const diagnostics: string[] = [];

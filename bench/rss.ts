@@ -61,9 +61,16 @@ export class PeakRss {
   }
 }
 
-/** The kernel's peak resident memory (VmHWM) of one process so far, in bytes; undefined once it has exited. */
-export function hwmNow(pid: number): Promise<number | undefined> {
-  return statusField(pid, 'VmHWM');
+/**
+ * The kernel's peak resident memory (VmHWM) of one process so far, in bytes, with its children's (a tender with
+ * workers) when asked; undefined once it has exited.
+ */
+export async function hwmNow(pid: number, includeChildren = false): Promise<number | undefined> {
+  const own = await statusField(pid, 'VmHWM');
+  if (own === undefined || !includeChildren) return own;
+  let bytes = own;
+  for (const child of await childPids(pid)) bytes += (await statusField(child, 'VmHWM')) ?? 0;
+  return bytes;
 }
 
 /**

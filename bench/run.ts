@@ -42,11 +42,12 @@ import { renderTable } from './table.js';
 import { TAG, fillUpstream, pushHugeBlob, startUpstream } from './upstream.js';
 
 /**
- * The tender every scenario runs against. `workers` is written into its config when set (BENCH_TENDER_WORKERS);
- * unset, tender runs its default. Issue 17 adds the setting and a second tender column (`workers: 1` beside
- * `workers: auto`).
+ * The tenders every scenario runs against, side by side (issue 17): `workers: auto` (or BENCH_TENDER_WORKERS),
+ * whose ratios and targets the table shows, and `workers: 1`, one process as before, which the calibration
+ * table compares with the bare servers. Scenario f (one process's memory under load) runs `workers: 1`.
  */
-const TENDER: TenderOptions = { workers: tenderWorkersFromEnv() };
+const TENDER: TenderOptions = { workers: tenderWorkersFromEnv() ?? 'auto', label: `tender (workers: ${tenderWorkersFromEnv() ?? 'auto'})` };
+const TENDER1: TenderOptions = { workers: 1, id: 'tender1', label: 'tender (workers: 1)' };
 /** BENCH_SKIP_REPLICAS=1 skips scenario a2 (two replicas with Redis). */
 const SKIP_REPLICAS = process.env.BENCH_SKIP_REPLICAS === '1';
 
@@ -123,7 +124,7 @@ async function forEachProxy<T, C = undefined>(
     if (p.spawned.child.exitCode !== null || p.spawned.child.signalCode !== null) {
       throw new Error(`${p.label} died during the run:\n${await p.diagnostics()}`);
     }
-    if (p.id === 'tender' && afterTender) calibration = await measured(`${scenario} → calibration`, () => afterTender(p));
+    if (p.id === 'tender1' && afterTender) calibration = await measured(`${scenario} → calibration`, () => afterTender(p));
   }
   return { results, calibration };
 }
@@ -150,6 +151,7 @@ async function main(): Promise<void> {
   const upstreamHost = upstream.host;
   const proxies: Proxy[] = [
     await startTenderProxy(cleanup, upstream.url, TENDER),
+    await startTenderProxy(cleanup, upstream.url, TENDER1),
     await startRegistryProxy(cleanup, upstream.url),
     await startNginxProxy(cleanup, upstreamHost),
   ];
@@ -254,7 +256,7 @@ async function main(): Promise<void> {
     say('f. memory under load: pushing a 1 GiB blob to the upstream (streamed in 1 MiB chunks)');
     const huge = await pushHugeBlob(upstream);
     // A fresh process with an empty cache: its VmHWM covers start-up and this scenario only.
-    const tender = await startTenderProxy(cleanup, upstream.url, TENDER);
+    const tender = await startTenderProxy(cleanup, upstream.url, TENDER1);
     const idleBytes = await rssNow(tender.pid, false);
     say(`  huge ${huge.digest}; fresh tender ${tender.url} pid ${tender.pid}, idle RSS ${(idleBytes / MiB).toFixed(0)} MiB`);
     const alive = async (): Promise<void> => {
@@ -299,9 +301,9 @@ async function main(): Promise<void> {
   );
   const calibrationTable = renderCalibrationTable(
     [
-      { scenario: 'b. warm 64 KiB blob', tender: small.results.tender, calibration: small.calibration },
-      { scenario: 'c. warm manifest by digest', tender: byDigest.results.tender, calibration: byDigest.calibration },
-      { scenario: 'c. warm manifest by tag', tender: byTag.results.tender, calibration: byTag.calibration },
+      { scenario: 'b. warm 64 KiB blob', tender: small.results.tender1, calibration: small.calibration },
+      { scenario: 'c. warm manifest by digest', tender: byDigest.results.tender1, calibration: byDigest.calibration },
+      { scenario: 'c. warm manifest by tag', tender: byTag.results.tender1, calibration: byTag.calibration },
     ].flatMap((row) => (row.calibration ? [{ ...row, calibration: row.calibration }] : [])),
   );
   const problems: string[] = [];
@@ -346,7 +348,7 @@ async function main(): Promise<void> {
     '',
     table,
     '',
-    `Calibration (issue 17): right after tender's run of b and c, the response tender gave (status, headers, body) is ` +
+    `Calibration (issue 17): right after the run of b and c on tender with \`workers: 1\` (one process), the response it gave (status, headers, body) is ` +
       `answered by a bare \`node:http\` server (\`writeHead\` + \`end\`) and by hono on @hono/node-server with one empty ` +
       `handler (\`c.body\`), each its own node process, with the same load generator, connections and duration.`,
     '',
@@ -358,8 +360,9 @@ async function main(): Promise<void> {
     '',
     `Peers: ${proxies.map((p) => `**${p.label}**: ${p.describe}`).join('; ')}. ` +
       `Load generators: ${LOAD_CLIENT === 'ab' ? 'ApacheBench (`ab -k`)' : 'autocannon'} for b and c, curl loops for d, undici in the driver for a, curl for f. ` +
-      `nginx has ${NGINX_WORKERS} worker processes, tender and the registry one process each; all share the same 2 cores with the ` +
-      `upstream and the load generator. Ratios are tender ÷ peer (for latency and RSS lower is better). MB = 10⁶ bytes. ` +
+      `nginx has ${NGINX_WORKERS} worker processes; ${labels.tender} has a primary and one worker per core (the primary accepts ` +
+      `connections and hands them to the workers in turn, node:cluster's round-robin), ${labels.tender1} and the registry are one process each; ` +
+      `all share the same 2 cores with the upstream and the load generator. Ratios are ${labels.tender} ÷ peer (for latency and RSS lower is better). MB = 10⁶ bytes. ` +
       `nginx RSS sums master, workers and cache manager/loader (shared pages counted once per process). ` +
       `nginx proxy_cache_lock_timeout is ${NGINX_LOCK_TIMEOUT}.`,
     '',
@@ -367,12 +370,13 @@ async function main(): Promise<void> {
       ? `Scenario a2 ran after a, on processes of its own: a real \`redis-server\` and two tender replicas ` +
         `(\`metadata.redis.url\`, \`replicaId\` a and b, logLevel info) on one new, empty cache directory, the 256 MiB blob uncached; ` +
         `the ${HERD_CLIENTS} clients start in the same tick, client i on replica i mod 2. The holder is the replica that counted ` +
-        `the blob's miss (\`tender_cache_results_total\`): it downloads under the Redis lease; the other replica's clients wait ` +
-        `for the commit on the shared volume before their first byte. The replicas and Redis are stopped before b.`
+        `the blob's miss (\`tender_cache_results_total\`): it downloads under the Redis lease; the other replica's clients follow ` +
+        `its temp file on the shared volume as it grows (issue 17, item 2). Each replica runs as ${labels.tender} does ` +
+        `(workers: ${String(TENDER.workers)}), so the leases are the host's and then Redis's. The replicas and Redis are stopped before b.`
       : 'Scenario a2 (two replicas with Redis) skipped: BENCH_SKIP_REPLICAS=1.',
     '',
     memory
-      ? `Scenario f ran on a fresh tender process (its own empty cache) after a–e, tender only. f1: ${F1_CLIENTS} curl ` +
+      ? `Scenario f ran on a fresh tender with \`workers: 1\` (one process) (its own empty cache) after a–e, tender only. f1: ${F1_CLIENTS} curl ` +
         `processes started together on a 1 GiB blob not yet cached (one pipes the body into \`openssl dgst -sha256\`); ` +
         `most connections open to tender at once ${memory.f1.peakConnections}. f2: ${F2_CONNECTIONS} transfers of ` +
         `\`Range: bytes=0-52428799\` of that blob, now cached, as ${F2_PROCESSES} \`curl -Z --parallel-immediate\` processes; ` +

@@ -23,7 +23,7 @@ export interface Row {
   target?: Target;
 }
 
-export const PROXY_ORDER: readonly ProxyId[] = ['tender', 'registry', 'nginx'];
+export const PROXY_ORDER: readonly ProxyId[] = ['tender', 'tender1', 'registry', 'nginx'];
 
 export const fixed =
   (digits: number) =>

@@ -1,10 +1,11 @@
 // Composition root: the only place that builds concrete parts; also owns start-up and graceful shutdown.
+import cluster from 'node:cluster';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
+import { isIPv6, type AddressInfo } from 'node:net';
+import { serve as serveHttp, type ServerType } from '@hono/node-server';
 import Keyv from 'keyv';
 import { createClient } from '@keyv/redis';
 import { auditSinks } from './audit/audit-sinks.js';
@@ -12,13 +13,13 @@ import type { InventoryStore } from './cache/inventory-store.js';
 import type { PullEventSink } from './cache/pull-events.js';
 import type { BlobStore } from './cache/blob-store.js';
 import { FallbackMetadataStore } from './cache/fallback-metadata-store.js';
+import type { FlightLocks } from './cache/flight-locks.js';
+import { LayeredFlightLocks } from './cache/layered-flight-locks.js';
 import type { MetadataStore } from './cache/metadata-store.js';
 import type { Router } from './cache/ports.js';
-import { PullThrough, type CoreOptions } from './cache/pull-through.js';
-import { Sanctioned, type SanctionedImage } from './cache/sanctioned.js';
-import { TagPolicies } from './cache/tag-policy.js';
+import { PullThrough } from './cache/pull-through.js';
+import { coreOptions } from './main/core-options.js';
 import { describeError } from './oci/errors.js';
-import { parseImageReference } from './oci/image-reference.js';
 import type { Config } from './config/config.js';
 import { createApp, nodeFetch } from './http/app.js';
 import { CertificateReloader, readCertificatePair, type CertificatePair } from './http/certificate-reloader.js';
@@ -30,6 +31,7 @@ import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
 import { FsKeyvStore } from './storage/fs-keyv-store.js';
+import { KeyFiles } from './storage/key-files.js';
 import { connectRedis } from './storage/redis-connection.js';
 import { RedisFlightLocks } from './storage/redis-flight-locks.js';
 import { KeyvMetadataStore } from './storage/keyv-metadata-store.js';
@@ -39,6 +41,16 @@ import { openInventoryReader, type InventoryReader } from './storage/inventory-r
 import { RegistryClient } from './upstream/registry-client.js';
 import { OfflineUpstream } from './upstream/offline-upstream.js';
 import { UpstreamRouter } from './upstream/router.js';
+import { probeUpstream, type ProbeReport } from './upstream/upstream-probe.js';
+
+export type { ProbeReport };
+import { HostFlightLocks } from './workers/host-flight-locks.js';
+import { HostNews } from './workers/host-news.js';
+import type { LockScope } from './workers/messages.js';
+import { runPrimary } from './workers/primary.js';
+import { workerCount } from './workers/worker-count.js';
+import { answerMetricsRequests } from './workers/worker-metrics.js';
+import { WorkerLink, type Channel } from './workers/worker-link.js';
 
 export interface Running {
   readonly port: number;
@@ -51,22 +63,26 @@ export interface Running {
 export interface Core {
   readonly router: Router;
   readonly pullThrough: PullThrough;
+  /** Upstreams not working as configured (credentials held back after refusals). */
+  upstreamProblems(): string[];
   close(): Promise<void>;
 }
 
 /**
  * Builds the cache core with its adapters; shared by `serve` and the seed/export/import commands. `clock`
  * (epoch ms) decides tag freshness; Date.now unless a test moves time. `events`: the pull audit (serve).
+ * `worker`: this process is one of several on the host (the primary cleared tmp/ before forking it).
  */
 export async function assemble(
   config: Config,
   log: Logger,
   metrics: Metrics,
   clock: () => number = Date.now,
-  options: { events?: PullEventSink; writer?: string } = {},
+  options: { events?: PullEventSink; writer?: string; watchKeys?: boolean; worker?: WorkerLink } = {},
 ): Promise<Core> {
+  const worker = options.worker;
   metrics.initialize(config.upstreams.map((u) => u.name));
-  const store = await FsBlobStore.open(config.cacheDir, { clearTemp: true, replicaId: config.replicaId });
+  const store = await FsBlobStore.open(config.cacheDir, { clearTemp: !worker, replicaId: config.replicaId, ...(worker ? { worker: worker.id } : {}) });
   const files = new FsKeyvStore(join(config.cacheDir, 'meta'));
   // Errors must reach the caller: keyv would otherwise answer "absent" and drop writes silently.
   const keyv = new Keyv({ store: files, namespace: 'tender', throwOnErrors: true });
@@ -93,15 +109,34 @@ export async function assemble(
     deny: upstream.deny,
   }));
   const router = new UpstreamRouter(clients, config.defaultUpstream);
-  const locks = shared
-    ? new RedisFlightLocks(shared.client, config.replicaId, config.flightLeaseMs, () => metrics.redisErrors.inc({ use: 'lock' }))
-    : undefined;
+  // Workers of one host through the primary, replicas through Redis, both stacked when there are both.
+  const lockFailure = (): void => void metrics.redisErrors.inc({ use: 'lock' });
+  const leases = (scope: LockScope, redisPrefix: string): FlightLocks | undefined => {
+    const host = worker ? new HostFlightLocks(worker, scope) : undefined;
+    const cluster = shared ? new RedisFlightLocks(shared.client, config.replicaId, config.flightLeaseMs, lockFailure, redisPrefix) : undefined;
+    return host && cluster ? new LayeredFlightLocks(host, cluster, lockFailure) : (host ?? cluster);
+  };
+  const locks = leases('flight', 'tender:flight:');
+  const revalidationLocks = leases('tag', 'tender:revalidate:');
+  // Signature keys are re-read when their files change (Secret rotation); a command that runs once needs no watch.
+  const keys = config.signatures ? new KeyFiles(config.signatures.policies, log) : undefined;
+  if (options.watchKeys) keys?.watch();
   const inventory: InventoryStore = shared
     ? new RedisInventoryStore(shared.client, 'tender', clock)
     : new FileInventoryStore(join(config.cacheDir, 'inventory', 'records.jsonl'));
-  const ports = { store, metadata, inventory, ...(locks ? { locks } : {}), ...(options.events ? { events: options.events } : {}) };
+  const ports = {
+    store,
+    metadata,
+    inventory,
+    ...(keys ? { keys } : {}),
+    ...(locks ? { locks } : {}),
+    ...(revalidationLocks ? { revalidationLocks } : {}),
+    ...(worker ? { news: new HostNews(worker) } : {}),
+    ...(options.events ? { events: options.events } : {}),
+  };
+  // Each worker counts its own pulls (per-writer counts merge without loss, inventory-record.ts).
+  const writer = options.writer ?? (worker ? `${config.replicaId}.w${worker.id}` : config.replicaId);
   const core = coreOptions(config, router, metrics, log, clock);
-  const writer = options.writer ?? config.replicaId;
   const pullThrough = new PullThrough(ports, { ...core, inventory: { writer, ...config.inventory } }, metrics, log);
   const indexStarted = performance.now();
   const indexed = await pullThrough.open();
@@ -109,9 +144,11 @@ export async function assemble(
   return {
     router,
     pullThrough,
+    upstreamProblems: () => clients.flatMap((c) => (c.upstream instanceof RegistryClient ? c.upstream.problems() : [])),
     close: async () => {
       // Before the stores close: what the inventory holds unwritten goes out now.
       await pullThrough.inventory.close();
+      keys?.close();
       pullThrough.close();
       await Promise.all(clients.map((c) => c.upstream.close()));
       // Closing the metadata store quits the Redis client too (keyv disconnects its adapter).
@@ -119,47 +156,6 @@ export async function assemble(
       if (shared?.client.isOpen) shared.client.destroy();
     },
   };
-}
-
-/** Each part of the core gets its own slice of the configuration: no credentials or client auth reach it. */
-function coreOptions(config: Config, router: Router, metrics: Metrics, log: Logger, clock: () => number): CoreOptions {
-  const { flightTimeoutMs, upstreamTimeoutMs } = config;
-  let lockWarnedAt = 0;
-  const sanctioned = config.sanctioned ? new Sanctioned(config.sanctioned.map((ref) => sanctionedImage(router, ref))) : undefined;
-  const tagPolicies = new TagPolicies(
-    new Map(config.upstreams.map((u) => [u.name, { immutableTags: u.immutableTags, immutableTagsMode: u.immutableTagsMode, pins: u.pins }] as const)),
-  );
-  return {
-    stored: {
-      maxCacheBytes: config.maxCacheBytes,
-      blobMemoryBytes: config.blobMemoryBytes,
-      pinnedDigests: config.pinnedDigests,
-      pinnedRepositories: config.pinnedRepositories,
-      readTimeoutMs: upstreamTimeoutMs,
-      scrubBytesPerSecond: config.scrubBytesPerSecond,
-    },
-    blobs: { smallBlobBytes: config.smallBlobBytes, flightTimeoutMs, upstreamTimeoutMs, maxBlobBytes: config.maxBlobBytes },
-    cluster: {
-      flightTimeoutMs,
-      onLockFailure: (err) => {
-        metrics.redisErrors.inc({ use: 'lock' });
-        // Once per outage-ish: every cold blob fails the same way while Redis is away.
-        if (Date.now() - lockWarnedAt < 30_000) return;
-        lockWarnedAt = Date.now();
-        log.warn({ err: describeError(err) }, 'Redis lock unavailable: downloading without cluster-wide single flight');
-      },
-    },
-    manifests: { memoryBytes: config.manifestMemoryBytes, upstreamTimeoutMs },
-    tags: { ttlMs: config.tagTtlMs, staleTimeoutMs: config.staleTimeoutMs, upstreamTimeoutMs, policies: tagPolicies, clock },
-    listings: { upstreamTimeoutMs },
-    policies: sanctioned ? [sanctioned] : [],
-  };
-}
-
-/** A sanctioned-list entry routed the way requests are (aliases and Docker Hub's library/ resolved). */
-function sanctionedImage(router: Router, ref: string): SanctionedImage {
-  const image = parseImageReference(ref);
-  return { route: router.resolve({ ns: image.registry, name: image.repository }), reference: image.reference };
 }
 
 /** The core for one command (seed, export, import): its log on stderr (warnings and worse at the default level), no process metrics. */
@@ -186,27 +182,80 @@ export async function openInventory(config: Config): Promise<InventoryReader> {
   return openInventoryReader(config.cacheDir, config.pinnedDigests, client, new Metrics({ processMetrics: false }), log);
 }
 
+/** `tender doctor`: each configured upstream (or the named ones) tried as tender would reach it; offline ones are not contacted. */
+export function probeUpstreams(config: Config, names?: readonly string[]): Promise<ProbeReport[]> {
+  const chosen = config.upstreams.filter((u) => names === undefined || names.includes(u.name));
+  return Promise.all(
+    chosen.map((upstream) =>
+      config.offline || upstream.offline
+        ? { upstream: upstream.name, ok: true, checks: [{ name: 'dns' as const, ok: true, detail: 'offline: not contacted' }] }
+        : probeUpstream(upstream),
+    ),
+  );
+}
+
 /** The blob store of a cache directory alone, for `tender verify` (which may run beside a serving tender). */
 export function openBlobStore(cacheDir: string): Promise<BlobStore> {
   return FsBlobStore.open(cacheDir, { clearTemp: false });
 }
 
-export async function start(config: Config, options: { log?: Logger; metrics?: Metrics; clock?: () => number } = {}): Promise<Running> {
+/** `tender serve`: one process, or a primary and its workers (`workers`); resolves with the exit code once stopped. */
+export async function serve(config: Config): Promise<number> {
+  const log = createLogger(config.logLevel);
+  if (cluster.isWorker) return serveAsWorker(config, log.child({ worker: cluster.worker!.id, pid: process.pid }));
+  const workers = workerCount(config.workers);
+  if (workers <= 1) {
+    const running = await start(config, { log });
+    await new Promise<void>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
+    });
+    await running.stop();
+    return 0;
+  }
+  // Downloads a crash left behind, before any worker starts one; a worker that dies later leaves its own (w<id>).
+  const store = await FsBlobStore.open(config.cacheDir, { clearTemp: true, replicaId: config.replicaId });
+  return runPrimary({ workers, shutdownGraceMs: config.shutdownGraceMs, log, clearWorkerTemp: (id) => store.clearTemp(`${config.replicaId}.w${id}.`) });
+}
+
+/** One of the workers: serves until the primary says stop (or SIGTERM reaches this worker alone); exits at once when the primary is gone. */
+async function serveAsWorker(config: Config, log: Logger): Promise<number> {
+  const link = new WorkerLink(cluster.worker!.id, process as unknown as Channel);
+  process.on('disconnect', () => process.exit(1));
+  // Ctrl-C reaches the whole process group: the primary decides, and tells every worker.
+  process.on('SIGINT', () => undefined);
+  const stopped = new Promise<void>((resolve) => {
+    link.onStop(resolve);
+    process.once('SIGTERM', resolve);
+  });
+  const metrics = new Metrics({ processMetrics: true, worker: String(link.id) });
+  answerMetricsRequests(metrics.registry);
+  const running = await start(config, { log, metrics, worker: link });
+  link.ready();
+  await stopped;
+  await running.stop();
+  return 0;
+}
+
+export async function start(config: Config, options: { log?: Logger; metrics?: Metrics; clock?: () => number; worker?: WorkerLink } = {}): Promise<Running> {
   const log = options.log ?? createLogger(config.logLevel);
   const metrics = options.metrics ?? new Metrics();
+  const worker = options.worker;
   // Before anything is opened: an unreadable or mismatched pair is a start-up error, not a half-started server.
   const certificate = config.tls ? await readCertificatePair(config.tls, AbortSignal.timeout(10_000)) : undefined;
   const audit = auditSinks(config.audit, config.port, log, metrics);
   let core: Core;
   try {
-    core = await assemble(config, log, metrics, options.clock, audit ? { events: audit } : {});
+    core = await assemble(config, log, metrics, options.clock, { watchKeys: true, ...(worker ? { worker } : {}), ...(audit ? { events: audit } : {}) });
   } catch (err) {
     await audit?.close(0);
     throw err;
   }
   const { router, pullThrough } = core;
   const clientAuth = config.auth ? new ClientAuth(config.auth) : undefined;
-  pullThrough.startScrub();
+  // With workers, one scrub for the host: the eviction owner's (scrubRate is the host's rate, not each worker's).
+  if (worker) worker.onOwner(() => pullThrough.startScrub());
+  else pullThrough.startScrub();
   pullThrough.inventory.start();
   const app = createApp({
     pullThrough,
@@ -216,14 +265,17 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
     ...(clientAuth && config.auth ? { clientAuth, protectOps: config.auth.protect } : {}),
     metrics,
     log,
-    metricsRegistry: metrics.registry,
+    metricsRegistry: worker ? clusterMetrics(worker, metrics) : metrics.registry,
     readiness: () => pullThrough.readiness(),
+    warnings: () => core.upstreamProblems(),
   });
 
   const server = await listen(nodeFetch(app), config.host, config.port, certificate);
   answerMalformedRequests(server as HttpServer, log);
   const port = (server.address() as AddressInfo).port;
-  const metricsServer = config.metricsListen ? await startMetricsServer(metrics.registry, config.metricsListen.host, config.metricsListen.port) : undefined;
+  const metricsServer = config.metricsListen
+    ? await startMetricsServer(worker ? clusterMetrics(worker, metrics) : metrics.registry, config.metricsListen.host, config.metricsListen.port)
+    : undefined;
   // listen() built an https.Server exactly when there is a certificate.
   const reloader = config.tls && certificate ? new CertificateReloader(config.tls, certificate, server as HttpsServer, log) : undefined;
   reloader?.start();
@@ -231,12 +283,12 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const scheme = certificate ? 'https' : 'http';
   log.info(
     {
-      listen: `${config.host}:${port}`,
+      listen: hostPort(config.host, port),
       scheme,
       cacheDir: config.cacheDir,
       upstreams: config.upstreams.map((u) => u.name),
       defaultUpstream: config.defaultUpstream,
-      metricsListen: metricsServer ? `${config.metricsListen!.host}:${(metricsServer.address() as AddressInfo).port}` : undefined,
+      metricsListen: metricsServer ? hostPort(config.metricsListen!.host, (metricsServer.address() as AddressInfo).port) : undefined,
     },
     'tender is serving',
   );
@@ -244,7 +296,8 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   let stopping: Promise<void> | undefined;
   return {
     port,
-    url: `${scheme}://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`,
+    // The wildcard addresses are not addresses to connect to: their family's loopback is.
+    url: `${scheme}://${hostPort(config.host === '0.0.0.0' ? '127.0.0.1' : config.host === '::' ? '::1' : config.host, port)}`,
     stop: () => {
       stopping ??= (async () => {
         log.info({ graceMs: config.shutdownGraceMs }, 'shutting down: no new connections, draining transfers');
@@ -267,13 +320,28 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   };
 }
 
+/** `host:port`, with an IPv6 address in brackets (`[::1]:5000`), as URLs and the listen setting write it. */
+function hostPort(host: string, port: number): string {
+  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** /metrics of a worker: every worker's registry, aggregated by the primary (prom-client's cluster support). */
+function clusterMetrics(worker: WorkerLink, metrics: Metrics): { metrics(): Promise<string>; contentType: Metrics['registry']['contentType'] } {
+  return { contentType: metrics.registry.contentType, metrics: async () => String(await worker.call({ op: 'metrics' })) };
+}
+
 /** HTTP/1.1 over TLS when there is a certificate: registry clients speak HTTP/1.1, and setSecureContext is tls.Server's. */
-function listen(fetch: Parameters<typeof serve>[0]['fetch'], hostname: string, port: number, certificate: CertificatePair | undefined): Promise<ServerType> {
+function listen(
+  fetch: Parameters<typeof serveHttp>[0]['fetch'],
+  hostname: string,
+  port: number,
+  certificate: CertificatePair | undefined,
+): Promise<ServerType> {
   return new Promise((resolve, reject) => {
     const onListening = (): void => resolve(server);
     const server = certificate
-      ? serve({ fetch, hostname, port, createServer: createHttpsServer, serverOptions: { cert: certificate.cert, key: certificate.key } }, onListening)
-      : serve({ fetch, hostname, port }, onListening);
+      ? serveHttp({ fetch, hostname, port, createServer: createHttpsServer, serverOptions: { cert: certificate.cert, key: certificate.key } }, onListening)
+      : serveHttp({ fetch, hostname, port }, onListening);
     server.once('error', reject);
   });
 }

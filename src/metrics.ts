@@ -40,6 +40,8 @@ export class Metrics {
     name: 'tender_upstream_ratelimit_remaining',
     help: 'Pulls left in the upstream rate-limit window, from its ratelimit-remaining header (Docker Hub).',
     labelNames: ['upstream'] as const,
+    // Workers each see the header of their own last request: the fewest left is the truth.
+    aggregator: 'min',
     registers: [this.registry],
   });
 
@@ -127,6 +129,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly signatureVerdicts = new Counter({
+    name: 'tender_signature_verdicts_total',
+    help: 'Signature policy verdicts on manifests, by policy (configured names) and verdict (verified|admitted|evidence|refused|warned|fail-open|unavailable).',
+    labelNames: ['policy', 'verdict'] as const,
+    registers: [this.registry],
+  });
+
   readonly tagChangesRefused = new Counter({
     name: 'tender_tag_changes_refused_total',
     help: 'Upstream moves of immutable tags, by upstream and mode (enforce: not followed; warn: followed and logged).',
@@ -175,18 +184,24 @@ export class Metrics {
 
   readonly cacheBytes = new Gauge({
     name: 'tender_cache_bytes',
+    // Every worker's index is the host's (cache-news.ts): the same figure, not a sum.
+    aggregator: 'max',
     help: 'Bytes of verified content in the cache.',
     registers: [this.registry],
   });
 
   readonly cacheMaxBytes = new Gauge({
     name: 'tender_cache_max_bytes',
+    // Every worker's index is the host's (cache-news.ts): the same figure, not a sum.
+    aggregator: 'max',
     help: 'The configured maxCacheSize in bytes; 0 when the cache has no cap.',
     registers: [this.registry],
   });
 
   readonly cacheObjects = new Gauge({
     name: 'tender_cache_objects',
+    // Every worker's index is the host's (cache-news.ts): the same figure, not a sum.
+    aggregator: 'max',
     help: 'Blobs and manifests in the cache.',
     registers: [this.registry],
   });
@@ -244,8 +259,42 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(options: { processMetrics: boolean } = { processMetrics: true }) {
+  readonly missingTagHits = new Counter({
+    name: 'tender_missing_tag_hits_total',
+    help: 'Tag requests answered 404 from the memory of a 404 upstream gave within missingTagTtl, without asking upstream again.',
+    labelNames: ['upstream'] as const,
+    registers: [this.registry],
+  });
+
+  readonly credentialBackoffs = new Counter({
+    name: 'tender_upstream_credential_backoffs_total',
+    help: 'Times the token realm refused the configured credentials 3 times in a row and tender stopped sending them for credentialBackoff.',
+    labelNames: ['upstream'] as const,
+    registers: [this.registry],
+  });
+
+  readonly credentialReloads = new Counter({
+    name: 'tender_upstream_credential_reloads_total',
+    help: 'Upstream credential files (passwordFile, tokenFile, ca, clientCert, clientKey) re-read after they changed, by what changed (secrets|tls).',
+    labelNames: ['upstream', 'changed'] as const,
+    registers: [this.registry],
+  });
+
+  /** Resident memory per serving process, so a worker that grows shows on its own (issue 17). */
+  readonly workerMemory: Gauge<'worker'>;
+
+  constructor(options: { processMetrics: boolean; worker?: string } = { processMetrics: true }) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+    const worker = options.worker ?? '0';
+    this.workerMemory = new Gauge({
+      name: 'tender_worker_resident_memory_bytes',
+      help: 'Resident memory of each serving process, by worker ("0": tender runs as one process).',
+      labelNames: ['worker'] as const,
+      registers: options.processMetrics ? [this.registry] : [],
+      collect() {
+        this.set({ worker }, process.memoryUsage.rss());
+      },
+    });
   }
 
   /**
@@ -262,9 +311,11 @@ export class Metrics {
       this.upstreamBytes.inc({ upstream }, 0);
       this.flightsInProgress.inc({ upstream }, 0);
       this.upstreamQueueDepth.set({ upstream }, 0);
+      this.missingTagHits.inc({ upstream }, 0);
+      this.credentialBackoffs.inc({ upstream }, 0);
     }
     for (const kind of ['manifest', 'blob', 'metadata'] as const) this.cacheWriteErrors.inc({ kind }, 0);
-    for (const kind of ['tag', 'manifest', 'link', 'listing'] as const) this.cacheReadErrors.inc({ kind }, 0);
+    for (const kind of ['tag', 'manifest', 'link', 'listing', 'signature'] as const) this.cacheReadErrors.inc({ kind }, 0);
     for (const kind of ['manifest', 'blob'] as const) for (const reason of ['size', 'digest'] as const) this.cacheCorruptions.inc({ kind, reason }, 0);
     this.evictions.inc(0);
     this.scrubbedBytes.inc(0);

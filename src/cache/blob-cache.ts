@@ -13,7 +13,8 @@
 // - a late joiner: once committed the blob is in the index and the request is a hit; a request that
 //   joined just before the end and opens its body after the temp file closed reads the committed file.
 // A failed flight leaves `flights` when it ends; the next request starts a new one. Across processes
-// sharing the volume, cluster-flight.ts decides who downloads.
+// sharing the volume, cluster-flight.ts decides who downloads; a process that does not download follows the
+// holder's temp file (remote-flight.ts), and that follower is joined here like a flight of this process.
 import { describeError, OciError } from '../oci/errors.js';
 import type { Digest } from '../oci/digest.js';
 import type { Logger } from '../log.js';
@@ -22,8 +23,9 @@ import { BlobFlight } from './blob-flight.js';
 import { DamagedBlobError, DigestMismatchError, DiskWriteError, type BlobStore } from './blob-store.js';
 import type { CacheWrites } from './cache-writes.js';
 import type { ClusterFlight } from './cluster-flight.js';
-import type { FlightLease } from './flight-locks.js';
+import type { FlightFile, FlightLease } from './flight-locks.js';
 import type { KnownSizes } from './known-sizes.js';
+import { RemoteFlight, type TakenOver } from './remote-flight.js';
 import type { Route } from './ports.js';
 import { CachedCopyGone, type OpenBlob } from './serve-verification.js';
 import { SingleFlight } from './single-flight.js';
@@ -43,8 +45,8 @@ export interface BlobCacheOptions {
 
 export interface BlobParts {
   readonly stored: StoredBlobs;
-  /** Where flights write (verified, committed by rename). */
-  readonly store: Pick<BlobStore, 'create'>;
+  /** Where flights write (verified, committed by rename), and where other processes' downloads are followed. */
+  readonly store: Pick<BlobStore, 'create' | 'openTemp'>;
   readonly cluster: ClusterFlight;
   readonly visibility: Visibility;
   readonly knownSizes: KnownSizes;
@@ -71,10 +73,13 @@ function unavailable(digest: Digest, err: unknown): OciError {
   return new OciError('UNAVAILABLE', `could not read the cached copy of ${digest.value}: ${describeError(err)}; retry to fetch it again`, { cause: err });
 }
 
-type Obtained = { readonly flight: BlobFlight; readonly result: CacheResult } | { readonly answer: BlobAnswer };
+/** A download this process runs, or one it follows in another process's temp file. */
+type Flight = BlobFlight | RemoteFlight;
+
+type Obtained = { readonly flight: Flight; readonly result: CacheResult } | { readonly answer: BlobAnswer };
 
 export class BlobCache {
-  private readonly flights = new Map<string, BlobFlight>();
+  private readonly flights = new Map<string, Flight>();
   private readonly heads = new SingleFlight<{ size: number | undefined }>();
   private readonly fetches = new SingleFlight<BlobAnswer>();
 
@@ -131,7 +136,7 @@ export class BlobCache {
   }
 
   /** Waits for a flight's end, reporting its bytes as they are published; resolves with them once the blob is stored. */
-  private async follow(flight: BlobFlight, digest: Digest, onBytes: ((bytes: number) => void) | undefined): Promise<number> {
+  private async follow(flight: Flight, digest: Digest, onBytes: ((bytes: number) => void) | undefined): Promise<number> {
     let seen = 0;
     const report = (): void => {
       if (flight.publishedBytes > seen) onBytes?.(flight.publishedBytes - seen);
@@ -151,12 +156,13 @@ export class BlobCache {
 
   /** Downloads here, waits for another replica's download, or finds it committed meanwhile (cluster-flight.ts). */
   private async obtain(route: Route, digest: Digest, unattended: boolean): Promise<Obtained> {
-    const claim = await this.parts.cluster.claim(digest.value, {
+    const claim = await this.parts.cluster.claim<Flight, BlobAnswer>(digest.value, {
       local: () => this.flights.get(digest.value),
       committed: () => this.committedElsewhere(route, digest, false, false),
+      remote: (file) => this.followRemote(route, digest, file),
     });
     if (claim.kind === 'committed') return { answer: { ...claim.found, result: 'joined' } };
-    if (claim.kind === 'local') return this.join(route, digest, claim.flight);
+    if (claim.kind === 'local' || claim.kind === 'remote') return this.join(route, digest, claim.flight);
     const existing = this.flights.get(digest.value);
     if (existing) {
       await claim.lease?.release();
@@ -167,7 +173,53 @@ export class BlobCache {
     return { flight, result: 'miss' };
   }
 
-  private async join(route: Route, digest: Digest, flight: BlobFlight): Promise<{ flight: BlobFlight; result: CacheResult }> {
+  /** Follows another process's download from its temp file; undefined when the file cannot be opened (gone already). */
+  private async followRemote(route: Route, digest: Digest, file: FlightFile): Promise<RemoteFlight | undefined> {
+    const existing = this.flights.get(digest.value);
+    if (existing instanceof RemoteFlight) return existing;
+    if (existing) return undefined; // a download started here meanwhile: the claim's next look joins it
+    const access = await this.parts.store.openTemp(file.name).catch(() => undefined);
+    if (!access) return undefined;
+    const flight: RemoteFlight = new RemoteFlight(digest, file, {
+      access,
+      stillHeld: () => this.parts.cluster.stillHeld(digest.value, file.name),
+      takeOver: (from) => this.takeOver(route, digest, flight, from),
+      committed: async () => (await this.parts.stored.adopt(digest)) === file.size,
+      wait: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      signal: AbortSignal.any([this.shutdown, AbortSignal.timeout(this.options.flightTimeoutMs)]),
+      onEnd: () => {
+        if (this.flights.get(digest.value) === flight) this.flights.delete(digest.value);
+        if (flight.state === 'failed')
+          this.log.warn({ digest: digest.value, err: describeError(flight.error) }, 'followed download failed; its readers were cut off');
+      },
+    });
+    this.flights.set(digest.value, flight);
+    void flight.run();
+    return flight;
+  }
+
+  /**
+   * The holder `gone` followed has died: whoever downloads the digest now (this process, after winning the
+   * lease, or another that did) supplies the bytes from `from` on. Undefined when nobody can (the readers are cut).
+   */
+  private async takeOver(route: Route, digest: Digest, gone: RemoteFlight, from: number): Promise<TakenOver | undefined> {
+    if (this.flights.get(digest.value) === gone) this.flights.delete(digest.value);
+    const got = await this.obtain(route, digest, false).catch(() => undefined);
+    if (!got) return undefined;
+    if ('answer' in got) {
+      // Committed meanwhile (the holder got it onto the volume after all, or another took over and finished).
+      const size = got.answer.size;
+      const opened = size === gone.size && got.answer.file ? await got.answer.file(from, size - 1).catch(() => undefined) : undefined;
+      if (!opened) return undefined;
+      const access = { read: opened.access.read.bind(opened.access), close: async () => (await opened.access.close(), opened.done()) };
+      return { follow: access, serve: access };
+    }
+    if (got.flight === gone || got.flight.size !== gone.size) return undefined;
+    this.log.warn({ digest: digest.value, at: from }, 'the process downloading a followed blob is gone; going on with the download that replaces it');
+    return { follow: got.flight.cursor(from), serve: got.flight.cursor(from) };
+  }
+
+  private async join(route: Route, digest: Digest, flight: Flight): Promise<{ flight: Flight; result: CacheResult }> {
     await flight.started;
     await this.confirm(route, digest);
     return { flight, result: 'joined' };
@@ -233,7 +285,7 @@ export class BlobCache {
     }
   }
 
-  private answer({ flight, result }: { flight: BlobFlight; result: CacheResult }): BlobAnswer {
+  private answer({ flight, result }: { flight: Flight; result: CacheResult }): BlobAnswer {
     return {
       size: flight.size,
       result,
@@ -255,6 +307,8 @@ export class BlobCache {
     const limits = { expectedSize: this.parts.knownSizes.get(route, digest.value), maxBytes: this.options.maxBlobBytes };
     const hooks = {
       onBytes: (bytes: number) => this.metrics.upstreamBytes.inc({ upstream }, bytes),
+      // Other processes waiting for this digest follow the temp file from now on.
+      onStreaming: (file: FlightFile) => void lease?.announce(file),
       onCommitted: (size: number) => this.parts.stored.committed(digest.value, size, pin),
       onMismatch: (err: Error) => {
         this.metrics.digestMismatches.inc({ upstream, kind: 'blob' });

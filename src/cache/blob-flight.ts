@@ -9,12 +9,15 @@ import type { Digest } from '../oci/digest.js';
 import { DigestMismatchError, DiskWriteError, type BlobStore, type BlobWriter, type RandomAccess } from './blob-store.js';
 import { DiskFailureWindow, memoryWindowBytes } from './disk-failure-window.js';
 import { FlightCursor, type FlightFill, type FlightState } from './flight-cursor.js';
+import type { FlightFile } from './flight-locks.js';
 import { checkCeiling, checkedLength, UpstreamLengthError, type FlightLimits } from './flight-limits.js';
 import { HashOnlyWriter } from './hash-only-writer.js';
 import type { Route } from './ports.js';
 
 export interface FlightHooks {
   onBytes(bytes: number): void;
+  /** Upstream answered with a length and the bytes go to a temp file others can follow (see remote-flight.ts). */
+  onStreaming?(file: FlightFile): void;
   /** The blob is verified and at its final path. */
   onCommitted(size: number): void;
   /** Wrong content (digest), or a length that disagrees with what is known or allowed (UpstreamLengthError). */
@@ -97,6 +100,7 @@ export class BlobFlight implements FlightFill {
       this.size = checkedLength(this.digest, response, this.limits);
       this.state = 'streaming';
       this.markStarted();
+      if (writer.tempName !== undefined && this.size !== undefined) this.hooks.onStreaming?.({ name: writer.tempName, size: this.size });
       for (let resumes = 0; ; resumes++) {
         try {
           await this.consume(writer, response);

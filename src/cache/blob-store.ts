@@ -12,6 +12,8 @@ export interface RandomAccess {
 }
 
 export interface BlobWriter {
+  /** The temp file's name in the store's temp directory, for other processes to follow (openTemp); absent without one. */
+  readonly tempName?: string;
   /** Bytes appended (and hashed) so far. */
   readonly written: number;
   /** Bytes safely in the temp file: less than `written` once the disk failed. */
@@ -64,6 +66,11 @@ export interface BlobStore {
   readAll(digest: Digest, size: number, signal: AbortSignal): Promise<Buffer | undefined>;
   /** Writes and removes a small file where downloads are written; throws when the disk takes no writes (full, read-only). */
   probe(): Promise<void>;
+  /**
+   * Another process's download in progress, by the bare name it announced: undefined when the name is not a
+   * plain file name or the file is gone. Stays readable after that process renames or removes it.
+   */
+  openTemp(name: string): Promise<RandomAccess | undefined>;
   /** Starts a verified write of `digest`; throws when no temp file can be started. */
   create(digest: Digest): Promise<BlobWriter>;
   /** Every committed blob, for rebuilding the index at start and for `verify`. */

@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 
 /** A closed set, used as a metric label. */
-export type CacheReadKind = 'tag' | 'manifest' | 'link' | 'listing';
+export type CacheReadKind = 'tag' | 'manifest' | 'link' | 'listing' | 'signature';
 
 /** At most one log line per kind in this interval; the next one says how many failures it stood for. */
 const logIntervalMs = 30_000;

@@ -1,25 +1,29 @@
-// One download per digest across processes sharing the cache volume: lease, wait for the holder's commit,
+// One download per digest across processes sharing the cache volume: lease, follow the holder's download,
 // take over when the holder is gone.
 //
 // The protocol, per uncached digest:
-// 1. Take the digest's lease (FlightLocks). Won: this process downloads, renewing the lease until it ends.
-// 2. Lost: another process downloads. Every poll, look for a flight started here meanwhile (join it) and
-//    for the committed file on the shared volume (adopt it from disk, checked like any hit).
-// 3. Every tenth poll, ask whether the lease is still held; when it ran out with nothing committed (the
-//    holder died), take the lease and download here.
+// 1. Take the digest's lease (FlightLocks). Won: this process downloads, renewing the lease until it ends,
+//    and announces its temp file in the lease once upstream answered.
+// 2. Lost: another process downloads. Every poll, look for a flight started here meanwhile (join it), for the
+//    committed file on the shared volume (adopt it from disk, checked like any hit), and at the lease: once
+//    the holder announced its temp file, follow it (remote-flight.ts: read as it grows, hashed here, the last
+//    chunk held back until the holder commits). Polls start at a few milliseconds and back off to `pollMs`,
+//    so a herd's followers get their first byte about as soon as the holder's own clients.
+// 3. When the lease is free with nothing committed (the holder died, or finished between two looks), take
+//    the lease; if the commit shows up now after all, give the lease back and serve the commit.
 // 4. Lock service trouble at any step: download here without coordination (one flight per process, the
 //    same as without Redis); a pull never fails because the lock service did.
 // Nothing committed within the flight deadline is a 503: clients retry.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OciError } from '../oci/errors.js';
-import type { FlightLease, FlightLocks } from './flight-locks.js';
+import type { FlightFile, FlightLease, FlightLocks } from './flight-locks.js';
 
 export interface ClusterFlightOptions {
   /** How long a process waits for another's download before giving up (the flight deadline). */
   readonly flightTimeoutMs: number;
   /** Lock service failures (counted and logged by the caller); the download then goes on uncoordinated. */
   readonly onLockFailure: (err: unknown) => void;
-  /** How often a waiting process looks for the committed blob (default 100 ms). */
+  /** The longest pause between two looks while waiting (default 100 ms); the first looks come sooner. */
   readonly pollMs?: number;
 }
 
@@ -27,8 +31,10 @@ export interface ClusterFlightOptions {
 export type Claim<F, T> =
   /** Download here, holding the lease (undefined: uncoordinated). */
   | { readonly kind: 'start'; readonly lease: FlightLease | undefined }
-  /** A download started in this process meanwhile: join it. */
+  /** A download started (or followed) in this process meanwhile: join it. */
   | { readonly kind: 'local'; readonly flight: F }
+  /** Another process is downloading it: follow its temp file (the flight watch.remote built). */
+  | { readonly kind: 'remote'; readonly flight: F }
   /** Another process committed it: serve what it committed. */
   | { readonly kind: 'committed'; readonly found: T };
 
@@ -37,10 +43,12 @@ export interface ClaimWatch<F, T> {
   local(): F | undefined;
   /** The committed blob on the shared volume, adopted and checked; undefined when not there (yet), or damaged. */
   committed(): Promise<T | undefined>;
+  /** A follower of another process's temp file; undefined when it cannot be opened (look again later). */
+  remote?(file: FlightFile): Promise<F | undefined>;
 }
 
-/** Polls between take-over checks: the lease is asked about every tenth poll (a second, by default). */
-const pollsPerLeaseCheck = 10;
+/** The first pause while waiting; each next one doubles, up to pollMs. */
+const firstPollMs = 5;
 
 export class ClusterFlight {
   constructor(
@@ -64,23 +72,44 @@ export class ClusterFlight {
     }
     if (lease) return { kind: 'start', lease };
     const deadline = this.clock() + this.options.flightTimeoutMs;
-    for (let polls = 1; this.clock() < deadline; polls++) {
-      await this.wait(this.options.pollMs ?? 100);
+    const longest = this.options.pollMs ?? 100;
+    for (let pause = Math.min(firstPollMs, longest); this.clock() < deadline; pause = Math.min(pause * 2, longest)) {
       const flight = watch.local();
       if (flight) return { kind: 'local', flight };
       const found = await watch.committed();
       if (found !== undefined) return { kind: 'committed', found };
-      if (polls % pollsPerLeaseCheck !== 0) continue;
+      let holder;
       try {
-        if (await locks.held(digest)) continue;
-        lease = await locks.acquire(digest);
+        holder = await locks.holder(digest);
+        // The holder is gone (finished between two looks, or died) and nothing was committed when looked: take over.
+        if (!holder) lease = await locks.acquire(digest);
       } catch (err) {
         this.options.onLockFailure(err);
         return { kind: 'start', lease: undefined };
       }
-      // The holder is gone (its lease ran out) and nothing was committed: this process takes over.
-      if (lease) return { kind: 'start', lease };
+      if (lease) {
+        const after = await watch.committed();
+        if (after === undefined) return { kind: 'start', lease };
+        await lease.release();
+        return { kind: 'committed', found: after };
+      }
+      if (holder?.file && watch.remote) {
+        const remote = await watch.remote(holder.file);
+        if (remote) return { kind: 'remote', flight: remote };
+      }
+      await this.wait(pause);
     }
-    throw new OciError('UNAVAILABLE', `another replica's download of ${digest} did not finish in time`);
+    throw new OciError('UNAVAILABLE', `another process's download of ${digest} did not finish in time`);
+  }
+
+  /** Whether the download that announced temp file `name` still holds the lease (false when the lock service fails: the follower stops). */
+  async stillHeld(digest: string, name: string): Promise<boolean> {
+    if (!this.locks) return false;
+    try {
+      return (await this.locks.holder(digest))?.file?.name === name;
+    } catch (err) {
+      this.options.onLockFailure(err);
+      return false;
+    }
   }
 }

@@ -1,8 +1,9 @@
 // The evictor: keeps the index under maxCacheSize, least recently used first, never a pinned blob or one being read.
 //
 // A victim leaves the index at once (a new request for it is a miss) and its file is unlinked a short
-// grace later, so a request that looked it up a moment ago can still open it. With workers on one host
-// (issue 17) one process owns eviction for the shared directory; this class is what that owner runs.
+// grace later, so a request that looked it up a moment ago can still open it (a file already open stays
+// readable after its unlink). With workers on one host (issue 17) one process owns eviction for the shared
+// directory: its index has every worker's commits (cache-news.ts), and the others drop what it evicts.
 import { parseDigest } from '../oci/digest.js';
 import { describeError } from '../oci/errors.js';
 import type { Logger } from '../log.js';
@@ -15,6 +16,10 @@ export interface EvictionOptions {
   readonly maxCacheBytes: number;
   /** Files of evicted blobs are unlinked this long after they leave the index (0: at once). */
   readonly graceMs: number;
+  /** Whether this process evicts (the host's one owner among workers); always, when absent. */
+  readonly isOwner?: () => boolean;
+  /** Tells the other processes what was evicted. */
+  readonly onEvicted?: (digests: readonly string[]) => void;
 }
 
 /** Work down to 5 % under the cap, so eviction does not run on every commit. */
@@ -38,7 +43,7 @@ export class Eviction {
   /** Evicts until the cache is under its low watermark, when it is over its cap; one pass at a time. Never rejects. */
   async run(): Promise<void> {
     const cap = this.options.maxCacheBytes;
-    if (cap <= 0 || this.running || this.index.totalBytes <= cap) return;
+    if (cap <= 0 || this.running || this.index.totalBytes <= cap || this.options.isOwner?.() === false) return;
     await this.pass(cap);
     // Commits that arrived during the pass found it running and left: look again.
     if (this.index.totalBytes > cap && this.index.victims(1).length > 0) await this.run();
@@ -63,6 +68,7 @@ export class Eviction {
         if (this.options.graceMs > 0) setTimeout(() => void unlink(), this.options.graceMs).unref();
         else await unlink();
       }
+      if (victims.length > 0) this.options.onEvicted?.(victims.map((v) => v.digest));
       if (victims.length > 0) this.log.info({ evicted: victims.length, cacheBytes: this.index.totalBytes, cap }, 'evicted least recently used blobs');
       if (this.index.totalBytes > cap) this.log.warn({ cacheBytes: this.index.totalBytes, cap }, 'cache over its cap: the rest is pinned or being read');
     } finally {

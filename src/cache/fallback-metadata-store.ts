@@ -3,7 +3,7 @@
 // Writes go to both (local first); reads try the shared store within a short deadline and fall back
 // to the local one. After a failure the shared store is left alone for a few seconds, then tried again.
 import type { ListingRecord } from './listing-records.js';
-import type { ManifestInfo, MetadataStore, TagRecord } from './metadata-store.js';
+import type { AdmissionRecord, ManifestInfo, MetadataStore, TagRecord, VerdictRecord } from './metadata-store.js';
 
 export interface FallbackHooks {
   /** The shared store failed (counted and logged by the caller, once per outage). */
@@ -80,6 +80,22 @@ export class FallbackMetadataStore implements MetadataStore {
 
   deleteListing(key: string): Promise<void> {
     return this.write((s) => s.deleteListing(key));
+  }
+
+  getVerdict(key: string): Promise<VerdictRecord | undefined> {
+    return this.read((s) => s.getVerdict(key));
+  }
+
+  setVerdict(key: string, record: VerdictRecord): Promise<void> {
+    return this.write((s) => s.setVerdict(key, record));
+  }
+
+  getAdmission(key: string): Promise<AdmissionRecord | undefined> {
+    return this.read((s) => s.getAdmission(key));
+  }
+
+  setAdmission(key: string, record: AdmissionRecord): Promise<void> {
+    return this.write((s) => s.setAdmission(key, record));
   }
 
   /** The local store only: Redis trouble is handled by falling back, it does not make a replica unready. */

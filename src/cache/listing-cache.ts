@@ -38,7 +38,7 @@ export interface Listed<R extends ListingRecord> {
 /** While upstream is failing, an expired list is asked about again at most this often (as tags are). */
 const refreshBackoffMs = 10_000;
 /** Lists kept in memory in front of the metadata store, in (UTF-16) characters of their JSON. */
-const memoryChars = 32 * 1024 * 1024;
+const memoryChars = 16 * 1024 * 1024;
 
 class RefreshTimeout extends Error {}
 

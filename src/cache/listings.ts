@@ -1,4 +1,5 @@
 // Tag lists and referrers: answered by tender, cached with the tag TTL, served stale and offline.
+// Both bounded in bytes and pages (the defaults below); past the bound a clear 405 UNSUPPORTED.
 //
 // The referrers lookup (referrers.ts) is the one the HTTP route and the signature policy (issue 13) call;
 // both lists share one caching policy (listing-cache.ts) and one bounded reader of upstream pages
@@ -10,8 +11,11 @@ import type { CacheWrites } from './cache-writes.js';
 import { ListingCache } from './listing-cache.js';
 import type { ListingRecords } from './listing-records.js';
 import type { ManifestAnswer, ManifestRequest } from './manifests.js';
-import type { Route, UpstreamPassthrough } from './ports.js';
+import type { TagRecords } from './metadata-store.js';
+import type { Route } from './ports.js';
 import { Referrers, type ReferrersAnswer } from './referrers.js';
+import { TagLists, type TagListAnswer } from './tag-lists.js';
+import type { TagPage } from '../oci/tag-list.js';
 import type { PageLimits } from './upstream-pages.js';
 
 export interface ListingOptions {
@@ -29,7 +33,7 @@ export interface ListingFreshness {
 }
 
 export interface ListingParts {
-  readonly records: ListingRecords;
+  readonly records: ListingRecords & Pick<TagRecords, 'listTags'>;
   readonly writes: CacheWrites;
   readonly reads: CacheReads;
   /** A tag through the cache's tag path, without the serve policies (the referrers tag is evidence, not an image). */
@@ -42,26 +46,33 @@ export interface ListingParts {
  */
 export const defaultReferrerLimits: PageLimits = { maxBytes: 4 * 1024 * 1024, maxPages: 100 };
 
+/**
+ * A tags list may hold 8 MiB of upstream pages (some 400,000 tags), in at most 200 pages (registries
+ * page by 100 to 1,000 tags when they page at all).
+ */
+export const defaultTagLimits: PageLimits = { maxBytes: 8 * 1024 * 1024, maxPages: 200 };
+
 export class Listings {
   private readonly referrerLookup: Referrers;
+  private readonly tagLists: TagLists;
 
-  constructor(
-    parts: ListingParts,
-    private readonly options: ListingOptions,
-    freshness: ListingFreshness,
-    log: Logger,
-  ) {
+  constructor(parts: ListingParts, options: ListingOptions, freshness: ListingFreshness, log: Logger) {
     const cache = new ListingCache({ records: parts.records, writes: parts.writes, reads: parts.reads }, freshness, log);
     this.referrerLookup = new Referrers(
       { cache, resolveTag: parts.resolveTag },
       { upstreamTimeoutMs: options.upstreamTimeoutMs, limits: options.limits?.referrers ?? defaultReferrerLimits, clock: freshness.clock },
       log,
     );
+    this.tagLists = new TagLists(
+      { cache, records: parts.records },
+      { upstreamTimeoutMs: options.upstreamTimeoutMs, limits: options.limits?.tags ?? defaultTagLimits, clock: freshness.clock },
+      log,
+    );
   }
 
-  /** The repository's tags list as upstream answers it (`query`: `?n=…&last=…` or empty). */
-  tags(route: Route, query: string): Promise<UpstreamPassthrough> {
-    return route.upstream.listTags(route.repository, query, AbortSignal.timeout(this.options.upstreamTimeoutMs));
+  /** One page of the repository's tags list, in the spec's order: see tag-lists.ts. */
+  tags(route: Route, page: TagPage): Promise<TagListAnswer> {
+    return this.tagLists.list(route, page);
   }
 
   /** The referrers of `digest` (of `artifactType` only, when given): see referrers.ts. */

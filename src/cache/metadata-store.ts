@@ -51,7 +51,36 @@ export interface VisibilityLinks {
   removeLinks(digest: string): Promise<void>;
 }
 
-export interface MetadataStore extends TagRecords, ManifestRecords, VisibilityLinks, ListingRecords {
+/** A digest verified under a signature policy's key set (signature-policy.ts): kept while its evidence is cached. */
+export interface VerdictRecord {
+  readonly keyId: string;
+  readonly format: 'simple-signing' | 'sigstore-bundle';
+  /** The signature manifest and blob the verdict was made from: gone from the cache, the verdict no longer counts. */
+  readonly evidence: readonly string[];
+  /** Epoch ms of the verification. */
+  readonly at: number;
+}
+
+/** Why a digest of a policy repository may be served without a signature of its own. */
+export type AdmissionRecord =
+  /** Referenced by a verified manifest (`root`): counts while root's verdict does. */
+  | { readonly kind: 'admitted'; readonly root: string; readonly policy: string }
+  /** A blob of a signature, attestation or SBOM. */
+  | { readonly kind: 'evidence'; readonly policy: string };
+
+/** Signature verdicts and admissions (signature-policy.ts), shared by replicas through Redis. */
+export interface SignatureRecords {
+  /** The verdict under `key` (policy, key set fingerprint, digest), undefined when none; throws when the store cannot be read. */
+  getVerdict(key: string): Promise<VerdictRecord | undefined>;
+  /** Records a verdict; throws when the store refuses the write. */
+  setVerdict(key: string, record: VerdictRecord): Promise<void>;
+  /** The admission of `key` (upstream/repository@digest), undefined when none; throws when the store cannot be read. */
+  getAdmission(key: string): Promise<AdmissionRecord | undefined>;
+  /** Records an admission; throws when the store refuses the write. */
+  setAdmission(key: string, record: AdmissionRecord): Promise<void>;
+}
+
+export interface MetadataStore extends TagRecords, ManifestRecords, VisibilityLinks, ListingRecords, SignatureRecords {
   /** Writes a probe record; throws when this replica's own store takes no writes (readiness). */
   probe(): Promise<void>;
   /** Releases files and connections; never throws. */

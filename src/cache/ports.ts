@@ -22,7 +22,7 @@ export interface UpstreamBlob {
   readonly body: Readable;
 }
 
-/** A proxied answer passed through as is (tags list, referrers). */
+/** One page of a tags list or referrers answer as upstream sent it (its `link` reduced to a query of the same list). */
 export interface UpstreamPassthrough {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
@@ -47,14 +47,14 @@ export interface Upstream {
   getBlob(repository: string, digest: string, signal: AbortSignal, from?: number): Promise<UpstreamBlob>;
   /** Whether upstream holds the blob in this repository, and its size. */
   headBlob(repository: string, digest: string, signal: AbortSignal): Promise<{ size: number | undefined }>;
-  /** The tags list, passed through (`query` is `?n=…&last=…` or empty). */
+  /** One page of the tags list (`query`: empty, or a next page's query from its `link`); 404 → NAME_UNKNOWN. */
   listTags(repository: string, query: string, signal: AbortSignal): Promise<UpstreamPassthrough>;
-  /** The referrers of a digest, passed through (`query` is `?artifactType=…` or empty). */
+  /** One page of the referrers API (`query`: empty, or a next page's); 404 (no API) → MANIFEST_UNKNOWN. */
   referrers(repository: string, digest: string, query: string, signal: AbortSignal): Promise<UpstreamPassthrough>;
 }
 
 /** Why a request was refused; a closed set, used as a metric label. */
-export type DenialReason = 'unknown-registry' | 'deny-rule' | 'not-allowed' | 'client-scope' | 'sanctioned-only';
+export type DenialReason = 'unknown-registry' | 'deny-rule' | 'not-allowed' | 'client-scope' | 'sanctioned-only' | 'signature';
 
 /** Where a request goes: which upstream, and the repository name there. */
 export interface Route {

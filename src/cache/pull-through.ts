@@ -2,14 +2,15 @@
 // adopt, …) call. Each job is a part of its own; docs/architecture.md says which and why.
 import type { Readable } from 'node:stream';
 import { isDigest, parseDigest } from '../oci/digest.js';
-import { isOciError } from '../oci/errors.js';
-import { assertTag } from '../oci/names.js';
+import { isOciError, OciError } from '../oci/errors.js';
+import { isValidTag } from '../oci/names.js';
 import { maxManifestBytes } from '../oci/media-types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { adoptImage, type AdoptedImage } from './adoption.js';
 import { BlobCache, type BlobAnswer, type BlobCacheOptions } from './blob-cache.js';
 import { DigestMismatchError, type BlobStore } from './blob-store.js';
+import type { CacheNews } from './cache-news.js';
 import { CacheReads } from './cache-reads.js';
 import { CacheWrites } from './cache-writes.js';
 import { ClusterFlight, type ClusterFlightOptions } from './cluster-flight.js';
@@ -19,7 +20,8 @@ import { KnownSizes } from './known-sizes.js';
 import { Listings, type ListingOptions } from './listings.js';
 import { Manifests, type ManifestAnswer, type ManifestOptions, type ManifestRequest } from './manifests.js';
 import type { MetadataStore } from './metadata-store.js';
-import type { DenialReason, Route, UpstreamPassthrough } from './ports.js';
+import type { DenialReason, Route } from './ports.js';
+import * as signing from './core-signatures.js';
 import type { Inventory, InventoryOptions } from './inventory.js';
 import type { InventoryQueries } from './inventory-queries.js';
 import type { RecordSource } from './inventory-record.js';
@@ -28,22 +30,29 @@ import { wireInventory } from './inventory-wiring.js';
 import { announce, pullEventOf } from './pull-event-of.js';
 import type { PullEventSink } from './pull-events.js';
 import type { ReferrersAnswer } from './referrers.js';
+import type { TagListAnswer } from './tag-lists.js';
+import type { TagPage } from '../oci/tag-list.js';
 import { ServePolicies, type ServePolicy, type Verdict } from './serve-policy.js';
 import { StoredBlobs, type StoredBlobOptions } from './stored-blobs.js';
 import { Tags, type TagOptions } from './tags.js';
 import { Visibility } from './visibility.js';
 
-export type { BlobAnswer, ManifestAnswer, AdoptedImage, WalkedImage, ReferrersAnswer };
+export type { BlobAnswer, ManifestAnswer, AdoptedImage, WalkedImage, ReferrersAnswer, TagListAnswer };
 
 export interface CorePorts {
   readonly store: BlobStore;
   readonly metadata: MetadataStore;
   /** Single flight across processes sharing the cache volume; one flight per process when absent. */
   readonly locks?: FlightLocks;
+  /** One tag revalidation at a time per tag across processes (workers, replicas); per process when absent. */
+  readonly revalidationLocks?: FlightLocks;
+  /** The other workers of this host (issue 17); a single process has none. */
+  readonly news?: CacheNews;
   /** The pull audit (issue 15): every client's manifest pull; nobody listens when absent. */
   readonly events?: PullEventSink;
   /** Where inventory records persist; in memory only (this process) when absent. */
   readonly inventory?: InventoryStore;
+  readonly keys?: signing.TrustedKeys; // the signature policies' public keys, as their files are now (with CoreOptions.signatures)
 }
 
 /** One option bag per part, each built by main.ts from its slice of the configuration. */
@@ -58,6 +67,7 @@ export interface CoreOptions {
   readonly policies: readonly ServePolicy[];
   /** Default: this process alone, written every 5 s, evicted records kept a week. */
   readonly inventory?: Omit<InventoryOptions, 'clock'>;
+  readonly signatures?: signing.SignaturePolicyOptions; // cosign signature policies (issue 13), judged after the policies above
 }
 
 export class PullThrough {
@@ -79,6 +89,7 @@ export class PullThrough {
   readonly inventory: Inventory;
   /** The inventory's answers (API, CLI, web page). */
   readonly queries: InventoryQueries;
+  private readonly signatures: signing.SignaturePolicy | undefined;
 
   constructor(
     private readonly ports: CorePorts,
@@ -89,7 +100,7 @@ export class PullThrough {
     const clock = options.tags.clock ?? Date.now;
     const writes = (this.writes = new CacheWrites(metrics, log, clock));
     const reads = new CacheReads(metrics, log, clock);
-    const stored = (this.stored = new StoredBlobs(ports.store, options.stored, metrics, log, writes));
+    const stored = (this.stored = new StoredBlobs(ports.store, options.stored, metrics, log, writes, ports.news));
     const visibility = (this.visibility = new Visibility(ports.metadata, writes, reads));
     const cluster = new ClusterFlight(ports.locks, options.cluster);
     const blobParts = { stored, store: ports.store, cluster, visibility, knownSizes: this.knownSizes, writes };
@@ -99,7 +110,8 @@ export class PullThrough {
     this.queries = wired.queries;
     const { onStored, onTag } = wired;
     this.manifests = new Manifests({ stored, records: ports.metadata, visibility, writes, reads, onStored }, options.manifests, metrics, log);
-    this.tags = new Tags(this.manifests, { records: ports.metadata, visibility, writes, reads, onTag }, options.tags, metrics, log);
+    const tagParts = { records: ports.metadata, visibility, writes, reads, onTag, ...(ports.revalidationLocks ? { locks: ports.revalidationLocks } : {}) };
+    this.tags = new Tags(this.manifests, tagParts, options.tags, metrics, log);
     const tags = this.tags;
     const listingParts = {
       records: ports.metadata,
@@ -109,7 +121,9 @@ export class PullThrough {
     };
     const freshness = { ttlMs: options.tags.ttlMs, staleTimeoutMs: options.tags.staleTimeoutMs, clock };
     this.listings = new Listings(listingParts, options.listings, freshness, log);
-    this.policies = new ServePolicies(options.policies);
+    const signatureParts = { tags, manifests: this.manifests, blobs: this.blobs, stored, listings: this.listings, knownSizes: this.knownSizes, reads, writes };
+    this.signatures = signing.buildSignaturePolicy({ ...signatureParts, keys: ports.keys, records: ports.metadata }, options.signatures, metrics, log);
+    this.policies = new ServePolicies(this.signatures ? [...options.policies, this.signatures] : options.policies);
   }
 
   // ---- the registry API ------------------------------------------------------------------------
@@ -123,14 +137,19 @@ export class PullThrough {
   }
 
   /** A manifest through the pull path (policies, tags, manifests), without announcing it: seed and judge use it too. */
-  private async resolve(route: Route, reference: string, request: ManifestRequest): Promise<ManifestAnswer> {
-    const tag = isDigest(reference) ? undefined : reference;
+  private async resolve(route: Route, reference: string, request: ManifestRequest, judging = true): Promise<ManifestAnswer> {
+    // A reference with a ":" can only be meant as a digest: a malformed one is DIGEST_INVALID (400).
+    const tag = isDigest(reference) || reference.includes(':') ? undefined : reference;
     if (tag === undefined) parseDigest(reference);
-    else assertTag(tag);
+    else if (!isValidTag(tag)) {
+      // No repository holds a tag the grammar forbids: the spec's 404 for a manifest not found (the
+      // conformance suite asks for `.INVALID_MANIFEST_NAME`), as distribution answers, and no upstream request.
+      throw new OciError('MANIFEST_UNKNOWN', `manifest unknown: "${clip(tag)}" is not a valid tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})`);
+    }
     this.policies.enforceScreen(route, reference);
     const answer = tag === undefined ? await this.manifests.byDigest(route, parseDigest(reference), request) : await this.tags.resolve(route, tag, request);
     // No await at all on the hot path unless a policy judges (signatures).
-    if (this.policies.judging) await this.policies.enforceJudgement(route, answer);
+    if (judging && this.policies.judging) await this.policies.enforceJudgement(route, tag === undefined ? answer : { ...answer, tag });
     this.policies.served(route, answer);
     // The sizes it gives its blobs bound their downloads through this repository.
     if (answer.body) this.knownSizes.learnManifest(route, answer.digest, answer.body);
@@ -139,12 +158,13 @@ export class PullThrough {
 
   async blob(route: Route, reference: string, request: { head: boolean }): Promise<BlobAnswer> {
     const digest = parseDigest(reference);
-    this.policies.enforceScreen(route, digest.value);
+    await this.policies.screenBlob(route, digest.value);
     return this.blobs.blob(route, digest, request);
   }
 
-  async listTags(route: Route, query: string): Promise<UpstreamPassthrough> {
-    return this.listings.tags(route, query);
+  /** One page of the repository's tags list (`n` after `last`), in the spec's order, whatever upstream does. */
+  async listTags(route: Route, page: TagPage): Promise<TagListAnswer> {
+    return this.listings.tags(route, page);
   }
 
   /**
@@ -174,6 +194,12 @@ export class PullThrough {
     }
   }
 
+  /** The signature verdict on a tag (resolved as a pull does) or digest, for `tender check` and admission: see signature-verdict.ts. */
+  async signatureVerdict(route: Route, reference: string, options: { signal?: AbortSignal } = {}): Promise<signing.SignatureVerdict> {
+    const answer = await this.resolve(route, reference, { accept: undefined, head: false }, false);
+    return signing.verdictOf(this.signatures, route, reference, answer, options.signal);
+  }
+
   // ---- what the CLI needs ----------------------------------------------------------------------
 
   /** An image's manifests and blobs, through the pull path, or from the cache only (children not cached are left out). */
@@ -200,10 +226,16 @@ export class PullThrough {
     return walkImage({ digest: top.digest, mediaType: top.mediaType, body: top.body! }, source, options.platforms);
   }
 
+  /** The signatures, attestations and SBOMs attached to `digests`, for seed and export (attachments.ts). */
+  attachments(route: Route, digests: readonly string[], options: { cachedOnly?: boolean } = {}): Promise<signing.FoundAttachments> {
+    const head = (tag: string) => this.resolve(route, tag, { accept: undefined, head: true }, false);
+    return signing.findAttachments(signing.attachmentLookup({ tags: this.tags, listings: this.listings, head }, route, options.cachedOnly ?? false), digests);
+  }
+
   /** Resolves once the blob is committed (fetched, joined or cached already); see BlobCache.prefetch. */
   async prefetch(route: Route, reference: string, options: { pin: boolean; onBytes?: (bytes: number) => void }): Promise<{ fetched: number }> {
     const digest = parseDigest(reference);
-    this.policies.enforceScreen(route, digest.value);
+    await this.policies.screenBlob(route, digest.value);
     return this.blobs.prefetch(route, digest, options);
   }
 
@@ -296,4 +328,8 @@ export class PullThrough {
     const local = await this.manifests.local(parseDigest(descriptor.digest), true);
     return local?.body ? { mediaType: local.mediaType, body: local.body } : undefined;
   };
+}
+
+function clip(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
 }

@@ -63,7 +63,9 @@ export class Referrers {
 
   /** The referrers of `digest` in the route's repository, filtered by `artifactType` when given. */
   async lookup(route: Route, digest: Digest, artifactType?: string): Promise<ReferrersAnswer> {
-    const { record, result } = await this.parts.cache.get(route, referrersKey(route, digest), () => this.assemble(route, digest), []);
+    const { record, result } = route.upstream.offline
+      ? { record: await this.offline(route, digest), result: 'hit' as const }
+      : await this.parts.cache.get(route, referrersKey(route, digest), () => this.assemble(route, digest), []);
     const manifests = filterReferrers(record.manifests, artifactType);
     return {
       manifests,
@@ -73,6 +75,18 @@ export class Referrers {
       checkedAt: record.checkedAt,
       result,
     };
+  }
+
+  /**
+   * Offline, nothing upstream can change, but an import can: the referrers tag as tender holds it (an
+   * imported or seeded index) first, else the list last recorded online, else none; nothing is recorded,
+   * so a later import is seen at once.
+   */
+  private async offline(route: Route, digest: Digest): Promise<ReferrersRecord> {
+    const fromTag = await this.fromTag(route, digest);
+    if (fromTag) return this.record('tag', fromTag);
+    const recorded = await this.parts.cache.recorded(referrersKey(route, digest));
+    return recorded?.kind === 'referrers' ? recorded : this.record('none', []);
   }
 
   private async assemble(route: Route, digest: Digest): Promise<ReferrersRecord> {
@@ -89,8 +103,9 @@ export class Referrers {
     let usable = true;
     try {
       await readPages(
-        (query) => route.upstream.referrers(route.repository, digest.value, query, AbortSignal.timeout(this.options.upstreamTimeoutMs)),
+        (query, signal) => route.upstream.referrers(route.repository, digest.value, query, signal),
         this.options.limits,
+        this.options.upstreamTimeoutMs,
         `the referrers list of ${route.upstream.name}/${route.repository}@${digest.value}`,
         (page) => {
           const parsed = page.status === 200 ? parseReferrersIndex(page.body) : { ok: false as const, problem: `status ${page.status}` };

@@ -18,6 +18,8 @@ export interface ServedManifest {
   readonly mediaType: string;
   /** Absent for a HEAD answered without a body. */
   readonly body: Buffer | undefined;
+  /** The tag it was asked for by, when it was (signature policies serve `.sig` tags as evidence). */
+  readonly tag?: string | undefined;
 }
 
 /** What is in the cache, for policies that learn from it at start. */
@@ -31,6 +33,8 @@ export interface ServePolicy {
   screen(route: Route, reference: string): Verdict;
   /** After resolution, before the answer: may this manifest be served through `route`? Optional; may take time (a signature check). */
   judge?(route: Route, manifest: ServedManifest): Promise<Verdict>;
+  /** Before a blob is served: may it be? Optional, for policies that must look a blob up (signatures: a verified manifest references it). */
+  admitBlob?(route: Route, digest: string): Promise<Verdict>;
   /** A manifest was served through `route`: what it references may be asked for next. Never throws. */
   served?(route: Route, manifest: ServedManifest): void;
   /** At start, before any request: learns from what is cached already. */
@@ -39,9 +43,11 @@ export interface ServePolicy {
 
 export class ServePolicies {
   private readonly judges: readonly ServePolicy[];
+  private readonly blobJudges: readonly ServePolicy[];
 
   constructor(private readonly policies: readonly ServePolicy[]) {
     this.judges = policies.filter((p) => p.judge !== undefined);
+    this.blobJudges = policies.filter((p) => p.admitBlob !== undefined);
   }
 
   /** The first refusal of any policy's screen, else allowed. */
@@ -66,6 +72,18 @@ export class ServePolicies {
   /** Throws DENIED unless every judging policy allows the manifest. */
   async enforceJudgement(route: Route, manifest: ServedManifest): Promise<void> {
     for (const policy of this.judges) refuseUnless(route, await policy.judge!(route, manifest));
+  }
+
+  /**
+   * The blob path's check: every screen (synchronous, throws DENIED), then the policies that look blobs up
+   * (signatures). Undefined when none does, so a blob hit awaits nothing more than a resolved value.
+   */
+  screenBlob(route: Route, digest: string): Promise<void> | undefined {
+    this.enforceScreen(route, digest);
+    if (this.blobJudges.length === 0) return undefined;
+    return (async () => {
+      for (const policy of this.blobJudges) refuseUnless(route, await policy.admitBlob!(route, digest));
+    })();
   }
 
   served(route: Route, manifest: ServedManifest): void {

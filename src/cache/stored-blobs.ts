@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { BlobIndex } from './blob-index.js';
 import { DamagedBlobError, type BlobStore } from './blob-store.js';
+import type { CacheNews } from './cache-news.js';
 import { CacheScrub } from './cache-scrub.js';
 import type { CacheWrites } from './cache-writes.js';
 import { Eviction } from './eviction.js';
@@ -52,6 +53,8 @@ export class StoredBlobs {
     private readonly metrics: Metrics,
     private readonly log: Logger,
     private readonly writes: CacheWrites,
+    /** The other workers on this host (issue 17): their commits and evictions, and who evicts. */
+    private readonly news?: CacheNews,
   ) {
     this.memory = new LRUCache<string, Buffer>({ maxSize: Math.max(1, options.blobMemoryBytes), sizeCalculation: (b) => Math.max(1, b.length) });
     this.pinnedRepository = repositoryMatcher(options.pinnedRepositories);
@@ -60,9 +63,28 @@ export class StoredBlobs {
       this.reportSize();
     };
     this.verification = new ServeVerification(store, this.index, metrics, log, forget);
+    const evictionOptions = {
+      maxCacheBytes: options.maxCacheBytes,
+      graceMs: options.evictionGraceMs ?? 2000,
+      ...(news ? { isOwner: () => news.isEvictionOwner(), onEvicted: (digests: readonly string[]) => news.evicted(digests) } : {}),
+    };
+    // Heard once, by the process that evicted (the owner among workers), after the file is gone.
     const evicted = (digest: string): void => this.listener?.evicted(digest);
-    const graceMs = options.evictionGraceMs ?? 2000;
-    this.eviction = new Eviction(this.index, store, { maxCacheBytes: options.maxCacheBytes, graceMs }, forget, metrics, log, evicted);
+    this.eviction = new Eviction(this.index, store, evictionOptions, forget, metrics, log, evicted);
+    news?.listen({
+      committed: (digest, size) => this.record(digest, size, false),
+      evicted: (digests) => {
+        for (const digest of digests) {
+          this.index.remove(digest);
+          this.memory.delete(digest);
+        }
+        this.reportSize();
+      },
+      touched: (digests) => {
+        for (const digest of digests) this.index.touch(digest);
+      },
+      owner: () => void this.eviction.run(),
+    });
   }
 
   /** Set once by the facade, before any request. */
@@ -85,7 +107,9 @@ export class StoredBlobs {
 
   /** Size of a committed blob, refreshing its recency (a busy blob is passed by eviction); from memory only. */
   size(digest: Digest): number | undefined {
-    return this.index.touch(digest.value);
+    const size = this.index.touch(digest.value);
+    if (size !== undefined) this.news?.touched(digest.value);
+    return size;
   }
 
   /** Size of a blob found committed on disk though not indexed (another replica's), now indexed. */
@@ -137,6 +161,15 @@ export class StoredBlobs {
 
   /** A blob this process wrote and verified on the way is indexed as verified: it is never hashed again on serve. */
   committed(digest: string, size: number, pin: boolean): void {
+    this.news?.committed(digest, size);
+    this.record(digest, size, pin);
+  }
+
+  /**
+   * Indexes a blob verified on the way in, by this process or by another worker of this host (which hashed
+   * it as this one would have: the host is one tender); the file's stamp makes any later change show.
+   */
+  private record(digest: string, size: number, pin: boolean): void {
     this.index.add(digest, size, true);
     // Trusted once its stamp is known; a serve before that (microseconds) hashes it like any other.
     const id = this.index.entryId(digest);

@@ -5,6 +5,9 @@ import { OciError } from '../oci/errors.js';
 import { parseLinkHeader } from '../oci/link-header.js';
 import type { UpstreamPassthrough } from './ports.js';
 
+/** A whole walk may take this many times one request's deadline, however many pages it reads. */
+const walkDeadlines = 2;
+
 export interface PageLimits {
   /** Bytes of page bodies read for one list, all pages together. */
   readonly maxBytes: number;
@@ -14,21 +17,24 @@ export interface PageLimits {
 
 /**
  * Reads `page('')`, then each page its `rel="next"` link names (the upstream client reduced that link to
- * a query of this same resource), handing every 2xx page to `take`. Stops at the first page without a
- * next link. A link seen before ends the walk as well: an upstream pointing back at an earlier page
- * must not make tender loop. Past `limits`, throws UNSUPPORTED naming the bound.
+ * a query of this same resource), handing every page to `take`. Stops at the first page without a next
+ * link. A link seen before ends the walk as well: an upstream pointing back at an earlier page must not
+ * make tender loop. Past `limits`, throws UNSUPPORTED naming the bound. Each request has `timeoutMs`,
+ * the whole walk twice that (an upstream answering slowly page after page is an outage, not a list).
  */
 export async function readPages(
-  page: (query: string) => Promise<UpstreamPassthrough>,
+  page: (query: string, signal: AbortSignal) => Promise<UpstreamPassthrough>,
   limits: PageLimits,
+  timeoutMs: number,
   what: string,
   take: (answer: UpstreamPassthrough) => void,
 ): Promise<void> {
   const seen = new Set<string>();
+  const deadline = performance.now() + walkDeadlines * timeoutMs;
   let query = '';
   let bytes = 0;
   for (let pages = 1; ; pages++) {
-    const answer = await page(query);
+    const answer = await page(query, AbortSignal.timeout(Math.ceil(Math.max(1, Math.min(timeoutMs, deadline - performance.now())))));
     bytes += answer.body.length;
     if (bytes > limits.maxBytes) throw tooLarge(what, `more than ${limits.maxBytes} bytes`);
     take(answer);

@@ -1,11 +1,12 @@
-// The `tender` command line: serve (the default), verify, seed, export, import, inventory; each with its own --help, one exit-status rule.
+// The `tender` command line: serve (the default), verify, seed, export, import, inventory, doctor; each with its own --help, one exit-status rule.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Config } from '../config/config.js';
 import { ConfigError } from '../config/config-error.js';
 import { parseImageList, type ImageListEntry } from '../config/image-list.js';
 import { loadConfig } from '../config/load.js';
-import { assembleForCommand, start } from '../main.js';
+import { assembleForCommand, serve as serveTender } from '../main.js';
+import { addDoctorCommand } from './doctor.js';
 import { exportBundle } from './export.js';
 import { importBundle } from './import.js';
 import { addInventoryCommand } from './inventory.js';
@@ -20,7 +21,7 @@ Exit status: 0 done; 1 the command ran and failed (an image not seeded, a bundle
 found, the server could not start); 2 the command line or the configuration is wrong (unknown command or
 option, missing or bad argument, invalid setting).`;
 
-const commandNames = ['serve', 'verify', 'seed', 'export', 'import', 'inventory'];
+const commandNames = ['serve', 'verify', 'seed', 'export', 'import', 'inventory', 'doctor'];
 
 /** A usage problem found after parsing (no image named, say): exit 2, like commander's own. */
 class UsageError extends Error {
@@ -97,16 +98,8 @@ function buildProgram(io: CommandLineIo, setExitCode: (code: number) => void): C
               : `unknown command '${unexpected}' (commands: ${commandNames.join(', ')}, help)`;
         serve.error(`error: ${message}`, { exitCode: 2, code: 'tender.unexpectedArgument' });
       }
-      const running = await start(configuration(serveSources(opts)));
-      await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          process.off('SIGTERM', stop);
-          process.off('SIGINT', stop);
-          void running.stop().then(resolve);
-        };
-        process.on('SIGTERM', stop);
-        process.on('SIGINT', stop);
-      });
+      // One process, or a primary and its workers (the setting `workers`); SIGTERM/SIGINT drain and stop it.
+      setExitCode(await serveTender(configuration(serveSources(opts))));
     });
 
   program
@@ -159,6 +152,16 @@ function buildProgram(io: CommandLineIo, setExitCode: (code: number) => void): C
   const inventorySettings = (file: string | undefined, cacheDir: string | undefined): Config =>
     configuration({ file, flags: cacheDir === undefined ? {} : { cacheDir } }, false);
   addInventoryCommand(program, io, inventorySettings, setExitCode);
+  addDoctorCommand(
+    program,
+    io,
+    // The upstreams only: the cache directory is not this command's business.
+    (file) => configuration({ file, flags: {} }, false),
+    (opts) => opts.config ?? (io.env.TENDER_CONFIG || undefined),
+    setExitCode,
+    (message) => new UsageError('doctor', message),
+  );
+  program.commands.find((c) => c.name() === 'doctor')?.addHelpText('after', exitStatus);
   for (const command of program.commands) command.showHelpAfterError(helpHint(command.name()));
   return program;
 }

@@ -45,7 +45,21 @@ export async function exportBundle(core: Core, images: readonly ImageListEntry[]
     // From the cache only: platforms that were never seeded are left out rather than failing the export.
     const walked = await core.pullThrough.image(route, ref.reference, { cachedOnly: true, ...(entry.platforms ? { platforms: entry.platforms } : {}) });
     selected.push({ ref: named, walked });
+    // Signatures, attestations and SBOMs travel with the image: an offline tender verifies with them.
+    const attached = await core.pullThrough.attachments(
+      route,
+      walked.manifests.map((m) => m.digest),
+      { cachedOnly: true },
+    );
+    for (const tag of attached.tags) {
+      const canonical = `${route.upstream.name}/${route.repository}:${tag}`;
+      const walkedTag = await core.pullThrough.image(route, tag, { cachedOnly: true });
+      selected.push({ ref: { upstream: route.upstream.name, repository: route.repository, reference: tag, canonical }, walked: walkedTag });
+    }
   }
+  // An attachment also listed (or cached as a tag of its own) is written once.
+  const unique = new Map(selected.map((s) => [s.ref.canonical, s]));
+  selected.splice(0, selected.length, ...unique.values());
   const pack = tar.pack();
   const hash = createHash('sha256');
   const hashing = new Transform({

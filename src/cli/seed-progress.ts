@@ -52,12 +52,13 @@ export function summaryTable(results: readonly SeedResult[]): string {
     r.ref,
     r.digest ?? '-',
     String(r.blobs),
+    String(r.attachments),
     (r.bytes / MB).toFixed(1),
     (r.fetched / MB).toFixed(1),
     (r.ms / 1000).toFixed(1),
     r.error ?? '',
   ]);
-  const header = ['status', 'image', 'digest', 'blobs', 'MB', 'fetched MB', 's', 'error'];
+  const header = ['status', 'image', 'digest', 'blobs', 'signatures', 'MB', 'fetched MB', 's', 'error'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) =>
     cells

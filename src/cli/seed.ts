@@ -2,6 +2,8 @@
 import pLimit from 'p-limit';
 import { parseImageReference } from '../oci/image-reference.js';
 import type { Core } from '../main.js';
+
+type Route = Parameters<Core['pullThrough']['image']>[0];
 import type { ImageListEntry } from '../config/image-list.js';
 
 export interface SeedResult {
@@ -13,6 +15,8 @@ export interface SeedResult {
   readonly bytes: number;
   /** Bytes that had to come from upstream (the rest was cached already). */
   readonly fetched: number;
+  /** Signature, attestation and SBOM manifests carried with the image (attachment tags and referrers). */
+  readonly attachments: number;
   readonly ms: number;
   readonly error?: string;
 }
@@ -34,6 +38,7 @@ async function seedOne(core: Core, image: ImageListEntry, progress: SeedProgress
   let blobs = 0;
   let bytes = 0;
   let fetched = 0;
+  let attachments = 0;
   try {
     const ref = parseImageReference(image.ref);
     const route = core.router.resolve({ ns: ref.registry, name: ref.repository });
@@ -54,7 +59,12 @@ async function seedOne(core: Core, image: ImageListEntry, progress: SeedProgress
       ),
     );
     for (const manifest of walked.manifests) await core.pullThrough.pin(manifest.digest);
-    const result = { ref: image.ref, ok: true, digest: walked.top.digest, blobs, bytes, fetched, ms: Math.round(performance.now() - started) };
+    attachments = await seedAttachments(
+      core,
+      route,
+      walked.manifests.map((m) => m.digest),
+    );
+    const result = { ref: image.ref, ok: true, digest: walked.top.digest, blobs, bytes, fetched, attachments, ms: Math.round(performance.now() - started) };
     progress.finish(result);
     return result;
   } catch (err) {
@@ -64,10 +74,30 @@ async function seedOne(core: Core, image: ImageListEntry, progress: SeedProgress
       blobs,
       bytes,
       fetched,
+      attachments,
       ms: Math.round(performance.now() - started),
       error: err instanceof Error ? err.message : String(err),
     };
     progress.finish(result);
     return result;
   }
+}
+
+/**
+ * Fetches and pins every signature, attestation and SBOM attached to the image's manifests (classic tags,
+ * the referrers tag index and the referrers it lists), so that export carries them and an offline tender
+ * can verify the image. Returns how many attachment manifests were found.
+ */
+async function seedAttachments(core: Core, route: Route, digests: readonly string[]): Promise<number> {
+  const found = await core.pullThrough.attachments(route, digests);
+  const manifests = new Set<string>();
+  for (const reference of [...found.tags, ...found.referrers]) {
+    const walked = await core.pullThrough.image(route, reference);
+    for (const blob of walked.blobs) await core.pullThrough.prefetch(route, blob.digest, { pin: true });
+    for (const manifest of walked.manifests) {
+      await core.pullThrough.pin(manifest.digest);
+      manifests.add(manifest.digest);
+    }
+  }
+  return manifests.size;
 }

@@ -5,7 +5,8 @@ import { parseImageList } from './image-list.js';
 import { readSettingFile } from './read-setting-file.js';
 import type { ValuesOf } from './setting.js';
 import type { settings } from './settings.js';
-import { buildUpstreams, type UpstreamConfig } from './upstreams.js';
+import { buildSignatures, type SignatureConfig } from './signatures.js';
+import { buildUpstreams, type TagTtlRule, type UpstreamConfig } from './upstreams.js';
 
 export interface TlsConfig {
   readonly certFile: string;
@@ -16,9 +17,15 @@ export interface Config {
   readonly host: string;
   readonly port: number;
   readonly cacheDir: string;
+  /** Serving processes on this host ('auto': one per usable core); resolved when serving starts. */
+  readonly workers: number | 'auto';
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly defaultUpstream: string;
   readonly tagTtlMs: number;
+  /** Freshness by tag pattern for every upstream, after each upstream's own rules. */
+  readonly tagTtls: readonly TagTtlRule[];
+  /** How long a tag upstream answered 404 for is answered 404 without asking again; 0 off. */
+  readonly missingTagTtlMs: number;
   readonly staleTimeoutMs: number;
   readonly flightTimeoutMs: number;
   readonly upstreamTimeoutMs: number;
@@ -47,6 +54,8 @@ export interface Config {
   readonly flightLeaseMs: number;
   /** Images (references) that are the only ones served, with the digests they reference; undefined when not restricted. */
   readonly sanctioned: readonly string[] | undefined;
+  /** Cosign signature policies; undefined when no signature is checked. */
+  readonly signatures: SignatureConfig | undefined;
   /** A second listener serving only /metrics, for scrapers kept off the registry port. */
   readonly metricsListen: { readonly host: string; readonly port: number } | undefined;
   /** HTTPS serving; undefined for plain HTTP. */
@@ -95,9 +104,12 @@ export function buildConfig(v: ValuesOf<typeof settings>, problems: string[], co
     host: v.listen.host,
     port: v.listen.port,
     cacheDir: v.cacheDir,
+    workers: v.workers,
     logLevel: v.logLevel,
     defaultUpstream: v.defaultUpstream,
     tagTtlMs: v.tagTtl,
+    tagTtls: v.tagTtls,
+    missingTagTtlMs: v.missingTagTtl,
     staleTimeoutMs: v.staleTimeout,
     flightTimeoutMs: v.flightTimeout,
     upstreamTimeoutMs: v.upstreamTimeout,
@@ -152,6 +164,9 @@ export function buildConfig(v: ValuesOf<typeof settings>, problems: string[], co
         : undefined,
     },
     inventory: { flushIntervalMs: v['inventory.flushInterval'], retentionMs: v['inventory.retention'] },
+    signatures: context.given('signatures')
+      ? buildSignatures({ onError: v['signatures.onError'], exempt: v['signatures.exempt'], policies: v['signatures.policies'] }, problems)
+      : undefined,
   };
 }
 

@@ -4,8 +4,9 @@
 import { z } from 'zod';
 import { authTokens, authUsers } from './client-auth.js';
 import type { Sections, SettingsTable } from './setting.js';
-import { upstreamEntrySchema } from './upstreams.js';
-import { boolean, duration, integer, listenAddress, oneOf, positiveSize, size, structured, text } from './value-types.js';
+import { signatureExempt, signaturePolicies } from './signatures.js';
+import { tagTtlRules, upstreamEntrySchema } from './upstreams.js';
+import { autoOrCount, boolean, duration, integer, listenAddress, oneOf, positiveSize, size, structured, text } from './value-types.js';
 
 const upstreamPatterns = (message: string) => structured(z.array(z.string().regex(/^[A-Za-z0-9.:_*/-]+$/, message)), 'list');
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -21,6 +22,14 @@ export const settings = {
     commands: ['serve'],
     help: 'address to listen on: host:port, :port, [::]:port or a port number',
   },
+  workers: {
+    value: autoOrCount(64),
+    default: 'auto',
+    env: 'TENDER_WORKERS',
+    flag: 'workers',
+    commands: ['serve'],
+    help: 'serving processes sharing the port and the cache: auto (one per core the process may use) or a number (1: one process)',
+  },
   cacheDir: { value: text('dir'), default: './data', env: 'TENDER_CACHE_DIR', flag: 'cache-dir', help: 'cache directory' },
   logLevel: { value: oneOf(logLevels, 'level'), default: 'info', env: 'TENDER_LOG_LEVEL', flag: 'log-level', help: logLevels.join(', ') },
   defaultUpstream: {
@@ -31,6 +40,17 @@ export const settings = {
     help: 'upstream for requests with neither ns nor a registry host prefix',
   },
   tagTtl: { value: duration, default: '5m', env: 'TENDER_TAG_TTL', flag: 'tag-ttl', help: 'how long a tag is served without asking upstream' },
+  tagTtls: {
+    value: tagTtlRules,
+    default: [],
+    help: 'freshness by tag pattern, [{pattern, ttl}] tried in order before tagTtl (an upstream\'s own tagTtls first; ttl "never": never revalidated)',
+  },
+  missingTagTtl: {
+    value: duration,
+    default: '10s',
+    env: 'TENDER_MISSING_TAG_TTL',
+    help: 'how long a tag upstream answered 404 for is answered 404 without asking again (0: off)',
+  },
   staleTimeout: {
     value: duration,
     default: '3s',
@@ -142,6 +162,17 @@ export const settings = {
   offline: { value: boolean, default: false, env: 'TENDER_OFFLINE', help: 'never contact any upstream' },
   'sanctioned.file': { value: text('file'), help: 'image list (the format seed --file reads) of the only images served' },
   'sanctioned.images': { value: structured(z.array(z.string()), 'list'), help: 'the only images served, inline' },
+  'signatures.onError': {
+    value: oneOf(['deny', 'allow'] as const),
+    default: 'deny',
+    help: 'when the signatures of a policy repository cannot be fetched: deny (503) or allow (serve, counted as fail-open)',
+  },
+  'signatures.exempt': { value: signatureExempt, default: [], help: 'upstream/repository patterns never checked for signatures' },
+  'signatures.policies': {
+    value: signaturePolicies,
+    defaultText: 'none',
+    help: 'cosign signature policies: name, repositories, keys (PEM public key files), mode (enforce|warn)',
+  },
   includeDefaultUpstreams: {
     value: boolean,
     default: true,
@@ -171,4 +202,5 @@ export const sections: Sections = {
   'audit.notifications': 'optional',
   'audit.notifications.backoff': 'group',
   inventory: 'group',
+  signatures: 'optional',
 };

@@ -15,8 +15,18 @@ export interface UpstreamConfig {
   readonly username: string | undefined;
   readonly password: string | undefined;
   readonly token: string | undefined;
-  /** PEM CA bundle contents (read at start). */
+  /** PEM CA bundle contents (read at start; re-read when `caFile` changes). */
   readonly ca: string | undefined;
+  /** The files secrets and TLS material were read from: watched, and re-read when they change (Secret rotation). */
+  readonly files: UpstreamFiles;
+  /** How the upstream's host name is dialled: IPv4 only, IPv6 only, or both (Happy Eyeballs). */
+  readonly addressFamily: 'auto' | 'ipv4' | 'ipv6';
+  /** With `auto`: how long one address is tried before the next (Node's autoSelectFamilyAttemptTimeout). */
+  readonly addressAttemptTimeoutMs: number;
+  /** After the token realm refused the credentials several times in a row: how long they are not sent. */
+  readonly credentialBackoffMs: number;
+  /** Freshness by tag pattern, tried in order before the global tagTtls and tagTtl. */
+  readonly tagTtls: readonly TagTtlRule[];
   readonly connectTimeoutMs: number;
   readonly headersTimeoutMs: number;
   readonly idleTimeoutMs: number;
@@ -43,6 +53,36 @@ export interface UpstreamConfig {
   /** Token realms on other hosts that may receive the credentials: hosts (`auth.docker.io`) or origins. */
   readonly tokenRealms: readonly string[];
 }
+
+export interface UpstreamFiles {
+  readonly passwordFile: string | undefined;
+  readonly tokenFile: string | undefined;
+  readonly caFile: string | undefined;
+  readonly clientCertFile: string | undefined;
+  readonly clientKeyFile: string | undefined;
+}
+
+/** A freshness rule: `pattern` is a `tag` or `repository:tag` pattern; `ttlMs` is Infinity for "never". */
+export interface TagTtlRule {
+  readonly pattern: string;
+  readonly ttlMs: number;
+}
+
+/** `[{ pattern: "v*.*.*", ttl: 24h }, { pattern: latest, ttl: 1m }]`: tried in order, the first match wins. */
+export const tagTtlRules = structured(
+  z.array(
+    z
+      .object({
+        pattern: z.string().regex(/^([A-Za-z0-9._*/-]+:)?[A-Za-z0-9._*-]+$/, 'expected a "tag" or "repository:tag" pattern with *'),
+        ttl: z.union([z.literal('never').transform(() => Number.POSITIVE_INFINITY), duration.schema], {
+          error: 'expected a duration such as "1m" or "24h", or "never"',
+        }),
+      })
+      .strict()
+      .transform(({ pattern, ttl }): TagTtlRule => ({ pattern, ttlMs: ttl })),
+  ),
+  'list',
+);
 
 /** Registries every install knows; docker.io is served by registry-1.docker.io. */
 export const builtInUpstreams: Record<string, { url: string; aliases?: string[]; tokenRealms?: string[] }> = {
@@ -79,10 +119,10 @@ export const upstreamSettings = {
   insecure: { value: boolean, default: false, help: 'allow plain HTTP and skip TLS certificate verification' },
   username: { value: text('user'), help: 'account for Basic auth or bearer-token requests; with password or passwordFile' },
   password: { value: structured(z.string(), 'text'), secret: true, help: 'the password (keep it in passwordFile instead)' },
-  passwordFile: { value: path, help: 'read the password from this file at start (whitespace trimmed)' },
+  passwordFile: { value: path, help: 'read the password from this file (whitespace trimmed); re-read when it changes' },
   token: { value: structured(z.string(), 'text'), secret: true, help: 'a static bearer token sent with every request; not with username' },
-  tokenFile: { value: path, help: 'read the token from this file at start' },
-  ca: { value: path, help: 'PEM CA bundle replacing the system trust roots for this upstream' },
+  tokenFile: { value: path, help: 'read the token from this file; re-read when it changes' },
+  ca: { value: path, help: 'PEM CA bundle replacing the system trust roots for this upstream; re-read when it changes' },
   connectTimeout: { value: duration, default: '10s', help: 'TCP and TLS connect' },
   headersTimeout: { value: duration, default: '30s', help: 'until response headers arrive; also the token request timeout' },
   idleTimeout: { value: duration, default: '60s', help: 'longest pause between body chunks' },
@@ -110,8 +150,20 @@ export const upstreamSettings = {
     default: [],
     help: 'repository:tag@digest: the tag always resolves to that digest',
   },
-  clientCert: { value: path, help: 'PEM client certificate for mutual TLS (with clientKey)' },
+  clientCert: { value: path, help: 'PEM client certificate for mutual TLS (with clientKey); re-read when it changes' },
   clientKey: { value: path, help: 'PEM key of clientCert' },
+  addressFamily: { value: oneOf(['auto', 'ipv4', 'ipv6']), default: 'auto', help: 'auto (both, Happy Eyeballs), ipv4 or ipv6 only' },
+  addressAttemptTimeout: {
+    value: duration,
+    default: '1s',
+    help: 'with addressFamily auto: how long one address is tried before the next (Node: autoSelectFamilyAttemptTimeout)',
+  },
+  credentialBackoff: {
+    value: duration,
+    default: '5m',
+    help: 'after the token realm refused the credentials 3 times in a row: how long they are not sent (0: never stop)',
+  },
+  tagTtls: { value: tagTtlRules, default: [], help: 'freshness by tag pattern for this upstream, before the global tagTtls' },
   offline: { value: boolean, default: false, help: 'never contact this upstream' },
   tokenRealms: {
     value: structured(z.array(tokenRealm), 'list'),
@@ -176,6 +228,18 @@ function buildUpstream(name: string, parsed: unknown, problems: string[]): Upstr
     password,
     token,
     ca: readSettingFile(e.ca, `${at}.ca`, problems),
+    // An inline password or token wins over its file: only a file in use is watched.
+    files: {
+      passwordFile: e.password === undefined ? e.passwordFile : undefined,
+      tokenFile: e.token === undefined ? e.tokenFile : undefined,
+      caFile: e.ca,
+      clientCertFile: e.clientCert,
+      clientKeyFile: e.clientKey,
+    },
+    addressFamily: e.addressFamily,
+    addressAttemptTimeoutMs: e.addressAttemptTimeout,
+    credentialBackoffMs: e.credentialBackoff,
+    tagTtls: e.tagTtls,
     connectTimeoutMs: e.connectTimeout,
     headersTimeoutMs: e.headersTimeout,
     idleTimeoutMs: e.idleTimeout,

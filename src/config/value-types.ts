@@ -77,3 +77,12 @@ export function structured<S extends z.ZodType>(schema: S, placeholder: string):
     throw new Error(`a ${placeholder} cannot be given as text`);
   });
 }
+
+/** "auto" or a whole number in [1, max]: how many of something to run (workers). */
+export function autoOrCount(max: number) {
+  return valueType(
+    z.union([z.literal('auto'), z.number().int().min(1).max(max)], { error: `expected "auto" or a whole number from 1 to ${max}` }),
+    'auto|n',
+    (text) => (/^\d+$/.test(text.trim()) ? Number(text) : text.trim()),
+  );
+}

@@ -1,10 +1,9 @@
 // The HTTPS serving certificate: read and check a cert/key pair, and swap in a new one when its files change.
 import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { Logger } from '../log.js';
+import { WatchedFiles, type WatchOptions } from '../watched-files.js';
 
 export interface CertificateFiles {
   readonly certFile: string;
@@ -87,31 +86,18 @@ function checkPair(files: CertificateFiles, cert: Buffer, key: Buffer): Certific
   };
 }
 
-export interface ReloadOptions {
-  /** Editors and secret mounts write in several steps; one check after they settle. */
-  readonly debounceMs?: number;
-  /** fs.watch misses events on some filesystems (NFS, some overlay setups): a stat check is the fallback. */
-  readonly pollMs?: number;
-}
+export type ReloadOptions = WatchOptions;
 
 /**
- * Watches the pair's files and their directories, checks a changed pair, and swaps it in with
- * setSecureContext: open connections keep the context they shook hands with, new handshakes get the new one.
- * A pair that fails the check is logged once and the one in use is kept.
+ * Watches the pair's files (see WatchedFiles: Kubernetes Secret symlink swaps included), checks a changed
+ * pair, and swaps it in with setSecureContext: open connections keep the context they shook hands with, new
+ * handshakes get the new one. A pair that fails the check is logged once and the one in use is kept.
  */
 export class CertificateReloader {
-  private readonly watchers = new Map<string, FSWatcher>();
   private readonly abort = new AbortController();
-  private readonly debounceMs: number;
-  private readonly pollMs: number;
-  private debounce: NodeJS.Timeout | undefined;
-  private poll: NodeJS.Timeout | undefined;
-  private checking: Promise<void> | undefined;
-  private checkAgain = false;
+  private readonly watched: WatchedFiles;
   /** Hash of the last pair read (loaded or refused), or the last read failure: each is acted on once. */
   private lastSeen: string;
-  /** stat() identity of both files at the last poll. */
-  private lastStat: string | undefined;
 
   constructor(
     private readonly files: CertificateFiles,
@@ -120,104 +106,22 @@ export class CertificateReloader {
     private readonly log: Logger,
     options: ReloadOptions = {},
   ) {
-    this.debounceMs = options.debounceMs ?? 250;
-    this.pollMs = options.pollMs ?? 30_000;
     this.lastSeen = contentHash(current.cert, current.key);
+    this.watched = new WatchedFiles([files.certFile, files.keyFile], () => this.checkOnce(), options);
   }
 
   start(): void {
-    this.arm();
-    this.poll = setInterval(() => void this.pollFiles(), this.pollMs);
-    this.poll.unref();
+    this.watched.start();
   }
 
   async close(): Promise<void> {
     this.abort.abort();
-    clearTimeout(this.debounce);
-    clearInterval(this.poll);
-    for (const watcher of this.watchers.values()) watcher.close();
-    this.watchers.clear();
-    await this.checking;
-  }
-
-  /**
-   * Directories are watched because Kubernetes secret volumes replace files by swapping a `..data` symlink in
-   * the directory: the files themselves never change, and a watch on a replaced inode goes quiet.
-   */
-  private arm(): void {
-    const { certFile, keyFile } = this.files;
-    for (const path of new Set([dirname(certFile), dirname(keyFile)])) {
-      if (!this.watchers.has(path)) this.watch(path);
-    }
-    // A watch on a file follows its inode, which a rename-over (atomic write, symlink swap) leaves behind: renew.
-    for (const path of new Set([certFile, keyFile])) {
-      this.watchers.get(path)?.close();
-      this.watchers.delete(path);
-      this.watch(path);
-    }
-  }
-
-  private watch(path: string): void {
-    if (this.abort.signal.aborted) return;
-    try {
-      // No signal option: on Node 20 it leaves an abort listener behind per watcher; close() suffices.
-      const watcher = watch(path, { persistent: false }, () => this.schedule());
-      watcher.on('error', () => {
-        // The watched path went away (directory replaced, file deleted): the next check arms it again.
-        watcher.close();
-        if (this.watchers.get(path) === watcher) this.watchers.delete(path);
-        this.schedule();
-      });
-      this.watchers.set(path, watcher);
-    } catch (err) {
-      // Missing for a moment during a swap; the directory watch or the poll brings us back here.
-      this.log.debug({ path, err: (err as NodeJS.ErrnoException).code }, 'cannot watch certificate path yet');
-    }
-  }
-
-  private schedule(): void {
-    if (this.abort.signal.aborted) return;
-    clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => void this.check(), this.debounceMs);
-    this.debounce.unref();
-  }
-
-  private async pollFiles(): Promise<void> {
-    const signature = await Promise.all(
-      [this.files.certFile, this.files.keyFile].map((path) =>
-        stat(path).then(
-          (s) => `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`,
-          (err: NodeJS.ErrnoException) => `error:${err.code ?? 'unknown'}`,
-        ),
-      ),
-    ).then((parts) => parts.join('|'));
-    if (signature === this.lastStat) return;
-    // The first poll has no baseline and reads once; the content comparison makes that a no-op.
-    this.lastStat = signature;
-    await this.check();
-  }
-
-  /** One check at a time; a change seen during a check gets a check of its own afterwards. */
-  private check(): Promise<void> {
-    if (this.checking) {
-      this.checkAgain = true;
-      return this.checking;
-    }
-    this.checking = (async () => {
-      do {
-        this.checkAgain = false;
-        await this.checkOnce();
-      } while (this.checkAgain && !this.abort.signal.aborted);
-    })().finally(() => {
-      this.checking = undefined;
-    });
-    return this.checking;
+    await this.watched.close();
   }
 
   private async checkOnce(): Promise<void> {
     const signal = this.abort.signal;
     if (signal.aborted) return;
-    this.arm();
     let cert: Buffer;
     let key: Buffer;
     try {

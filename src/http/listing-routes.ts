@@ -4,12 +4,48 @@
 import type { Context } from 'hono';
 import type { PullThrough } from '../cache/pull-through.js';
 import type { Route } from '../cache/ports.js';
+import { formatLinkHeader } from '../oci/link-header.js';
 import { mediaTypes } from '../oci/media-types.js';
-import { registryHeaders } from '../oci/registry-headers.js';
+import { cacheStatusOf, registryHeaders } from '../oci/registry-headers.js';
+import { parseTagCount } from '../oci/tag-list.js';
+import type { CacheResult } from '../metrics.js';
 import { reply } from './reply.js';
 import type { AppEnv } from './request-state.js';
 
-export type ListingCore = Pick<PullThrough, 'referrers'>;
+export type ListingCore = Pick<PullThrough, 'referrers' | 'listTags'>;
+
+/** Where the request came in: its path (the name as the client spelled it) and query, and containerd's `ns`. */
+export interface RequestAddress {
+  readonly pathname: string;
+  readonly query: URLSearchParams;
+  readonly ns: string | undefined;
+}
+
+/**
+ * GET/HEAD /v2/<name>/tags/list[?n=…&last=…]: `n` tags after `last` in lexical order, and a `Link` to the
+ * next page (this mirror's own path, the client's `ns` kept) when more follow. Nothing of the client's
+ * query goes upstream: the core reads the whole list there and pages it here.
+ */
+export async function replyTags(
+  c: Context<AppEnv>,
+  core: ListingCore,
+  route: Route,
+  name: string,
+  base: Record<string, string>,
+  at: RequestAddress,
+): Promise<Response> {
+  const n = parseTagCount(at.query.get('n'));
+  const last = at.query.get('last') ?? undefined;
+  const answer = await core.listTags(route, { ...(n !== undefined ? { n } : {}), ...(last !== undefined ? { last } : {}) });
+  const body = Buffer.from(JSON.stringify({ name, tags: answer.tags }), 'utf8');
+  const headers: Record<string, string> = { ...base, 'content-type': 'application/json', 'content-length': String(body.length) };
+  if (answer.next !== undefined && n !== undefined) {
+    const next = new URLSearchParams({ n: String(n), last: answer.next });
+    if (at.ns !== undefined) next.set('ns', at.ns);
+    headers.link = formatLinkHeader([{ target: `${at.pathname}?${next.toString()}`, rel: 'next' }]);
+  }
+  return send(c, answer, headers, body);
+}
 
 /** GET/HEAD /v2/<name>/referrers/<digest>[?artifactType=…]: always 200 with an image index (possibly empty). */
 export async function replyReferrers(
@@ -23,12 +59,18 @@ export async function replyReferrers(
   // An empty value filters nothing; of several, the first counts (the spec names one filter value).
   const artifactType = query.get('artifactType') || undefined;
   const answer = await core.referrers(route, digest, artifactType);
+  const headers: Record<string, string> = { ...base, 'content-type': mediaTypes.ociIndex, 'content-length': String(answer.body.length) };
+  if (answer.filtered) headers[registryHeaders.ociFiltersApplied] = 'artifactType';
+  return send(c, answer, headers, answer.body);
+}
+
+/** 200 with the body (none for HEAD, its length all the same), and the request log told where it came from. */
+function send(c: Context<AppEnv>, answer: { result: CacheResult }, headers: Record<string, string>, body: Buffer): Response {
   const state = c.get('state');
   state.result = answer.result;
   state.source = answer.result === 'miss' ? 'upstream' : 'cache';
   const head = c.req.method === 'HEAD';
-  state.bytes = head ? 0 : answer.body.length;
-  const headers: Record<string, string> = { ...base, 'content-type': mediaTypes.ociIndex, 'content-length': String(answer.body.length) };
-  if (answer.filtered) headers[registryHeaders.ociFiltersApplied] = 'artifactType';
-  return reply(c.env.outgoing, 200, headers, head ? undefined : answer.body);
+  state.bytes = head ? 0 : body.length;
+  headers[registryHeaders.cacheStatus] = cacheStatusOf(answer.result);
+  return reply(c.env.outgoing, 200, headers, head ? undefined : body);
 }

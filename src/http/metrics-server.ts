@@ -2,7 +2,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 
-export function startMetricsServer(registry: Registry, host: string, port: number): Promise<Server> {
+export function startMetricsServer(registry: Pick<Registry, 'metrics' | 'contentType'>, host: string, port: number): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('only /metrics is served here\n');

@@ -7,11 +7,10 @@ import type { DenialReason, Route, Router } from '../cache/ports.js';
 import type { PullClient } from '../cache/pull-events.js';
 import { isDigest } from '../oci/digest.js';
 import { OciError } from '../oci/errors.js';
-import { apiVersionValue, digestETag, registryHeaders } from '../oci/registry-headers.js';
-import { formatLinkHeader, parseLinkHeader } from '../oci/link-header.js';
+import { apiVersionValue, cacheStatusOf, digestETag, registryHeaders } from '../oci/registry-headers.js';
 import { contentRange, ifRangeAllows, parseRange } from '../oci/range.js';
 import { parseRegistryPath, type RegistryPath } from '../oci/registry-path.js';
-import { replyReferrers } from './listing-routes.js';
+import { replyReferrers, replyTags } from './listing-routes.js';
 import { reply, sent } from './reply.js';
 import type { AppEnv } from './request-state.js';
 import { sendFile, type BufferPool } from './send-file.js';
@@ -26,22 +25,45 @@ export interface RegistryDeps {
   readonly buffers: BufferPool;
 }
 
-/** Query parameters forwarded upstream; `ns` is ours and never leaves. */
-const forwardedQuery: Record<string, readonly string[]> = { tags: ['n', 'last'] };
+/** Parsed paths and routes remembered per handler: a warm node rollout asks for the same few URLs thousands of times. */
+const rememberedUrls = 4096;
+
+/** A bounded memo: cleared whole when full (hits repeat a small set; an attacker's unique URLs just cost a parse). */
+function memo<T>(): { get(key: string, make: () => T): T } {
+  const entries = new Map<string, T>();
+  return {
+    get(key, make) {
+      // Long keys are hostile or odd: never kept, so the memo stays small whatever clients send.
+      if (key.length > 512) return make();
+      const found = entries.get(key);
+      if (found !== undefined || entries.has(key)) return found as T;
+      const made = make();
+      if (entries.size >= rememberedUrls) entries.clear();
+      entries.set(key, made);
+      return made;
+    },
+  };
+}
+
+const noQuery = new URLSearchParams();
 
 export function registryHandler(deps: RegistryDeps) {
+  // Parsing is pure and routing is fixed for the process's life (a route that throws, such as a denied
+  // repository, is never remembered): both are looked up instead of redone on every hit.
+  const paths = memo<RegistryPath | undefined>();
+  const routes = memo<Route>();
   return async (c: Context<AppEnv>): Promise<Response> => {
     const raw = c.env.incoming.url ?? '/';
     const queryAt = raw.indexOf('?');
     const pathname = queryAt === -1 ? raw : raw.slice(0, queryAt);
-    const query = new URLSearchParams(queryAt === -1 ? '' : raw.slice(queryAt + 1));
+    const query = queryAt === -1 ? noQuery : new URLSearchParams(raw.slice(queryAt + 1));
     const ns = query.get('ns') ?? undefined;
     const base: Record<string, string> = { ...c.get('baseHeaders'), [registryHeaders.apiVersion]: apiVersionValue };
     // Echoed only when it is a plain token: a decoded ns may carry CR/LF or other bytes no header may hold.
     if (ns !== undefined && /^[\x21-\x7e]{1,255}$/.test(ns)) base[registryHeaders.ociNamespace] = ns;
     c.set('baseHeaders', base);
 
-    const path = parseRegistryPath(pathname);
+    const path = paths.get(pathname, () => parseRegistryPath(pathname));
     const state = c.get('state');
     if (!path) throw new OciError('NAME_UNKNOWN', 'not a registry API path');
     state.kind = path.kind;
@@ -52,7 +74,8 @@ export function registryHandler(deps: RegistryDeps) {
     }
     if (path.kind === 'base') return reply(c.env.outgoing, 200, { ...base, 'content-type': 'application/json', 'content-length': '2' }, '{}');
 
-    const route = deps.router.resolve({ ns, name: path.name });
+    // An empty ns (`?ns=`, `?ns`) is not an absent one: the key tells them apart.
+    const route = routes.get(`${ns === undefined ? '-' : `=${ns}`}\n${path.name}`, () => deps.router.resolve({ ns, name: path.name }));
     state.upstream = route.upstream.name;
     state.repository = route.repository;
     const identity = c.get('identity');
@@ -69,7 +92,7 @@ export function registryHandler(deps: RegistryDeps) {
       case 'blob':
         return blob(c, deps, route, path, base, head);
       case 'tags':
-        return passthrough(c, deps, route, path, base, pathname, query, ns);
+        return replyTags(c, deps.pullThrough, route, path.name, base, { pathname, query, ns });
       case 'referrers':
         return replyReferrers(c, deps.pullThrough, route, path.digest, base, query);
     }
@@ -94,6 +117,7 @@ async function manifest(
     [registryHeaders.contentDigest]: answer.digest,
     // As distribution sends it: the digest is a strong validator of exactly these bytes.
     etag: digestETag(answer.digest),
+    [registryHeaders.cacheStatus]: cacheStatusOf(answer.result),
   };
   const size = answer.body?.length ?? answer.size;
   if (size !== undefined) headers['content-length'] = String(size);
@@ -121,6 +145,7 @@ async function blob(
     [registryHeaders.contentDigest]: path.digest,
     etag,
     'accept-ranges': 'bytes',
+    [registryHeaders.cacheStatus]: cacheStatusOf(answer.result),
   };
   const size = answer.size;
   if (head || !answer.file) {
@@ -157,47 +182,6 @@ async function blob(
   const file = await answer.file!(start, end);
   void sendFile(c.env.outgoing, status, headers, file, start, end, deps.buffers, () => (state.firstByteAt = performance.now()));
   return sent;
-}
-
-async function passthrough(
-  c: Context<AppEnv>,
-  deps: RegistryDeps,
-  route: Route,
-  path: Extract<RegistryPath, { kind: 'tags' }>,
-  base: Record<string, string>,
-  pathname: string,
-  query: URLSearchParams,
-  ns: string | undefined,
-) {
-  const upstreamQuery = new URLSearchParams();
-  for (const key of forwardedQuery[path.kind] ?? []) for (const value of query.getAll(key)) upstreamQuery.append(key, value);
-  const search = upstreamQuery.size > 0 ? `?${upstreamQuery.toString()}` : '';
-  const answer = await deps.pullThrough.listTags(route, search);
-  const state = c.get('state');
-  state.source = 'upstream';
-  state.bytes = c.req.method === 'HEAD' ? 0 : answer.body.length;
-  const headers: Record<string, string> = { ...base, ...answer.headers, 'content-length': String(answer.body.length) };
-  delete headers.link;
-  const link = answer.headers.link === undefined ? undefined : rewriteLink(answer.headers.link, pathname, forwardedQuery[path.kind] ?? [], ns);
-  if (link) headers.link = link;
-  return reply(c.env.outgoing, answer.status, headers, answer.body);
-}
-
-/**
- * Pagination links, which the upstream client reduced to the query of this same resource, pointed back
- * at this mirror's path: only the parameters tender forwards are kept (an upstream's `ns` would
- * otherwise route the client's next request elsewhere), and the client's own `ns` is added.
- */
-function rewriteLink(link: string, pathname: string, keys: readonly string[], ns: string | undefined): string | undefined {
-  const entries = parseLinkHeader(link).map((entry) => {
-    const queryAt = entry.target.indexOf('?');
-    const query = new URLSearchParams(queryAt === -1 ? '' : entry.target.slice(queryAt + 1));
-    const kept = new URLSearchParams();
-    for (const [key, value] of query) if (keys.includes(key)) kept.append(key, value);
-    if (ns !== undefined) kept.set('ns', ns);
-    return { target: kept.size > 0 ? `${pathname}?${kept.toString()}` : pathname, rel: entry.rel };
-  });
-  return entries.length > 0 ? formatLinkHeader(entries) : undefined;
 }
 
 /** Who is pulling, for the core's pull event: the TCP peer, its User-Agent and Host, the identity auth gave it, the request id. */

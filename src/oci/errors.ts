@@ -50,10 +50,17 @@ export function isOciError(err: unknown): err is OciError {
   return err instanceof OciError;
 }
 
-/** One line for a log or an error message: code, message and cause of whatever was thrown. */
+/**
+ * One line for a log or an error message: code, message and cause of whatever was thrown, each said once.
+ * Wrapped errors usually quote their cause already (`upstream x unreachable: connect ECONNREFUSED …`), and
+ * Node's messages name their code (`connect ECONNREFUSED 127.0.0.1:1`): neither is repeated.
+ */
 export function describeError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const code = (err as { code?: unknown }).code;
-  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
-  return `${typeof code === 'string' ? `${code} ` : ''}${err.message}${cause}`;
+  // Node's connect to every address of a name (autoSelectFamily) fails with an AggregateError without a message.
+  const message = err.message || (err instanceof AggregateError ? err.errors.map((e: unknown) => (e instanceof Error ? e.message : String(e))).join('; ') : '');
+  const prefix = typeof code === 'string' && !message.includes(code) ? `${code} ` : '';
+  const cause = err.cause instanceof Error && err.cause.message && !message.includes(err.cause.message) ? `: ${err.cause.message}` : '';
+  return `${prefix}${message}${cause}`;
 }

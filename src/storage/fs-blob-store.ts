@@ -32,7 +32,8 @@ export class FsBlobStore implements BlobStore {
 
   private constructor(
     readonly root: string,
-    private readonly replicaId: string,
+    /** What this process's temp files start with: the replica id, and the worker's number when there are workers. */
+    private readonly tempPrefix: string,
   ) {
     this.blobsDir = join(root, 'blobs');
     this.tmpDir = join(root, 'tmp');
@@ -44,17 +45,32 @@ export class FsBlobStore implements BlobStore {
    * Opens the store, creating its folders and (for the serving process) removing temp files a crash
    * left behind; tools that run beside a live server pass `clearTemp: false`.
    */
-  static async open(root: string, options: { clearTemp: boolean; replicaId?: string } = { clearTemp: true }): Promise<FsBlobStore> {
-    const store = new FsBlobStore(root, options.replicaId ?? 'local');
+  static async open(root: string, options: { clearTemp: boolean; replicaId?: string; worker?: number } = { clearTemp: true }): Promise<FsBlobStore> {
+    const replicaId = options.replicaId ?? 'local';
+    const store = new FsBlobStore(root, options.worker === undefined ? replicaId : `${replicaId}.w${options.worker}`);
     await mkdir(store.blobsDir, { recursive: true });
     // Only this replica's leftovers: on a shared volume the other replicas' downloads are in tmp/ too.
-    if (options.clearTemp) {
-      for (const name of await entries(store.tmpDir)) {
-        if (name.startsWith(`${store.replicaId}.`)) await rm(join(store.tmpDir, name), { force: true });
-      }
-    }
+    if (options.clearTemp) await store.clearTemp(`${replicaId}.`);
     await mkdir(store.tmpDir, { recursive: true });
     return store;
+  }
+
+  /** Removes temp files whose names start with `prefix`: a replica's at its start, a dead worker's (`<replica>.w<n>.`). */
+  async clearTemp(prefix: string): Promise<void> {
+    for (const name of await entries(this.tmpDir)) {
+      if (name.startsWith(prefix)) await rm(join(this.tmpDir, name), { force: true });
+    }
+  }
+
+  async openTemp(name: string): Promise<RandomAccess | undefined> {
+    // The name came from another process or from Redis: a plain file name in tmp/, nothing else.
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/.test(name)) return undefined;
+    try {
+      return randomAccess(await open(join(this.tmpDir, name), 'r'));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
   }
 
   /** Digest strings are validated before they get here, so the path cannot leave the root. */
@@ -115,7 +131,7 @@ export class FsBlobStore implements BlobStore {
   async probe(): Promise<void> {
     // Where downloads are written, with this replica's prefix (so a crash leaves nothing another start keeps).
     // A few KiB rather than an empty file: a full disk still creates empty files, it refuses data.
-    const path = join(this.tmpDir, `${this.replicaId}.probe-${randomBytes(6).toString('hex')}`);
+    const path = join(this.tmpDir, `${this.tempPrefix}.probe-${randomBytes(6).toString('hex')}`);
     try {
       await writeFile(path, probeBytes);
     } finally {
@@ -173,9 +189,10 @@ export class FsBlobStore implements BlobStore {
   }
 
   async create(digest: Digest): Promise<BlobWriter> {
-    const tempPath = join(this.tmpDir, `${this.replicaId}.${digest.hex.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
+    const tempName = `${this.tempPrefix}.${digest.hex.slice(0, 16)}-${randomBytes(6).toString('hex')}`;
+    const tempPath = join(this.tmpDir, tempName);
     const handle = await open(tempPath, 'w');
-    return new FsBlobWriter(digest, handle, tempPath, this.pathOf(digest));
+    return new FsBlobWriter(digest, handle, tempName, tempPath, this.pathOf(digest));
   }
 }
 
@@ -189,6 +206,7 @@ class FsBlobWriter implements BlobWriter {
   constructor(
     private readonly digest: Digest,
     private readonly handle: FileHandle,
+    readonly tempName: string,
     private readonly tempPath: string,
     private readonly finalPath: string,
   ) {

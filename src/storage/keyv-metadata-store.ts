@@ -1,7 +1,7 @@
 // MetadataStore over keyv: the embedded file store by default, Redis when configured.
 import Keyv from 'keyv';
 import type { ListingRecord } from '../cache/listing-records.js';
-import type { ManifestInfo, MetadataStore, TagRecord } from '../cache/metadata-store.js';
+import type { AdmissionRecord, ManifestInfo, MetadataStore, TagRecord, VerdictRecord } from '../cache/metadata-store.js';
 
 /** Lists raw stored entries by key prefix; keyv itself can iterate only some of its adapters. */
 export type EntryLister = (prefix: string) => AsyncIterable<[string, string]>;
@@ -79,6 +79,22 @@ export class KeyvMetadataStore implements MetadataStore {
 
   async deleteListing(key: string): Promise<void> {
     await this.keyv.delete(`listing:${key}`);
+  }
+
+  async getVerdict(key: string): Promise<VerdictRecord | undefined> {
+    return (await this.keyv.get<VerdictRecord>(`verdict:${key}`)) ?? undefined;
+  }
+
+  async setVerdict(key: string, record: VerdictRecord): Promise<void> {
+    await this.keyv.set(`verdict:${key}`, record);
+  }
+
+  async getAdmission(key: string): Promise<AdmissionRecord | undefined> {
+    return (await this.keyv.get<AdmissionRecord>(`admission:${key}`)) ?? undefined;
+  }
+
+  async setAdmission(key: string, record: AdmissionRecord): Promise<void> {
+    await this.keyv.set(`admission:${key}`, record);
   }
 
   async probe(): Promise<void> {

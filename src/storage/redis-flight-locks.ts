@@ -1,15 +1,21 @@
 // Flight leases in Redis: SET NX PX, renewed by the holder, released only by it (compare-and-delete).
-import type { FlightLease, FlightLocks } from '../cache/flight-locks.js';
+//
+// The value is the holder's token, and once the download streams, the token, a space and the temp file it
+// writes (JSON: name and size), so that waiting replicas on the shared volume can follow it. The scripts
+// compare the token prefix, so announcing does not change who may renew or release.
+import { checkedFlightFile, type FlightHolder, type FlightLease, type FlightLocks } from '../cache/flight-locks.js';
 
 /** The part of a @redis/client client this needs. */
 export interface RedisCommands {
   set(key: string, value: string, options: { NX: true; PX: number }): Promise<string | null>;
-  exists(key: string): Promise<number>;
+  get(key: string): Promise<string | null>;
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
 }
 
-const renewScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
-const releaseScript = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+const owns = "local v = redis.call('get', KEYS[1]) if v and (v == ARGV[1] or string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. ' ') then";
+const renewScript = `${owns} return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+const releaseScript = `${owns} return redis.call('del', KEYS[1]) else return 0 end`;
+const announceScript = `${owns} return redis.call('set', KEYS[1], ARGV[1] .. ' ' .. ARGV[2], 'KEEPTTL') else return 0 end`;
 
 export class RedisFlightLocks implements FlightLocks {
   constructor(
@@ -17,11 +23,13 @@ export class RedisFlightLocks implements FlightLocks {
     private readonly replicaId: string,
     private readonly leaseMs: number,
     private readonly onRenewFailure: (err: unknown) => void,
+    /** Keys are `<prefix><digest>`: flights by default; tag revalidations use their own prefix. */
+    private readonly prefix = 'tender:flight:',
   ) {}
 
   async acquire(digest: string): Promise<FlightLease | undefined> {
-    const key = keyOf(digest);
-    // The value names the holder and this attempt, so only this holder can renew or release it.
+    const key = this.prefix + digest;
+    // The token names the holder and this attempt, so only this holder can renew or release it.
     const token = `${this.replicaId}:${process.pid}:${Date.now()}:${Math.random().toString(36).slice(2)}`;
     const won = await this.redis.set(key, token, { NX: true, PX: this.leaseMs });
     if (won !== 'OK') return undefined;
@@ -34,6 +42,10 @@ export class RedisFlightLocks implements FlightLocks {
     renew.unref();
     let released = false;
     return {
+      announce: async (file) => {
+        if (released) return;
+        await this.redis.eval(announceScript, { keys: [key], arguments: [token, JSON.stringify(file)] }).catch(this.onRenewFailure);
+      },
       release: async () => {
         if (released) return;
         released = true;
@@ -43,11 +55,16 @@ export class RedisFlightLocks implements FlightLocks {
     };
   }
 
-  async held(digest: string): Promise<boolean> {
-    return (await this.redis.exists(keyOf(digest))) === 1;
+  async holder(digest: string): Promise<FlightHolder | undefined> {
+    const value = await this.redis.get(this.prefix + digest);
+    if (value === null) return undefined;
+    const space = value.indexOf(' ');
+    if (space < 0) return { file: undefined };
+    // Whatever else is in Redis is not trusted: a value that does not parse is a holder without a file.
+    try {
+      return { file: checkedFlightFile(JSON.parse(value.slice(space + 1))) };
+    } catch {
+      return { file: undefined };
+    }
   }
-}
-
-function keyOf(digest: string): string {
-  return `tender:flight:${digest}`;
 }

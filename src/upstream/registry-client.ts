@@ -10,6 +10,7 @@ import { formatLinkHeader, parseLinkHeader } from '../oci/link-header.js';
 import { isManifestMediaType, manifestMediaType, maxManifestBytes } from '../oci/media-types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { NetworkOverrides } from './connect-options.js';
 import { RegistryTransport, type SendOptions } from './registry-transport.js';
 import { clip, contentLength, header, mediaTypeOf, readCapped, type Response } from './response-reading.js';
 import { isOutage } from './retry-policy.js';
@@ -33,11 +34,12 @@ export class RegistryClient implements Upstream {
     private readonly metrics: Metrics,
     private readonly log: Logger,
     sleep: (ms: number, signal: AbortSignal) => Promise<void>,
+    network: NetworkOverrides = {},
   ) {
     this.name = config.name;
     this.private = config.private;
     this.origin = config.url;
-    this.transport = new RegistryTransport(config, metrics, log, sleep);
+    this.transport = new RegistryTransport(config, metrics, log, sleep, network);
     this.downloadLane = pLimit(config.concurrency);
     this.requestLane = pLimit(config.concurrency);
   }
@@ -126,6 +128,17 @@ export class RegistryClient implements Upstream {
 
   async close(): Promise<void> {
     await this.transport.close();
+  }
+
+  /** What keeps this upstream from working as configured (credentials held back), for /readyz; none when fine. */
+  problems(): string[] {
+    const held = this.transport.backoff.problem();
+    return held ? [held] : [];
+  }
+
+  /** Re-reads the credential files now (tests; the file watch does it on its own). */
+  reloadCredentials(): Promise<void> {
+    return this.transport.credentials.reload();
   }
 
   /**

@@ -7,8 +7,11 @@ import { parseChallenge, pullScope, type Challenge } from '../oci/www-authentica
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { header, type Response } from './response-reading.js';
+import { foreignConnect, upstreamConnect, type NetworkOverrides } from './connect-options.js';
+import { CredentialBackoff } from './credential-backoff.js';
 import { backoff, isRetryableError, maxBackoffMs } from './retry-policy.js';
 import { TokenCache, TokenRealmError } from './token-cache.js';
+import { UpstreamCredentials, type CredentialChange } from './upstream-credentials.js';
 
 export interface SendOptions {
   readonly method: 'GET' | 'HEAD';
@@ -27,10 +30,17 @@ const refusalLogIntervalMs = 5 * 60_000;
 export class RegistryTransport {
   private readonly name: string;
   private readonly origin: string;
-  private readonly agent: Agent;
+  /** Replaced when the CA bundle or client certificate files change; requests in flight finish on the old one. */
+  private agent: Agent;
   /** Redirect targets (blob CDNs) are other hosts: default trust roots, never our credentials. */
   private readonly foreignAgent: Agent;
+  /** Agents replaced by a rotation, closing once their requests are done. */
+  private readonly retiring = new Set<Agent>();
   private readonly tokens: TokenCache;
+  /** Secrets and TLS material as their files say now. */
+  readonly credentials: UpstreamCredentials;
+  /** Credentials the token realm keeps refusing are held back for a while. */
+  readonly backoff: CredentialBackoff;
   /** Set once upstream asked for Basic: later requests send it up front. */
   private basicChallenged = false;
   /** Token realms refused for credentials lately (logged once per interval each). */
@@ -41,46 +51,74 @@ export class RegistryTransport {
     private readonly metrics: Metrics,
     private readonly log: Logger,
     private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>,
+    private readonly network: NetworkOverrides = {},
   ) {
     this.name = config.name;
     this.origin = config.url;
-    const timeouts = {
-      headersTimeout: config.headersTimeoutMs,
-      bodyTimeout: config.idleTimeoutMs,
-      keepAliveTimeout: 30_000,
-      connections: config.connections,
-    };
-    this.agent = new Agent({
-      ...timeouts,
-      connect: {
-        timeout: config.connectTimeoutMs,
-        ...(config.ca ? { ca: config.ca } : {}),
-        ...(config.insecure ? { rejectUnauthorized: false } : {}),
-        // Mutual TLS: presented only when the server asks (CertificateRequest). The token realm shares this
-        // agent, as it shares the credentials; the foreignAgent below never carries the identity.
-        ...(config.clientCert !== undefined ? { cert: config.clientCert } : {}),
-        ...(config.clientKey !== undefined ? { key: config.clientKey } : {}),
-      },
-    });
-    this.foreignAgent = new Agent({ ...timeouts, connect: { timeout: config.connectTimeoutMs } });
+    this.credentials = new UpstreamCredentials(config, log, (change) => this.rotate(change));
+    this.backoff = new CredentialBackoff(config.name, config.credentialBackoffMs, metrics, log);
+    this.agent = this.upstreamAgent();
+    this.foreignAgent = new Agent({ ...this.timeouts(), connect: foreignConnect(config, network) });
+    const transport = this;
     this.tokens = new TokenCache({
       upstream: config.name,
-      dispatcher: this.agent,
-      credentials: { username: config.username, password: config.password },
+      get dispatcher() {
+        return transport.agent;
+      },
+      get credentials() {
+        // Held back after repeated refusals: the realm is asked anonymously (public content still pulls).
+        return transport.backoff.allowed() ? transport.credentials.secrets : { username: undefined, password: undefined };
+      },
       realms: { upstreamUrl: config.url, insecure: config.insecure, tokenRealms: config.tokenRealms },
       timeoutMs: config.headersTimeoutMs,
-      onFetch: (result) => metrics.tokenFetches.inc({ upstream: config.name, result }),
+      onFetch: (result, withCredentials) => {
+        metrics.tokenFetches.inc({ upstream: config.name, result });
+        if (result === 'ok' && withCredentials) this.backoff.accepted();
+      },
       onRefusedRealm: (realm, reason) => {
         if (this.refusedRealms.has(realm.origin)) return;
         this.refusedRealms.set(realm.origin, true);
         log.warn({ realm: realm.origin + realm.pathname, reason }, 'credentials not sent to the token realm the upstream named; asking for an anonymous token');
       },
     });
+    this.credentials.start();
   }
 
   /** Destroys the connections: requests still running (their signals are timeouts only) end now. */
   async close(): Promise<void> {
-    await Promise.all([this.agent.destroy(), this.foreignAgent.destroy()]);
+    await this.credentials.close();
+    await Promise.all([this.agent.destroy(), this.foreignAgent.destroy(), ...[...this.retiring].map((agent) => agent.destroy())]);
+  }
+
+  private timeouts() {
+    return {
+      headersTimeout: this.config.headersTimeoutMs,
+      bodyTimeout: this.config.idleTimeoutMs,
+      keepAliveTimeout: 30_000,
+      connections: this.config.connections,
+    };
+  }
+
+  private upstreamAgent(): Agent {
+    return new Agent({ ...this.timeouts(), connect: upstreamConnect(this.config, this.credentials.tls, this.network) });
+  }
+
+  /** New secrets: tokens issued for the old ones go, and the new ones get their tries at once. New TLS files: new connections. */
+  private rotate(change: CredentialChange): void {
+    if (change.secrets) {
+      this.tokens.clear();
+      this.backoff.reset();
+      this.basicChallenged = false;
+      this.metrics.credentialReloads.inc({ upstream: this.name, changed: 'secrets' });
+    }
+    if (change.tls) {
+      const old = this.agent;
+      this.agent = this.upstreamAgent();
+      // close() lets the requests on it finish (a blob download in flight included) and refuses new ones, which go to the new agent.
+      this.retiring.add(old);
+      void old.close().finally(() => this.retiring.delete(old));
+      this.metrics.credentialReloads.inc({ upstream: this.name, changed: 'tls' });
+    }
   }
 
   /** Sends with auth, following redirects; retries connection errors, 5xx and 429 before any byte is used. */
@@ -144,7 +182,7 @@ export class RegistryTransport {
   /** Answers a challenge; false when there is nothing to answer it with. */
   private async authorize(challenge: Challenge, scope: string, refused: string | undefined): Promise<boolean> {
     if (challenge.scheme === 'bearer') {
-      if (this.config.token !== undefined) return false; // a static token was already sent and refused
+      if (this.credentials.secrets.token !== undefined) return false; // a static token was already sent and refused
       // A token that was sent and refused (revoked, rotated key) is dropped; concurrent first requests
       // sent none, and share one fetch instead.
       if (refused !== undefined && refused === this.authorization(scope)) this.tokens.forget(scope, challenge);
@@ -154,6 +192,7 @@ export class RegistryTransport {
       } catch (err) {
         if (err instanceof OciError) throw err;
         if (err instanceof TokenRealmError) {
+          if ((err.status === 401 || err.status === 403) && err.withCredentials) this.backoff.refused(err.status);
           if (err.status === 401 || err.status === 403) {
             throw new OciError('DENIED', `upstream ${this.name} refused the configured credentials (${err.message})`, { cause: err });
           }
@@ -163,7 +202,7 @@ export class RegistryTransport {
         throw new OciError('UNAVAILABLE', `could not get a token from upstream ${this.name}: ${describeError(err)}`, { cause: err });
       }
     }
-    if (challenge.scheme === 'basic' && this.config.username !== undefined && !this.basicChallenged) {
+    if (challenge.scheme === 'basic' && this.credentials.secrets.username !== undefined && !this.basicChallenged) {
       this.basicChallenged = true;
       return true;
     }
@@ -171,11 +210,12 @@ export class RegistryTransport {
   }
 
   private authorization(scope: string): string | undefined {
-    if (this.config.token !== undefined) return `Bearer ${this.config.token}`;
+    const { username, password, token: staticToken } = this.credentials.secrets;
+    if (staticToken !== undefined) return `Bearer ${staticToken}`;
     const token = this.tokens.peek(scope);
     if (token) return `Bearer ${token}`;
-    if (this.basicChallenged && this.config.username !== undefined && this.config.password !== undefined) {
-      return `Basic ${Buffer.from(`${this.config.username}:${this.config.password}`).toString('base64')}`;
+    if (this.basicChallenged && username !== undefined && password !== undefined) {
+      return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
     }
     return undefined;
   }

@@ -12,12 +12,15 @@ export interface TokenCredentials {
 
 export interface TokenCacheOptions {
   readonly upstream: string;
+  /** Read at every token request (it may be a getter: the connections are replaced when TLS files change). */
   readonly dispatcher: Dispatcher;
+  /** Read at every token request (a getter: rotated secrets, credentials held back after refusals). */
   readonly credentials: TokenCredentials;
   /** Which realms may receive the credentials (see realm-policy.ts). */
   readonly realms: RealmPolicy;
   readonly timeoutMs: number;
-  readonly onFetch: (result: 'ok' | 'error') => void;
+  /** After each token request; `withCredentials` says whether the Basic credentials were sent. */
+  readonly onFetch: (result: 'ok' | 'error', withCredentials: boolean) => void;
   /** A realm that named itself but may not have the credentials: the token is then asked for anonymously. */
   readonly onRefusedRealm?: (realm: URL, reason: string) => void;
 }
@@ -26,6 +29,8 @@ export class TokenRealmError extends Error {
   constructor(
     message: string,
     readonly status: number,
+    /** The realm refused a request that carried the configured credentials. */
+    readonly withCredentials = false,
   ) {
     super(message);
     this.name = 'TokenRealmError';
@@ -59,6 +64,11 @@ export class TokenCache {
     return this.tokens.get(scope);
   }
 
+  /** Drops every token: the credentials they were issued for changed. */
+  clear(): void {
+    this.tokens.clear();
+  }
+
   /** Drops the tokens for a scope after upstream refused them (revoked, or signed with a rotated key). */
   forget(scope: string, challenge: Challenge): void {
     this.tokens.delete(scope);
@@ -75,17 +85,24 @@ export class TokenCache {
   }
 
   private async fetchToken(scope: string, challenge: Challenge, entry: { ttl?: number }, signal: AbortSignal): Promise<string> {
+    const sent = { credentials: false };
     try {
-      const token = await this.requestToken(scope, challenge, entry, signal);
-      this.options.onFetch('ok');
+      const token = await this.requestToken(scope, challenge, entry, signal, sent);
+      this.options.onFetch('ok', sent.credentials);
       return token;
     } catch (err) {
-      this.options.onFetch('error');
+      this.options.onFetch('error', sent.credentials);
       throw err;
     }
   }
 
-  private async requestToken(scope: string, challenge: Challenge, entry: { ttl?: number }, signal: AbortSignal): Promise<string> {
+  private async requestToken(
+    scope: string,
+    challenge: Challenge,
+    entry: { ttl?: number },
+    signal: AbortSignal,
+    sent: { credentials: boolean },
+  ): Promise<string> {
     const realm = challenge.params.realm;
     if (!realm) throw new OciError('UPSTREAM_ERROR', `upstream ${this.options.upstream} sent a bearer challenge without a realm`);
     let url: URL;
@@ -103,8 +120,10 @@ export class TokenCache {
     const { username, password } = this.options.credentials;
     if (username !== undefined && password !== undefined) {
       const refusal = realmRefusal(url, this.options.realms);
-      if (refusal === undefined) headers.authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
-      else this.options.onRefusedRealm?.(url, refusal);
+      if (refusal === undefined) {
+        headers.authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+        sent.credentials = true;
+      } else this.options.onRefusedRealm?.(url, refusal);
     }
     const response = await request(url, {
       method: 'GET',
@@ -115,7 +134,7 @@ export class TokenCache {
     const where = `token realm ${url.origin}${url.pathname}`;
     if (response.statusCode !== 200) {
       await response.body.dump().catch(() => undefined);
-      throw new TokenRealmError(`${where} answered ${response.statusCode}`, response.statusCode);
+      throw new TokenRealmError(`${where} answered ${response.statusCode}`, response.statusCode, sent.credentials);
     }
     const text = await readToken(response, where);
     let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };

@@ -102,6 +102,28 @@ function contract(open: () => Promise<{ store: MetadataStore; dispose(): Promise
     }
   });
 
+  it('keeps signature verdicts and admissions by key', async () => {
+    const { store, dispose } = await open();
+    try {
+      const key = `platform:0123abcd:${record(1).digest}`;
+      const verdict = { keyId: 'ab'.repeat(32), format: 'simple-signing' as const, evidence: [record(2).digest, record(3).digest], at: 1_234 };
+      expect(await store.getVerdict(key)).toBeUndefined();
+      await store.setVerdict(key, verdict);
+      expect(await store.getVerdict(key)).toEqual(verdict);
+      expect(await store.getVerdict(`platform:other:${record(1).digest}`)).toBeUndefined();
+      const admitted = { kind: 'admitted' as const, root: record(1).digest, policy: 'platform' };
+      const evidence = { kind: 'evidence' as const, policy: 'platform' };
+      await store.setAdmission(`ghcr.io/org/app@${record(4).digest}`, admitted);
+      await store.setAdmission(`ghcr.io/org/app@${record(5).digest}`, evidence);
+      expect(await store.getAdmission(`ghcr.io/org/app@${record(4).digest}`)).toEqual(admitted);
+      expect(await store.getAdmission(`ghcr.io/org/app@${record(5).digest}`)).toEqual(evidence);
+      expect(await store.getAdmission(`ghcr.io/org/other@${record(4).digest}`)).toBeUndefined();
+    } finally {
+      await store.close();
+      await dispose();
+    }
+  });
+
   it('keeps listing records (tags lists, referrers) by key, none of them a tag record', async () => {
     const { store, dispose } = await open();
     try {

@@ -26,6 +26,8 @@ export type Fault =
   | 'reset-once'
   /** Half the body, then the rest once release() is called: a download in flight for as long as a test needs. */
   | 'held'
+  /** As 'held', with the last byte of the body flipped: a mismatch found only at the very end. */
+  | 'held-wrong-bytes'
   /** 429 with Retry-After: 86400, always (manifests, blobs, HEAD; tag lists via setFault(`tags:<repository>`)). */
   | 'rate-limit-long'
   /** The body one byte every 250 ms: never idle long, but slower than any deadline. */
@@ -56,6 +58,16 @@ export interface FaultUpstream {
   /** Extra headers for tags/list answers (e.g. Link). */
   tagsList: { body: unknown; link?: string | undefined };
   /**
+   * A repository whose tags/list is served as distribution 3 pages it: `n` (else `pageSize`) tags after
+   * `last`, in order, with a Link to the next page. 'endless' invents tags page after page, for ever.
+   */
+  setTagPages(repository: string, tags: readonly string[] | 'endless', pageSize: number): void;
+  /**
+   * The referrers API: GET /v2/<name>/referrers/<digest> lists these descriptors (any digest not listed:
+   * an empty index, as a registry with the API answers). Undefined (the default): no API, a plain 404.
+   */
+  referrers: Map<string, unknown[]> | undefined;
+  /**
    * Bearer auth: every /v2/ request without a Bearer token is answered 401 naming this realm (with
    * service=`service`); `ownRealm()` is the upstream's own /token endpoint. Undefined turns auth off.
    */
@@ -75,9 +87,11 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
   const sockets = new Set<Socket>();
   const state = {
     tagsList: { body: { name: 'x', tags: [] } as unknown, link: undefined as string | undefined },
+    referrers: undefined as Map<string, unknown[]> | undefined,
     bearer: undefined as { realm: string; service: string } | undefined,
   };
   const tokenRequests: TokenRequest[] = [];
+  const tagPages = new Map<string, { tags: readonly string[] | 'endless'; pageSize: number }>();
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const url = req.url ?? '/';
@@ -94,9 +108,16 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
     const tags = /^\/v2\/(.+)\/tags\/list/.exec(url);
     if (tags) {
       if (faults.get(`tags:${tags[1]}`) === 'rate-limit-long') return void res.writeHead(429, { 'retry-after': '86400' }).end();
+      const paged = tagPages.get(tags[1]!);
+      if (paged) return void servePage(res, tags[1]!, paged, new URL(url, 'http://x').searchParams);
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (state.tagsList.link) headers.link = state.tagsList.link;
       return void res.writeHead(200, headers).end(JSON.stringify(state.tagsList.body));
+    }
+    const referrers = /^\/v2\/(.+)\/referrers\/([^/?]+)/.exec(url);
+    if (referrers && state.referrers) {
+      const index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: state.referrers.get(referrers[2]!) ?? [] };
+      return void res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json' }).end(JSON.stringify(index));
     }
     const match = /^\/v2\/(.+)\/(manifests|blobs)\/([^/?]+)/.exec(url);
     if (!match) return void res.writeHead(404).end();
@@ -160,6 +181,13 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
         res.write(half);
         held.set(reference, [...(held.get(reference) ?? []), () => res.end(body.subarray(half.length))]);
         return;
+      case 'held-wrong-bytes': {
+        const wrong = Buffer.from(body);
+        wrong[wrong.length - 1] = (wrong[wrong.length - 1] ?? 0) ^ 0xff;
+        res.write(half);
+        held.set(reference, [...(held.get(reference) ?? []), () => res.end(wrong.subarray(half.length))]);
+        return;
+      }
       case 'slow':
         return void trickle(res, body);
       case 'trickle':
@@ -205,6 +233,13 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
     setBearerRealm: (realm, service = 'fault') => void (state.bearer = realm === undefined ? undefined : { realm, service }),
     ownRealm: () => `http://127.0.0.1:${port}/token`,
     tokenRequests,
+    setTagPages: (repository, list, pageSize) => void tagPages.set(repository, { tags: list, pageSize }),
+    get referrers() {
+      return state.referrers;
+    },
+    set referrers(value) {
+      state.referrers = value;
+    },
     get tagsList() {
       return state.tagsList;
     },
@@ -217,6 +252,27 @@ export async function startFaultUpstream(): Promise<FaultUpstream> {
         server.close(() => resolve());
       }),
   };
+}
+
+/** One page of a paged tags list, as distribution 3 answers `?n=&last=`, with the Link to the next. */
+function servePage(res: ServerResponse, repository: string, paged: { tags: readonly string[] | 'endless'; pageSize: number }, query: URLSearchParams): void {
+  const n = Number(query.get('n') ?? paged.pageSize);
+  const last = query.get('last');
+  let page: string[];
+  let more: boolean;
+  if (paged.tags === 'endless') {
+    const from = last === null ? 0 : Number(/^endless-(\d+)/.exec(last)?.[1] ?? 0) + 1;
+    page = Array.from({ length: n }, (_, i) => `endless-${String(from + i).padStart(12, '0')}-${'x'.repeat(24)}`);
+    more = true;
+  } else {
+    const start = last === null ? 0 : paged.tags.findIndex((t) => t > last);
+    const rest = start === -1 ? [] : paged.tags.slice(start);
+    page = rest.slice(0, n);
+    more = rest.length > n;
+  }
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (more) headers.link = `</v2/${repository}/tags/list?last=${encodeURIComponent(page[page.length - 1]!)}&n=${n}>; rel="next"`;
+  res.writeHead(200, headers).end(JSON.stringify({ name: repository, tags: page }));
 }
 
 function trickle(res: ServerResponse, body: Buffer, offset = 0, step = 64 * 1024, everyMs = 10): void {

@@ -10,19 +10,22 @@ export interface TokenRealm {
   /** Every token request: its service parameter and Authorization header. */
   readonly requests: Array<{ service: string | null; authorization: string | undefined }>;
   /** What the realm answers (status and raw body); a token by default. */
-  respond: (service: string | null) => { status: number; body: string };
+  respond: (service: string | null, authorization: string | undefined) => { status: number; body: string };
   stop(): Promise<void>;
 }
 
 export async function startTokenRealm(host = '127.0.0.2'): Promise<TokenRealm> {
   const requests: TokenRealm['requests'] = [];
   const realm = {
-    respond: (_service: string | null) => ({ status: 200, body: JSON.stringify({ token: 'realm-token', expires_in: 300 }) }),
+    respond: (_service: string | null, _authorization: string | undefined) => ({
+      status: 200,
+      body: JSON.stringify({ token: 'realm-token', expires_in: 300 }),
+    }),
   };
   const server: Server = createServer((req, res) => {
     const service = new URL(req.url ?? '/', 'http://x').searchParams.get('service');
     requests.push({ service, authorization: req.headers.authorization });
-    const answer = realm.respond(service);
+    const answer = realm.respond(service, req.headers.authorization);
     res.writeHead(answer.status, { 'content-type': 'application/json' }).end(answer.body);
   });
   await new Promise<void>((resolve, reject) => {

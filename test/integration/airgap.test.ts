@@ -165,10 +165,10 @@ describeWithBinaries(['docker-registry', 'skopeo', 'containerd', 'ctr'], 'air ga
     timings.seed = result.ms;
     notes.push(`$ tender ${args.join(' ')}\n${result.stdout}`);
 
-    expect(result.stdout).toMatch(/^status\s+image\s+digest\s+blobs\s+MB\s+fetched MB\s+s\s+error$/m);
-    // status, image, digest, blobs (configs and layers), MB
-    expect(tableRow(result.stdout, refs.base)?.slice(0, 5)).toEqual(['ok', refs.base, base.digest, '6', '3.4']);
-    expect(tableRow(result.stdout, refs.api)?.slice(0, 5)).toEqual(['ok', refs.api, api.digest, '3', '1.0']);
+    expect(result.stdout).toMatch(/^status\s+image\s+digest\s+blobs\s+signatures\s+MB\s+fetched MB\s+s\s+error$/m);
+    // status, image, digest, blobs (configs and layers), signatures (none here), MB
+    expect(tableRow(result.stdout, refs.base)?.slice(0, 6)).toEqual(['ok', refs.base, base.digest, '6', '0', '3.4']);
+    expect(tableRow(result.stdout, refs.api)?.slice(0, 6)).toEqual(['ok', refs.api, api.digest, '3', '0', '1.0']);
     expect(result.stdout).not.toMatch(/^FAILED/m);
 
     // Every blob of every platform came from upstream, once.
@@ -187,7 +187,7 @@ describeWithBinaries(['docker-registry', 'skopeo', 'containerd', 'ctr'], 'air ga
     for (const ref of [refs.base, refs.api]) {
       const cells = tableRow(result.stdout, ref)!;
       expect(cells[0]).toBe('ok');
-      expect(cells[5]).toBe('0.0'); // fetched MB
+      expect(cells[6]).toBe('0.0'); // fetched MB
     }
     await registry!.settle();
     expect(registry!.count({ kind: 'blobs', method: 'GET' })).toBe(0);

@@ -78,7 +78,8 @@ describe.runIf(process.platform === 'linux')('npm start', () => {
     const port = await freePort();
     const npm = spawn('npm', ['start', '--', '--listen', `127.0.0.1:${port}`, '--cache-dir', cacheDir], {
       cwd: root,
-      env: { ...process.env, TENDER_LOG_LEVEL: 'warn' },
+      // One process: what is checked here is npm's wrapping, not the workers (test/integration/workers.test.ts).
+      env: { ...process.env, TENDER_LOG_LEVEL: 'warn', TENDER_WORKERS: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
       // Its own process group, so the cleanup can reach anything it leaves behind when the test fails.
       detached: true,

@@ -191,7 +191,7 @@ describeWithBinaries(['promtool', 'prometheus', 'docker-registry', 'kubectl'], '
       expect(container.image).toMatch(/^ghcr\.io\/example\/tender:/);
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001 });
       expect(container.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
-      expect(container.resources.limits.memory).toBe('512Mi');
+      expect(container.resources.limits.memory).toBe('768Mi');
       expect(container.livenessProbe.httpGet.path).toBe('/healthz');
       expect(container.readinessProbe.httpGet.path).toBe('/readyz');
 

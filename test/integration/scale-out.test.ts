@@ -118,7 +118,8 @@ describeWithBinaries(['redis-server', 'redis-cli', 'docker-registry'], 'scale-ou
       if (stderr.length > 100) stderr.shift();
     });
     const listen = await new Promise<string>((resolvePromise, reject) => {
-      const timer = setTimeout(() => reject(new Error(`replica ${name} did not start within 30 s\n${stderr.join('')}`)), 30_000);
+      // Each replica is a primary and its workers (workers: auto), started from source: slow on a loaded machine.
+      const timer = setTimeout(() => reject(new Error(`replica ${name} did not start within 90 s\n${stderr.join('')}`)), 90_000);
       createInterface({ input: child.stdout! }).on('line', (line) => {
         let entry: Record<string, unknown>;
         try {
@@ -167,7 +168,7 @@ describeWithBinaries(['redis-server', 'redis-cli', 'docker-registry'], 'scale-ou
     // One after the other: the second start-up happens while the first replica is live on the directory.
     a = await startReplica('replica-a');
     b = await startReplica('replica-b');
-  }, 90_000);
+  }, 200_000);
 
   afterAll(async () => {
     await Promise.all(replicas.map((r) => r.stop()));
@@ -313,6 +314,63 @@ describeWithBinaries(['redis-server', 'redis-cli', 'docker-registry'], 'scale-ou
       .map((r) => `${r.method} ${r.path}`);
     console.info('[scale-out b2] registry manifest requests caused by B:', JSON.stringify(sent));
     expect(sent).toEqual([]);
+  });
+
+  /** GETs a blob on a fresh connection, counting bytes as they come; resolves once it ended or broke. */
+  function streamBlob(url: string, progress: { bytes: number }): Promise<{ complete: boolean; digest: string; broke: boolean }> {
+    return request(url, { reset: true }).then(
+      async (res) => {
+        const chunks: Buffer[] = [];
+        try {
+          for await (const chunk of res.body) {
+            chunks.push(chunk as Buffer);
+            progress.bytes += (chunk as Buffer).length;
+          }
+        } catch {
+          return { complete: false, digest: sha256(Buffer.concat(chunks)), broke: true };
+        }
+        const body = Buffer.concat(chunks);
+        return { complete: body.length === Number(res.headers['content-length']), digest: sha256(body), broke: false };
+      },
+      () => ({ complete: false, digest: '', broke: true }),
+    );
+  }
+
+  it("f) the waiting replica's clients stream the holder's download: first byte before the commit, the last chunk after it; a mismatch cuts them", async () => {
+    const bytes = randomBytes(4 * 1024 * 1024);
+    const digest = upstream.addBlob(bytes);
+    upstream.setFault(digest, 'held');
+    const onA = { bytes: 0 };
+    const onB = { bytes: 0 };
+    const first = streamBlob(blobUrl(a, digest), onA);
+    await waitFor('the holder to stream', () => onA.bytes > 0);
+    const second = streamBlob(blobUrl(b, digest), onB);
+    // Upstream sent half and holds the rest: the other replica's client already has bytes, and not more than that half.
+    await waitFor("the waiting replica's first byte", () => onB.bytes > 0);
+    expect(await committed(digest)).toBe(false);
+    expect(onB.bytes).toBeLessThanOrEqual(bytes.length / 2);
+    upstream.release(digest);
+    expect(await Promise.all([first, second])).toEqual([
+      { complete: true, digest: sha256(bytes), broke: false },
+      { complete: true, digest: sha256(bytes), broke: false },
+    ]);
+    expect(upstream.count('GET', digest)).toBe(1);
+
+    const wrong = randomBytes(2 * 1024 * 1024);
+    const wrongDigest = upstream.addBlob(wrong);
+    upstream.setFault(wrongDigest, 'held-wrong-bytes');
+    const onA2 = { bytes: 0 };
+    const onB2 = { bytes: 0 };
+    const holder = streamBlob(blobUrl(a, wrongDigest), onA2);
+    await waitFor('the holder to stream', () => onA2.bytes > 0);
+    const follower = streamBlob(blobUrl(b, wrongDigest), onB2);
+    await waitFor("the waiting replica's first byte", () => onB2.bytes > 0);
+    upstream.release(wrongDigest);
+    for (const got of await Promise.all([holder, follower])) {
+      expect(got.complete).toBe(false);
+      expect(got.broke).toBe(true);
+    }
+    expect(await committed(wrongDigest)).toBe(false);
   });
 
   it("e) a replica starting on the shared directory leaves the others' downloads alone", async () => {

@@ -28,15 +28,17 @@ interface Rule {
 const rules: Readonly<Record<string, Rule>> = {
   oci: { values: [], types: [], packages: [], builtins: [] },
   cache: {
-    values: ['oci'],
+    // trust/ is pure vocabulary like oci/: the signature policy (issue 13) verifies with it.
+    values: ['oci', 'trust'],
     types: ['metrics', 'log'],
     packages: ['lru-cache', 'p-limit'],
     builtins: ['node:crypto', 'node:stream', 'node:stream/promises', 'node:timers/promises', 'node:events', 'node:buffer', 'node:util'],
   },
-  storage: { values: ['oci', 'cache'], types: ['metrics', 'log', 'config'], packages: ['keyv', '@keyv/redis'], builtins: 'any' },
-  upstream: { values: ['oci', 'cache'], types: ['metrics', 'log', 'config'], packages: ['undici', 'p-limit', 'lru-cache'], builtins: 'any' },
+  // trust/: the key files adapter parses the public keys it watches.
+  storage: { values: ['oci', 'cache', 'trust'], types: ['metrics', 'log', 'config'], packages: ['keyv', '@keyv/redis'], builtins: 'any' },
+  upstream: { values: ['oci', 'cache', 'watched-files'], types: ['metrics', 'log', 'config'], packages: ['undici', 'p-limit', 'lru-cache'], builtins: 'any' },
   http: {
-    values: ['oci', 'cache'],
+    values: ['oci', 'cache', 'watched-files'],
     types: ['metrics', 'log', 'config'],
     // zod reads admission reviews; p-limit bounds the judgements one review starts.
     packages: ['hono', '@hono/node-server', 'bcryptjs', 'piscina', 'lru-cache', 'prom-client', 'zod', 'p-limit'],
@@ -49,19 +51,24 @@ const rules: Readonly<Record<string, Rule>> = {
     packages: ['cli-progress', 'commander', 'p-limit', 'tar-stream'],
     builtins: 'any',
   },
+  // Workers of one host (issue 17): the primary's lease tables and relay, a worker's end of the channel.
+  workers: { values: ['oci', 'cache'], types: ['log', 'metrics', 'config'], packages: ['prom-client'], builtins: 'any' },
   main: {
-    values: ['config', 'log', 'metrics', 'oci', 'cache', 'storage', 'upstream', 'http', 'audit'],
+    values: ['config', 'log', 'metrics', 'oci', 'trust', 'cache', 'storage', 'upstream', 'http', 'workers', 'audit'],
     types: [],
     packages: ['@hono/node-server', 'keyv', '@keyv/redis'],
     builtins: 'any',
   },
   // The settings table and its loading: reads files (config, secrets, lists) and the host name.
-  config: { values: ['oci'], types: [], packages: ['yaml', 'zod'], builtins: ['node:fs', 'node:os', 'node:path'] },
+  // trust/: a signature policy's key file is checked at start (a file that is no public key is a start-up error).
+  config: { values: ['oci', 'trust'], types: [], packages: ['yaml', 'zod'], builtins: ['node:fs', 'node:os', 'node:path'] },
   // Signature formats are vocabulary like oci/: no I/O, only hashing and signature checks.
   trust: { values: ['oci'], types: [], packages: ['@sigstore/bundle', '@sigstore/core', '@noble/curves'], builtins: ['node:crypto'] },
   // Pull-audit delivery (file, notification listener): adapters of the core's PullEventSink port.
   audit: { values: ['oci'], types: ['cache', 'log', 'metrics'], packages: ['undici', 'prom-client'], builtins: 'any' },
   log: { values: [], types: [], packages: ['pino'], builtins: 'any' },
+  // Re-reading files that change (certificates, upstream secrets): node:fs only, for http/ and upstream/ alike.
+  'watched-files': { values: [], types: [], packages: [], builtins: 'any' },
   metrics: { values: [], types: [], packages: ['prom-client'], builtins: 'any' },
 };
 

@@ -7,7 +7,9 @@ import type { Route } from '../../../src/cache/ports.js';
 import { PullThrough, type CoreOptions } from '../../../src/cache/pull-through.js';
 import type { PullClient, PullEvent } from '../../../src/cache/pull-events.js';
 import type { ServePolicy } from '../../../src/cache/serve-policy.js';
-import { TagPolicies, type TagPolicyInput } from '../../../src/cache/tag-policy.js';
+import type { SignaturePolicyOptions } from '../../../src/cache/signature-policy.js';
+import type { TrustedKeys } from '../../../src/cache/trusted-keys.js';
+import { TagPolicies, type TagPolicyInput, type TagTtlRule } from '../../../src/cache/tag-policy.js';
 import { createLogger } from '../../../src/log.js';
 import { Metrics } from '../../../src/metrics.js';
 import { MemoryBlobStore } from './memory-blob-store.js';
@@ -16,6 +18,8 @@ import { ScriptedUpstream } from './scripted-upstream.js';
 
 export interface CoreSettings {
   readonly tagTtlMs?: number;
+  readonly missingTagTtlMs?: number;
+  readonly tagTtls?: readonly TagTtlRule[];
   readonly staleTimeoutMs?: number;
   readonly maxCacheBytes?: number;
   readonly smallBlobBytes?: number;
@@ -24,7 +28,11 @@ export interface CoreSettings {
   readonly tagPolicies?: ReadonlyMap<string, TagPolicyInput>;
   readonly policies?: readonly ServePolicy[];
   readonly locks?: FlightLocks;
+  /** Tag revalidation leases shared with other cores (workers or replicas). */
+  readonly revalidationLocks?: FlightLocks;
   readonly maxBlobBytes?: number;
+  readonly signatures?: SignaturePolicyOptions;
+  readonly keys?: TrustedKeys;
   /** Bounds on the lists read from upstream (tags lists, referrers). */
   readonly listingLimits?: CoreOptions['listings']['limits'];
   /** Shares the store and metadata of another core (a second replica on the same volume). */
@@ -86,14 +94,16 @@ export async function coreUnderTest(settings: CoreSettings = {}): Promise<CoreUn
     manifests: { memoryBytes: 1024 * 1024, upstreamTimeoutMs: 5_000 },
     tags: {
       ttlMs: settings.tagTtlMs ?? 60_000,
+      missingTtlMs: settings.missingTagTtlMs ?? 0,
       staleTimeoutMs: settings.staleTimeoutMs ?? 5_000,
       upstreamTimeoutMs: 5_000,
-      policies: new TagPolicies(settings.tagPolicies ?? new Map()),
+      policies: new TagPolicies(settings.tagPolicies ?? new Map(), settings.tagTtls ?? []),
       clock: () => core.now,
     },
     listings: { upstreamTimeoutMs: 5_000, ...(settings.listingLimits ? { limits: settings.listingLimits } : {}) },
     policies: settings.policies ?? [],
     inventory: { writer: 'test', flushIntervalMs: 60_000, retentionMs: settings.inventoryRetentionMs ?? 7 * 86_400_000 },
+    ...(settings.signatures ? { signatures: settings.signatures } : {}),
   };
   const pullThrough = new PullThrough(
     {
@@ -102,6 +112,8 @@ export async function coreUnderTest(settings: CoreSettings = {}): Promise<CoreUn
       ...(settings.locks ? { locks: settings.locks } : {}),
       ...(settings.inventory ? { inventory: settings.inventory } : {}),
       events: { emit: (event) => void events.push(event) },
+      ...(settings.keys ? { keys: settings.keys } : {}),
+      ...(settings.revalidationLocks ? { revalidationLocks: settings.revalidationLocks } : {}),
     },
     options,
     metrics,

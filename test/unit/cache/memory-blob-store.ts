@@ -51,6 +51,8 @@ export class MemoryBlobWriter implements BlobWriter {
   constructor(
     readonly digest: Digest,
     private readonly store: MemoryBlobStore,
+    /** The temp "file's" name, for another core over the same store to follow (openTemp). */
+    readonly tempName: string = `temp-${digest.hex.slice(0, 12)}`,
   ) {
     this.hash = createHash(digest.algorithm);
   }
@@ -189,10 +191,14 @@ export class MemoryBlobStore implements BlobStore {
 
   async create(digest: Digest): Promise<MemoryBlobWriter> {
     if (this.createFailure !== undefined) throw this.createFailure;
-    const writer = new MemoryBlobWriter(digest, this);
+    const writer = new MemoryBlobWriter(digest, this, `temp-${this.writers.length + 1}`);
     writer.failAfterBytes = this.failAfterBytes;
     this.writers.push(writer);
     return writer;
+  }
+
+  async openTemp(name: string): Promise<RandomAccess | undefined> {
+    return this.writers.find((w) => w.tempName === name)?.openReader();
   }
 
   async *list(): AsyncGenerator<StoredBlob> {

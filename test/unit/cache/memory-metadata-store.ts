@@ -1,7 +1,7 @@
 // An in-memory MetadataStore for unit tests of the core, with switches that make reads or writes fail
 // the way a broken disk (EIO) or a broken Redis answer does.
 import type { ListingRecord } from '../../../src/cache/listing-records.js';
-import type { ManifestInfo, MetadataStore, TagRecord } from '../../../src/cache/metadata-store.js';
+import type { AdmissionRecord, ManifestInfo, MetadataStore, TagRecord, VerdictRecord } from '../../../src/cache/metadata-store.js';
 
 export function eio(): NodeJS.ErrnoException {
   const err: NodeJS.ErrnoException = new Error('EIO: i/o error, read');
@@ -13,13 +13,15 @@ export class MemoryMetadataStore implements MetadataStore {
   readonly tags = new Map<string, TagRecord>();
   readonly manifests = new Map<string, ManifestInfo>();
   readonly links = new Set<string>();
+  readonly verdicts = new Map<string, VerdictRecord>();
+  readonly admissions = new Map<string, AdmissionRecord>();
   readonly listings = new Map<string, ListingRecord>();
   /** When set, every read (getTag, getManifest, hasLink) rejects with it. */
   readFailure: unknown;
   /** When set, every write rejects with it. */
   writeFailure: unknown;
   /** Reads made, by method: what the core asked the store rather than its own memory. */
-  readonly reads = { tag: 0, manifest: 0, link: 0, listing: 0 };
+  readonly reads = { tag: 0, manifest: 0, link: 0, listing: 0, verdict: 0, admission: 0 };
 
   async getTag(upstream: string, repository: string, tag: string): Promise<TagRecord | undefined> {
     this.reads.tag += 1;
@@ -92,6 +94,28 @@ export class MemoryMetadataStore implements MetadataStore {
   async deleteListing(key: string): Promise<void> {
     this.failWrite();
     this.listings.delete(key);
+  }
+
+  async getVerdict(key: string): Promise<VerdictRecord | undefined> {
+    this.reads.verdict += 1;
+    this.failRead();
+    return this.verdicts.get(key);
+  }
+
+  async setVerdict(key: string, record: VerdictRecord): Promise<void> {
+    this.failWrite();
+    this.verdicts.set(key, record);
+  }
+
+  async getAdmission(key: string): Promise<AdmissionRecord | undefined> {
+    this.reads.admission += 1;
+    this.failRead();
+    return this.admissions.get(key);
+  }
+
+  async setAdmission(key: string, record: AdmissionRecord): Promise<void> {
+    this.failWrite();
+    this.admissions.set(key, record);
   }
 
   async probe(): Promise<void> {

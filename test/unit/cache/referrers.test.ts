@@ -178,6 +178,25 @@ describe('referrers when upstream fails', () => {
     expect(offlineUpstream.calls).toEqual([]);
   });
 
+  it('offline: records nothing, so a referrers tag brought in later is seen at once; a list recorded online is kept', async () => {
+    const s = await setup();
+    s.upstream.referrerLists.set(s.image.digest, [referrer(7)]);
+    await s.lookup(); // recorded online, from the API
+    const offline = await coreUnderTest({ tagTtlMs: ttl, shareWith: s.core });
+    const offlineUpstream = new ScriptedUpstream(s.upstream.name, { offline: true });
+    const offlineRoute = routeTo(offlineUpstream, 'team/app');
+    expect(await offline.pullThrough.referrers(offlineRoute, s.image.digest)).toMatchObject({ source: 'api', manifests: [referrer(7)] });
+    const other = s.upstream.pushImage('team/app', undefined, [Buffer.from('other')], 'other');
+    expect(await offline.pullThrough.referrers(offlineRoute, other.digest)).toMatchObject({ source: 'none', manifests: [] });
+    // The referrers tag arrives (seeded here through the online core sharing the cache; an import does the same).
+    pushReferrersTag(s.upstream, other.digest, [referrer(8)]);
+    await s.core.pullThrough.manifest(s.route, other.digest.replace(':', '-'), { accept: undefined, head: false });
+    expect(await offline.pullThrough.referrers(offlineRoute, other.digest)).toMatchObject({ source: 'tag', manifests: [referrer(8)] });
+    // An offline upstream's referrers API is never asked (its manifest lookups are the "not seeded" answers).
+    expect(offlineUpstream.count('referrers')).toBe(0);
+    expect(offline.metadata.listings.size).toBe(1);
+  });
+
   it('asks upstream when the metadata store cannot be read, and answers all the same', async () => {
     const s = await setup();
     s.upstream.referrerLists.set(s.image.digest, [referrer(1)]);

@@ -32,6 +32,8 @@ export class ScriptedUpstream implements Upstream {
   failure: unknown;
   /** When set, every call waits until its signal aborts (an upstream that does not answer). */
   hang = false;
+  /** When set, every call is recorded and then waits for it (see pause()). */
+  private paused: Promise<void> | undefined;
   /** Whether upstream has the referrers API; without it, GET …/referrers/… is a 404 (MANIFEST_UNKNOWN from the client). */
   referrersApi = true;
   /** What the referrers API lists, by subject digest (descriptors as upstream sends them, good or bad). */
@@ -106,6 +108,16 @@ export class ScriptedUpstream implements Upstream {
     };
   }
 
+  /** From now on every call is recorded and waits until the returned function is called: a test decides who came first. */
+  pause(): () => void {
+    let release!: () => void;
+    this.paused = new Promise<void>((resolve) => (release = resolve));
+    return () => {
+      this.paused = undefined;
+      release();
+    };
+  }
+
   count(method: UpstreamCall['method'], reference?: string): number {
     return this.calls.filter((c) => c.method === method && (reference === undefined || c.reference === reference)).length;
   }
@@ -173,6 +185,7 @@ export class ScriptedUpstream implements Upstream {
 
   private async answer(call: UpstreamCall, signal: AbortSignal): Promise<void> {
     this.calls.push(call);
+    if (this.paused) await this.paused;
     if (this.hang) {
       await new Promise((_, reject) => {
         if (signal.aborted) reject(signal.reason as Error);

@@ -123,11 +123,14 @@ describe('tag freshness', () => {
     expect(s.upstream.calls.map((c) => `${c.method} ${c.reference}`)).toEqual(['headManifest latest', `getManifest ${s.v1.digest}`]);
   });
 
-  it('neither records nor displaces the record for a client with a narrow Accept', async () => {
+  it('records for a client with a narrow Accept only what a HEAD with the full list says, never its own answer', async () => {
     const s = await setup();
-    await s.resolve({ accept: mediaTypes.ociManifest, head: false });
-    expect(s.core.metadata.tags.size).toBe(0);
-    await s.resolve();
+    await s.resolve({ accept: mediaTypes.dockerManifest, head: false });
+    // What every client gets; this client takes no OCI manifest, so its answer is fetched for it alone.
+    expect(s.core.metadata.tags.get('registry.test/team/app:latest')?.digest).toBe(s.v1.digest);
+    expect(s.upstream.calls.map((c) => `${c.method} ${c.reference}`)).toEqual(['headManifest latest', 'getManifest latest']);
+    s.upstream.retag('team/app', 'latest', s.v2.digest);
+    await s.resolve({ accept: mediaTypes.dockerManifest, head: false });
     expect(s.core.metadata.tags.get('registry.test/team/app:latest')?.digest).toBe(s.v1.digest);
   });
 });

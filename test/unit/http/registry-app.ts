@@ -8,7 +8,8 @@ import { request } from 'undici';
 import type { BlobAnswer } from '../../../src/cache/blob-cache.js';
 import type { OpenBlob } from '../../../src/cache/serve-verification.js';
 import type { Upstream } from '../../../src/cache/ports.js';
-import type { ManifestAnswer, ReferrersAnswer } from '../../../src/cache/pull-through.js';
+import type { ManifestAnswer, ReferrersAnswer, TagListAnswer } from '../../../src/cache/pull-through.js';
+import { tagPage, type TagPage } from '../../../src/oci/tag-list.js';
 import { createApp, nodeFetch } from '../../../src/http/app.js';
 import type { RegistryCore } from '../../../src/http/registry-routes.js';
 import { BufferPool } from '../../../src/http/send-file.js';
@@ -80,10 +81,10 @@ export class ScriptedCore implements RegistryCore {
     return { size: blob.bytes.length, result: 'hit', file, ...(blob.inMemory ? { bytes: blob.bytes } : {}) };
   }
 
-  async listTags(route: Parameters<RegistryCore['listTags']>[0], query: string) {
-    this.calls.push({ method: 'listTags', upstream: route.upstream.name, repository: route.repository, reference: query });
-    const body = Buffer.from(JSON.stringify({ name: route.repository, tags: ['a', 'b'] }));
-    return { status: 200, headers: { 'content-type': 'application/json' }, body };
+  /** The tags a, b, c, paged as the core pages them. */
+  async listTags(route: Parameters<RegistryCore['listTags']>[0], page: TagPage): Promise<TagListAnswer> {
+    this.calls.push({ method: 'listTags', upstream: route.upstream.name, repository: route.repository, reference: JSON.stringify(page) });
+    return { ...tagPage(['a', 'b', 'c'], page), result: 'hit' };
   }
 
   async referrers(route: Parameters<RegistryCore['referrers']>[0], digest: string, artifactType?: string): Promise<ReferrersAnswer> {

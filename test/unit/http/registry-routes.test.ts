@@ -43,6 +43,8 @@ describe('manifests', () => {
       'content-length': String(manifestBody.length),
       etag: `"${manifestDigest}"`,
       'docker-distribution-api-version': 'registry/2.0',
+      // RFC 9211: answered from the cache.
+      'cache-status': 'tender; hit',
     });
     expect(app.core.calls).toEqual([
       { method: 'manifest', upstream: 'docker.io', repository: 'library/nginx', reference: '1.0', head: false, accept: manifestType },
@@ -54,7 +56,8 @@ describe('manifests', () => {
     const head = await app.fetch(`/v2/library/nginx/manifests/${manifestDigest}`, { method: 'HEAD' });
     expect(head.status).toBe(200);
     expect(head.body.length).toBe(0);
-    for (const name of ['docker-content-digest', 'content-type', 'content-length', 'etag']) expect(head.headers[name], name).toBe(get.headers[name]);
+    for (const name of ['docker-content-digest', 'content-type', 'content-length', 'etag', 'cache-status'])
+      expect(head.headers[name], name).toBe(get.headers[name]);
     expect(app.core.calls.map((c) => c.head)).toEqual([false, true]);
   });
 });
@@ -177,19 +180,38 @@ describe('namespace and routing headers', () => {
 });
 
 describe('tags and referrers', () => {
-  it('relays the core answer with its length; HEAD gets the head only', async () => {
-    const get = await app.fetch('/v2/library/nginx/tags/list?n=2&last=a&ns=docker.io&other=x');
+  it('answers a page of the tags list with a Link to the next on this mirror, ns kept; HEAD gets the head only', async () => {
+    const get = await app.fetch('/v2/library/nginx/tags/list?n=1&last=a&ns=docker.io&other=x');
     expect(get.status).toBe(200);
-    expect(JSON.parse(get.body.toString())).toEqual({ name: 'library/nginx', tags: ['a', 'b'] });
+    expect(get.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(get.body.toString())).toEqual({ name: 'library/nginx', tags: ['b'] });
     expect(get.headers['content-length']).toBe(String(get.body.length));
-    expect(app.core.calls[0]).toMatchObject({ method: 'listTags', reference: '?n=2&last=a' }); // ns and unknown parameters stay here
-    const head = await app.fetch('/v2/library/nginx/tags/list', { method: 'HEAD' });
+    expect(get.headers.link).toBe('</v2/library/nginx/tags/list?n=1&last=b&ns=docker.io>; rel="next"');
+    expect(app.core.calls[0]).toMatchObject({ method: 'listTags', reference: '{"n":1,"last":"a"}' }); // ns and unknown parameters stay here
+    const head = await app.fetch('/v2/library/nginx/tags/list?n=1&last=a&ns=docker.io', { method: 'HEAD' });
     expect(head.body.length).toBe(0);
     expect(head.headers['content-length']).toBe(get.headers['content-length']);
+    // The name as the client spelled it (a path prefix included); no Link on the last page, none for n=0.
+    const prefixed = await app.fetch('/v2/ghcr.io/team/app/tags/list?n=5');
+    expect(JSON.parse(prefixed.body.toString())).toEqual({ name: 'ghcr.io/team/app', tags: ['a', 'b', 'c'] });
+    expect(prefixed.headers.link).toBeUndefined();
+    const none = await app.fetch('/v2/library/nginx/tags/list?n=0');
+    expect(JSON.parse(none.body.toString()).tags).toEqual([]);
+    expect(none.headers.link).toBeUndefined();
+    // A malformed n is ignored (distribution 2.8 ignored every n): the whole list.
+    for (const n of ['-1', '1e9', 'x', '']) expect(JSON.parse((await app.fetch(`/v2/library/nginx/tags/list?n=${n}`)).body.toString()).tags).toHaveLength(3);
+  });
+
+  it('answers referrers as an image index, saying when artifactType was applied', async () => {
     const referrers = await app.fetch(`/v2/library/nginx/referrers/${manifestDigest}?artifactType=application/x`);
+    expect(referrers.status).toBe(200);
     expect(referrers.headers['content-type']).toBe('application/vnd.oci.image.index.v1+json');
     expect(referrers.headers['oci-filters-applied']).toBe('artifactType');
-    expect(app.core.calls[2]).toMatchObject({ method: 'referrers', reference: `${manifestDigest} application/x` });
+    expect(app.core.calls[0]).toMatchObject({ method: 'referrers', reference: `${manifestDigest} application/x` });
+    const all = await app.fetch(`/v2/library/nginx/referrers/${manifestDigest}`, { method: 'HEAD' });
+    expect(all.headers['oci-filters-applied']).toBeUndefined();
+    expect(all.body.length).toBe(0);
+    expect(Number(all.headers['content-length'])).toBeGreaterThan(0);
   });
 });
 

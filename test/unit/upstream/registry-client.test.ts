@@ -83,6 +83,11 @@ function upstreamConfig(url: string, overrides: Partial<UpstreamConfig> = {}): U
     clientCert: undefined,
     clientKey: undefined,
     tokenRealms: [],
+    files: { passwordFile: undefined, tokenFile: undefined, caFile: undefined, clientCertFile: undefined, clientKeyFile: undefined },
+    addressFamily: 'auto',
+    addressAttemptTimeoutMs: 1_000,
+    credentialBackoffMs: 300_000,
+    tagTtls: [],
     ...overrides,
   };
 }

@@ -1,0 +1,34 @@
+// FlightLocks for the workers of one host, held in the primary process (lock-table.ts) over IPC.
+import { checkedFlightFile, type FlightHolder, type FlightLease, type FlightLocks } from '../cache/flight-locks.js';
+import type { LockScope } from './messages.js';
+import type { WorkerLink } from './worker-link.js';
+
+export class HostFlightLocks implements FlightLocks {
+  constructor(
+    private readonly link: WorkerLink,
+    private readonly scope: LockScope,
+  ) {}
+
+  async acquire(key: string): Promise<FlightLease | undefined> {
+    const token = await this.link.call({ op: 'acquire', scope: this.scope, key });
+    if (typeof token !== 'string') return undefined;
+    let released = false;
+    return {
+      announce: async (file) => {
+        if (!released) await this.link.call({ op: 'announce', scope: this.scope, key, token, file }).catch(() => undefined);
+      },
+      release: async () => {
+        if (released) return;
+        released = true;
+        // A release that does not arrive is dropped with this worker when it exits; the primary never loses it otherwise.
+        await this.link.call({ op: 'release', scope: this.scope, key, token }).catch(() => undefined);
+      },
+    };
+  }
+
+  async holder(key: string): Promise<FlightHolder | undefined> {
+    const value = await this.link.call({ op: 'holder', scope: this.scope, key });
+    if (typeof value !== 'object' || value === null) return undefined;
+    return { file: checkedFlightFile((value as { file?: unknown }).file) };
+  }
+}

@@ -1,0 +1,167 @@
+// The primary process of `workers: n > 1`: forks the workers that serve, and is the one place they meet.
+//
+// It serves no request itself. It holds the host's lease tables (lock-table.ts) for downloads and tag
+// revalidations, relays cache news (commits and evictions to every worker, reads to the eviction owner),
+// names the eviction owner, answers /metrics with prom-client's aggregation over all workers, replaces a
+// worker that dies (dropping its leases at once so a waiting worker takes its downloads over, and removing its
+// temp files), and on SIGTERM/SIGINT tells every worker to drain and waits for them.
+//
+// The listening socket: node:cluster's round-robin (the primary accepts and hands connections to workers in
+// turn), the default on Linux; bench/README.md has the measurement against the kernel's scheduling.
+import cluster, { type Worker } from 'node:cluster';
+import { AggregatorRegistry } from 'prom-client';
+import { describeError } from '../oci/errors.js';
+import type { Logger } from '../log.js';
+import { LockTable } from './lock-table.js';
+import { isTenderMessage, type Call, type News, type PrimaryMessage, type WorkerMessage } from './messages.js';
+
+export interface PrimaryOptions {
+  readonly workers: number;
+  /** How long workers may drain on SIGTERM before they are killed (shutdownGrace, plus a margin). */
+  readonly shutdownGraceMs: number;
+  readonly log: Logger;
+  /** Removes the temp files a worker that died left behind (`<replicaId>.w<id>.`). */
+  readonly clearWorkerTemp: (id: number) => Promise<void>;
+}
+
+const digestPattern = /^sha(256:[a-f0-9]{64}|512:[a-f0-9]{128})$/;
+/** A worker that dies sooner than this after its start is crash-looping: its replacement waits, doubling up to 30 s. */
+const healthyAfterMs = 10_000;
+
+/** Runs until every worker has exited after a stop (resolves 0), or the first start failed (resolves the exit code). */
+export function runPrimary(options: PrimaryOptions): Promise<number> {
+  const { log } = options;
+  const table = new LockTable();
+  const aggregator = new AggregatorRegistry();
+  const ready = new Set<number>();
+  const startedAt = new Map<number, number>();
+  let owner: number | undefined;
+  let stopping = false;
+  let everReady = false;
+  let allReadyLogged = false;
+  let crashes = 0;
+  let finish!: (code: number) => void;
+  const finished = new Promise<number>((resolve) => (finish = resolve));
+
+  const send = (worker: Worker | undefined, message: PrimaryMessage): void => {
+    if (worker?.isConnected()) worker.send(message);
+  };
+  const fork = (): void => {
+    const worker = cluster.fork();
+    startedAt.set(worker.id, Date.now());
+  };
+  const nameOwner = (): void => {
+    if (owner !== undefined || stopping) return;
+    const next = [...ready].sort((a, b) => a - b)[0];
+    if (next === undefined) return;
+    owner = next;
+    send(cluster.workers?.[next], { tender: 'owner' });
+    log.info({ worker: next }, 'worker owns eviction for the cache directory');
+  };
+
+  const answer = async (call: Call, worker: Worker): Promise<unknown> => {
+    switch (call.op) {
+      case 'acquire':
+        return table.acquire(worker.id, call.scope, String(call.key)) ?? null;
+      case 'announce':
+        table.announce(call.scope, String(call.key), String(call.token), call.file);
+        return null;
+      case 'release':
+        table.release(call.scope, String(call.key), String(call.token));
+        return null;
+      case 'holder':
+        return table.holder(call.scope, String(call.key)) ?? null;
+      case 'metrics':
+        return aggregator.clusterMetrics();
+      default:
+        throw new Error(`unknown call ${(call as { op?: unknown }).op as string}`);
+    }
+  };
+
+  const relay = (news: News, from: Worker): void => {
+    if (news.kind === 'committed') {
+      if (!digestPattern.test(news.digest) || !Number.isSafeInteger(news.size) || news.size < 0) return;
+      for (const worker of Object.values(cluster.workers ?? {})) if (worker && worker !== from) send(worker, { tender: 'news', news });
+      return;
+    }
+    const digests = Array.isArray(news.digests) ? news.digests.filter((d): d is string => typeof d === 'string' && digestPattern.test(d)) : [];
+    if (digests.length === 0) return;
+    if (news.kind === 'evicted') {
+      for (const worker of Object.values(cluster.workers ?? {}))
+        if (worker && worker !== from) send(worker, { tender: 'news', news: { kind: 'evicted', digests } });
+    } else if (news.kind === 'touched' && owner !== undefined && owner !== from.id) {
+      send(cluster.workers?.[owner], { tender: 'news', news: { kind: 'touched', digests } });
+    }
+  };
+
+  cluster.on('message', (worker: Worker, raw: unknown) => {
+    if (!isTenderMessage(raw)) return; // prom-client's own messages, among others
+    const message = raw as WorkerMessage;
+    if (message.tender === 'call') {
+      answer(message.call, worker).then(
+        (value) => send(worker, { tender: 'reply', id: message.id, value }),
+        (err: unknown) => send(worker, { tender: 'reply', id: message.id, error: describeError(err) }),
+      );
+    } else if (message.tender === 'news') {
+      relay(message.news, worker);
+    } else if (message.tender === 'ready') {
+      ready.add(worker.id);
+      if (!allReadyLogged && ready.size === options.workers) {
+        allReadyLogged = true;
+        log.info({ workers: options.workers }, 'all workers serving');
+      }
+      everReady = true;
+      nameOwner();
+    }
+  });
+
+  cluster.on('exit', (worker: Worker, code: number | null, signal: string | null) => {
+    ready.delete(worker.id);
+    const dropped = table.drop(worker.id);
+    void options
+      .clearWorkerTemp(worker.id)
+      .catch((err: unknown) => log.warn({ worker: worker.id, err: describeError(err) }, 'could not remove a dead worker’s temp files'));
+    if (owner === worker.id) owner = undefined;
+    const alive = Object.values(cluster.workers ?? {}).filter((w) => w && !w.isDead()).length;
+    if (stopping) {
+      if (alive === 0) finish(0);
+      return;
+    }
+    if (!everReady) {
+      // The first start failed (a configuration the worker refused, the port taken): no crash loop, exit.
+      log.error({ worker: worker.id, code, signal }, 'a worker exited before serving; stopping');
+      stopping = true;
+      for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGTERM');
+      if (alive === 0) finish(code || 1);
+      else cluster.once('exit', () => finish(code || 1));
+      return;
+    }
+    const lived = Date.now() - (startedAt.get(worker.id) ?? 0);
+    crashes = lived < healthyAfterMs ? crashes + 1 : 0;
+    const delay = crashes === 0 ? 0 : Math.min(30_000, 500 * 2 ** crashes);
+    log.warn({ worker: worker.id, code, signal, leasesDropped: dropped, restartInMs: delay }, 'worker exited; starting a new one');
+    setTimeout(() => {
+      if (!stopping) fork();
+    }, delay).unref();
+    nameOwner();
+  });
+
+  const stop = (why: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal: why, workers: ready.size }, 'shutting down: workers drain their transfers');
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead());
+    if (workers.length === 0) finish(0);
+    for (const worker of workers) send(worker, { tender: 'stop' });
+    // A worker that does not finish its drain in time is killed: the grace period is the operator's bound.
+    setTimeout(() => {
+      for (const worker of Object.values(cluster.workers ?? {})) if (worker && !worker.isDead()) worker.process.kill('SIGKILL');
+    }, options.shutdownGraceMs + 5_000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  log.info({ workers: options.workers, pid: process.pid }, 'starting workers');
+  for (let i = 0; i < options.workers; i++) fork();
+  return finished;
+}
