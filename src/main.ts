@@ -1,25 +1,13 @@
 // Composition root: the only place that builds concrete parts; also owns start-up and graceful shutdown.
 import cluster from 'node:cluster';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { isIPv6, type AddressInfo } from 'node:net';
 import { serve as serveHttp, type ServerType } from '@hono/node-server';
-import Keyv from 'keyv';
 import { createClient } from '@keyv/redis';
 import { auditSinks } from './audit/audit-sinks.js';
-import type { InventoryStore } from './cache/inventory-store.js';
-import type { PullEventSink } from './cache/pull-events.js';
 import type { BlobStore } from './cache/blob-store.js';
-import { FallbackMetadataStore } from './cache/fallback-metadata-store.js';
-import type { FlightLocks } from './cache/flight-locks.js';
-import { LayeredFlightLocks } from './cache/layered-flight-locks.js';
-import type { MetadataStore } from './cache/metadata-store.js';
-import type { Router } from './cache/ports.js';
-import { PullThrough } from './cache/pull-through.js';
-import { coreOptions } from './main/core-options.js';
-import { describeError } from './oci/errors.js';
 import type { Config } from './config/config.js';
 import { createApp, nodeFetch } from './http/app.js';
 import { CertificateReloader, readCertificatePair, type CertificatePair } from './http/certificate-reloader.js';
@@ -28,25 +16,11 @@ import { answerMalformedRequests } from './http/malformed-requests.js';
 import { startMetricsServer } from './http/metrics-server.js';
 import { BufferPool } from './http/send-file.js';
 import { createLogger, type Logger } from './log.js';
+import { assemble, type Core } from './main/assemble.js';
 import { Metrics } from './metrics.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
-import { FsKeyvStore } from './storage/fs-keyv-store.js';
-import { KeyFiles } from './storage/key-files.js';
-import { connectRedis } from './storage/redis-connection.js';
-import { RedisFlightLocks } from './storage/redis-flight-locks.js';
-import { KeyvMetadataStore } from './storage/keyv-metadata-store.js';
-import { FileInventoryStore } from './storage/file-inventory-store.js';
-import { RedisInventoryStore } from './storage/redis-inventory-store.js';
 import { openInventoryReader, type InventoryReader } from './storage/inventory-reader.js';
-import { RegistryClient } from './upstream/registry-client.js';
-import { OfflineUpstream } from './upstream/offline-upstream.js';
-import { UpstreamRouter } from './upstream/router.js';
 import { probeUpstream, type ProbeReport } from './upstream/upstream-probe.js';
-
-export type { ProbeReport };
-import { HostFlightLocks } from './workers/host-flight-locks.js';
-import { HostNews } from './workers/host-news.js';
-import type { LockScope } from './workers/messages.js';
 import { runPrimary } from './workers/primary.js';
 import { workerCount } from './workers/worker-count.js';
 import { answerMetricsRequests } from './workers/worker-metrics.js';
@@ -59,113 +33,8 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-/** The cache core with its adapters: what `serve` puts behind HTTP and what the CLI commands drive. */
-export interface Core {
-  readonly router: Router;
-  readonly pullThrough: PullThrough;
-  /** Upstreams not working as configured (credentials held back after refusals). */
-  upstreamProblems(): string[];
-  close(): Promise<void>;
-}
-
-/**
- * Builds the cache core with its adapters; shared by `serve` and the seed/export/import commands. `clock`
- * (epoch ms) decides tag freshness; Date.now unless a test moves time. `events`: the pull audit (serve).
- * `worker`: this process is one of several on the host (the primary cleared tmp/ before forking it).
- */
-export async function assemble(
-  config: Config,
-  log: Logger,
-  metrics: Metrics,
-  clock: () => number = Date.now,
-  options: { events?: PullEventSink; writer?: string; watchKeys?: boolean; worker?: WorkerLink } = {},
-): Promise<Core> {
-  const worker = options.worker;
-  metrics.initialize(config.upstreams.map((u) => u.name));
-  const store = await FsBlobStore.open(config.cacheDir, { clearTemp: !worker, replicaId: config.replicaId, ...(worker ? { worker: worker.id } : {}) });
-  const files = new FsKeyvStore(join(config.cacheDir, 'meta'));
-  // Errors must reach the caller: keyv would otherwise answer "absent" and drop writes silently.
-  const keyv = new Keyv({ store: files, namespace: 'tender', throwOnErrors: true });
-  const local = new KeyvMetadataStore(keyv, (prefix) => files.entries(prefix));
-  const shared = config.redis ? connectRedis(config.redis.url, log, metrics) : undefined;
-  const metadata: MetadataStore = shared
-    ? new FallbackMetadataStore(shared.metadata, local, {
-        onFailure: (err, first) => {
-          metrics.redisErrors.inc({ use: 'metadata' });
-          if (first) log.warn({ err: describeError(err) }, 'Redis unavailable: using local metadata and per-replica single flight');
-        },
-        onRecovery: () => log.info('Redis is back: shared metadata again'),
-      })
-    : local;
-  const wait = (ms: number, signal: AbortSignal) => sleep(ms, undefined, { signal });
-  const clients = config.upstreams.map((upstream) => ({
-    // An offline upstream is never dialled: what is cached is all there is.
-    upstream:
-      config.offline || upstream.offline
-        ? new OfflineUpstream(upstream.name, upstream.private)
-        : new RegistryClient(upstream, metrics, log.child({ upstream: upstream.name }), wait),
-    aliases: upstream.aliases,
-    allow: upstream.allow,
-    deny: upstream.deny,
-  }));
-  const router = new UpstreamRouter(clients, config.defaultUpstream);
-  // Workers of one host through the primary, replicas through Redis, both stacked when there are both.
-  const lockFailure = (): void => void metrics.redisErrors.inc({ use: 'lock' });
-  const leases = (scope: LockScope, redisPrefix: string): FlightLocks | undefined => {
-    const host = worker ? new HostFlightLocks(worker, scope) : undefined;
-    const cluster = shared ? new RedisFlightLocks(shared.client, config.replicaId, config.flightLeaseMs, lockFailure, redisPrefix) : undefined;
-    return host && cluster ? new LayeredFlightLocks(host, cluster, lockFailure) : (host ?? cluster);
-  };
-  const locks = leases('flight', 'tender:flight:');
-  const revalidationLocks = leases('tag', 'tender:revalidate:');
-  // Signature keys are re-read when their files change (Secret rotation); a command that runs once needs no watch.
-  const keys = config.signatures ? new KeyFiles(config.signatures.policies, log) : undefined;
-  if (options.watchKeys) keys?.watch();
-  const inventory: InventoryStore = shared
-    ? new RedisInventoryStore(shared.client, 'tender', clock)
-    : new FileInventoryStore(join(config.cacheDir, 'inventory', 'records.jsonl'));
-  const ports = {
-    store,
-    metadata,
-    inventory,
-    ...(keys ? { keys } : {}),
-    ...(locks ? { locks } : {}),
-    ...(revalidationLocks ? { revalidationLocks } : {}),
-    ...(worker ? { news: new HostNews(worker) } : {}),
-    ...(options.events ? { events: options.events } : {}),
-  };
-  // Each worker counts its own pulls (per-writer counts merge without loss, inventory-record.ts).
-  const writer = options.writer ?? (worker ? `${config.replicaId}.w${worker.id}` : config.replicaId);
-  const core = coreOptions(config, router, metrics, log, clock);
-  const pullThrough = new PullThrough(ports, { ...core, inventory: { writer, ...config.inventory } }, metrics, log);
-  const indexStarted = performance.now();
-  const indexed = await pullThrough.open();
-  log.info({ blobs: indexed.count, bytes: indexed.bytes, ms: Math.round(performance.now() - indexStarted) }, 'cache index rebuilt');
-  return {
-    router,
-    pullThrough,
-    upstreamProblems: () => clients.flatMap((c) => (c.upstream instanceof RegistryClient ? c.upstream.problems() : [])),
-    close: async () => {
-      // Before the stores close: what the inventory holds unwritten goes out now.
-      await pullThrough.inventory.close();
-      keys?.close();
-      pullThrough.close();
-      await Promise.all(clients.map((c) => c.upstream.close()));
-      // Closing the metadata store quits the Redis client too (keyv disconnects its adapter).
-      await metadata.close();
-      if (shared?.client.isOpen) shared.client.destroy();
-    },
-  };
-}
-
-/** The core for one command (seed, export, import): its log on stderr (warnings and worse at the default level), no process metrics. */
-export function assembleForCommand(config: Config, options: { offline: boolean }): Promise<Core> {
-  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
-  // Its own writer name: a command's counts (it pulls nothing) never overwrite the serving process's.
-  return assemble(options.offline ? { ...config, offline: true } : config, log, new Metrics({ processMetrics: false }), Date.now, {
-    writer: `${config.replicaId}-cli`,
-  });
-}
+export { assemble, assembleForCommand, type Core } from './main/assemble.js';
+export type { ProbeReport };
 
 export type { ImageDetail, ImageSummary, HistoryEntry, PullSummary } from './cache/inventory-queries.js';
 export type { ListFilter } from './cache/inventory-index.js';

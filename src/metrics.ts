@@ -1,5 +1,6 @@
 // Every metric tender exports, in one place; labels come from closed sets (never repositories or digests).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AuditMetrics } from './metrics/audit-metrics.js';
 
 export type CacheKind = 'manifest' | 'blob' | 'tag';
 export type CacheResult = 'hit' | 'miss' | 'joined' | 'stale' | 'denied' | 'error';
@@ -213,39 +214,8 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly auditDelivered = new Counter({
-    name: 'tender_audit_events_delivered_total',
-    help: 'Pull events written to the audit file or accepted by the notification listener, by sink (file|http).',
-    labelNames: ['sink'] as const,
-    registers: [this.registry],
-  });
-
-  readonly auditDropped = new Counter({
-    name: 'tender_audit_events_dropped_total',
-    help: 'Pull events given up, by sink (file|http) and reason (queue-full|rejected|shutdown).',
-    labelNames: ['sink', 'reason'] as const,
-    registers: [this.registry],
-  });
-
-  readonly auditFailedAttempts = new Counter({
-    name: 'tender_audit_failed_attempts_total',
-    help: 'Audit file writes or listener POSTs that failed, by sink; every retry counts.',
-    labelNames: ['sink'] as const,
-    registers: [this.registry],
-  });
-
-  /** The audit sinks whose queues the depth gauge reads when scraped. */
-  private readonly auditQueues: Array<{ readonly sink: 'file' | 'http'; pending(): number }> = [];
-
-  readonly auditQueueDepth: Gauge<'sink'> = new Gauge({
-    name: 'tender_audit_queue_depth',
-    help: 'Pull events waiting for delivery, by sink.',
-    labelNames: ['sink'] as const,
-    registers: [this.registry],
-    collect: () => {
-      for (const queue of this.auditQueues) this.auditQueueDepth.set({ sink: queue.sink }, queue.pending());
-    },
-  });
+  /** The pull audit's delivery (issue 15): per sink (file|http). */
+  readonly audit = new AuditMetrics(this.registry);
 
   readonly inventoryRecords = new Gauge({
     name: 'tender_inventory_records',
@@ -324,16 +294,5 @@ export class Metrics {
     for (const scope of ['user', 'address', 'busy'] as const) this.authThrottled.inc({ scope }, 0);
     for (const use of ['metadata', 'lock'] as const) this.redisErrors.inc({ use }, 0);
     this.inventoryWriteErrors.inc(0);
-  }
-
-  /** The audit series at 0 for each configured sink (see initialize), and its queue read by the depth gauge. */
-  initializeAudit(sinks: ReadonlyArray<{ readonly sink: 'file' | 'http'; pending(): number }>): void {
-    for (const queue of sinks) {
-      const sink = queue.sink;
-      this.auditQueues.push(queue);
-      this.auditDelivered.inc({ sink }, 0);
-      this.auditFailedAttempts.inc({ sink }, 0);
-      for (const reason of ['queue-full', 'rejected', 'shutdown'] as const) this.auditDropped.inc({ sink, reason }, 0);
-    }
   }
 }

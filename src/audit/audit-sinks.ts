@@ -16,7 +16,7 @@ export interface AuditSettings {
 
 /** The sinks, their counters at 0 and their queues watched by the depth gauge; undefined when none is configured. */
 export function auditSinks(settings: AuditSettings, port: number, log: Logger, metrics: Metrics): AuditSink | undefined {
-  const counters = { delivered: metrics.auditDelivered, dropped: metrics.auditDropped, failedAttempts: metrics.auditFailedAttempts };
+  const counters = { delivered: metrics.audit.delivered, dropped: metrics.audit.dropped, failedAttempts: metrics.audit.failedAttempts };
   const sinks: Array<{ sink: 'file' | 'http'; adapter: AuditSink }> = [];
   const { file, notifications } = settings;
   if (file) sinks.push({ sink: 'file', adapter: new JsonlFileSink(file, { counters, log: log.child({ audit: 'file' }) }) });
@@ -27,7 +27,7 @@ export function auditSinks(settings: AuditSettings, port: number, log: Logger, m
     sinks.push({ sink: 'http', adapter: new NotificationSink({ ...rest, source }, { counters, log: log.child({ audit: 'http' }) }) });
   }
   if (sinks.length === 0) return undefined;
-  metrics.initializeAudit(sinks.map(({ sink, adapter }) => ({ sink, pending: () => adapter.pending })));
+  metrics.audit.initialize(sinks.map(({ sink, adapter }) => ({ sink, pending: () => adapter.pending })));
   if (sinks.length === 1) return sinks[0]!.adapter;
   return new FanOutSink(
     sinks.map((s) => s.adapter),

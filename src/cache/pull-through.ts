@@ -8,67 +8,34 @@ import { maxManifestBytes } from '../oci/media-types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { adoptImage, type AdoptedImage } from './adoption.js';
-import { BlobCache, type BlobAnswer, type BlobCacheOptions } from './blob-cache.js';
-import { DigestMismatchError, type BlobStore } from './blob-store.js';
-import type { CacheNews } from './cache-news.js';
+import { BlobCache, type BlobAnswer } from './blob-cache.js';
+import { DigestMismatchError } from './blob-store.js';
 import { CacheReads } from './cache-reads.js';
 import { CacheWrites } from './cache-writes.js';
-import { ClusterFlight, type ClusterFlightOptions } from './cluster-flight.js';
-import type { FlightLocks } from './flight-locks.js';
+import { ClusterFlight } from './cluster-flight.js';
 import { digestsOf, walkImage, type ManifestSource, type WalkedImage } from './image-walk.js';
 import { KnownSizes } from './known-sizes.js';
-import { Listings, type ListingOptions } from './listings.js';
-import { Manifests, type ManifestAnswer, type ManifestOptions, type ManifestRequest } from './manifests.js';
-import type { MetadataStore } from './metadata-store.js';
+import { Listings } from './listings.js';
+import { Manifests, type ManifestAnswer, type ManifestRequest } from './manifests.js';
+import type { CoreOptions, CorePorts } from './core-ports.js';
 import type { DenialReason, Route } from './ports.js';
 import * as signing from './core-signatures.js';
-import type { Inventory, InventoryOptions } from './inventory.js';
+import type { Inventory } from './inventory.js';
 import type { InventoryQueries } from './inventory-queries.js';
 import type { RecordSource } from './inventory-record.js';
-import type { InventoryStore } from './inventory-store.js';
 import { wireInventory } from './inventory-wiring.js';
 import { announce, pullEventOf } from './pull-event-of.js';
-import type { PullEventSink } from './pull-events.js';
 import type { ReferrersAnswer } from './referrers.js';
 import type { TagListAnswer } from './tag-lists.js';
 import type { TagPage } from '../oci/tag-list.js';
-import { ServePolicies, type ServePolicy, type Verdict } from './serve-policy.js';
-import { StoredBlobs, type StoredBlobOptions } from './stored-blobs.js';
-import { Tags, type TagOptions } from './tags.js';
+import { ServePolicies, type Verdict } from './serve-policy.js';
+import { StoredBlobs } from './stored-blobs.js';
+import { Tags } from './tags.js';
 import { Visibility } from './visibility.js';
 
 export type { BlobAnswer, ManifestAnswer, AdoptedImage, WalkedImage, ReferrersAnswer, TagListAnswer };
 
-export interface CorePorts {
-  readonly store: BlobStore;
-  readonly metadata: MetadataStore;
-  /** Single flight across processes sharing the cache volume; one flight per process when absent. */
-  readonly locks?: FlightLocks;
-  /** One tag revalidation at a time per tag across processes (workers, replicas); per process when absent. */
-  readonly revalidationLocks?: FlightLocks;
-  /** The other workers of this host (issue 17); a single process has none. */
-  readonly news?: CacheNews;
-  /** The pull audit (issue 15): every client's manifest pull; nobody listens when absent. */
-  readonly events?: PullEventSink;
-  /** Where inventory records persist; in memory only (this process) when absent. */
-  readonly inventory?: InventoryStore;
-  readonly keys?: signing.TrustedKeys; // the signature policies' public keys, as their files are now (with CoreOptions.signatures)
-}
-
-/** One option bag per part, each built by main.ts from its slice of the configuration. */
-export interface CoreOptions {
-  readonly stored: StoredBlobOptions;
-  readonly blobs: BlobCacheOptions;
-  readonly cluster: ClusterFlightOptions;
-  readonly manifests: ManifestOptions;
-  readonly tags: TagOptions;
-  readonly listings: ListingOptions;
-  /** In order; the first refusal wins. */
-  readonly policies: readonly ServePolicy[];
-  /** Default: this process alone, written every 5 s, evicted records kept a week. */
-  readonly inventory?: Omit<InventoryOptions, 'clock'>;
-  readonly signatures?: signing.SignaturePolicyOptions; // cosign signature policies (issue 13), judged after the policies above
-}
+export type { CoreOptions, CorePorts } from './core-ports.js';
 
 export class PullThrough {
   /** Every cache write on the request path goes through here (counted, logged per interval, readiness). */
@@ -82,10 +49,7 @@ export class PullThrough {
   private readonly tags: Tags;
   private readonly listings: Listings;
   private readonly policies: ServePolicies;
-  /**
-   * The inventory: `start()` writes in batches (serve), `close()` writes what is left, `verdict()` is how the
-   * signature code fills a record's trust part.
-   */
+  /** The inventory: `start()` writes in batches (serve), `close()` what is left; `verdict()` fills a record's trust part. */
   readonly inventory: Inventory;
   /** The inventory's answers (API, CLI, web page). */
   readonly queries: InventoryQueries;

@@ -225,7 +225,7 @@ describeWithBinaries(['docker-registry'], 'audit delivery when the listener is d
     });
     try {
       for (const image of images) expect((await http(`${tender.url}/v2/registry.test/${image.repository}/manifests/v1`)).status).toBe(200);
-      const dropped = async () => (await tender.metrics.auditDropped.get()).values.find((v) => v.labels.reason === 'queue-full')?.value ?? 0;
+      const dropped = async () => (await tender.metrics.audit.dropped.get()).values.find((v) => v.labels.reason === 'queue-full')?.value ?? 0;
       expect(await dropped()).toBe(2);
       await listener.setMode({ kind: 'accept' });
       const events = await listener.waitForAccepted(3, 15_000);
