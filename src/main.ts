@@ -1,22 +1,14 @@
 // Composition root: the only place that builds concrete parts; also owns start-up and graceful shutdown.
 import cluster from 'node:cluster';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
 import { isIPv6, type AddressInfo } from 'node:net';
 import { serve as serveHttp, type ServerType } from '@hono/node-server';
-import Keyv from 'keyv';
+import { createClient } from '@keyv/redis';
+import { auditSinks } from './audit/audit-sinks.js';
 import type { BlobStore } from './cache/blob-store.js';
-import { FallbackMetadataStore } from './cache/fallback-metadata-store.js';
-import type { FlightLocks } from './cache/flight-locks.js';
-import { LayeredFlightLocks } from './cache/layered-flight-locks.js';
-import type { MetadataStore } from './cache/metadata-store.js';
-import type { Router } from './cache/ports.js';
-import { PullThrough } from './cache/pull-through.js';
 import { admissionRoutes, httpsOptions, openImageCheckWith } from './main/admission.js';
-import { coreOptions } from './main/core-options.js';
-import { describeError } from './oci/errors.js';
 import type { Config } from './config/config.js';
 import { createApp, nodeFetch } from './http/app.js';
 import { CertificateReloader, readCertificatePair } from './http/certificate-reloader.js';
@@ -25,22 +17,11 @@ import { answerMalformedRequests } from './http/malformed-requests.js';
 import { startMetricsServer } from './http/metrics-server.js';
 import { BufferPool } from './http/send-file.js';
 import { createLogger, type Logger } from './log.js';
+import { assemble, type Core } from './main/assemble.js';
 import { Metrics } from './metrics.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
-import { FsKeyvStore } from './storage/fs-keyv-store.js';
-import { KeyFiles } from './storage/key-files.js';
-import { connectRedis } from './storage/redis-connection.js';
-import { RedisFlightLocks } from './storage/redis-flight-locks.js';
-import { KeyvMetadataStore } from './storage/keyv-metadata-store.js';
-import { RegistryClient } from './upstream/registry-client.js';
-import { OfflineUpstream } from './upstream/offline-upstream.js';
-import { UpstreamRouter } from './upstream/router.js';
+import { openInventoryReader, type InventoryReader } from './storage/inventory-reader.js';
 import { probeUpstream, type ProbeReport } from './upstream/upstream-probe.js';
-
-export type { ProbeReport };
-import { HostFlightLocks } from './workers/host-flight-locks.js';
-import { HostNews } from './workers/host-news.js';
-import type { LockScope } from './workers/messages.js';
 import { runPrimary } from './workers/primary.js';
 import { workerCount } from './workers/worker-count.js';
 import { answerMetricsRequests } from './workers/worker-metrics.js';
@@ -53,97 +34,22 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-/** The cache core with its adapters: what `serve` puts behind HTTP and what the CLI commands drive. */
-export interface Core {
-  readonly router: Router;
-  readonly pullThrough: PullThrough;
-  /** Upstreams not working as configured (credentials held back after refusals). */
-  upstreamProblems(): string[];
-  close(): Promise<void>;
-}
+export { assemble, assembleForCommand, type Core } from './main/assemble.js';
+export type { ProbeReport };
 
-/** Builds the cache core with its adapters; shared by `serve` and the seed/export/import commands. */
-/** `clock` (epoch ms) decides tag freshness; Date.now unless a test moves time. */
-/** `worker`: this process is one of several on the host (the primary cleared tmp/ before forking it). */
-export async function assemble(
-  config: Config,
-  log: Logger,
-  metrics: Metrics,
-  clock: () => number = Date.now,
-  options: { watchKeys?: boolean; worker?: WorkerLink } = {},
-): Promise<Core> {
-  const worker = options.worker;
-  metrics.initialize(config.upstreams.map((u) => u.name));
-  const store = await FsBlobStore.open(config.cacheDir, { clearTemp: !worker, replicaId: config.replicaId, ...(worker ? { worker: worker.id } : {}) });
-  const files = new FsKeyvStore(join(config.cacheDir, 'meta'));
-  // Errors must reach the caller: keyv would otherwise answer "absent" and drop writes silently.
-  const keyv = new Keyv({ store: files, namespace: 'tender', throwOnErrors: true });
-  const local = new KeyvMetadataStore(keyv, (prefix) => files.entries(prefix));
-  const shared = config.redis ? connectRedis(config.redis.url, log, metrics) : undefined;
-  const metadata: MetadataStore = shared
-    ? new FallbackMetadataStore(shared.metadata, local, {
-        onFailure: (err, first) => {
-          metrics.redisErrors.inc({ use: 'metadata' });
-          if (first) log.warn({ err: describeError(err) }, 'Redis unavailable: using local metadata and per-replica single flight');
-        },
-        onRecovery: () => log.info('Redis is back: shared metadata again'),
-      })
-    : local;
-  const wait = (ms: number, signal: AbortSignal) => sleep(ms, undefined, { signal });
-  const clients = config.upstreams.map((upstream) => ({
-    // An offline upstream is never dialled: what is cached is all there is.
-    upstream:
-      config.offline || upstream.offline
-        ? new OfflineUpstream(upstream.name, upstream.private)
-        : new RegistryClient(upstream, metrics, log.child({ upstream: upstream.name }), wait),
-    aliases: upstream.aliases,
-    allow: upstream.allow,
-    deny: upstream.deny,
-  }));
-  const router = new UpstreamRouter(clients, config.defaultUpstream);
-  // Workers of one host through the primary, replicas through Redis, both stacked when there are both.
-  const lockFailure = (): void => void metrics.redisErrors.inc({ use: 'lock' });
-  const leases = (scope: LockScope, redisPrefix: string): FlightLocks | undefined => {
-    const host = worker ? new HostFlightLocks(worker, scope) : undefined;
-    const cluster = shared ? new RedisFlightLocks(shared.client, config.replicaId, config.flightLeaseMs, lockFailure, redisPrefix) : undefined;
-    return host && cluster ? new LayeredFlightLocks(host, cluster, lockFailure) : (host ?? cluster);
-  };
-  const locks = leases('flight', 'tender:flight:');
-  const revalidationLocks = leases('tag', 'tender:revalidate:');
-  // Signature keys are re-read when their files change (Secret rotation); a command that runs once needs no watch.
-  const keys = config.signatures ? new KeyFiles(config.signatures.policies, log) : undefined;
-  if (options.watchKeys) keys?.watch();
-  const ports = {
-    store,
-    metadata,
-    ...(keys ? { keys } : {}),
-    ...(locks ? { locks } : {}),
-    ...(revalidationLocks ? { revalidationLocks } : {}),
-    ...(worker ? { news: new HostNews(worker) } : {}),
-  };
-  const pullThrough = new PullThrough(ports, coreOptions(config, router, metrics, log, clock), metrics, log);
-  const indexStarted = performance.now();
-  const indexed = await pullThrough.open();
-  log.info({ blobs: indexed.count, bytes: indexed.bytes, ms: Math.round(performance.now() - indexStarted) }, 'cache index rebuilt');
-  return {
-    router,
-    pullThrough,
-    upstreamProblems: () => clients.flatMap((c) => (c.upstream instanceof RegistryClient ? c.upstream.problems() : [])),
-    close: async () => {
-      keys?.close();
-      pullThrough.close();
-      await Promise.all(clients.map((c) => c.upstream.close()));
-      // Closing the metadata store quits the Redis client too (keyv disconnects its adapter).
-      await metadata.close();
-      if (shared?.client.isOpen) shared.client.destroy();
-    },
-  };
-}
+export type { ImageDetail, ImageSummary, HistoryEntry, PullSummary } from './cache/inventory-queries.js';
+export type { ListFilter } from './cache/inventory-index.js';
 
-/** The core for one command (seed, export, import): its log on stderr (warnings and worse at the default level), no process metrics. */
-export function assembleForCommand(config: Config, options: { offline: boolean }): Promise<Core> {
-  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
-  return assemble(options.offline ? { ...config, offline: true } : config, log, new Metrics({ processMetrics: false }));
+/**
+ * The inventory of a tender that is not running (or of another replica's shared Redis), read directly for
+ * `tender inventory`: its records, and the cache directory's sizes and pins for the cache state. Read-only.
+ */
+export async function openInventory(config: Config): Promise<InventoryReader> {
+  const client = config.redis
+    ? createClient({ url: config.redis.url, disableOfflineQueue: true, socket: { connectTimeout: 5000, reconnectStrategy: false } })
+    : undefined;
+  const log = createLogger('warn', process.stderr);
+  return openInventoryReader(config.cacheDir, config.pinnedDigests, client, new Metrics({ processMetrics: false }), log);
 }
 
 export const openImageCheck = (config: Config) => openImageCheckWith(config, assemble); // `tender check`: main/admission.ts
@@ -209,15 +115,24 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const worker = options.worker;
   // Before anything is opened: an unreadable or mismatched pair is a start-up error, not a half-started server.
   const certificate = config.tls ? await readCertificatePair(config.tls, AbortSignal.timeout(10_000)) : undefined;
-  const core = await assemble(config, log, metrics, options.clock, { watchKeys: true, ...(worker ? { worker } : {}) });
+  const audit = auditSinks(config.audit, config.port, log, metrics);
+  let core: Core;
+  try {
+    core = await assemble(config, log, metrics, options.clock, { watchKeys: true, ...(worker ? { worker } : {}), ...(audit ? { events: audit } : {}) });
+  } catch (err) {
+    await audit?.close(0);
+    throw err;
+  }
   const { router, pullThrough } = core;
   const clientAuth = config.auth ? new ClientAuth(config.auth) : undefined;
   // With workers, one scrub for the host: the eviction owner's (scrubRate is the host's rate, not each worker's).
   if (worker) worker.onOwner(() => pullThrough.startScrub());
   else pullThrough.startScrub();
   const admission = config.admission && admissionRoutes(config, config.admission, core, metrics, log, certificate !== undefined);
+  pullThrough.inventory.start();
   const app = createApp({
     pullThrough,
+    inventory: pullThrough.queries,
     router,
     buffers: new BufferPool(),
     ...(clientAuth && config.auth ? { clientAuth, protectOps: config.auth.protect } : {}),
@@ -271,6 +186,8 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
           if ('closeAllConnections' in server) server.closeAllConnections();
         }
         await clientAuth?.close();
+        // What the sinks still hold is delivered within a few seconds more (counted as dropped after).
+        await audit?.close(Math.min(5_000, config.shutdownGraceMs));
         await core.close();
       })();
       return stopping;

@@ -1,5 +1,7 @@
 // Every metric tender exports, in one place; labels come from closed sets (never repositories or digests).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AuditMetrics } from './metrics/audit-metrics.js';
+import { credentialBackoffsCounter, credentialReloadsCounter, missingTagHitsCounter } from './metrics/upstream-call-counters.js';
 
 export type CacheKind = 'manifest' | 'blob' | 'tag';
 export type CacheResult = 'hit' | 'miss' | 'joined' | 'stale' | 'denied' | 'error';
@@ -220,26 +222,24 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly missingTagHits = new Counter({
-    name: 'tender_missing_tag_hits_total',
-    help: 'Tag requests answered 404 from the memory of a 404 upstream gave within missingTagTtl, without asking upstream again.',
-    labelNames: ['upstream'] as const,
+  /** The pull audit's delivery (issue 15): per sink (file|http). */
+  readonly audit = new AuditMetrics(this.registry);
+
+  readonly inventoryRecords = new Gauge({
+    name: 'tender_inventory_records',
+    help: 'Inventory records (cached manifests and indexes, and evicted ones within the retention).',
     registers: [this.registry],
   });
 
-  readonly credentialBackoffs = new Counter({
-    name: 'tender_upstream_credential_backoffs_total',
-    help: 'Times the token realm refused the configured credentials 3 times in a row and tender stopped sending them for credentialBackoff.',
-    labelNames: ['upstream'] as const,
+  readonly inventoryWriteErrors = new Counter({
+    name: 'tender_inventory_write_errors_total',
+    help: 'Failed batched writes of inventory records; they stay in memory and are written at the next flush.',
     registers: [this.registry],
   });
 
-  readonly credentialReloads = new Counter({
-    name: 'tender_upstream_credential_reloads_total',
-    help: 'Upstream credential files (passwordFile, tokenFile, ca, clientCert, clientKey) re-read after they changed, by what changed (secrets|tls).',
-    labelNames: ['upstream', 'changed'] as const,
-    registers: [this.registry],
-  });
+  readonly missingTagHits = missingTagHitsCounter(this.registry);
+  readonly credentialBackoffs = credentialBackoffsCounter(this.registry);
+  readonly credentialReloads = credentialReloadsCounter(this.registry);
 
   /** Resident memory per serving process, so a worker that grows shows on its own (issue 17). */
   readonly workerMemory: Gauge<'worker'>;
@@ -291,5 +291,6 @@ export class Metrics {
     this.authFailures.inc(0);
     for (const scope of ['user', 'address', 'busy'] as const) this.authThrottled.inc({ scope }, 0);
     for (const use of ['metadata', 'lock'] as const) this.redisErrors.inc({ use }, 0);
+    this.inventoryWriteErrors.inc(0);
   }
 }

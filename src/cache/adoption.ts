@@ -40,7 +40,13 @@ export interface AdoptionParts {
  * what is missing, or the store's error when a record cannot be written. A child manifest of an index
  * that is not there is left out (an export may carry some platforms only).
  */
-export async function adoptImage(parts: AdoptionParts, image: AdoptedImage, now: number): Promise<void> {
+export async function adoptImage(
+  parts: AdoptionParts,
+  image: AdoptedImage,
+  now: number,
+  /** Told the manifests adopted, before the tag is recorded (the inventory records them, then the tag). */
+  onAdopted: (manifests: ReadonlyArray<{ digest: string; mediaType: string }>) => Promise<void> = async () => undefined,
+): Promise<void> {
   const { stored, manifests, tags, visibility } = parts;
   const read = async (descriptor: Pick<Descriptor, 'digest' | 'mediaType'>, required: boolean) => {
     const digest = parseDigest(descriptor.digest);
@@ -65,5 +71,6 @@ export async function adoptImage(parts: AdoptionParts, image: AdoptedImage, now:
     await stored.pin(digest);
     await visibility.adopt(image.route, digest);
   }
+  await onAdopted(walked.manifests);
   if (image.tag) await tags.adopt(image.route, image.tag, { digest: image.digest, mediaType: top.mediaType, size: walked.top.size, checkedAt: now });
 }

@@ -36,6 +36,8 @@ export class Eviction {
     private readonly forget: (digest: string) => void,
     private readonly metrics: Metrics,
     private readonly log: Logger,
+    /** The file of an evicted digest is gone (not fetched again within the grace): its records may go too. */
+    private readonly evicted: (digest: string) => void = () => undefined,
   ) {}
 
   /** Evicts until the cache is under its low watermark, when it is over its cap; one pass at a time. Never rejects. */
@@ -58,9 +60,10 @@ export class Eviction {
         this.metrics.evictedBytes.inc(victim.size);
         const unlink = async (): Promise<void> => {
           if (this.index.has(victim.digest)) return; // fetched again meanwhile: the file is current
-          await this.store
-            .delete(parseDigest(victim.digest))
-            .catch((err: unknown) => this.log.warn({ digest: victim.digest, err: describeError(err) }, 'could not delete evicted blob'));
+          await this.store.delete(parseDigest(victim.digest)).then(
+            () => this.evicted(victim.digest),
+            (err: unknown) => this.log.warn({ digest: victim.digest, err: describeError(err) }, 'could not delete evicted blob'),
+          );
         };
         if (this.options.graceMs > 0) setTimeout(() => void unlink(), this.options.graceMs).unref();
         else await unlink();

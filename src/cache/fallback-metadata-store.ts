@@ -54,6 +54,14 @@ export class FallbackMetadataStore implements MetadataStore {
     return this.write((s) => s.setManifest(digest, info));
   }
 
+  deleteManifest(digest: string): Promise<void> {
+    return this.write((s) => s.deleteManifest(digest));
+  }
+
+  removeLinks(digest: string): Promise<void> {
+    return this.write((s) => s.removeLinks(digest));
+  }
+
   async hasLink(link: string): Promise<boolean> {
     return (await this.read(async (s) => ((await s.hasLink(link)) ? true : undefined))) === true;
   }

@@ -15,6 +15,7 @@ import type { CacheReads } from './cache-reads.js';
 import type { CacheWrites } from './cache-writes.js';
 import type { ManifestInfo, ManifestRecords } from './metadata-store.js';
 import type { Route, UpstreamManifestHead } from './ports.js';
+import type { PullClient } from './pull-events.js';
 import { SingleFlight } from './single-flight.js';
 import type { StoredBlobs } from './stored-blobs.js';
 import type { Visibility } from './visibility.js';
@@ -32,12 +33,16 @@ export interface ManifestParts {
   readonly visibility: Visibility;
   readonly writes: CacheWrites;
   readonly reads: CacheReads;
+  /** A manifest verified and stored from upstream (the inventory records it); must not throw. */
+  readonly onStored?: (route: Route, digest: string, mediaType: string, body: Buffer) => void;
 }
 
 export interface ManifestRequest {
   readonly accept: string | undefined;
   /** HEAD answers never read a body. */
   readonly head: boolean;
+  /** Who asked, for the pull event; absent for the core's own walks (seed, judge). */
+  readonly client?: PullClient;
 }
 
 export interface ManifestAnswer {
@@ -151,6 +156,7 @@ export class Manifests {
       await this.parts.visibility.remember(route, digest);
       const stored = { mediaType: got.mediaType, size: got.body.length, body: got.body };
       await this.store(digest, stored, this.parts.stored.pinnedThrough(route));
+      this.parts.onStored?.(route, digest.value, stored.mediaType, stored.body);
       return { digest: digest.value, ...stored };
     });
   }

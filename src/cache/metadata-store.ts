@@ -37,14 +37,18 @@ export interface ManifestRecords {
   getManifest(digest: string): Promise<ManifestInfo | undefined>;
   /** Records `digest` as a manifest; throws when the store refuses the write. */
   setManifest(digest: string, info: ManifestInfo): Promise<void>;
+  /** Forgets the record (its content was evicted; absent is fine); throws when the store refuses the write. */
+  deleteManifest(digest: string): Promise<void>;
 }
 
 /** Which (upstream, repository) is known to hold a digest, or that a public upstream does (see visibility.ts). */
 export interface VisibilityLinks {
   /** Whether the link is recorded; throws when the store cannot be read. */
   hasLink(link: string): Promise<boolean>;
-  /** Records the link; throws when the store refuses the write. */
+  /** Records the link (`<scope>@<digest>`); throws when the store refuses the write. */
   addLink(link: string): Promise<void>;
+  /** Forgets every link of `digest` (its content was evicted); throws when the store refuses the write. */
+  removeLinks(digest: string): Promise<void>;
 }
 
 /** A digest verified under a signature policy's key set (signature-policy.ts): kept while its evidence is cached. */

@@ -1,8 +1,11 @@
-// The pull-audit port: one event per manifest served to a client, handed to a sink that must never slow the pull.
+// The pull event: one per manifest served to a client, for the pull audit (src/audit/) and the inventory's aggregates.
 //
-// The pull path builds a PullEvent once the manifest's digest is known and calls emit(); delivery (a JSON-lines
-// file, a notification listener) happens behind the port, asynchronously, in src/audit/. Events are not rows in
-// the metadata store: Harbor made its audit rows optional after they exhausted databases (ARCHITECTURE.md §5).
+// One concept, built in one place: the HTTP layer hands the client's context (PullClient) into the core's manifest
+// call, and the core, once the answer is decided, builds the PullEvent and hands it to its PullEventSink and to the
+// inventory. Neither is awaited: emit() is a synchronous hand-off into a bounded queue (delivery to a file or a
+// listener happens later, in src/audit/), and an emit that throws anyway is caught (a listener never fails a pull).
+// Events are not rows in the metadata store: Harbor made its audit rows optional after they exhausted databases.
+// Seed's image walk and `judge` resolve through the same path without emitting: they are not client pulls.
 
 /**
  * Where the manifest came from, as the client saw it. A closed set of its own rather than the metric label
@@ -10,6 +13,19 @@
  * `stale` is a tag served from the last known digest while upstream was unreachable (stale-if-error).
  */
 export type PullCacheResult = 'hit' | 'miss' | 'joined' | 'stale';
+
+/** Who asked, as the HTTP layer saw the request; passed into the core's manifest call. */
+export interface PullClient {
+  /** The TCP peer's address. */
+  readonly address: string;
+  readonly userAgent?: string;
+  /** The authenticated client identity, when client auth is on (`alice`, `token:ci`). */
+  readonly identity?: string;
+  /** The request id tender logged and answered in x-request-id. */
+  readonly requestId: string;
+  /** The Host header the client sent (the name it reached tender by). */
+  readonly host?: string;
+}
 
 /** One manifest pull: what was served, to whom, from where. */
 export interface PullEvent {

@@ -8,57 +8,34 @@ import { maxManifestBytes } from '../oci/media-types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { adoptImage, type AdoptedImage } from './adoption.js';
-import { BlobCache, type BlobAnswer, type BlobCacheOptions } from './blob-cache.js';
-import { DigestMismatchError, type BlobStore } from './blob-store.js';
-import type { CacheNews } from './cache-news.js';
+import { BlobCache, type BlobAnswer } from './blob-cache.js';
+import { DigestMismatchError } from './blob-store.js';
 import { CacheReads } from './cache-reads.js';
 import { CacheWrites } from './cache-writes.js';
-import { ClusterFlight, type ClusterFlightOptions } from './cluster-flight.js';
-import type { FlightLocks } from './flight-locks.js';
+import { ClusterFlight } from './cluster-flight.js';
 import { digestsOf, walkImage, type ManifestSource, type WalkedImage } from './image-walk.js';
 import { KnownSizes } from './known-sizes.js';
-import { Listings, type ListingOptions } from './listings.js';
-import { Manifests, type ManifestAnswer, type ManifestOptions, type ManifestRequest } from './manifests.js';
-import type { MetadataStore } from './metadata-store.js';
+import { Listings } from './listings.js';
+import { Manifests, type ManifestAnswer, type ManifestRequest } from './manifests.js';
+import type { CoreOptions, CorePorts } from './core-ports.js';
 import type { DenialReason, Route } from './ports.js';
-import { announcePull, type ManifestPulls } from './manifest-pulls.js';
 import * as signing from './core-signatures.js';
+import type { Inventory } from './inventory.js';
+import type { InventoryQueries } from './inventory-queries.js';
+import type { RecordSource } from './inventory-record.js';
+import { wireInventory } from './inventory-wiring.js';
+import { announce, pullEventOf } from './pull-event-of.js';
 import type { ReferrersAnswer } from './referrers.js';
 import type { TagListAnswer } from './tag-lists.js';
 import type { TagPage } from '../oci/tag-list.js';
-import { ServePolicies, type Judgement, type ServePolicy } from './serve-policy.js';
-import { StoredBlobs, type StoredBlobOptions } from './stored-blobs.js';
-import { Tags, type TagOptions } from './tags.js';
+import { ServePolicies, type Judgement } from './serve-policy.js';
+import { StoredBlobs } from './stored-blobs.js';
+import { Tags } from './tags.js';
 import { Visibility } from './visibility.js';
 
 export type { BlobAnswer, ManifestAnswer, AdoptedImage, WalkedImage, ReferrersAnswer, TagListAnswer };
 
-export interface CorePorts {
-  readonly store: BlobStore;
-  readonly metadata: MetadataStore;
-  /** Single flight across processes sharing the cache volume; one flight per process when absent. */
-  readonly locks?: FlightLocks;
-  /** One tag revalidation at a time per tag across processes (workers, replicas); per process when absent. */
-  readonly revalidationLocks?: FlightLocks;
-  /** The other workers of this host (issue 17); a single process has none. */
-  readonly news?: CacheNews;
-  /** Inventory and pull audit (issue 15); nobody listens when absent. */
-  readonly events?: ManifestPulls;
-  readonly keys?: signing.TrustedKeys; // the signature policies' public keys, as their files are now (with CoreOptions.signatures)
-}
-
-/** One option bag per part, each built by main.ts from its slice of the configuration. */
-export interface CoreOptions {
-  readonly stored: StoredBlobOptions;
-  readonly blobs: BlobCacheOptions;
-  readonly cluster: ClusterFlightOptions;
-  readonly manifests: ManifestOptions;
-  readonly tags: TagOptions;
-  readonly listings: ListingOptions;
-  /** In order; the first refusal wins. */
-  readonly policies: readonly ServePolicy[];
-  readonly signatures?: signing.SignaturePolicyOptions; // cosign signature policies (issue 13), judged after the policies above
-}
+export type { CoreOptions, CorePorts } from './core-ports.js';
 
 export class PullThrough {
   /** Every cache write on the request path goes through here (counted, logged per interval, readiness). */
@@ -72,6 +49,10 @@ export class PullThrough {
   private readonly tags: Tags;
   private readonly listings: Listings;
   private readonly policies: ServePolicies;
+  /** The inventory: `start()` writes in batches (serve), `close()` what is left; `verdict()` fills a record's trust part. */
+  readonly inventory: Inventory;
+  /** The inventory's answers (API, CLI, web page). */
+  readonly queries: InventoryQueries;
   private readonly signatures: signing.SignaturePolicy | undefined;
 
   constructor(
@@ -88,8 +69,12 @@ export class PullThrough {
     const cluster = new ClusterFlight(ports.locks, options.cluster);
     const blobParts = { stored, store: ports.store, cluster, visibility, knownSizes: this.knownSizes, writes };
     this.blobs = new BlobCache(blobParts, options.blobs, this.shutdown.signal, metrics, log);
-    this.manifests = new Manifests({ stored, records: ports.metadata, visibility, writes, reads }, options.manifests, metrics, log);
-    const tagParts = { records: ports.metadata, visibility, writes, reads, ...(ports.revalidationLocks ? { locks: ports.revalidationLocks } : {}) };
+    const wired = wireInventory({ stored, visibility, writes, metadata: ports.metadata }, ports.inventory, options.inventory, clock, metrics, log);
+    this.inventory = wired.inventory;
+    this.queries = wired.queries;
+    const { onStored, onTag } = wired;
+    this.manifests = new Manifests({ stored, records: ports.metadata, visibility, writes, reads, onStored }, options.manifests, metrics, log);
+    const tagParts = { records: ports.metadata, visibility, writes, reads, onTag, ...(ports.revalidationLocks ? { locks: ports.revalidationLocks } : {}) };
     this.tags = new Tags(this.manifests, tagParts, options.tags, metrics, log);
     const tags = this.tags;
     const listingParts = {
@@ -107,10 +92,11 @@ export class PullThrough {
 
   // ---- the registry API ------------------------------------------------------------------------
 
-  /** A client's manifest request: the answer, announced to the pull events. */
+  /** A client's manifest request: the answer, announced as a pull event (audit and inventory) when the request names its client. */
   async manifest(route: Route, reference: string, request: ManifestRequest): Promise<ManifestAnswer> {
     const answer = await this.resolve(route, reference, request);
-    if (this.ports.events) this.announce(this.ports.events, route, isDigest(reference) ? undefined : reference, answer, request.head);
+    const tag = isDigest(reference) ? undefined : reference;
+    if (request.client) announce(pullEventOf(route, tag, answer, request.head, request.client, this.tags.clock()), this.inventory, this.ports.events);
     return answer;
   }
 
@@ -181,7 +167,19 @@ export class PullThrough {
   // ---- what the CLI needs ----------------------------------------------------------------------
 
   /** An image's manifests and blobs, through the pull path, or from the cache only (children not cached are left out). */
-  async image(route: Route, reference: string, options: { platforms?: readonly string[]; cachedOnly?: boolean } = {}): Promise<WalkedImage> {
+  async image(
+    route: Route,
+    reference: string,
+    options: { platforms?: readonly string[]; cachedOnly?: boolean; source?: RecordSource } = {},
+  ): Promise<WalkedImage> {
+    const started = this.tags.clock();
+    const walked = await this.walk(route, reference, options);
+    const digests = walked.manifests.map((m) => m.digest);
+    if (options.source) this.inventory.sourced(digests, options.source, started);
+    return walked;
+  }
+
+  private async walk(route: Route, reference: string, options: { platforms?: readonly string[]; cachedOnly?: boolean }): Promise<WalkedImage> {
     const top = await this.resolve(route, reference, { accept: undefined, head: false });
     const source: ManifestSource = options.cachedOnly
       ? this.cachedManifests
@@ -235,9 +233,12 @@ export class PullThrough {
     }
   }
 
-  /** Records an image whose content is in the store (import): manifests, pins, visibility, tag; throws AdoptionError. */
-  adopt(image: AdoptedImage): Promise<void> {
-    return adoptImage({ stored: this.stored, manifests: this.manifests, tags: this.tags, visibility: this.visibility }, image, this.tags.clock());
+  /** Records an image whose content is in the store (import): manifests, pins, visibility, tag, inventory; throws AdoptionError. */
+  async adopt(image: AdoptedImage & { readonly bundle?: string }): Promise<void> {
+    const parts = { stored: this.stored, manifests: this.manifests, tags: this.tags, visibility: this.visibility };
+    const at = { upstream: image.route.upstream.name, repository: image.route.repository };
+    const onWalked = (manifests: ReadonlyArray<{ digest: string; mediaType: string }>) => this.inventory.adopted(at, manifests, 'import', image.bundle);
+    await adoptImage(parts, image, this.tags.clock(), onWalked);
   }
 
   /** Every tag with a record (export). */
@@ -249,6 +250,7 @@ export class PullThrough {
 
   /** Indexes what the store holds and lets policies learn from it; before any request. */
   async open(): Promise<{ count: number; bytes: number }> {
+    await this.inventory.open();
     const indexed = await this.stored.rebuild();
     await this.policies.prime({ digests: (route, reference) => this.cachedDigests(route, reference) });
     return indexed;
@@ -290,11 +292,6 @@ export class PullThrough {
     const local = await this.manifests.local(parseDigest(descriptor.digest), true);
     return local?.body ? { mediaType: local.mediaType, body: local.body } : undefined;
   };
-
-  private announce(events: ManifestPulls, route: Route, tag: string | undefined, answer: ManifestAnswer, head: boolean): void {
-    const event = { at: this.tags.clock(), upstream: route.upstream.name, repository: route.repository, tag, head };
-    announcePull(events, { ...event, digest: answer.digest, mediaType: answer.mediaType, result: answer.result });
-  }
 }
 
 const clip = (text: string): string => (text.length > 80 ? `${text.slice(0, 80)}…` : text);

@@ -33,12 +33,19 @@ export interface StoredBlobOptions {
   readonly evictionGraceMs?: number;
 }
 
+/** Who hears of commits and evictions (the inventory, and the metadata clean-up); neither may throw. */
+export interface StoredBlobListener {
+  committed(digest: string): void;
+  evicted(digest: string): void;
+}
+
 export class StoredBlobs {
   private readonly index = new BlobIndex();
   private readonly memory: LRUCache<string, Buffer>;
   private readonly verification: ServeVerification;
   private readonly eviction: Eviction;
   private readonly pinnedRepository: RepositoryMatcher;
+  private listener: StoredBlobListener | undefined;
 
   constructor(
     private readonly store: BlobStore,
@@ -61,7 +68,9 @@ export class StoredBlobs {
       graceMs: options.evictionGraceMs ?? 2000,
       ...(news ? { isOwner: () => news.isEvictionOwner(), onEvicted: (digests: readonly string[]) => news.evicted(digests) } : {}),
     };
-    this.eviction = new Eviction(this.index, store, evictionOptions, forget, metrics, log);
+    // Heard once, by the process that evicted (the owner among workers), after the file is gone.
+    const evicted = (digest: string): void => this.listener?.evicted(digest);
+    this.eviction = new Eviction(this.index, store, evictionOptions, forget, metrics, log, evicted);
     news?.listen({
       committed: (digest, size) => this.record(digest, size, false),
       evicted: (digests) => {
@@ -76,6 +85,11 @@ export class StoredBlobs {
       },
       owner: () => void this.eviction.run(),
     });
+  }
+
+  /** Set once by the facade, before any request. */
+  listen(listener: StoredBlobListener): void {
+    this.listener = listener;
   }
 
   /** Rebuilds the index from the store (at start), oldest first so recency survives a restart roughly. */
@@ -164,6 +178,7 @@ export class StoredBlobs {
       () => undefined,
     );
     this.writes.succeeded();
+    this.listener?.committed(digest);
     if (pin) void this.pin(parseDigest(digest));
     this.reportSize();
     void this.eviction.run();

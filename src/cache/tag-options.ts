@@ -2,7 +2,8 @@
 import type { CacheReads } from './cache-reads.js';
 import type { CacheWrites } from './cache-writes.js';
 import type { FlightLocks } from './flight-locks.js';
-import type { TagRecords } from './metadata-store.js';
+import type { TagRecord, TagRecords } from './metadata-store.js';
+import type { Route } from './ports.js';
 import type { TagPolicies } from './tag-policy.js';
 import type { Visibility } from './visibility.js';
 
@@ -31,4 +32,6 @@ export interface TagParts {
   readonly visibility: Visibility;
   readonly writes: CacheWrites;
   readonly reads: CacheReads;
+  /** Upstream (or an import) said where a tag points (the inventory's tag history); must not throw. */
+  readonly onTag?: (route: Route, tag: string, record: TagRecord) => void;
 }

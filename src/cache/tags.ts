@@ -163,6 +163,7 @@ export class Tags {
   async adopt(route: Route, tag: string, record: TagRecord): Promise<void> {
     await this.parts.records.setTag(route.upstream.name, route.repository, tag, record);
     this.memory.set(tagKey(route, tag), record);
+    this.parts.onTag?.(route, tag, record);
     this.missing.forget(tagKey(route, tag));
   }
 
@@ -270,6 +271,7 @@ export class Tags {
 
   private async write(route: Route, tag: string, record: TagRecord): Promise<void> {
     this.memory.set(tagKey(route, tag), record);
+    this.parts.onTag?.(route, tag, record);
     const context = { upstream: route.upstream.name, repository: route.repository, tag };
     await this.parts.writes.attempt('metadata', 'tag record', () => this.parts.records.setTag(route.upstream.name, route.repository, tag, record), context);
   }

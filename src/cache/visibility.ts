@@ -41,6 +41,12 @@ export class Visibility {
     await this.writes.attempt('metadata', 'visibility link', () => this.links.addLink(link), { digest: digest.value });
   }
 
+  /** Forgets the links of evicted content: in memory (the public one; private ones only cost a HEAD), and in the store. */
+  async forget(digest: string): Promise<void> {
+    this.known.delete(`public@${digest}`);
+    await this.writes.attempt('metadata', 'visibility link removal', () => this.links.removeLinks(digest), { digest });
+  }
+
   /** Records the link for content adopted from a bundle; throws when it cannot be written (the import fails). */
   async adopt(route: Route, digest: Digest): Promise<void> {
     const link = linkOf(route, digest);

@@ -1,4 +1,4 @@
-// The `tender` command line: serve (the default), verify, seed, export, import, doctor; each with its own --help, one exit-status rule.
+// The `tender` command line: serve (the default), verify, seed, export, import, inventory, doctor; each with its own --help, one exit-status rule.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Config } from '../config/config.js';
@@ -10,6 +10,7 @@ import { checkImages } from './check.js';
 import { addDoctorCommand } from './doctor.js';
 import { exportBundle } from './export.js';
 import { importBundle } from './import.js';
+import { addInventoryCommand } from './inventory.js';
 import { seedImages } from './seed.js';
 import { lineProgress, summaryTable, terminalProgress } from './seed-progress.js';
 import { addSettingFlags, environmentHelp, type SettingSources } from './setting-flags.js';
@@ -21,7 +22,7 @@ Exit status: 0 done; 1 the command ran and failed (an image not seeded, a bundle
 found, an image check refused, the server could not start); 2 the command line or the configuration is wrong (unknown command or
 option, missing or bad argument, invalid setting).`;
 
-const commandNames = ['serve', 'verify', 'seed', 'export', 'import', 'check', 'doctor'];
+const commandNames = ['serve', 'verify', 'seed', 'export', 'import', 'check', 'inventory', 'doctor'];
 
 /** A usage problem found after parsing (no image named, say): exit 2, like commander's own. */
 class UsageError extends Error {
@@ -161,6 +162,9 @@ function buildProgram(io: CommandLineIo, setExitCode: (code: number) => void): C
       setExitCode(await checkImages(configuration(checkSources(opts)), images, { json: opts.json === true, out: io.out })),
     );
 
+  const inventorySettings = (file: string | undefined, cacheDir: string | undefined): Config =>
+    configuration({ file, flags: cacheDir === undefined ? {} : { cacheDir } }, false);
+  addInventoryCommand(program, io, inventorySettings, setExitCode);
   addDoctorCommand(
     program,
     io,

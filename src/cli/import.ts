@@ -1,5 +1,7 @@
 // `tender import`: load an OCI layout archive into a cache, verifying every blob while it streams in.
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { finished } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { isDigest } from '../oci/digest.js';
 import type { Core } from '../main.js';
@@ -27,6 +29,10 @@ export async function importBundle(core: Core, bundle: string): Promise<ImportRe
   const extract = tar.extract();
   const input = createReadStream(bundle);
   input.on('error', (err) => extract.destroy(err));
+  // The bundle's sha256 as it is read (once): the inventory records which bundle an image came in.
+  const hash = createHash('sha256');
+  input.on('data', (chunk) => hash.update(chunk));
+  const read = finished(input).catch(() => undefined);
   input.pipe(extract);
   let index: Buffer | undefined;
   let layout = false;
@@ -62,7 +68,9 @@ export async function importBundle(core: Core, bundle: string): Promise<ImportRe
   if (!layout) throw new BundleError('not an OCI image layout: oci-layout is missing');
   if (failures.length > 0) throw new BundleError(`the bundle was tampered with or damaged; no tag was recorded:\n  ${failures.join('\n  ')}`);
   if (!index) throw new BundleError('not an OCI image layout: index.json is missing');
-  return { blobs, present, bytes, tags: await recordTags(core, JSON.parse(index.toString('utf8')) as LayoutIndex) };
+  await read;
+  const sha256 = hash.digest('hex');
+  return { blobs, present, bytes, tags: await recordTags(core, JSON.parse(index.toString('utf8')) as LayoutIndex, sha256) };
 }
 
 interface LayoutIndex {
@@ -70,7 +78,7 @@ interface LayoutIndex {
 }
 
 /** Records each image's tag, manifests, pins and visibility (through the core), once every blob it needs is verified and present. */
-async function recordTags(core: Core, index: LayoutIndex): Promise<Array<{ ref: string; digest: string }>> {
+async function recordTags(core: Core, index: LayoutIndex, bundle: string): Promise<Array<{ ref: string; digest: string }>> {
   const recorded: Array<{ ref: string; digest: string }> = [];
   for (const top of index.manifests ?? []) {
     const named = top.annotations?.[annotations.upstream];
@@ -85,7 +93,7 @@ async function recordTags(core: Core, index: LayoutIndex): Promise<Array<{ ref: 
     }
     if (!isDigest(top.digest)) throw new BundleError(`index.json names ${JSON.stringify(top.digest)}, which is not a digest`);
     try {
-      await core.pullThrough.adopt({ route, tag: top.annotations?.[annotations.tag], digest: top.digest, mediaType: top.mediaType });
+      await core.pullThrough.adopt({ route, tag: top.annotations?.[annotations.tag], digest: top.digest, mediaType: top.mediaType, bundle });
     } catch (err) {
       if ((err as Error).name !== 'AdoptionError') throw err;
       throw new BundleError(`the bundle is incomplete: ${(err as Error).message}`);

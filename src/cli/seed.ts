@@ -42,7 +42,7 @@ async function seedOne(core: Core, image: ImageListEntry, progress: SeedProgress
   try {
     const ref = parseImageReference(image.ref);
     const route = core.router.resolve({ ns: ref.registry, name: ref.repository });
-    const walked = await core.pullThrough.image(route, ref.reference, image.platforms ? { platforms: image.platforms } : {});
+    const walked = await core.pullThrough.image(route, ref.reference, { source: 'seed', ...(image.platforms ? { platforms: image.platforms } : {}) });
     blobs = walked.blobs.length;
     bytes = walked.blobs.reduce((sum, b) => sum + b.size, 0);
     progress.start(image.ref, bytes);

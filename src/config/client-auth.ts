@@ -12,7 +12,7 @@ export interface ClientAuthConfig {
   /** Static tokens ("robot accounts"), sent as a bearer token or as the password of Basic auth. */
   readonly tokens: ReadonlyArray<{ readonly name: string; readonly token: string; readonly repositories: readonly string[] }>;
   /** Ops endpoints that also need credentials. */
-  readonly protect: ReadonlyArray<'metrics' | 'healthz' | 'readyz'>;
+  readonly protect: ReadonlyArray<'metrics' | 'healthz' | 'readyz' | 'api' | 'ui'>;
   /** Failed attempts per user and per client address within `failureWindowMs` before attempts are refused (0: never). */
   readonly maxFailures: number;
   readonly failureWindowMs: number;
@@ -46,7 +46,7 @@ export interface AuthValues {
   readonly htpasswd: string | undefined;
   readonly users: Readonly<Record<string, readonly string[]>> | undefined;
   readonly tokens: z.output<typeof authTokens.schema> | undefined;
-  readonly protect: ReadonlyArray<'metrics' | 'healthz' | 'readyz'>;
+  readonly protect: ReadonlyArray<'metrics' | 'healthz' | 'readyz' | 'api' | 'ui'>;
   readonly failures: number;
   readonly windowMs: number;
   readonly queue: number;

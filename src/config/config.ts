@@ -63,6 +63,26 @@ export interface Config {
   readonly tls: TlsConfig | undefined;
   /** The admission endpoints (/admission/imagepolicy, /admission/validate); undefined when not served. */
   readonly admission: AdmissionConfig | undefined;
+  /** Where pull events go: a JSON-lines file, a notification listener, both or neither. */
+  readonly audit: AuditConfig;
+  readonly inventory: { readonly flushIntervalMs: number; readonly retentionMs: number };
+}
+
+export interface AuditConfig {
+  readonly file: { readonly path: string; readonly maxSize: number; readonly maxFiles: number; readonly queueSize: number } | undefined;
+  readonly notifications:
+    | {
+        readonly url: string;
+        readonly headers: Readonly<Record<string, string>>;
+        readonly timeoutMs: number;
+        readonly batchSize: number;
+        readonly batchDelayMs: number;
+        readonly queueSize: number;
+        readonly backoffInitialMs: number;
+        readonly backoffMaxMs: number;
+        readonly baseUrl: string | undefined;
+      }
+    | undefined;
 }
 
 export interface BuildContext {
@@ -82,6 +102,7 @@ export function buildConfig(v: ValuesOf<typeof settings>, problems: string[], co
       `${context.source('defaultUpstream')}: "${v.defaultUpstream}" is not a configured upstream (have: ${upstreams.map((u) => u.name).join(', ') || 'none'})`,
     );
   }
+  if (v['inventory.flushInterval'] < 100) problems.push(`${context.source('inventory.flushInterval')}: at least 100ms`);
   return {
     host: v.listen.host,
     port: v.listen.port,
@@ -143,6 +164,25 @@ export function buildConfig(v: ValuesOf<typeof settings>, problems: string[], co
           problems,
         )
       : undefined,
+    audit: {
+      file: context.given('audit.file')
+        ? { path: v['audit.file.path'], maxSize: v['audit.file.maxSize'], maxFiles: v['audit.file.maxFiles'], queueSize: v['audit.file.queueSize'] }
+        : undefined,
+      notifications: context.given('audit.notifications')
+        ? {
+            url: v['audit.notifications.url'],
+            headers: v['audit.notifications.headers'] ?? {},
+            timeoutMs: v['audit.notifications.timeout'],
+            batchSize: v['audit.notifications.batchSize'],
+            batchDelayMs: v['audit.notifications.batchDelay'],
+            queueSize: v['audit.notifications.queueSize'],
+            backoffInitialMs: v['audit.notifications.backoff.initial'],
+            backoffMaxMs: v['audit.notifications.backoff.max'],
+            baseUrl: v['audit.notifications.baseUrl'],
+          }
+        : undefined,
+    },
+    inventory: { flushIntervalMs: v['inventory.flushInterval'], retentionMs: v['inventory.retention'] },
     signatures: context.given('signatures')
       ? buildSignatures({ onError: v['signatures.onError'], exempt: v['signatures.exempt'], policies: v['signatures.policies'] }, problems)
       : undefined,

@@ -11,6 +11,8 @@ import { autoOrCount, boolean, duration, integer, listenAddress, oneOf, positive
 
 const upstreamPatterns = (message: string) => structured(z.array(z.string().regex(/^[A-Za-z0-9.:_*/-]+$/, message)), 'list');
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const protectable = ['metrics', 'healthz', 'readyz', 'api', 'ui'] as const;
+const headerMap = structured(z.record(z.string(), z.string()), 'map');
 
 export const settings = {
   listen: {
@@ -108,9 +110,9 @@ export const settings = {
   'auth.users': { value: authUsers, defaultText: 'every user may pull everything', help: 'user → upstream/repository patterns' },
   'auth.tokens': { value: authTokens, defaultText: 'none', help: 'static tokens: name, token or tokenFile, repositories' },
   'auth.protect': {
-    value: structured(z.array(z.enum(['metrics', 'healthz', 'readyz'])), 'list'),
-    default: ['metrics'],
-    help: 'ops endpoints that need credentials too',
+    value: structured(z.array(z.enum(protectable)), 'list'),
+    default: ['metrics', 'api', 'ui'],
+    help: 'ops endpoints that need credentials too (api: /api/v1/, ui: /ui/)',
   },
   'auth.throttle.failures': { value: integer(0, 10_000), default: 10, help: 'failed logins per user and per address in the window (0: off)' },
   'auth.throttle.window': { value: duration, default: '1m', help: 'the window those failures are counted in' },
@@ -136,6 +138,28 @@ export const settings = {
     env: 'TENDER_FLIGHT_LEASE',
     help: "how long a replica's claim on a download lasts without renewal",
   },
+  'audit.file.path': { value: text('file'), required: true, help: 'JSON-lines file of pull events (one per process; its directory is created)' },
+  'audit.file.maxSize': { value: positiveSize, default: '100MiB', help: 'rotate before the live file would pass this size' },
+  'audit.file.maxFiles': { value: integer(0, 1000), default: 5, help: 'rotated copies kept (file.1 … file.N)' },
+  'audit.file.queueSize': { value: integer(1, 10_000_000), default: 10_000, help: 'events held while the disk is slow or failing, then dropped and counted' },
+  'audit.notifications.url': {
+    value: text('url', { regex: /^https?:\/\/[^\s@]+$/, message: 'expected an http:// or https:// URL without user:password' }),
+    required: true,
+    help: "listener POSTed pull events in distribution's notification format",
+  },
+  'audit.notifications.headers': { value: headerMap, defaultText: 'none', secret: true, help: 'headers sent with every POST (Authorization…), never logged' },
+  'audit.notifications.timeout': { value: duration, default: '5s', help: 'per POST, connection to answer' },
+  'audit.notifications.batchSize': { value: integer(1, 10_000), default: 100, help: 'events per envelope, at most' },
+  'audit.notifications.batchDelay': { value: duration, default: '1s', help: 'how long the first queued event waits for others' },
+  'audit.notifications.queueSize': { value: integer(1, 10_000_000), default: 10_000, help: 'events held while the listener is down, then dropped and counted' },
+  'audit.notifications.backoff.initial': { value: duration, default: '500ms', help: 'first retry pause (doubles per failure)' },
+  'audit.notifications.backoff.max': { value: duration, default: '60s', help: 'longest retry pause' },
+  'audit.notifications.baseUrl': {
+    value: text('url', { regex: /^https?:\/\//, message: 'expected an http:// or https:// URL' }),
+    help: "the URL clients reach tender by: fills the events' target.url",
+  },
+  'inventory.flushInterval': { value: duration, default: '5s', help: 'how often changed inventory records are written (pull counts are batched)' },
+  'inventory.retention': { value: duration, default: '7d', help: 'how long records of evicted images are kept (their tag history)' },
   offline: { value: boolean, default: false, env: 'TENDER_OFFLINE', help: 'never contact any upstream' },
   'sanctioned.file': { value: text('file'), help: 'image list (the format seed --file reads) of the only images served' },
   'sanctioned.images': { value: structured(z.array(z.string()), 'list'), help: 'the only images served, inline' },
@@ -187,5 +211,10 @@ export const sections: Sections = {
   'metadata.redis': 'optional',
   sanctioned: 'optional',
   admission: 'optional',
+  audit: 'group',
+  'audit.file': 'optional',
+  'audit.notifications': 'optional',
+  'audit.notifications.backoff': 'group',
+  inventory: 'group',
   signatures: 'optional',
 };

@@ -11,12 +11,14 @@ import { parseRegistryPath } from '../oci/registry-path.js';
 import type { Router } from '../cache/ports.js';
 import type { createAdmissionRoutes } from './admission-routes.js';
 import type { ClientAuth } from './client-auth.js';
+import { mountInventoryRoutes, type InventoryDeps } from './inventory-routes.js';
+import { mountInventoryUi } from './inventory-ui.js';
 import { mountOpsRoutes, type OpsDeps } from './ops-routes.js';
 import { registryHandler, type RegistryDeps } from './registry-routes.js';
 import { replyError, sent } from './reply.js';
 import type { AppEnv, RequestState } from './request-state.js';
 
-export interface AppDeps extends RegistryDeps, OpsDeps {
+export interface AppDeps extends RegistryDeps, OpsDeps, Partial<InventoryDeps> {
   readonly metrics: Metrics;
   readonly log: Logger;
   /** Set when clients must authenticate. */
@@ -59,6 +61,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   if (deps.clientAuth) app.use('*', authenticate(deps.clientAuth, new Set(deps.protectOps ?? []), deps));
   mountOpsRoutes(app, deps);
   if (deps.admission) app.route('/', deps.admission);
+  if (deps.inventory) {
+    mountInventoryRoutes(app, { inventory: deps.inventory });
+    mountInventoryUi(app, { inventory: deps.inventory });
+  }
   app.all('/v2', registryHandler(deps));
   app.all('/v2/*', registryHandler(deps));
   app.notFound((c) => answerError(c, new OciError('NAME_UNKNOWN', 'not a registry API path'), deps));
@@ -97,6 +103,13 @@ function answerError(c: Context<AppEnv>, err: unknown, deps: AppDeps): Response 
   return sent;
 }
 
+/** The name `auth.protect` gives an operator endpoint: `api` for /api/…, `ui` for /ui…, else the path's own. */
+function opsName(path: string): string {
+  if (path.startsWith('/api/')) return 'api';
+  if (path === '/ui' || path.startsWith('/ui/')) return 'ui';
+  return path.slice(1);
+}
+
 /** Throttled logins are logged at most this often (with the number refused since the last line). */
 const throttleLogIntervalMs = 60_000;
 
@@ -107,7 +120,7 @@ function authenticate(auth: ClientAuth, protectedOps: ReadonlySet<string>, deps:
   return async (c, next) => {
     const path = c.req.path;
     const registry = path === '/v2' || path.startsWith('/v2/');
-    if (!registry && !protectedOps.has(path.slice(1))) return next();
+    if (!registry && !protectedOps.has(opsName(path))) return next();
     const header = c.env.incoming.headers.authorization;
     const address = c.env.incoming.socket.remoteAddress ?? 'unknown';
     // A client that leaves while its password check waits for a thread takes the check out of the queue.

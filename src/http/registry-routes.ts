@@ -4,6 +4,7 @@
 import type { Context } from 'hono';
 import type { PullThrough } from '../cache/pull-through.js';
 import type { DenialReason, Route, Router } from '../cache/ports.js';
+import type { PullClient } from '../cache/pull-events.js';
 import { isDigest } from '../oci/digest.js';
 import { OciError } from '../oci/errors.js';
 import { apiVersionValue, cacheStatusOf, digestETag, registryHeaders } from '../oci/registry-headers.js';
@@ -106,7 +107,7 @@ async function manifest(
   base: Record<string, string>,
   head: boolean,
 ) {
-  const answer = await deps.pullThrough.manifest(route, path.reference, { accept: header(c, 'accept'), head });
+  const answer = await deps.pullThrough.manifest(route, path.reference, { accept: header(c, 'accept'), head, client: clientOf(c) });
   const state = c.get('state');
   state.result = answer.result;
   state.source = answer.result === 'miss' ? 'upstream' : 'cache';
@@ -181,6 +182,20 @@ async function blob(
   const file = await answer.file!(start, end);
   void sendFile(c.env.outgoing, status, headers, file, start, end, deps.buffers, () => (state.firstByteAt = performance.now()));
   return sent;
+}
+
+/** Who is pulling, for the core's pull event: the TCP peer, its User-Agent and Host, the identity auth gave it, the request id. */
+function clientOf(c: Context<AppEnv>): PullClient {
+  const userAgent = header(c, 'user-agent');
+  const host = header(c, 'host');
+  const identity = c.get('identity')?.name;
+  return {
+    address: c.env.incoming.socket.remoteAddress ?? 'unknown',
+    requestId: c.get('requestId'),
+    ...(userAgent !== undefined ? { userAgent } : {}),
+    ...(host !== undefined ? { host } : {}),
+    ...(identity !== undefined ? { identity } : {}),
+  };
 }
 
 /** Request headers straight from Node: no Fetch Headers object on the hot path. */

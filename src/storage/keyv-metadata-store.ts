@@ -44,12 +44,29 @@ export class KeyvMetadataStore implements MetadataStore {
     await this.keyv.set(`manifest:${digest}`, info);
   }
 
+  async deleteManifest(digest: string): Promise<void> {
+    await this.keyv.delete(`manifest:${digest}`);
+  }
+
   async hasLink(link: string): Promise<boolean> {
     return (await this.keyv.get<boolean>(`link:${link}`)) === true;
   }
 
   async addLink(link: string): Promise<void> {
     await this.keyv.set(`link:${link}`, true);
+    // Every link of a digest, listed under the digest, so eviction can remove them (keys are hashed file
+    // names in the embedded store: they cannot be found by digest otherwise). Written after the link: a
+    // crash between the two leaves a link eviction misses, never a list naming a link that is not there.
+    const digest = link.slice(link.lastIndexOf('@') + 1);
+    const scopes = (await this.keyv.get<string[]>(`links:${digest}`)) ?? [];
+    if (!scopes.includes(link)) await this.keyv.set(`links:${digest}`, [...scopes, link].slice(-256));
+  }
+
+  async removeLinks(digest: string): Promise<void> {
+    const listed = (await this.keyv.get<string[]>(`links:${digest}`)) ?? [];
+    // The public link is always named the same: removed even when a cache from before the list has it.
+    for (const link of new Set([...listed, `public@${digest}`])) await this.keyv.delete(`link:${link}`);
+    await this.keyv.delete(`links:${digest}`);
   }
 
   async getListing(key: string): Promise<ListingRecord | undefined> {

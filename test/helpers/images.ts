@@ -45,6 +45,10 @@ export interface ImageOptions {
   seed: string;
   platform?: Platform;
   mediaType?: 'oci' | 'docker';
+  /** The config's OCI labels (config.Labels), as `LABEL` in a Dockerfile sets them. */
+  labels?: Record<string, string>;
+  /** The manifest's annotations (`org.opencontainers.image.source`, …). */
+  annotations?: Record<string, string>;
 }
 
 export const MediaTypes = {
@@ -175,6 +179,7 @@ async function pushArtifact(
   config: Blob,
   layers: Array<{ blob: Blob; annotations?: Record<string, string> }>,
   mediaType: string,
+  annotations?: Record<string, string>,
 ): Promise<PushedImage> {
   for (const blob of [config, ...layers.map((l) => l.blob)]) await pushBlob(reg, repository, blob);
   const manifest = jsonBytes({
@@ -182,6 +187,7 @@ async function pushArtifact(
     mediaType,
     config: descriptor(config),
     layers: layers.map((l) => descriptor(l.blob, l.annotations ? { annotations: l.annotations } : {})),
+    ...(annotations ? { annotations } : {}),
   });
   const digest = sha256(manifest);
   await pushManifest(reg, repository, tag ?? digest, manifest, mediaType);
@@ -204,13 +210,13 @@ export async function pushImage(reg: RegistryTarget, repository: string, tag: st
       architecture: platform.architecture,
       os: platform.os,
       ...(platform.variant ? { variant: platform.variant } : {}),
-      config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'] },
+      config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], ...(opts.labels ? { Labels: opts.labels } : {}) },
       rootfs: { type: 'layers', diff_ids: diffIds },
       history: diffIds.map((_, i) => ({ created: '1970-01-01T00:00:00Z', created_by: `tender test layer ${i}` })),
     }),
     docker ? MediaTypes.dockerConfig : MediaTypes.ociConfig,
   );
-  return pushArtifact(reg, repository, tag, config, layers, docker ? MediaTypes.dockerManifest : MediaTypes.ociManifest);
+  return pushArtifact(reg, repository, tag, config, layers, docker ? MediaTypes.dockerManifest : MediaTypes.ociManifest, opts.annotations);
 }
 
 export async function pushIndex(

@@ -22,7 +22,7 @@ function literal(node: ts.Node | undefined): string | undefined {
  * still loads 'x' at run time, so it counts as a value import here.
  */
 export function moduleImports(fileName: string, text: string): ModuleImport[] {
-  const source = ts.createSourceFile(fileName, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+  const source = ts.createSourceFile(fileName, text, ts.ScriptTarget.Latest, true, fileName.endsWith('.tsx') ? ts.ScriptKind.TSX : ts.ScriptKind.TS);
   const found: ModuleImport[] = [];
   const add = (node: ts.Node, specifier: string | undefined, typeOnly: boolean, syntax: ModuleImport['syntax']): void => {
     found.push({ specifier, typeOnly, syntax, line: source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1 });

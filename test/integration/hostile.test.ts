@@ -280,11 +280,11 @@ describeWithBinaries(['docker-registry'], 'hostile requests against tender in fr
     expect(await waitFor(async () => (await readdir(join(cacheDir, 'tmp'))).length === 0), 'cache tmp/ drains').toBe(true);
 
     const top = await readdir(cacheDir);
-    for (const name of top) expect(['blobs', 'tmp', 'meta', 'pins'], `cache top-level entry "${name}"`).toContain(name);
+    for (const name of top) expect(['blobs', 'tmp', 'meta', 'pins', 'inventory'], `cache top-level entry "${name}"`).toContain(name);
     expect(top).not.toContain('quarantine');
     for (const file of await filesUnder(cacheDir)) {
       expect(file, 'cache file layout').toMatch(
-        /^(?:blobs\/(?:sha256\/[a-f0-9]{2}\/[a-f0-9]{64}|sha512\/[a-f0-9]{2}\/[a-f0-9]{128})|meta\/[a-f0-9]{2}\/[a-f0-9]{64}|pins\/sha(?:256|512)\/[a-f0-9]+)$/,
+        /^(?:blobs\/(?:sha256\/[a-f0-9]{2}\/[a-f0-9]{64}|sha512\/[a-f0-9]{2}\/[a-f0-9]{128})|meta\/[a-f0-9]{2}\/[a-f0-9]{64}|inventory\/records\.jsonl|pins\/sha(?:256|512)\/[a-f0-9]+)$/,
       );
     }
 

@@ -54,7 +54,7 @@ const rules: Readonly<Record<string, Rule>> = {
   // Workers of one host (issue 17): the primary's lease tables and relay, a worker's end of the channel.
   workers: { values: ['oci', 'cache'], types: ['log', 'metrics', 'config'], packages: ['prom-client'], builtins: 'any' },
   main: {
-    values: ['config', 'log', 'metrics', 'oci', 'trust', 'cache', 'storage', 'upstream', 'http', 'workers'],
+    values: ['config', 'log', 'metrics', 'oci', 'trust', 'cache', 'storage', 'upstream', 'http', 'workers', 'audit'],
     types: [],
     packages: ['@hono/node-server', 'keyv', '@keyv/redis'],
     builtins: 'any',
@@ -78,7 +78,7 @@ interface Source {
   text: string;
 }
 
-const layerOf = (path: string): string => (path.includes('/') ? path.split('/')[0]! : path.replace(/\.ts$/, ''));
+const layerOf = (path: string): string => (path.includes('/') ? path.split('/')[0]! : path.replace(/\.tsx?$/, ''));
 const packageName = (specifier: string): string =>
   specifier
     .split('/')
@@ -156,7 +156,7 @@ async function tree(dir: string): Promise<string[]> {
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) out.push(...(await tree(path)));
-    else if (entry.name.endsWith('.ts')) out.push(path);
+    else if (entry.name.endsWith('.ts') || entry.name.endsWith('.tsx')) out.push(path);
   }
   return out;
 }

@@ -2,9 +2,10 @@
 // clock the test moves: the core's policies in milliseconds, without sleeps or servers.
 import { Writable } from 'node:stream';
 import type { FlightLocks } from '../../../src/cache/flight-locks.js';
+import type { InventoryStore } from '../../../src/cache/inventory-store.js';
 import type { Route } from '../../../src/cache/ports.js';
 import { PullThrough, type CoreOptions } from '../../../src/cache/pull-through.js';
-import type { ManifestPull } from '../../../src/cache/manifest-pulls.js';
+import type { PullClient, PullEvent } from '../../../src/cache/pull-events.js';
 import type { ServePolicy } from '../../../src/cache/serve-policy.js';
 import type { SignaturePolicyOptions } from '../../../src/cache/signature-policy.js';
 import type { TrustedKeys } from '../../../src/cache/trusted-keys.js';
@@ -36,6 +37,9 @@ export interface CoreSettings {
   readonly listingLimits?: CoreOptions['listings']['limits'];
   /** Shares the store and metadata of another core (a second replica on the same volume). */
   readonly shareWith?: CoreUnderTest;
+  /** Where inventory records persist (in memory only when absent). */
+  readonly inventory?: InventoryStore;
+  readonly inventoryRetentionMs?: number;
 }
 
 export interface CoreUnderTest {
@@ -44,7 +48,7 @@ export interface CoreUnderTest {
   readonly metadata: MemoryMetadataStore;
   readonly metrics: Metrics;
   readonly logs: Array<Record<string, unknown>>;
-  readonly events: ManifestPull[];
+  readonly events: PullEvent[];
   /** The injected clock: epoch ms the test moves with advance(). */
   now: number;
   advance(ms: number): void;
@@ -63,7 +67,7 @@ export async function coreUnderTest(settings: CoreSettings = {}): Promise<CoreUn
   const metrics = new Metrics({ processMetrics: false });
   const store = settings.shareWith?.store ?? new MemoryBlobStore();
   const metadata = settings.shareWith?.metadata ?? new MemoryMetadataStore();
-  const events: ManifestPull[] = [];
+  const events: PullEvent[] = [];
   const core = {
     now: 1_800_000_000_000,
     advance(ms: number) {
@@ -98,6 +102,7 @@ export async function coreUnderTest(settings: CoreSettings = {}): Promise<CoreUn
     },
     listings: { upstreamTimeoutMs: 5_000, ...(settings.listingLimits ? { limits: settings.listingLimits } : {}) },
     policies: settings.policies ?? [],
+    inventory: { writer: 'test', flushIntervalMs: 60_000, retentionMs: settings.inventoryRetentionMs ?? 7 * 86_400_000 },
     ...(settings.signatures ? { signatures: settings.signatures } : {}),
   };
   const pullThrough = new PullThrough(
@@ -105,9 +110,10 @@ export async function coreUnderTest(settings: CoreSettings = {}): Promise<CoreUn
       store,
       metadata,
       ...(settings.locks ? { locks: settings.locks } : {}),
+      ...(settings.inventory ? { inventory: settings.inventory } : {}),
+      events: { emit: (event) => void events.push(event) },
       ...(settings.keys ? { keys: settings.keys } : {}),
       ...(settings.revalidationLocks ? { revalidationLocks: settings.revalidationLocks } : {}),
-      events: { pulled: (event) => events.push(event) },
     },
     options,
     metrics,
@@ -167,3 +173,6 @@ export async function until(condition: () => boolean | Promise<boolean>, turns =
   }
   throw new Error('condition not reached');
 }
+
+/** A client as the HTTP layer names one in a manifest request. */
+export const testClient: PullClient = { address: '192.0.2.7', userAgent: 'containerd/2.0', identity: 'alice', requestId: 'req-1', host: 'mirror.test' };

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { mediaTypes } from '../../../src/oci/media-types.js';
-import { coreUnderTest, routeTo } from './core-under-test.js';
+import { coreUnderTest, routeTo, testClient } from './core-under-test.js';
 import { ScriptedUpstream, type PushedImage } from './scripted-upstream.js';
 
 function pushIndex(upstream: ScriptedUpstream, tag: string) {
@@ -84,30 +84,36 @@ describe('pull events', () => {
     const image = upstream.pushImage('team/app', 'v1', [randomBytes(100)]);
     const core = await coreUnderTest();
     const route = routeTo(upstream, 'team/app');
-    await core.pullThrough.manifest(route, 'v1', { accept: undefined, head: true });
+    await core.pullThrough.manifest(route, 'v1', { accept: undefined, head: true, client: testClient });
+    await core.pullThrough.manifest(route, image.digest, { accept: undefined, head: false, client: { address: '192.0.2.8', requestId: 'req-2' } });
+    // A request that names no client is the core's own (nothing to announce).
     await core.pullThrough.manifest(route, image.digest, { accept: undefined, head: false });
+    const common = { time: core.now, upstream: 'registry.test', repository: 'team/app', digest: image.digest, mediaType: mediaTypes.ociManifest };
     expect(core.events).toEqual([
       {
-        at: core.now,
-        upstream: 'registry.test',
-        repository: 'team/app',
+        ...common,
+        id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        size: image.manifest.length,
         tag: 'v1',
-        head: true,
-        digest: image.digest,
-        mediaType: mediaTypes.ociManifest,
-        result: 'miss',
+        cacheResult: 'miss',
+        method: 'HEAD',
+        clientAddress: '192.0.2.7',
+        userAgent: 'containerd/2.0',
+        identity: 'alice',
+        requestId: 'req-1',
+        host: 'mirror.test',
       },
       {
-        at: core.now,
-        upstream: 'registry.test',
-        repository: 'team/app',
-        tag: undefined,
-        head: false,
-        digest: image.digest,
-        mediaType: mediaTypes.ociManifest,
-        result: 'miss',
+        ...common,
+        id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        size: image.manifest.length,
+        cacheResult: 'miss',
+        method: 'GET',
+        clientAddress: '192.0.2.8',
+        requestId: 'req-2',
       },
     ]);
+    expect(core.events[0]!.id).not.toBe(core.events[1]!.id);
     // Seeding and judging are not pulls: they are not announced.
     await core.pullThrough.image(route, 'v1');
     await core.pullThrough.judge(route, 'v1');
@@ -115,7 +121,7 @@ describe('pull events', () => {
     core.events.push = () => {
       throw new Error('listener down');
     };
-    expect((await core.pullThrough.manifest(route, 'v1', { accept: undefined, head: false })).digest).toBe(image.digest);
+    expect((await core.pullThrough.manifest(route, 'v1', { accept: undefined, head: false, client: testClient })).digest).toBe(image.digest);
   });
 });
 

@@ -58,6 +58,16 @@ export class MemoryMetadataStore implements MetadataStore {
     this.manifests.set(digest, info);
   }
 
+  async deleteManifest(digest: string): Promise<void> {
+    this.failWrite();
+    this.manifests.delete(digest);
+  }
+
+  async removeLinks(digest: string): Promise<void> {
+    this.failWrite();
+    for (const link of [...this.links]) if (link.endsWith(`@${digest}`)) this.links.delete(link);
+  }
+
   async hasLink(link: string): Promise<boolean> {
     this.reads.link += 1;
     this.failRead();

@@ -70,7 +70,7 @@ describe('usage errors exit 2 with a readable message', () => {
     [['seed', '--bogus', 'x'], 'error: unknown option \'--bogus\'\n(run "tender seed --help" for its options)\n'],
     [
       ['frobnicate'],
-      'error: unknown command \'frobnicate\' (commands: serve, verify, seed, export, import, check, doctor, help)\n(run "tender serve --help" for its options)\n',
+      'error: unknown command \'frobnicate\' (commands: serve, verify, seed, export, import, check, inventory, doctor, help)\n(run "tender serve --help" for its options)\n',
     ],
     [['--cache-dir', '/tmp/x', 'seed', 'nginx:1'], 'error: options go after the command: tender seed [options]\n(run "tender serve --help" for its options)\n'],
     [['serve', 'extra'], 'error: unexpected argument \'extra\'\n(run "tender serve --help" for its options)\n'],

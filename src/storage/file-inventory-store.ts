@@ -1,0 +1,184 @@
+// The embedded InventoryStore: one JSON-lines log in the cache directory, appended to, compacted when it has
+// grown to twice what it holds.
+//
+// Hand-written rather than a keyv store: a file per key (the metadata store's layout) costs a file read per
+// record at start and an fsync per record per flush, which 100,000 records make minutes; one appended log
+// costs one write per flush and one sequential read at start. Lines are `{"put":record}` or `{"del":digest}`;
+// records merge (mergeRecords), so lines from several writers (a serving tender, `tender seed` beside it) in
+// any order read back as the union. Appends use O_APPEND and one write per batch, so lines from two processes
+// never interleave. A line cut short by a crash is skipped; a line over 8 MiB is skipped without being held.
+// Compaction writes the merged records to a temp file, renames it over the log, and then copies whatever
+// another writer appended to the old file meanwhile; readers notice the new inode and read it whole.
+import { createReadStream } from 'node:fs';
+import { appendFile, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { isInventoryRecord, mergeRecords, type InventoryRecord } from '../cache/inventory-record.js';
+import type { InventoryChanges, InventoryStore } from '../cache/inventory-store.js';
+
+const maxLine = 8 * 1024 * 1024;
+/** Compacted when the log is this much larger than its last compacted size (and at least 1 MiB). */
+const growthFactor = 2;
+const minCompactBytes = 1024 * 1024;
+
+export class FileInventoryStore implements InventoryStore {
+  /** Bytes of the log read so far, and which file (dev:ino) they belong to. */
+  private offset = 0;
+  private fileId: string | undefined;
+  private compactedSize = 0;
+
+  constructor(private readonly path: string) {}
+
+  async *load(): AsyncGenerator<InventoryRecord> {
+    const { records } = await this.readAll();
+    yield* records.values();
+  }
+
+  async changes(): Promise<InventoryChanges> {
+    const state = await statOrUndefined(this.path);
+    if (!state) return { records: [], removed: [], complete: this.fileId !== undefined ? this.forget() : false };
+    if (`${state.dev}:${state.ino}` !== this.fileId || state.size < this.offset) {
+      const { records } = await this.readAll();
+      return { records: [...records.values()], removed: [], complete: true };
+    }
+    if (state.size === this.offset) return { records: [], removed: [], complete: false };
+    const { records, removed } = await this.readFrom(this.offset, state.size);
+    return { records: [...records.values()], removed: [...removed], complete: false };
+  }
+
+  async save(records: readonly InventoryRecord[], removed: readonly string[]): Promise<void> {
+    if (records.length === 0 && removed.length === 0) return;
+    const lines = [...records.map((record) => JSON.stringify({ put: record })), ...removed.map((digest) => JSON.stringify({ del: digest }))];
+    await mkdir(dirname(this.path), { recursive: true });
+    await appendFile(this.path, `${lines.join('\n')}\n`, { mode: 0o640 });
+    const size = (await stat(this.path)).size;
+    if (size > Math.max(minCompactBytes, this.compactedSize * growthFactor)) await this.compact();
+  }
+
+  async close(): Promise<void> {}
+
+  private forget(): boolean {
+    this.fileId = undefined;
+    this.offset = 0;
+    return true;
+  }
+
+  private async readAll(): Promise<{ records: Map<string, InventoryRecord> }> {
+    const state = await statOrUndefined(this.path);
+    if (!state) {
+      this.forget();
+      return { records: new Map() };
+    }
+    this.fileId = `${state.dev}:${state.ino}`;
+    const { records } = await this.readFrom(0, state.size);
+    this.compactedSize = Math.max(this.compactedSize, state.size);
+    return { records };
+  }
+
+  /** Applies the complete lines in [start, end) in order; advances the offset past them. */
+  private async readFrom(start: number, end: number): Promise<{ records: Map<string, InventoryRecord>; removed: Set<string> }> {
+    const records = new Map<string, InventoryRecord>();
+    const removed = new Set<string>();
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let skipping = false;
+    let consumed = start;
+    const apply = (line: Buffer): void => {
+      let parsed: { put?: InventoryRecord; del?: string };
+      try {
+        parsed = JSON.parse(line.toString('utf8')) as typeof parsed;
+      } catch {
+        return; // cut short by a crash, or not ours
+      }
+      if (typeof parsed?.del === 'string') {
+        records.delete(parsed.del);
+        removed.add(parsed.del);
+      } else if (isInventoryRecord(parsed?.put)) {
+        const seen = records.get(parsed.put.digest);
+        records.set(parsed.put.digest, seen ? mergeRecords(seen, parsed.put) : parsed.put);
+        removed.delete(parsed.put.digest);
+      }
+    };
+    if (end > start) {
+      for await (const chunk of createReadStream(this.path, { start, end: end - 1 }) as AsyncIterable<Buffer>) {
+        let from = 0;
+        for (let nl = chunk.indexOf(10, from); nl !== -1; nl = chunk.indexOf(10, from)) {
+          const part = chunk.subarray(from, nl);
+          if (!skipping) apply(pending.length > 0 ? Buffer.concat([...pending, part]) : part);
+          consumed += pendingBytes + part.length + 1;
+          pending = [];
+          pendingBytes = 0;
+          skipping = false;
+          from = nl + 1;
+        }
+        const rest = chunk.subarray(from);
+        pendingBytes += rest.length;
+        if (pendingBytes > maxLine) {
+          skipping = true;
+          pending = [];
+        } else if (!skipping) pending.push(Buffer.from(rest));
+      }
+    }
+    // A last line without its newline is being written (or was cut short): read again next time.
+    this.offset = consumed;
+    return { records, removed };
+  }
+
+  private async compact(): Promise<void> {
+    const lock = `${this.path}.compacting`;
+    let held;
+    try {
+      held = await open(lock, 'wx');
+    } catch {
+      // Another process compacts now, or one died compacting: its lock is cleared after 10 minutes.
+      const since = await stat(lock).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
+      if (since > 600_000) await rm(lock, { force: true });
+      return;
+    }
+    try {
+      const before = await stat(this.path);
+      const { records } = await this.readFrom(0, before.size);
+      const temp = `${this.path}.${process.pid}.tmp`;
+      const text = [...records.values()].map((record) => `${JSON.stringify({ put: record })}\n`).join('');
+      const file = await open(temp, 'w', 0o640);
+      try {
+        await file.writeFile(text);
+        await file.datasync();
+      } finally {
+        await file.close();
+      }
+      const old = await open(this.path, 'r');
+      try {
+        await rename(temp, this.path);
+        // Lines another writer appended to the old file between our read and the rename.
+        const after = await old.stat();
+        if (after.size > before.size) {
+          const tail = Buffer.alloc(after.size - before.size);
+          await old.read(tail, 0, tail.length, before.size);
+          const complete = tail.subarray(0, tail.lastIndexOf(10) + 1);
+          if (complete.length > 0) await appendFile(this.path, complete);
+        }
+      } finally {
+        await old.close();
+      }
+      const state = await stat(this.path);
+      this.fileId = `${state.dev}:${state.ino}`;
+      this.offset = Buffer.byteLength(text);
+      this.compactedSize = state.size;
+    } finally {
+      await held.close();
+      await rm(lock, { force: true });
+    }
+  }
+}
+
+async function statOrUndefined(path: string): Promise<{ dev: number; ino: number; size: number } | undefined> {
+  try {
+    return await stat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}

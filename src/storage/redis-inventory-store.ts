@@ -1,0 +1,114 @@
+// The InventoryStore in Redis, shared by replicas: a key per record and a sorted set of changes, so each replica
+// reads only what others wrote since it last looked.
+//
+// `<ns>:inv:r:<digest>` holds the record as JSON; `<ns>:inv:changes` scores each written or removed digest by
+// the time it was written. A save reads the stored copies (MGET), merges (mergeRecords: per-writer counts, so
+// a replica's counts survive another's write) and writes back in one MULTI. Two replicas saving one digest in
+// the same few milliseconds may lose one's latest increments until its next save rewrites them (its own counts
+// are never lost from its memory). Changes older than an hour are trimmed; a replica that has not looked for
+// that long reads everything again.
+import { isInventoryRecord, mergeRecords, type InventoryRecord } from '../cache/inventory-record.js';
+import type { InventoryChanges, InventoryStore } from '../cache/inventory-store.js';
+
+/** The part of a @redis/client client this needs. */
+export interface RedisRaw {
+  sendCommand(args: string[]): Promise<unknown>;
+  /** A transaction of its own (a MULTI sent through sendCommand would take in other callers' commands on the shared connection). */
+  multi(): { addCommand(args: string[]): unknown; exec(): Promise<unknown> };
+}
+
+const batch = 500;
+const changesKeptMs = 3_600_000;
+/** Looks this far back beyond the last check: clocks of replicas differ a little. */
+const overlapMs = 10_000;
+
+export class RedisInventoryStore implements InventoryStore {
+  private lastCheck: number | undefined;
+
+  constructor(
+    private readonly redis: RedisRaw,
+    private readonly namespace: string,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  async *load(): AsyncGenerator<InventoryRecord> {
+    this.lastCheck = this.clock();
+    let cursor = '0';
+    do {
+      const [next, keys] = (await this.redis.sendCommand(['SCAN', cursor, 'MATCH', `${this.prefix}*`, 'COUNT', String(batch)])) as [string, string[]];
+      cursor = next;
+      if (keys.length > 0) for (const record of await this.read(keys)) if (record) yield record;
+    } while (cursor !== '0');
+  }
+
+  async changes(): Promise<InventoryChanges> {
+    const now = this.clock();
+    if (this.lastCheck === undefined || now - this.lastCheck > changesKeptMs - overlapMs) {
+      const records: InventoryRecord[] = [];
+      for await (const record of this.load()) records.push(record);
+      return { records, removed: [], complete: true };
+    }
+    const digests = (await this.redis.sendCommand(['ZRANGEBYSCORE', this.changesKey, String(this.lastCheck - overlapMs), '+inf'])) as string[];
+    this.lastCheck = now;
+    const records: InventoryRecord[] = [];
+    const removed: string[] = [];
+    for (let i = 0; i < digests.length; i += batch) {
+      const part = digests.slice(i, i + batch);
+      const found = await this.read(part.map((d) => this.prefix + d));
+      part.forEach((digest, j) => (found[j] ? records.push(found[j]) : removed.push(digest)));
+    }
+    return { records, removed, complete: false };
+  }
+
+  async save(records: readonly InventoryRecord[], removed: readonly string[]): Promise<void> {
+    const now = this.clock();
+    for (let i = 0; i < records.length; i += batch) {
+      const part = records.slice(i, i + batch);
+      const stored = await this.read(part.map((r) => this.prefix + r.digest));
+      const commands: string[][] = [];
+      part.forEach((record, j) => {
+        const merged = stored[j] ? mergeRecords(stored[j], record) : record;
+        commands.push(['SET', this.prefix + record.digest, JSON.stringify(merged)], ['ZADD', this.changesKey, String(now), record.digest]);
+      });
+      await this.transaction(commands);
+    }
+    for (let i = 0; i < removed.length; i += batch) {
+      const part = removed.slice(i, i + batch);
+      await this.transaction([
+        ['DEL', ...part.map((d) => this.prefix + d)],
+        ['ZADD', this.changesKey, ...part.flatMap((d) => [String(now), d])],
+      ]);
+    }
+    await this.redis.sendCommand(['ZREMRANGEBYSCORE', this.changesKey, '-inf', String(now - changesKeptMs)]);
+  }
+
+  async close(): Promise<void> {}
+
+  private get prefix(): string {
+    return `${this.namespace}:inv:r:`;
+  }
+
+  private get changesKey(): string {
+    return `${this.namespace}:inv:changes`;
+  }
+
+  /** The records at `keys`, undefined where there is none or it is not a record. */
+  private async read(keys: readonly string[]): Promise<Array<InventoryRecord | undefined>> {
+    const values = (await this.redis.sendCommand(['MGET', ...keys])) as Array<string | null>;
+    return values.map((value) => {
+      if (value === null) return undefined;
+      try {
+        const parsed: unknown = JSON.parse(value);
+        return isInventoryRecord(parsed) ? parsed : undefined;
+      } catch {
+        return undefined;
+      }
+    });
+  }
+
+  private async transaction(commands: readonly string[][]): Promise<void> {
+    const multi = this.redis.multi();
+    for (const command of commands) multi.addCommand(command);
+    await multi.exec();
+  }
+}
