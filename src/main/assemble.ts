@@ -122,7 +122,7 @@ export async function assemble(
     close: async () => {
       // Before the stores close: what the inventory holds unwritten goes out now.
       await pullThrough.inventory.close();
-      keys?.close();
+      await keys?.close();
       pullThrough.close();
       await Promise.all(clients.map((c) => c.upstream.close()));
       // Closing the metadata store quits the Redis client too (keyv disconnects its adapter).
