@@ -144,7 +144,12 @@ function fileWatchers(path: string, text: string): string[] {
           const name = (element.propertyName ?? element.name).text;
           if (watching.has(name)) found.push(`${at(element)}: imports ${name} from ${node.moduleSpecifier.text}`);
         }
-    } else if (ts.isPropertyAccessExpression(node) && ts.isIdentifier(node.expression) && namespaces.has(node.expression.text) && watching.has(node.name.text)) {
+    } else if (
+      ts.isPropertyAccessExpression(node) &&
+      ts.isIdentifier(node.expression) &&
+      namespaces.has(node.expression.text) &&
+      watching.has(node.name.text)
+    ) {
       found.push(`${at(node)}: calls ${node.expression.text}.${node.name.text}`);
     }
     ts.forEachChild(node, visit);
