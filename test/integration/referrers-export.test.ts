@@ -121,5 +121,5 @@ describe('referrers from an upstream referrers API: seed, export, import, verifi
     const counted = (verdict: string) => metric.values.find((v) => v.labels.policy === 'platform' && v.labels.verdict === verdict)?.value ?? 0;
     expect(counted('verified')).toBe(1);
     expect(counted('refused')).toBe(0);
-  });
+  }, 180_000); // three CLI runs, each a process start; slow on a loaded machine
 });
