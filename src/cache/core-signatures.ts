@@ -37,7 +37,16 @@ export function buildSignaturePolicy(
   // tags' TTL): a verdict stands as long as that tag's record would.
   const verdictFresh = (route: Route, digest: string, record: VerdictRecord): boolean =>
     parts.tags.fresh(route, record.format === 'simple-signing' ? attachmentTag(digest, 'sig') : referrersTag(digest), { checkedAt: record.at });
-  const policyParts = { keys: parts.keys, records: parts.records, source, isCached, reads: parts.reads, writes: parts.writes, verdictFresh, clock: parts.tags.clock };
+  const policyParts = {
+    keys: parts.keys,
+    records: parts.records,
+    source,
+    isCached,
+    reads: parts.reads,
+    writes: parts.writes,
+    verdictFresh,
+    clock: parts.tags.clock,
+  };
   return new SignaturePolicy(options, policyParts, metrics, log);
 }
 

@@ -8,8 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeRun, runTender } from '../helpers/cli.js';
-import { startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.js';
-import { MediaTypes } from '../helpers/images.js';
+import { addOciImage, startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.js';
 import { startTender, type TenderHandle } from '../helpers/tender.js';
 
 const upstream = 'quay.test';
@@ -82,16 +81,7 @@ describe('one-shot commands beside a serving tender on the same cache directory'
         '',
       ].join('\n'),
     );
-    const configBytes = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', seed: 'command-temp' }));
-    const manifest = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: MediaTypes.ociManifest,
-        config: { mediaType: MediaTypes.ociConfig, digest: fault.addBlob(configBytes), size: configBytes.length },
-        layers: [],
-      }),
-    );
-    fault.addManifest('acme/tool', '1.0', manifest, MediaTypes.ociManifest);
+    addOciImage(fault, 'acme/tool', '1.0', 'command-temp');
     const args = ['seed', '--config', config, `${upstream}/acme/tool:1.0`];
     const seeded = await runTender(args);
     expect(seeded.code, describeRun(args, seeded)).toBe(0);

@@ -6,10 +6,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeRun, runTender } from '../helpers/cli.js';
+import { runTenderOk, seedRow } from '../helpers/cli.js';
 import { bundleReferrer, cosignTypes } from '../helpers/cosign.js';
 import { generateSigningKey } from '../helpers/cosign-keys.js';
-import { startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.js';
+import { addOciImage, startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.js';
 import { MediaTypes } from '../helpers/images.js';
 import { startTender, type TenderHandle } from '../helpers/tender.js';
 
@@ -33,17 +33,7 @@ describe('referrers from an upstream referrers API: seed, export, import, verifi
   it('the offline tender answers the referrers API from the exported index and its enforce policy admits the image', async () => {
     fault = await startFaultUpstream();
     // An image, signed in the bundle format; the bundle is listed only by the upstream's referrers API (no sha256-<hex> tag).
-    const layer = randomBytes(40_000);
-    const configBytes = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', seed: 'referrers-export' }));
-    const manifest = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: MediaTypes.ociManifest,
-        config: { mediaType: MediaTypes.ociConfig, digest: fault.addBlob(configBytes), size: configBytes.length },
-        layers: [{ mediaType: MediaTypes.ociLayer, digest: fault.addBlob(layer), size: layer.length }],
-      }),
-    );
-    const digest = fault.addManifest('signed/app', '1.0', manifest, MediaTypes.ociManifest);
+    const { digest, manifest } = addOciImage(fault, 'signed/app', '1.0', 'referrers-export', [randomBytes(40_000)]);
     const signer = generateSigningKey();
     const referrer = bundleReferrer({ mediaType: MediaTypes.ociManifest, size: manifest.length, digest }, signer);
     fault.addBlob(referrer.config.bytes);
@@ -70,27 +60,18 @@ describe('referrers from an upstream referrers API: seed, export, import, verifi
     const cacheA = join(work, 'cache-a');
     const cacheB = join(work, 'cache-b');
     const archive = join(work, 'bundle.tar');
-    const tender$ = async (args: string[]) => {
-      const result = await runTender(args);
-      if (result.code !== 0) throw new Error(describeRun(args, result));
-      return result;
-    };
-
     const image = `${upstream}/signed/app:1.0`;
-    const seeded = await tender$(['seed', '--config', connected, '--cache-dir', cacheA, image]);
+    const seeded = await runTenderOk(['seed', '--config', connected, '--cache-dir', cacheA, image]);
     // status image digest blobs signatures: the referrer manifest, found through the API.
-    const row = seeded.stdout
-      .split('\n')
-      .map((l) => l.split(/\s+/))
-      .find((cells) => cells[0] === 'ok' && cells[1] === image);
+    const row = seedRow(seeded.stdout, image);
     expect(row?.slice(0, 5)).toEqual(['ok', image, digest, '2', '1']);
     expect(fault.count('GET', `/referrers/${digest}`)).toBeGreaterThanOrEqual(1);
 
-    const exported = await tender$(['export', '--config', connected, '--cache-dir', cacheA, '--output', archive, image]);
+    const exported = await runTenderOk(['export', '--config', connected, '--cache-dir', cacheA, '--output', archive, image]);
     expect(exported.stdout).toContain(`exported ${upstream}/signed/app:${referrersTag} sha256:`);
     expect(exported.stdout).toMatch(/: 2 images, /);
 
-    await tender$(['import', '--config', airgap, '--cache-dir', cacheB, archive]);
+    await runTenderOk(['import', '--config', airgap, '--cache-dir', cacheB, archive]);
     await fault.stop();
     fault = undefined;
 
