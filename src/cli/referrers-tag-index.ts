@@ -9,6 +9,7 @@
 // image of its own. `tender import` records it as any tag; the index is tender's own document, addressed by its digest.
 import { createHash } from 'node:crypto';
 import { parseDigest } from '../oci/digest.js';
+import { isOciError } from '../oci/errors.js';
 import { mediaTypes } from '../oci/media-types.js';
 import { referrersIndexBody, referrersTag, type ReferrerDescriptor } from '../oci/referrers-index.js';
 import type { Core } from '../main.js';
@@ -39,8 +40,12 @@ export async function referrersTagIndex(
   const walks: WalkedImage[] = [];
   for (const referrer of listed) {
     if (core.pullThrough.cachedSize(referrer.digest) === undefined) continue;
-    const walked = await core.pullThrough.image(route, referrer.digest, { cachedOnly: true });
-    if (walked.missing.length > 0 || walked.blobs.some((b) => core.pullThrough.cachedSize(b.digest) === undefined)) continue;
+    const walked = await core.pullThrough.image(route, referrer.digest, { cachedOnly: true }).catch((err: unknown) => {
+      // Cached bytes that the cache does not hold as a manifest (no record, not a manifest): not carried.
+      if (isOciError(err)) return undefined;
+      throw err;
+    });
+    if (!walked || walked.missing.length > 0 || walked.blobs.some((b) => core.pullThrough.cachedSize(b.digest) === undefined)) continue;
     carried.push(referrer);
     walks.push(walked);
   }
