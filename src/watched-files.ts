@@ -1,5 +1,6 @@
-// Files tender re-reads when they change (serving certificate, upstream secrets and CA bundles): a watch
-// on each file and on its directory, a debounce, and a stat poll for filesystems where watches stay quiet.
+// Files tender re-reads when they change (the serving certificate in http/, upstream secrets and CA bundles in
+// upstream/, signature keys in storage/): a watch on each file and on its directory, a debounce, and a stat poll
+// for filesystems where watches stay quiet. The one file watcher in src/ (test/unit/architecture.test.ts).
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -99,8 +100,9 @@ export class WatchedFiles {
   private async pollFiles(): Promise<void> {
     const signature = await Promise.all(
       this.paths.map((path) =>
-        stat(path).then(
-          (s) => `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`,
+        // Nanoseconds: two writes of the same size within one millisecond still differ.
+        stat(path, { bigint: true }).then(
+          (s) => `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`,
           (err: NodeJS.ErrnoException) => `error:${err.code ?? 'unknown'}`,
         ),
       ),

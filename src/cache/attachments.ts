@@ -6,6 +6,7 @@
 // referrers tag index and every referrer manifest it lists, with their blobs).
 import { parseDigest } from '../oci/digest.js';
 import { isOciError } from '../oci/errors.js';
+import type { ReferrerDescriptor } from '../oci/referrers-index.js';
 import { attachmentTag, referrersTag, type AttachmentKind } from '../trust/cosign-tags.js';
 import type { Listings } from './listings.js';
 import type { Route } from './ports.js';
@@ -14,8 +15,8 @@ import type { Tags } from './tags.js';
 export interface AttachmentLookup {
   /** Whether the tag exists (cached only, or asked upstream); throws for an outage. */
   hasTag(tag: string): Promise<boolean>;
-  /** The referrer manifests the upstream's referrers API lists for `digest` (those under the referrers tag are walked with it). */
-  referrers(digest: string): Promise<readonly string[]>;
+  /** The referrers the upstream's referrers API lists for `digest` (those under the referrers tag are walked with it). */
+  referrers(digest: string): Promise<readonly ReferrerDescriptor[]>;
 }
 
 export interface FoundAttachments {
@@ -23,8 +24,11 @@ export interface FoundAttachments {
   readonly tags: readonly string[];
   /** Referrer manifests the referrers API lists (not reachable through a tag), by digest. */
   readonly referrers: readonly string[];
-  /** The subjects those referrers are listed for, with their digests (export writes them a referrers tag index). */
-  readonly listed: ReadonlyMap<string, readonly string[]>;
+  /**
+   * The subjects those referrers are listed for, with their descriptors as the API listed them: export writes each
+   * subject a referrers tag index of them, which an offline tender reads where no referrers API answers.
+   */
+  readonly listed: ReadonlyMap<string, readonly ReferrerDescriptor[]>;
 }
 
 /** The lookup over the core's parts: tags with a record (cachedOnly) or asked upstream with a HEAD; the referrers lookup's API list. */
@@ -41,7 +45,7 @@ export function attachmentLookup(
     hasTag: async (tag) => (cachedOnly ? (await parts.tags.recorded(route, tag)) !== undefined : (await parts.head(tag), true)),
     referrers: async (digest) => {
       const answer = await parts.listings.referrers(route, parseDigest(digest));
-      return answer.source === 'api' ? answer.manifests.map((m) => m.digest) : [];
+      return answer.source === 'api' ? answer.manifests : [];
     },
   };
 }
@@ -54,14 +58,14 @@ export const maxCarriedReferrers = 256;
 export async function findAttachments(lookup: AttachmentLookup, digests: readonly string[]): Promise<FoundAttachments> {
   const tags: string[] = [];
   const referrers = new Set<string>();
-  const bySubject = new Map<string, readonly string[]>();
+  const bySubject = new Map<string, readonly ReferrerDescriptor[]>();
   for (const digest of new Set(digests)) {
     for (const tag of [...kinds.map((kind) => attachmentTag(digest, kind)), referrersTag(digest)]) {
       if (await exists(() => lookup.hasTag(tag))) tags.push(tag);
     }
     const listed = (await lookup.referrers(digest)).slice(0, maxCarriedReferrers);
     if (listed.length > 0) bySubject.set(digest, listed);
-    for (const referrer of listed) referrers.add(referrer);
+    for (const referrer of listed) referrers.add(referrer.digest);
   }
   return { tags, referrers: [...referrers], listed: bySubject };
 }

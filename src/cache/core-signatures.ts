@@ -1,11 +1,12 @@
 // The signature policy as the core's facade builds and asks it: kept out of pull-through.ts, which only wires it in.
 import { isDigest, parseDigest } from '../oci/digest.js';
+import { attachmentTag, referrersTag } from '../trust/cosign-tags.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { CacheReads } from './cache-reads.js';
 import type { CacheWrites } from './cache-writes.js';
 import { CoreEvidence, type EvidenceParts } from './evidence-source.js';
-import type { SignatureRecords } from './metadata-store.js';
+import type { SignatureRecords, VerdictRecord } from './metadata-store.js';
 import type { Route } from './ports.js';
 import { SignaturePolicy, type SignaturePolicyOptions } from './signature-policy.js';
 import type { SignatureVerdict } from './signature-verdict.js';
@@ -32,7 +33,21 @@ export function buildSignaturePolicy(
   if (!parts.keys) throw new Error('signature policies need the TrustedKeys port');
   const isCached = (digest: string): boolean => parts.stored.size(parseDigest(digest)) !== undefined;
   const source = new CoreEvidence(parts);
-  return new SignaturePolicy(options, { keys: parts.keys, records: parts.records, source, isCached, reads: parts.reads, writes: parts.writes }, metrics, log);
+  // A classic signature is found under the `.sig` tag, a bundle under the referrers (tag or API list, cached with the
+  // tags' TTL): a verdict stands as long as that tag's record would.
+  const verdictFresh = (route: Route, digest: string, record: VerdictRecord): boolean =>
+    parts.tags.fresh(route, record.format === 'simple-signing' ? attachmentTag(digest, 'sig') : referrersTag(digest), { checkedAt: record.at });
+  const policyParts = {
+    keys: parts.keys,
+    records: parts.records,
+    source,
+    isCached,
+    reads: parts.reads,
+    writes: parts.writes,
+    verdictFresh,
+    clock: parts.tags.clock,
+  };
+  return new SignaturePolicy(options, policyParts, metrics, log);
 }
 
 /** The verdict on a resolved manifest: the policy's decision, or `unchecked` when no `signatures:` is configured at all. */

@@ -6,7 +6,10 @@
 // or when it is itself evidence (a signature, attestation, SBOM or referrers index, so that `cosign verify`
 // works through the mirror). Verdicts are cached per (policy, key set, digest) in memory and in the
 // metadata store (so they survive restarts and replicas share them) and count only while the signature
-// they were made from is still in the cache: evicted evidence means the next pull verifies again.
+// they were made from is still in the cache: evicted evidence means the next pull verifies again. A verdict is
+// also due again once the tag its signature was found under (the `.sig` tag, or the referrers tag) would be
+// revalidated (tagTtl): made again then through the cached paths, which ask upstream, so a signature deleted
+// upstream stops counting within tagTtl, while an upstream that is down leaves the stale tag, and the verdict.
 import { LRUCache } from 'lru-cache';
 import { OciError } from '../oci/errors.js';
 import { referencesOf } from '../oci/manifest.js';
@@ -42,6 +45,10 @@ export interface SignaturePolicyParts {
   readonly isCached: (digest: string) => boolean;
   readonly reads: CacheReads;
   readonly writes: CacheWrites;
+  /** Whether a verdict on `digest` stands without being made again: the freshness of the tag its signature was found under. */
+  readonly verdictFresh: (route: Route, digest: string, record: VerdictRecord) => boolean;
+  /** The core's clock (the tags'): a verdict's time, compared with the same clock as the tags' records. */
+  readonly clock: () => number;
 }
 
 export interface DecideOptions {
@@ -110,7 +117,7 @@ export class SignaturePolicy implements ServePolicy {
     const verdictKey = `${policy.name}:${keySet.fingerprint}:${digest}`;
 
     const known = await this.knownVerdict(verdictKey);
-    if (known) {
+    if (known && this.parts.verdictFresh(route, digest, known)) {
       return {
         ...common,
         allowed: true,
@@ -162,8 +169,10 @@ export class SignaturePolicy implements ServePolicy {
     const remembered = this.refusals.get(verdictKey);
     const result = remembered ?? (await this.check(route, digest, keySet, body, verdictKey, options.signal));
     if (result.verified) {
-      const record: VerdictRecord = { ...result.verified, at: Date.now() };
-      if (!this.verdicts.has(verdictKey)) await this.remember(verdictKey, record, route, digest, body, policy.name);
+      const record: VerdictRecord = { ...result.verified, at: this.parts.clock() };
+      // Recorded when new or due (made again past its tag's TTL); callers that shared the check find it fresh.
+      const had = this.verdicts.get(verdictKey);
+      if (!had || !this.parts.verdictFresh(route, digest, had)) await this.remember(verdictKey, record, route, digest, body, policy.name);
       const reason = `verified with key ${record.keyId} (${record.format})`;
       return { ...common, allowed: true, verdict: 'verified', reason, signatures: result.signatures, keyId: record.keyId, cached: false };
     }
@@ -243,7 +252,11 @@ export class SignaturePolicy implements ServePolicy {
     if (!record || record.policy !== policy.name) return undefined;
     if (record.kind === 'evidence') return record;
     const root = await this.knownVerdict(`${policy.name}:${fingerprint}:${record.root}`);
-    return root ? { ...record, keyId: root.keyId } : undefined;
+    if (!root) return undefined;
+    if (this.parts.verdictFresh(route, record.root, root)) return { ...record, keyId: root.keyId };
+    // The root's verdict is due: made again (its signature may be gone upstream) before it admits anything.
+    const again = await this.decide(route, record.root);
+    return again.verdict === 'verified' && again.keyId ? { ...record, keyId: again.keyId } : undefined;
   }
 
   /** Records a fresh verdict and what the verified manifest admits. */

@@ -67,7 +67,7 @@ export class Tags {
   }
 
   /** The one freshness decision: offline upstreams never expire a record; otherwise its pattern's TTL, or tagTtl. */
-  fresh(route: Route, tag: string, record: TagRecord): boolean {
+  fresh(route: Route, tag: string, record: Pick<TagRecord, 'checkedAt'>): boolean {
     if (route.upstream.offline) return true;
     const ttl = this.options.policies.ttl(route.upstream.name, route.repository, tag) ?? this.options.ttlMs;
     return this.clock() - record.checkedAt < ttl;

@@ -204,7 +204,7 @@ async function airGap(
     ...(command === 'import' ? [] : args.map((ref) => (platforms?.length ? { ref, platforms } : { ref }))),
   ];
   if (command === 'seed' && images.length === 0) throw new UsageError(command, 'seed needs image references or --file <list.yaml>');
-  const core = await assembleForCommand(config, { offline: command === 'export' });
+  const core = await assembleForCommand(config, { command, offline: command === 'export' });
   try {
     if (command === 'seed') {
       const progress = io.terminal ? terminalProgress() : lineProgress((line) => io.out(`${line}\n`));

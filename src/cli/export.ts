@@ -9,6 +9,7 @@ import { parseImageReference } from '../oci/image-reference.js';
 import { mediaTypes } from '../oci/media-types.js';
 import type { ImageListEntry } from '../config/image-list.js';
 import type { Core } from '../main.js';
+import { referrersTagIndex } from './referrers-tag-index.js';
 
 type WalkedImage = Awaited<ReturnType<Core['pullThrough']['image']>>;
 
@@ -36,6 +37,8 @@ export interface ExportReport {
  */
 export async function exportBundle(core: Core, images: readonly ImageListEntry[] | undefined, output: string): Promise<ExportReport> {
   const selected: Array<{ ref: { upstream: string; repository: string; reference: string; canonical: string }; walked: WalkedImage }> = [];
+  /** Documents the export writes that are not in the cache (referrers tag indexes), by digest. */
+  const generated = new Map<string, Buffer>();
   for (const entry of images ?? (await everyCachedTag(core))) {
     const ref = parseImageReference(entry.ref);
     const route = core.router.resolve({ ns: ref.registry, name: ref.repository });
@@ -55,6 +58,14 @@ export async function exportBundle(core: Core, images: readonly ImageListEntry[]
       const canonical = `${route.upstream.name}/${route.repository}:${tag}`;
       const walkedTag = await core.pullThrough.image(route, tag, { cachedOnly: true });
       selected.push({ ref: { upstream: route.upstream.name, repository: route.repository, reference: tag, canonical }, walked: walkedTag });
+    }
+    // Referrers the upstream's referrers API listed: an offline tender finds them under a referrers tag index.
+    for (const [subject, listed] of attached.listed) {
+      const index = await referrersTagIndex(core, route, subject, listed);
+      if (!index) continue;
+      generated.set(index.walked.top.digest, index.body);
+      const canonical = `${route.upstream.name}/${route.repository}:${index.tag}`;
+      selected.push({ ref: { upstream: route.upstream.name, repository: route.repository, reference: index.tag, canonical }, walked: index.walked });
     }
   }
   // An attachment also listed (or cached as a tag of its own) is written once.
@@ -79,6 +90,12 @@ export async function exportBundle(core: Core, images: readonly ImageListEntry[]
       if (seen.has(item.digest)) continue;
       seen.add(item.digest);
       const digest = parseDigest(item.digest);
+      const body = generated.get(item.digest);
+      if (body) {
+        await addEntry(pack, `blobs/${digest.algorithm}/${digest.hex}`, body);
+        bytes += body.length;
+        continue;
+      }
       const size = core.pullThrough.cachedSize(item.digest);
       if (size === undefined) throw new Error(`${item.digest} is not in the cache`);
       // One blob at a time, straight from disk into the archive: nothing is held in memory.

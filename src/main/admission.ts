@@ -9,6 +9,7 @@ import { configuredAdmissionRoutes, defaultAdmissionDeadlineMs } from '../http/a
 import { defaultAdmissionSettings } from '../http/admission-settings.js';
 import { createLogger, type Logger } from '../log.js';
 import { Metrics } from '../metrics.js';
+import { commandReplicaId } from './command-replica.js';
 
 /** The parts of the assembled core the judgement asks. */
 interface AdmissionParts {
@@ -57,9 +58,8 @@ export async function openImageCheckWith(
   assemble: Assemble,
 ): Promise<{ check(image: string): Promise<ImageJudgement>; close(): Promise<void> }> {
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
-  // A replica id of its own: the core clears its own replica's temp files at start, and a serving tender on the
-  // same volume (the same host name: `kubectl exec` into its Pod) may be writing under the configured one.
-  const own = { ...config, replicaId: `${config.replicaId.slice(0, 56)}-check` };
+  // A replica id of its own (command-replica.ts): a serving tender on the same volume writes under the configured one.
+  const own = { ...config, replicaId: commandReplicaId(config.replicaId, 'check') };
   const core = await assemble(own, log, new Metrics({ processMetrics: false }));
   const admission = imageAdmission(config, core);
   return { check: (image) => admission.judge(image), close: () => core.close() };

@@ -30,6 +30,7 @@ import { HostFlightLocks } from '../workers/host-flight-locks.js';
 import { HostNews } from '../workers/host-news.js';
 import type { LockScope } from '../workers/messages.js';
 import type { WorkerLink } from '../workers/worker-link.js';
+import { commandReplicaId } from './command-replica.js';
 import { coreOptions } from './core-options.js';
 
 /** The cache core with its adapters: what `serve` puts behind HTTP and what the CLI commands drive. */
@@ -121,7 +122,7 @@ export async function assemble(
     close: async () => {
       // Before the stores close: what the inventory holds unwritten goes out now.
       await pullThrough.inventory.close();
-      keys?.close();
+      await keys?.close();
       pullThrough.close();
       await Promise.all(clients.map((c) => c.upstream.close()));
       // Closing the metadata store quits the Redis client too (keyv disconnects its adapter).
@@ -131,11 +132,14 @@ export async function assemble(
   };
 }
 
-/** The core for one command (seed, export, import): its log on stderr (warnings and worse at the default level), no process metrics. */
-export function assembleForCommand(config: Config, options: { offline: boolean }): Promise<Core> {
+/**
+ * The core for one command (seed, export, import): its log on stderr (warnings and worse at the default level), no
+ * process metrics, and temp files of its own (`<replicaId>-<command>`, command-replica.ts), so that run beside a
+ * serving tender on the same cache directory it never clears that tender's downloads in progress.
+ */
+export function assembleForCommand(config: Config, options: { command: 'seed' | 'export' | 'import'; offline: boolean }): Promise<Core> {
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
+  const own = { ...config, replicaId: commandReplicaId(config.replicaId, options.command), ...(options.offline ? { offline: true } : {}) };
   // Its own writer name: a command's counts (it pulls nothing) never overwrite the serving process's.
-  return assemble(options.offline ? { ...config, offline: true } : config, log, new Metrics({ processMetrics: false }), Date.now, {
-    writer: `${config.replicaId}-cli`,
-  });
+  return assemble(own, log, new Metrics({ processMetrics: false }), Date.now, { writer: `${config.replicaId}-cli` });
 }

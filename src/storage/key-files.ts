@@ -2,15 +2,16 @@
 //
 // Kubernetes mounts a Secret as symlinks into a `..data` directory that it swaps atomically on update
 // (kubelet AtomicWriter), so a key file's own mtime never changes: what changes is the file the path
-// resolves to. Each file is stat'ed through its symlinks every `pollMs` (device, inode, size, mtime and
-// ctime compared), and its directory is watched so a swap is usually seen at once; the poll is what a
-// missed or unsupported watch event (NFS, overlay file systems) falls back on.
-import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { dirname } from 'node:path';
+// resolves to. WatchedFiles (watched-files.ts, the one file watcher the serving certificate and upstream
+// secrets use too) watches the files and their directories and polls them every `pollMs`; on each of its
+// checks every file is stat'ed through its symlinks (device, inode, size, mtime and ctime compared) and
+// only a file whose stat changed is read again.
+import { readFileSync, statSync } from 'node:fs';
 import { keySet, type KeySet, type TrustedKeys } from '../cache/trusted-keys.js';
 import { describeError } from '../oci/errors.js';
 import { parsePublicKey, type TrustedKey } from '../trust/public-key.js';
 import type { Logger } from '../log.js';
+import { WatchedFiles } from '../watched-files.js';
 
 export interface KeyFilePolicy {
   readonly name: string;
@@ -28,8 +29,7 @@ const maxKeyFileBytes = 64 * 1024;
 export class KeyFiles implements TrustedKeys {
   private readonly files = new Map<string, FileState>();
   private readonly sets = new Map<string, KeySet>();
-  private readonly watchers: FSWatcher[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private watched: WatchedFiles | undefined;
 
   constructor(
     private readonly policies: readonly KeyFilePolicy[],
@@ -45,24 +45,16 @@ export class KeyFiles implements TrustedKeys {
 
   /** Starts noticing changes (serve); a command that runs once does not need to. */
   watch(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => this.refresh(false), this.pollMs);
-    this.timer.unref();
-    for (const dir of new Set(this.policies.flatMap((p) => p.keyFiles.map((f) => dirname(f))))) {
-      try {
-        const watcher = watch(dir, { persistent: false }, () => this.refresh(false));
-        watcher.on('error', () => watcher.close());
-        this.watchers.push(watcher);
-      } catch {
-        // Not watchable here: the poll notices changes all the same.
-      }
-    }
+    if (this.watched) return;
+    const files = this.policies.flatMap((p) => p.keyFiles);
+    this.watched = new WatchedFiles(files, async () => this.refresh(false), { pollMs: this.pollMs });
+    this.watched.start();
   }
 
-  close(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    for (const watcher of this.watchers.splice(0)) watcher.close();
+  /** Stops watching; waits for a check that is running. */
+  async close(): Promise<void> {
+    await this.watched?.close();
+    this.watched = undefined;
   }
 
   /** Re-reads every file whose stat changed, and rebuilds the key sets of the policies that use it. */

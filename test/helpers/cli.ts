@@ -48,3 +48,18 @@ export function runTender(args: readonly string[], options: CliOptions = {}): Pr
 export function describeRun(args: readonly string[], result: CliResult): string {
   return `tender ${args.join(' ')} -> exit ${result.code} in ${result.ms} ms\n--- stdout ---\n${result.stdout}--- stderr ---\n${result.stderr}`;
 }
+
+/** `tender <args...>` that must exit 0: its result, or an error showing the whole run. */
+export async function runTenderOk(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
+  const result = await runTender(args, options);
+  if (result.code !== 0) throw new Error(describeRun(args, result));
+  return result;
+}
+
+/** The seed summary table's row for `ref`: status, image, digest, blobs, signatures, … (progress lines name the image too). */
+export function seedRow(stdout: string, ref: string): string[] | undefined {
+  return stdout
+    .split('\n')
+    .map((l) => l.split(/\s+/))
+    .find((cells) => (cells[0] === 'ok' || cells[0] === 'FAILED') && cells[1] === ref);
+}

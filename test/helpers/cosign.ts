@@ -196,10 +196,19 @@ export interface BundleOptions {
   created?: string;
 }
 
-/** `cosign sign --key` with the new bundle format: pushes the bundle as a referrer of the image. */
-export async function signBundle(reg: RegistryTarget, repository: string, digest: string, key: SigningKey, opts: BundleOptions = {}): Promise<BundleSignature> {
-  const subject = await headManifest(reg, repository, digest);
-  const statement = signStatement(opts.claimedDigest ?? digest);
+/** What `cosign sign --new-bundle-format` writes for a subject: the bundle, the empty config and the referrer manifest. */
+export interface BundleReferrer {
+  bundle: Blob;
+  config: Blob;
+  manifest: Buffer;
+  manifestDigest: string;
+  /** The descriptor a referrers list names it by. */
+  descriptor: { mediaType: string; size: number; digest: string; artifactType: string };
+}
+
+/** The referrer cosign pushes for `subject`, built without a registry (for an upstream that is not distribution). */
+export function bundleReferrer(subject: SubjectDescriptor, key: SigningKey, opts: BundleOptions = {}): BundleReferrer {
+  const statement = signStatement(opts.claimedDigest ?? subject.digest);
   let bundleBytes = sigstoreBundle(key, statement);
   if (opts.tamper === 'payload') {
     const altered = Buffer.from(statement.toString().replace('"predicate":{}', '"predicate":{"tampered":true}'));
@@ -213,9 +222,6 @@ export async function signBundle(reg: RegistryTarget, repository: string, digest
   }
   const bundle = blob(bundleBytes, cosignTypes.bundle);
   const config = blob(Buffer.from('{}'), cosignTypes.ociConfig);
-  await pushBlob(reg, repository, config);
-  await pushBlob(reg, repository, bundle);
-
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -232,13 +238,18 @@ export async function signBundle(reg: RegistryTarget, repository: string, digest
     }),
   );
   const manifestDigest = sha256(manifest);
+  const descriptor = { mediaType: cosignTypes.ociManifest, size: manifest.length, digest: manifestDigest, artifactType: cosignTypes.bundle };
+  return { bundle, config, manifest, manifestDigest, descriptor };
+}
+
+/** `cosign sign --key` with the new bundle format: pushes the bundle as a referrer of the image. */
+export async function signBundle(reg: RegistryTarget, repository: string, digest: string, key: SigningKey, opts: BundleOptions = {}): Promise<BundleSignature> {
+  const subject = await headManifest(reg, repository, digest);
+  const { bundle, config, manifest, manifestDigest, descriptor } = bundleReferrer(subject, key, opts);
+  await pushBlob(reg, repository, config);
+  await pushBlob(reg, repository, bundle);
   await pushManifest(reg, repository, manifestDigest, manifest, cosignTypes.ociManifest);
-  const fallbackTag = await recordReferrer(reg, repository, digest, {
-    mediaType: cosignTypes.ociManifest,
-    size: manifest.length,
-    digest: manifestDigest,
-    artifactType: cosignTypes.bundle,
-  });
+  const fallbackTag = await recordReferrer(reg, repository, digest, descriptor);
   return { bundle, manifest, manifestDigest, ...(fallbackTag ? { fallbackTag } : {}) };
 }
 

@@ -292,3 +292,23 @@ function endless(res: ServerResponse, body: Buffer, sent = 0): void {
 function digestOf(bytes: Buffer): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
+
+/** An OCI image manifest (config from `seed`, the given layers) pushed to the fault upstream under `repository:tag`. */
+export function addOciImage(
+  upstream: FaultUpstream,
+  repository: string,
+  tag: string,
+  seed: string,
+  layers: readonly Buffer[] = [],
+): { digest: string; manifest: Buffer } {
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', seed }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: upstream.addBlob(config), size: config.length },
+      layers: layers.map((layer) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: upstream.addBlob(layer), size: layer.length })),
+    }),
+  );
+  return { digest: upstream.addManifest(repository, tag, manifest, 'application/vnd.oci.image.manifest.v1+json'), manifest };
+}

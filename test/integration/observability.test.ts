@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
 import { describeWithBinaries } from '../helpers/binaries.js';
+import { generateSigningKey } from '../helpers/cosign-keys.js';
 import { startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.js';
 import { containerdAccept, http } from '../helpers/http-client.js';
 import { MediaTypes, pushImage, pushIndex, sha256, type PushedImage, type PushedIndex } from '../helpers/images.js';
@@ -383,6 +384,35 @@ describeWithBinaries(['promtool', 'prometheus', 'docker-registry', 'kubectl'], '
               { eval_time: '10m', alertname: 'TenderCacheNearCap', exp_alerts: [] }, // `for: 30m`
             ],
           },
+          {
+            interval: '1m',
+            input_series: [
+              // Policy "platform": a refusal at minute 5, signatures unreachable (deny) from minute 40. Policy "edge" (warn
+              // mode): a would-be refusal at minute 20, served fail-open from minute 40. Verified pulls all along.
+              series('tender_signature_verdicts_total', { ...t, policy: 'platform', verdict: 'verified' }, '0+2x80'),
+              series('tender_signature_verdicts_total', { ...t, policy: 'platform', verdict: 'refused' }, '0x5 1x80'),
+              series('tender_signature_verdicts_total', { ...t, policy: 'platform', verdict: 'unavailable' }, '0x40 3x40'),
+              series('tender_signature_verdicts_total', { ...t, policy: 'edge', verdict: 'warned' }, '0x20 1x80'),
+              series('tender_signature_verdicts_total', { ...t, policy: 'edge', verdict: 'fail-open' }, '0x40 2x40'),
+              series('tender_signature_verdicts_total', { ...t, policy: 'edge', verdict: 'refused' }, '0x80'),
+            ],
+            alert_rule_test: [
+              { eval_time: '4m', alertname: 'TenderSignatureRefusals', exp_alerts: [] },
+              { eval_time: '10m', alertname: 'TenderSignatureRefusals', exp_alerts: [{ exp_labels: { ...t, policy: 'platform', severity: 'warning' } }] },
+              { eval_time: '30m', alertname: 'TenderSignatureRefusals', exp_alerts: [] },
+              { eval_time: '30m', alertname: 'TenderSignaturesUnavailable', exp_alerts: [] },
+              {
+                eval_time: '45m',
+                alertname: 'TenderSignaturesUnavailable',
+                exp_alerts: [
+                  { exp_labels: { ...t, policy: 'platform', verdict: 'unavailable', severity: 'warning' } },
+                  { exp_labels: { ...t, policy: 'edge', verdict: 'fail-open', severity: 'warning' } },
+                ],
+              },
+              { eval_time: '19m', alertname: 'TenderSignatureWarnings', exp_alerts: [] },
+              { eval_time: '50m', alertname: 'TenderSignatureWarnings', exp_alerts: [{ exp_labels: { ...t, policy: 'edge', severity: 'info' } }] },
+            ],
+          },
         ],
       };
       const testFile = join(dir, 'tender.rules.test.yml');
@@ -417,6 +447,9 @@ describeWithBinaries(['promtool', 'prometheus', 'docker-registry', 'kubectl'], '
       });
       hub = await startDockerHubLikeProxy(registry.url);
       fault = await startFaultUpstream();
+      // A signature policy over quay.io/signed/**: its verdicts are counted from start-up, and injectFaults pulls an unsigned image there.
+      const keyFile = join(workDir, 'cosign.pub');
+      await writeFile(keyFile, generateSigningKey().publicKeyPem);
       tender = await startTender({
         upstreams: { 'docker.io': hub.url, 'quay.io': fault.url },
         settings: {
@@ -426,6 +459,7 @@ describeWithBinaries(['promtool', 'prometheus', 'docker-registry', 'kubectl'], '
             'docker.io': { url: hub.url, insecure: true, retries: 1 },
             'quay.io': { url: fault.url, insecure: true, retries: 1, immutableTags: ['v1'] },
           },
+          signatures: { policies: [{ name: 'platform', repositories: ['quay.io/signed/**'], keys: [keyFile] }] },
         },
       });
       // startTender leaves out the process metrics; the image's tender exports them (the Memory and CPU panels).
@@ -526,6 +560,11 @@ describeWithBinaries(['promtool', 'prometheus', 'docker-registry', 'kubectl'], '
       const stale = await http(`${base}/v2/${staleRepo}/manifests/latest?${ns('quay.io')}`, { headers: accept });
       expect(stale.status).toBe(200);
       expect((await http(`${base}/v2/${movingRepo}/manifests/v1?${ns('quay.io')}`, { headers: accept })).status).toBe(200);
+
+      // An unsigned image in a repository the signature policy enforces: refused.
+      const unsignedRepo = `signed/app-${round}`;
+      fault.addManifest(unsignedRepo, 'v1', manifestFor(`unsigned-${round}`), MediaTypes.ociManifest);
+      expect((await http(`${base}/v2/${unsignedRepo}/manifests/v1?${ns('quay.io')}`, { headers: accept })).status).toBe(403);
 
       // Wrong bytes for a digest (mismatch; the client is cut off), 503 for another (tender answers 5xx),
       // 429 once for a third (retried).
@@ -643,7 +682,7 @@ describeWithBinaries(['promtool', 'prometheus', 'docker-registry', 'kubectl'], '
       const deadline = Date.now() + 15_000;
       let rules = await prometheus.rules();
       const firing = () => new Set(rules.filter((r) => r.state === 'firing').map((r) => r.name));
-      const faults = ['TenderDigestMismatches', 'TenderCacheWriteErrors', 'TenderCacheCorruption'];
+      const faults = ['TenderDigestMismatches', 'TenderCacheWriteErrors', 'TenderCacheCorruption', 'TenderSignatureRefusals'];
       while (!faults.every((name) => firing().has(name)) && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 500));
         rules = await prometheus.rules();
@@ -661,6 +700,8 @@ describeWithBinaries(['promtool', 'prometheus', 'docker-registry', 'kubectl'], '
       expect(states.TenderDigestMismatches).toBe('firing');
       expect(states.TenderCacheWriteErrors).toBe('firing');
       expect(states.TenderCacheCorruption).toBe('firing');
+      expect(states.TenderSignatureRefusals).toBe('firing');
+      expect(states.TenderSignaturesUnavailable).toBe('inactive');
       expect(states.TenderDown).toBe('inactive');
       expect(states.TenderAbsent).toBe('inactive');
       expect(states.TenderCacheNearCap).toBe('inactive');

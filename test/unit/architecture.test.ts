@@ -3,6 +3,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import { join, posix, relative, resolve } from 'node:path';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { moduleImports } from '../helpers/module-imports.js';
 
@@ -34,8 +35,8 @@ const rules: Readonly<Record<string, Rule>> = {
     packages: ['lru-cache', 'p-limit'],
     builtins: ['node:crypto', 'node:stream', 'node:stream/promises', 'node:timers/promises', 'node:events', 'node:buffer', 'node:util'],
   },
-  // trust/: the key files adapter parses the public keys it watches.
-  storage: { values: ['oci', 'cache', 'trust'], types: ['metrics', 'log', 'config'], packages: ['keyv', '@keyv/redis'], builtins: 'any' },
+  // trust/: the key files adapter parses the public keys it watches (through watched-files, as http/ and upstream/ do).
+  storage: { values: ['oci', 'cache', 'trust', 'watched-files'], types: ['metrics', 'log', 'config'], packages: ['keyv', '@keyv/redis'], builtins: 'any' },
   upstream: { values: ['oci', 'cache', 'watched-files'], types: ['metrics', 'log', 'config'], packages: ['undici', 'p-limit', 'lru-cache'], builtins: 'any' },
   http: {
     values: ['oci', 'cache', 'watched-files'],
@@ -67,7 +68,8 @@ const rules: Readonly<Record<string, Rule>> = {
   // Pull-audit delivery (file, notification listener): adapters of the core's PullEventSink port.
   audit: { values: ['oci'], types: ['cache', 'log', 'metrics'], packages: ['undici', 'prom-client'], builtins: 'any' },
   log: { values: [], types: [], packages: ['pino'], builtins: 'any' },
-  // Re-reading files that change (certificates, upstream secrets): node:fs only, for http/ and upstream/ alike.
+  // Re-reading files that change (certificates, upstream secrets, signature keys): node:fs only, for http/, upstream/
+  // and storage/ alike. The one place that watches files (see "watches files in one place" below).
   'watched-files': { values: [], types: [], packages: [], builtins: 'any' },
   metrics: { values: [], types: [], packages: ['prom-client'], builtins: 'any' },
 };
@@ -122,6 +124,37 @@ function violations(sources: readonly Source[], dependencies: ReadonlySet<string
       }
     }
   }
+  return found;
+}
+
+/** The file-watching APIs of node:fs (watch, watchFile) a source imports or reaches through a namespace, as "file:line: what". */
+function fileWatchers(path: string, text: string): string[] {
+  const source = ts.createSourceFile(path, text, ts.ScriptTarget.Latest, true, path.endsWith('.tsx') ? ts.ScriptKind.TSX : ts.ScriptKind.TS);
+  const watching = new Set(['watch', 'watchFile']);
+  const namespaces = new Set<string>();
+  const found: string[] = [];
+  const at = (node: ts.Node) => `${path}:${source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1}`;
+  const visit = (node: ts.Node): void => {
+    if (ts.isImportDeclaration(node) && ts.isStringLiteral(node.moduleSpecifier) && /^(node:)?fs(\/promises)?$/.test(node.moduleSpecifier.text)) {
+      const bindings = node.importClause?.namedBindings;
+      if (node.importClause?.name) namespaces.add(node.importClause.name.text);
+      if (bindings && ts.isNamespaceImport(bindings)) namespaces.add(bindings.name.text);
+      if (bindings && ts.isNamedImports(bindings))
+        for (const element of bindings.elements) {
+          const name = (element.propertyName ?? element.name).text;
+          if (watching.has(name)) found.push(`${at(element)}: imports ${name} from ${node.moduleSpecifier.text}`);
+        }
+    } else if (
+      ts.isPropertyAccessExpression(node) &&
+      ts.isIdentifier(node.expression) &&
+      namespaces.has(node.expression.text) &&
+      watching.has(node.name.text)
+    ) {
+      found.push(`${at(node)}: calls ${node.expression.text}.${node.name.text}`);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
   return found;
 }
 
@@ -284,6 +317,17 @@ describe('src/ follows the table', () => {
 
   it('has no import cycle, type-only imports included', async () => {
     expect(cycles(await srcSources())).toEqual([]);
+  });
+
+  it('watches files in one place: only watched-files.ts uses fs.watch or fs.watchFile', async () => {
+    // Kubernetes Secret mounts swap a ..data symlink, some filesystems send no events: one mechanism handles both for
+    // every file tender re-reads (certificates, upstream secrets, signature keys).
+    const found = (await srcSources()).filter((s) => s.path !== 'watched-files.ts').flatMap((s) => fileWatchers(s.path, s.text));
+    expect(found).toEqual([]);
+    expect(fileWatchers('x.ts', `import { watch as w } from 'node:fs';\nimport * as fs from 'node:fs';\nfs.watchFile('a', () => 0);`)).toEqual([
+      'x.ts:1: imports watch from node:fs',
+      'x.ts:3: calls fs.watchFile',
+    ]);
   });
 
   it('names only packages that package.json lists as runtime dependencies', () => {

@@ -64,7 +64,7 @@ describe('KeyFiles', () => {
         keys: [trusted(second).id],
       });
     } finally {
-      keys.close();
+      await keys.close();
     }
   });
 
@@ -89,7 +89,7 @@ describe('KeyFiles', () => {
       await eventually(() => keys.keysOf('p').keys.length === 1);
       expect(keys.keysOf('p').keys[0]!.id).toBe(trusted(a).id);
     } finally {
-      keys.close();
+      await keys.close();
     }
   });
 });
