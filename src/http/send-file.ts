@@ -42,7 +42,7 @@ export class BufferPool {
 export async function sendFile(
   outgoing: ServerResponse,
   status: number,
-  headers: Record<string, string | number>,
+  headers: Record<string, string | number> | string[],
   file: OpenBlob,
   start: number,
   end: number,
