@@ -26,12 +26,14 @@ export interface MemoryAnswerParts {
   readonly knownSizes: KnownSizes;
 }
 
-/** Distinct Accept headers kept parsed: clients send a handful; an attacker's unique ones just cost a parse. */
-const rememberedAccepts = 256;
+/** Distinct Accept headers and digests kept parsed: a warm rollout repeats a handful; unique ones just cost a parse. */
+const remembered = 4096;
 
 export class MemoryAnswers {
-  /** Parsed Accept lists by header (the tag path parsed the same header on every hit). */
-  private readonly accepts = new Map<string, readonly string[]>();
+  /** Whether an Accept header takes a media type, by header and type (the tag path parsed the same header on every hit). */
+  private readonly accepted = new Map<string, Map<string, boolean>>();
+  /** Parsed digests by string (a tag's record names its digest as text). */
+  private readonly digests = new Map<string, Digest | undefined>();
 
   constructor(private readonly parts: MemoryAnswerParts) {}
 
@@ -56,18 +58,18 @@ export class MemoryAnswers {
         const found = this.byDigest(route, pinned);
         if (!found) return undefined;
         answer = found;
-      } else if (!record || !accepts(this.parsedAccept(request.accept), record.mediaType)) {
+      } else if (!record || !this.accepts(request.accept, record.mediaType)) {
         return undefined;
       } else if (request.head) {
         answer = { digest: record.digest, mediaType: record.mediaType, size: record.size, body: undefined, result: 'hit' };
       } else {
-        const digest = validDigest(record.digest);
+        const digest = this.digest(record.digest);
         const stored = digest && manifests.remembered(digest);
         if (!stored) return undefined;
         answer = { digest: record.digest, mediaType: stored.mediaType, size: stored.size, body: stored.body, result: 'hit' };
       }
     }
-    if (!policies.allowNow(route, reference, tag === undefined ? answer : { ...answer, tag })) return undefined;
+    if (!policies.allowNow(route, reference, answer, tag)) return undefined;
     policies.served(route, answer);
     if (answer.body) knownSizes.learnManifest(route, answer.digest, answer.body);
     return answer;
@@ -76,28 +78,42 @@ export class MemoryAnswers {
   /** A blob GET from memory (small bytes, or a committed file whose size nothing contradicts), or undefined. */
   blob(route: Route, reference: string, head: boolean): BlobAnswer | undefined {
     if (head) return undefined;
-    const digest = validDigest(reference);
+    const digest = this.digest(reference);
     if (!digest || !this.parts.policies.admitBlobNow(route, digest.value)) return undefined;
     const size = this.parts.stored.size(digest);
     return size === undefined ? undefined : this.parts.blobs.hitNow(route, digest, size);
   }
 
   private byDigest(route: Route, reference: string): ManifestAnswer | undefined {
-    const digest = validDigest(reference);
+    const digest = this.digest(reference);
     const stored = digest && this.parts.manifests.remembered(digest);
     if (!digest || !stored || !this.parts.visibility.knows(route, digest)) return undefined;
     return { digest: digest.value, mediaType: stored.mediaType, size: stored.size, body: stored.body, result: 'hit' };
   }
 
-  private parsedAccept(header: string | undefined): readonly string[] {
-    if (header === undefined) return [];
-    let parsed = this.accepts.get(header);
-    if (parsed === undefined) {
-      parsed = parseAccept(header);
-      if (this.accepts.size >= rememberedAccepts) this.accepts.clear();
-      if (header.length <= 1024) this.accepts.set(header, parsed);
+  private accepts(header: string | undefined, mediaType: string): boolean {
+    if (header === undefined) return true;
+    let byType = this.accepted.get(header);
+    if (byType === undefined) {
+      if (this.accepted.size >= remembered) this.accepted.clear();
+      byType = new Map();
+      if (header.length <= 1024) this.accepted.set(header, byType);
     }
-    return parsed;
+    let taken = byType.get(mediaType);
+    if (taken === undefined) {
+      taken = accepts(parseAccept(header), mediaType);
+      if (byType.size < 64) byType.set(mediaType, taken);
+    }
+    return taken;
+  }
+
+  private digest(reference: string): Digest | undefined {
+    if (this.digests.has(reference)) return this.digests.get(reference);
+    const digest = validDigest(reference);
+    if (this.digests.size >= remembered) this.digests.clear();
+    // Malformed references are not kept: they never answer from memory, and would only fill the map.
+    if (digest) this.digests.set(reference, digest);
+    return digest;
   }
 }
 

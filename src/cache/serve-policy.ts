@@ -97,12 +97,14 @@ export class ServePolicies {
   }
 
   /**
-   * Whether every policy allows serving `manifest` (asked for by `reference`) without an await; false
+   * Whether every policy allows serving `manifest` (asked for by `reference`, by `tag` when it was) without an await; false
    * when any refuses or cannot say from memory: the async path then decides, and refuses with its error.
    */
-  allowNow(route: Route, reference: string, manifest: ServedManifest): boolean {
+  allowNow(route: Route, reference: string, manifest: ServedManifest, tag: string | undefined): boolean {
     if (!this.screen(route, reference).allowed) return false;
-    for (const policy of this.judges) if (policy.judgeNow?.(route, manifest)?.allowed !== true) return false;
+    if (this.judges.length === 0) return true;
+    const judged = tag === undefined ? manifest : { ...manifest, tag };
+    for (const policy of this.judges) if (policy.judgeNow?.(route, judged)?.allowed !== true) return false;
     return true;
   }
 

@@ -41,23 +41,23 @@ export function registryListener(deps: AppDeps, parts: AppParts): (incoming: Inc
     outgoing.once('close', () =>
       requestLog.record(incoming.method ?? '', incoming.url ?? '', outgoing.statusCode, state, requestId, started, outgoing.writableFinished),
     );
-    const fail = (err: unknown): void => answerError(outgoing, err, request.baseHeaders, requestId, state, deps);
-    if (!clientCheck) return answer(registry, request, fail);
+    if (!clientCheck) return answer(registry, request, deps);
     clientCheck.identify(incoming, outgoing).then(
       (identity: Identity) => {
         state.identity = identity.name;
-        answer(registry, { ...request, identity }, fail);
+        answer(registry, { ...request, identity }, deps);
       },
       (err: unknown) => {
         nameRefusedRequest(state, incoming.url ?? '/', deps.router);
-        fail(err);
+        answerError(outgoing, err, request.baseHeaders, requestId, state, deps);
       },
     );
   };
 }
 
 /** Runs the handler: a warm hit is answered before it returns; an error, thrown or rejected, is answered once. */
-function answer(registry: AppParts['registry'], request: RegistryRequest, fail: (err: unknown) => void): void {
+function answer(registry: AppParts['registry'], request: RegistryRequest, deps: AppDeps): void {
+  const fail = (err: unknown): void => answerError(request.outgoing, err, request.baseHeaders, request.requestId, request.state, deps);
   try {
     const pending = registry(request);
     if (pending) pending.catch(fail);
