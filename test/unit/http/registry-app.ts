@@ -12,6 +12,7 @@ import type { ManifestAnswer, ReferrersAnswer, TagListAnswer } from '../../../sr
 import { tagPage, type TagPage } from '../../../src/oci/tag-list.js';
 import { getRequestListener } from '@hono/node-server';
 import { createApp, nodeFetch, type AppDeps } from '../../../src/http/app.js';
+import type { ClientAuth } from '../../../src/http/client-auth.js';
 import { createRequestListener } from '../../../src/http/registry-listener.js';
 import type { RegistryCore } from '../../../src/http/registry-routes.js';
 import { BufferPool } from '../../../src/http/send-file.js';
@@ -120,7 +121,7 @@ export interface RegistryApp {
 }
 
 /** The listener as main.ts serves it (the plain registry listener, hono for the rest), routing docker.io (default) and ghcr.io. */
-export async function startRegistryApp(options: { core?: ScriptedCore; honoOnly?: boolean } = {}): Promise<RegistryApp> {
+export async function startRegistryApp(options: { core?: ScriptedCore; honoOnly?: boolean; clientAuth?: ClientAuth } = {}): Promise<RegistryApp> {
   const core = options.core ?? new ScriptedCore();
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
@@ -144,6 +145,7 @@ export async function startRegistryApp(options: { core?: ScriptedCore; honoOnly?
     log: createLogger('info', sink),
     metricsRegistry: new Registry(),
     readiness: async () => [],
+    ...(options.clientAuth ? { clientAuth: options.clientAuth } : {}),
   };
   // honoOnly: every request through hono, as before the plain registry listener (the split's reference).
   const listener = options.honoOnly ? getRequestListener(nodeFetch(createApp(deps))) : createRequestListener(deps);

@@ -2,6 +2,7 @@
 // way, and, for odd ones, the same answer as when hono routed every request (the reference: `honoOnly`).
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClientAuth } from '../../../src/http/client-auth.js';
 import { isRawRegistryRequest } from '../../../src/http/request-split.js';
 import { rawExchange, type RawResponse } from '../../helpers/hostile-corpus.js';
 import { ScriptedCore, sha256, startRegistryApp, type RegistryApp } from './registry-app.js';
@@ -121,5 +122,53 @@ describe('the same answers as hono alone', () => {
     const request = head.includes('\r\n\r\n') ? head.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n') : `${head}Connection: close\r\n\r\n`;
     const [a, b] = await Promise.all([exchange(split.port, request), exchange(hono.port, request)]);
     expect(comparable(a)).toEqual(comparable(b));
+  });
+});
+
+describe('client authentication, the same both ways', () => {
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', layers: [] }));
+  const core = new ScriptedCore();
+  core.manifests.set('v1', { body: manifest, mediaType: 'application/vnd.oci.image.manifest.v1+json' });
+  const auth = () =>
+    new ClientAuth({
+      realm: 'tender-test',
+      users: new Map(),
+      userRepositories: new Map(),
+      tokens: [{ name: 'nodes', token: 'node-token-1', repositories: ['docker.io/library/**'] }],
+      protect: [],
+      maxFailures: 0,
+      failureWindowMs: 60_000,
+      verifyQueue: 4,
+    });
+  const auths: ClientAuth[] = [];
+  let split: RegistryApp;
+  let hono: RegistryApp;
+  beforeAll(async () => {
+    auths.push(auth(), auth());
+    [split, hono] = await Promise.all([startRegistryApp({ core, clientAuth: auths[0]! }), startRegistryApp({ core, honoOnly: true, clientAuth: auths[1]! })]);
+  });
+  afterAll(async () => {
+    await Promise.all([split.close(), hono.close(), ...auths.map((a) => a.close())]);
+  });
+
+  it.each([
+    ['no credentials', '/v2/library/app/manifests/v1', undefined, 401],
+    ['a wrong token', '/v2/library/app/manifests/v1', 'Bearer wrong', 401],
+    ['the token', '/v2/library/app/manifests/v1', 'Bearer node-token-1', 200],
+    ['the token as a Basic password', '/v2/library/app/manifests/v1', `Basic ${Buffer.from('any:node-token-1').toString('base64')}`, 200],
+    ['the token outside its scope', '/v2/other/app/manifests/v1', 'Bearer node-token-1', 403],
+    ['the base path without credentials', '/v2/', undefined, 401],
+  ])('%s', async (_name, target, authorization, status) => {
+    const request = `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n${authorization ? `Authorization: ${authorization}\r\n` : ''}Connection: close\r\n\r\n`;
+    const exchange = (port: number) => rawExchange(port, Buffer.from(request, 'latin1'));
+    const [a, b] = await Promise.all([exchange(split.port), exchange(hono.port)]);
+    const { 'x-request-id': _a, date: _da, ...headersA } = a.headers;
+    const { 'x-request-id': _b, date: _db, ...headersB } = b.headers;
+    expect(a.status).toBe(status);
+    expect({ status: a.status, headers: headersA, body: a.body.toString() }).toEqual({ status: b.status, headers: headersB, body: b.body.toString() });
+    // The request line names who asked, or the refused request's repository.
+    const line = split.logs.findLast((l) => l.msg === 'request' && l.path === target);
+    expect(line).toMatchObject({ status, kind: target === '/v2/' ? 'base' : 'manifest' });
+    if (status === 200) expect(line).toMatchObject({ identity: 'token:nodes' });
   });
 });
