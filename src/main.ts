@@ -1,20 +1,19 @@
 // Composition root: the only place that builds concrete parts; also owns start-up and graceful shutdown.
 import cluster from 'node:cluster';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type RequestListener, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
 import { isIPv6, type AddressInfo } from 'node:net';
-import { serve as serveHttp, type ServerType } from '@hono/node-server';
 import { createClient } from '@keyv/redis';
 import { auditSinks } from './audit/audit-sinks.js';
 import type { BlobStore } from './cache/blob-store.js';
 import { admissionRoutes, httpsOptions, openImageCheckWith } from './main/admission.js';
 import type { Config } from './config/config.js';
-import { createApp, nodeFetch } from './http/app.js';
 import { CertificateReloader, readCertificatePair } from './http/certificate-reloader.js';
 import { ClientAuth } from './http/client-auth.js';
 import { answerMalformedRequests } from './http/malformed-requests.js';
 import { startMetricsServer } from './http/metrics-server.js';
+import { createRequestListener } from './http/registry-listener.js';
 import { BufferPool } from './http/send-file.js';
 import { createLogger, type Logger } from './log.js';
 import { assemble, type Core } from './main/assemble.js';
@@ -130,22 +129,25 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   else pullThrough.startScrub();
   const admission = config.admission && admissionRoutes(config, config.admission, core, metrics, log, certificate !== undefined);
   pullThrough.inventory.start();
-  const app = createApp({
-    pullThrough,
-    inventory: pullThrough.queries,
-    router,
-    buffers: new BufferPool(),
-    ...(clientAuth && config.auth ? { clientAuth, protectOps: config.auth.protect } : {}),
-    ...(admission ? { admission } : {}),
-    metrics,
-    log,
-    metricsRegistry: worker ? clusterMetrics(worker, metrics) : metrics.registry,
-    readiness: () => pullThrough.readiness(),
-    warnings: () => core.upstreamProblems(),
-  });
+  const listener = createRequestListener(
+    {
+      pullThrough,
+      inventory: pullThrough.queries,
+      router,
+      buffers: new BufferPool(),
+      ...(clientAuth && config.auth ? { clientAuth, protectOps: config.auth.protect } : {}),
+      ...(admission ? { admission } : {}),
+      metrics,
+      log,
+      metricsRegistry: worker ? clusterMetrics(worker, metrics) : metrics.registry,
+      readiness: () => pullThrough.readiness(),
+      warnings: () => core.upstreamProblems(),
+    },
+    config.host,
+  );
 
   const clientCa = config.admission?.clientCa; // admission's mutual TLS: asked for in every handshake, kept on reload
-  const server = await listen(nodeFetch(app), config.host, config.port, httpsOptions(certificate, clientCa));
+  const server = await listen(listener, config.host, config.port, httpsOptions(certificate, clientCa));
   answerMalformedRequests(server as HttpServer, log);
   const port = (server.address() as AddressInfo).port;
   const metricsServer = config.metricsListen
@@ -206,12 +208,10 @@ function clusterMetrics(worker: WorkerLink, metrics: Metrics): { metrics(): Prom
 }
 
 /** HTTP/1.1 over TLS when there are TLS options: registry clients speak HTTP/1.1, and setSecureContext is tls.Server's. */
-function listen(fetch: Parameters<typeof serveHttp>[0]['fetch'], hostname: string, port: number, tls: HttpsServerOptions | undefined): Promise<ServerType> {
+function listen(listener: RequestListener, hostname: string, port: number, tls: HttpsServerOptions | undefined): Promise<HttpServer | HttpsServer> {
   return new Promise((resolve, reject) => {
-    const onListening = (): void => resolve(server);
-    const server = tls
-      ? serveHttp({ fetch, hostname, port, createServer: createHttpsServer, serverOptions: tls }, onListening)
-      : serveHttp({ fetch, hostname, port }, onListening);
+    const server = tls ? createHttpsServer(tls, listener) : createHttpServer({}, listener);
     server.once('error', reject);
+    server.listen(port, hostname, () => resolve(server));
   });
 }

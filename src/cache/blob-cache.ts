@@ -204,6 +204,19 @@ export class BlobCache {
     return bytes ? { size, result: 'hit', bytes, file } : undefined;
   }
 
+  /** `hit`'s rules from memory alone, with no await, else undefined (`blob` decides); never HEAD (it stats the file). */
+  hitNow(route: Route, digest: Digest, size: number): BlobAnswer | undefined {
+    const stored = this.parts.stored;
+    if (!this.parts.visibility.knows(route, digest) || (!stored.isPinned(digest) && stored.pinnedThrough(route))) return undefined;
+    const file = (start: number, end: number): Promise<OpenBlob> => this.serveCommitted(route, digest, size, start, end, false);
+    if (size <= this.options.smallBlobBytes) {
+      const bytes = stored.remembered(digest);
+      return bytes ? { size, result: 'hit', bytes, file } : undefined;
+    }
+    const known = this.parts.knownSizes.get(route, digest.value);
+    return known === undefined || known === size ? { size, result: 'hit', file } : undefined;
+  }
+
   /**
    * Opens a cached blob for sending; when it turns out damaged or gone (dropped now), this request is
    * answered from a fresh download instead, as long as that has the size the response announced.

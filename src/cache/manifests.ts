@@ -54,7 +54,7 @@ export interface ManifestAnswer {
   readonly result: CacheResult;
 }
 
-interface StoredManifest extends ManifestInfo {
+export interface StoredManifest extends ManifestInfo {
   readonly body: Buffer;
 }
 
@@ -103,13 +103,13 @@ export class Manifests {
     // The index, not the record, says what is cached (an evicted manifest keeps its record); looking it
     // up also keeps a busy manifest recent, so eviction passes it by. Not in this replica's index:
     // another replica sharing the volume may have stored it.
+    const remembered = this.remembered(digest);
+    if (remembered) return remembered;
     const size = this.parts.stored.size(digest) ?? (await this.parts.stored.adopt(digest));
     if (size === undefined) {
       this.memory.delete(digest.value);
       return undefined;
     }
-    const remembered = this.memory.get(digest.value);
-    if (remembered) return remembered;
     // The size from the index decides before any read: a 256 MiB layer is never opened as a manifest.
     if (size > maxManifestBytes) return undefined;
     const info = await this.parts.reads.attempt('manifest', () => this.parts.records.getManifest(digest.value), undefined, { digest: digest.value });
@@ -125,6 +125,15 @@ export class Manifests {
     const stored = { mediaType: info.mediaType, size: body.length, body };
     this.memory.set(digest.value, stored);
     return stored;
+  }
+
+  /**
+   * A manifest committed and in memory, with no await (the memory answer's and `local`'s first step): the
+   * index must still hold it, so an evicted manifest is never served from memory.
+   */
+  remembered(digest: Digest): StoredManifest | undefined {
+    const remembered = this.memory.get(digest.value);
+    return remembered && this.parts.stored.size(digest) !== undefined ? remembered : undefined;
   }
 
   /** A cached manifest's body (hashed when read from disk), without asking upstream. */

@@ -13,10 +13,12 @@ import { DigestMismatchError } from './blob-store.js';
 import { CacheReads } from './cache-reads.js';
 import { CacheWrites } from './cache-writes.js';
 import { ClusterFlight } from './cluster-flight.js';
-import { digestsOf, walkImage, type ManifestSource, type WalkedImage } from './image-walk.js';
+import { walkImage, type ManifestSource, type WalkedImage } from './image-walk.js';
+import { cachedDigests, cachedManifests } from './cached-images.js';
 import { KnownSizes } from './known-sizes.js';
 import { Listings } from './listings.js';
 import { Manifests, type ManifestAnswer, type ManifestRequest } from './manifests.js';
+import { MemoryAnswers } from './memory-answers.js';
 import type { CoreOptions, CorePorts } from './core-ports.js';
 import type { DenialReason, Route } from './ports.js';
 import * as signing from './core-signatures.js';
@@ -54,6 +56,9 @@ export class PullThrough {
   /** The inventory's answers (API, CLI, web page). */
   readonly queries: InventoryQueries;
   private readonly signatures: signing.SignaturePolicy | undefined;
+  /** Warm hits answered with no await, the first step of `manifest` and `blob`; `blobNow` is the HTTP layer's. */
+  private readonly memory: MemoryAnswers;
+  readonly blobNow = (route: Route, reference: string, head: boolean): BlobAnswer | undefined => this.memory.blob(route, reference, head);
 
   constructor(
     private readonly ports: CorePorts,
@@ -88,13 +93,23 @@ export class PullThrough {
     const signatureParts = { tags, manifests: this.manifests, blobs: this.blobs, stored, listings: this.listings, knownSizes: this.knownSizes, reads, writes };
     this.signatures = signing.buildSignaturePolicy({ ...signatureParts, keys: ports.keys, records: ports.metadata }, options.signatures, metrics, log);
     this.policies = new ServePolicies(this.signatures ? [...options.policies, this.signatures] : options.policies);
+    this.memory = new MemoryAnswers({ ...signatureParts, visibility, policies: this.policies });
   }
 
   // ---- the registry API ------------------------------------------------------------------------
 
   /** A client's manifest request: the answer, announced as a pull event (audit and inventory) when the request names its client. */
   async manifest(route: Route, reference: string, request: ManifestRequest): Promise<ManifestAnswer> {
-    const answer = await this.resolve(route, reference, request);
+    return this.manifestNow(route, reference, request) ?? this.announced(route, reference, request, await this.resolve(route, reference, request));
+  }
+
+  /** A manifest answered from memory with no await (memory-answers.ts), announced as `manifest` does; else undefined. */
+  manifestNow(route: Route, reference: string, request: ManifestRequest): ManifestAnswer | undefined {
+    const answer = this.memory.manifest(route, reference, request);
+    return answer && this.announced(route, reference, request, answer);
+  }
+
+  private announced(route: Route, reference: string, request: ManifestRequest, answer: ManifestAnswer): ManifestAnswer {
     const tag = isDigest(reference) ? undefined : reference;
     if (request.client) announce(pullEventOf(route, tag, answer, request.head, request.client, this.tags.clock()), this.inventory, this.ports.events);
     return answer;
@@ -121,6 +136,8 @@ export class PullThrough {
   }
 
   async blob(route: Route, reference: string, request: { head: boolean }): Promise<BlobAnswer> {
+    const now = this.memory.blob(route, reference, request.head);
+    if (now) return now;
     const digest = parseDigest(reference);
     await this.policies.screenBlob(route, digest.value);
     return this.blobs.blob(route, digest, request);
@@ -182,7 +199,7 @@ export class PullThrough {
   private async walk(route: Route, reference: string, options: { platforms?: readonly string[]; cachedOnly?: boolean }): Promise<WalkedImage> {
     const top = await this.resolve(route, reference, { accept: undefined, head: false });
     const source: ManifestSource = options.cachedOnly
-      ? this.cachedManifests
+      ? cachedManifests(this.manifests)
       : async (child) => {
           const answer = await this.resolve(route, child.digest, { accept: undefined, head: false });
           return { mediaType: answer.mediaType, body: answer.body! };
@@ -252,7 +269,7 @@ export class PullThrough {
   async open(): Promise<{ count: number; bytes: number }> {
     await this.inventory.open();
     const indexed = await this.stored.rebuild();
-    await this.policies.prime({ digests: (route, reference) => this.cachedDigests(route, reference) });
+    await this.policies.prime({ digests: (route, reference) => cachedDigests({ manifests: this.manifests, tags: this.tags }, route, reference) });
     return indexed;
   }
 
@@ -278,20 +295,6 @@ export class PullThrough {
   close(): void {
     this.shutdown.abort(new Error('tender is shutting down'));
   }
-
-  private async cachedDigests(route: Route, reference: string): Promise<readonly string[]> {
-    const top = isDigest(reference) ? reference : (await this.tags.recorded(route, reference))?.digest;
-    if (!top) return [];
-    const body = await this.manifests.cached(parseDigest(top));
-    if (!body) return [top];
-    return digestsOf(await walkImage({ digest: top, mediaType: '', body }, this.cachedManifests));
-  }
-
-  /** Manifests from the cache only, never from upstream. */
-  private readonly cachedManifests: ManifestSource = async (descriptor) => {
-    const local = await this.manifests.local(parseDigest(descriptor.digest), true);
-    return local?.body ? { mediaType: local.mediaType, body: local.body } : undefined;
-  };
 }
 
 const clip = (text: string): string => (text.length > 80 ? `${text.slice(0, 80)}…` : text);

@@ -36,6 +36,13 @@ export interface ServePolicy {
   screen(route: Route, reference: string): Verdict;
   /** After resolution, before the answer: may this manifest be served through `route`? Optional; may take time (a signature check). */
   judge?(route: Route, manifest: ServedManifest): Promise<Verdict>;
+  /**
+   * `judge` answered from memory, with no await, or undefined when it cannot be (the request then takes the
+   * async path, which judges). A judging policy without it sends every manifest the async way.
+   */
+  judgeNow?(route: Route, manifest: ServedManifest): Verdict | undefined;
+  /** `admitBlob` answered from memory, or undefined (the async path admits); as `judgeNow`. */
+  admitBlobNow?(route: Route, digest: string): Verdict | undefined;
   /** Before a blob is served: may it be? Optional, for policies that must look a blob up (signatures: a verified manifest references it). */
   admitBlob?(route: Route, digest: string): Promise<Verdict>;
   /** A manifest was served through `route`: what it references may be asked for next. Never throws. */
@@ -87,6 +94,25 @@ export class ServePolicies {
     return (async () => {
       for (const policy of this.blobJudges) refuseUnless(route, await policy.admitBlob!(route, digest));
     })();
+  }
+
+  /**
+   * Whether every policy allows serving `manifest` (asked for by `reference`, by `tag` when it was) without an await; false
+   * when any refuses or cannot say from memory: the async path then decides, and refuses with its error.
+   */
+  allowNow(route: Route, reference: string, manifest: ServedManifest, tag: string | undefined): boolean {
+    if (!this.screen(route, reference).allowed) return false;
+    if (this.judges.length === 0) return true;
+    const judged = tag === undefined ? manifest : { ...manifest, tag };
+    for (const policy of this.judges) if (policy.judgeNow?.(route, judged)?.allowed !== true) return false;
+    return true;
+  }
+
+  /** As `allowNow`, for a blob: `screenBlob`'s rules without an await. */
+  admitBlobNow(route: Route, digest: string): boolean {
+    if (!this.screen(route, digest).allowed) return false;
+    for (const policy of this.blobJudges) if (policy.admitBlobNow?.(route, digest)?.allowed !== true) return false;
+    return true;
   }
 
   served(route: Route, manifest: ServedManifest): void {

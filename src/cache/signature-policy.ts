@@ -205,6 +205,15 @@ export class SignaturePolicy implements ServePolicy {
     return { allowed: false, reason: 'signature', message: refusalMessage(route, verdict) };
   }
 
+  /** A repository no signature policy covers is allowed at once; one that is covered is judged the async way. */
+  judgeNow(route: Route): Verdict | undefined {
+    return this.policyFor(route) ? undefined : allowed;
+  }
+
+  admitBlobNow(route: Route): Verdict | undefined {
+    return this.policyFor(route) ? undefined : allowed;
+  }
+
   /** Always allowed: what a reference names is only known once it is resolved (judge). */
   screen(): Verdict {
     return allowed;

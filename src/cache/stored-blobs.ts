@@ -203,6 +203,11 @@ export class StoredBlobs {
     return bytes;
   }
 
+  /** A small blob's bytes when they are in memory (hashed when read), with no await. */
+  remembered(digest: Digest): Buffer | undefined {
+    return this.memory.get(digest.value);
+  }
+
   /** Whether the blob's bytes are in memory, hashed when they were read. */
   inMemory(digest: Digest): boolean {
     return this.memory.has(digest.value);

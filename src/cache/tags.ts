@@ -74,7 +74,7 @@ export class Tags {
   }
 
   async resolve(route: Route, tag: string, request: ManifestRequest): Promise<ManifestAnswer> {
-    const pinned = this.options.policies.pinned(route.upstream.name, route.repository, tag);
+    const pinned = this.pinned(route, tag);
     // A pinned tag never asks upstream what it points to: it is exactly the pinned digest.
     if (pinned) return this.manifests.byDigest(route, parseDigest(pinned), request);
     const record = await this.recorded(route, tag);
@@ -150,13 +150,25 @@ export class Tags {
    * store (another replica may have revalidated it meanwhile). An unreadable store gives what memory has.
    */
   async recorded(route: Route, tag: string): Promise<TagRecord | undefined> {
+    const fresh = this.rememberedFresh(route, tag);
+    if (fresh) return fresh;
     const key = tagKey(route, tag);
     const remembered = this.memory.get(key);
-    if (remembered && this.fresh(route, tag, remembered)) return remembered;
     const context = { upstream: route.upstream.name, repository: route.repository, tag };
     const record = await this.parts.reads.attempt('tag', () => this.parts.records.getTag(route.upstream.name, route.repository, tag), undefined, context);
     if (record) this.memory.set(key, record);
     return record ?? remembered;
+  }
+
+  /** The record in memory while it is fresh, with no await: `recorded`'s first step and the memory answer's. */
+  rememberedFresh(route: Route, tag: string): TagRecord | undefined {
+    const remembered = this.memory.get(tagKey(route, tag));
+    return remembered && this.fresh(route, tag, remembered) ? remembered : undefined;
+  }
+
+  /** The digest configuration pins the tag to, if any: such a tag is never asked upstream. */
+  pinned(route: Route, tag: string): string | undefined {
+    return this.options.policies.pinned(route.upstream.name, route.repository, tag);
   }
 
   /** Records what an imported image's tag points to; throws when the record cannot be written (the import fails). */

@@ -23,11 +23,16 @@ export class Visibility {
 
   /** Whether `route` may be served `digest` from the cache without asking its upstream; an unreadable link is "not known". */
   async allows(route: Route, digest: Digest): Promise<boolean> {
+    if (this.knows(route, digest)) return true;
     const link = linkOf(route, digest);
-    if (this.known.has(link)) return true;
     if (!(await this.reads.attempt('link', () => this.links.hasLink(link), false, { digest: digest.value }))) return false;
     this.known.set(link, true);
     return true;
+  }
+
+  /** Whether `route` is known in memory to see `digest` (no store read): the synchronous half of `allows`. */
+  knows(route: Route, digest: Digest): boolean {
+    return this.known.has(linkOf(route, digest));
   }
 
   /**

@@ -1,7 +1,6 @@
 // The listing endpoints as the spec has a registry answer them, whatever the upstream does: the tags list
 // (lexical order, `n`, `last`, a `Link` to the next page) and the referrers list (an image index, the
 // `artifactType` filter applied here). The core assembles and caches both lists (cache/listings.ts).
-import type { Context } from 'hono';
 import type { PullThrough } from '../cache/pull-through.js';
 import type { Route } from '../cache/ports.js';
 import { formatLinkHeader } from '../oci/link-header.js';
@@ -10,7 +9,7 @@ import { cacheStatusOf, registryHeaders } from '../oci/registry-headers.js';
 import { parseTagCount } from '../oci/tag-list.js';
 import type { CacheResult } from '../metrics.js';
 import { reply } from './reply.js';
-import type { AppEnv } from './request-state.js';
+import type { RegistryRequest } from './request-state.js';
 
 export type ListingCore = Pick<PullThrough, 'referrers' | 'listTags'>;
 
@@ -27,13 +26,13 @@ export interface RequestAddress {
  * query goes upstream: the core reads the whole list there and pages it here.
  */
 export async function replyTags(
-  c: Context<AppEnv>,
+  r: RegistryRequest,
   core: ListingCore,
   route: Route,
   name: string,
   base: Record<string, string>,
   at: RequestAddress,
-): Promise<Response> {
+): Promise<void> {
   const n = parseTagCount(at.query.get('n'));
   const last = at.query.get('last') ?? undefined;
   const answer = await core.listTags(route, { ...(n !== undefined ? { n } : {}), ...(last !== undefined ? { last } : {}) });
@@ -44,33 +43,33 @@ export async function replyTags(
     if (at.ns !== undefined) next.set('ns', at.ns);
     headers.link = formatLinkHeader([{ target: `${at.pathname}?${next.toString()}`, rel: 'next' }]);
   }
-  return send(c, answer, headers, body);
+  send(r, answer, headers, body);
 }
 
 /** GET/HEAD /v2/<name>/referrers/<digest>[?artifactType=…]: always 200 with an image index (possibly empty). */
 export async function replyReferrers(
-  c: Context<AppEnv>,
+  r: RegistryRequest,
   core: ListingCore,
   route: Route,
   digest: string,
   base: Record<string, string>,
   query: URLSearchParams,
-): Promise<Response> {
+): Promise<void> {
   // An empty value filters nothing; of several, the first counts (the spec names one filter value).
   const artifactType = query.get('artifactType') || undefined;
   const answer = await core.referrers(route, digest, artifactType);
   const headers: Record<string, string> = { ...base, 'content-type': mediaTypes.ociIndex, 'content-length': String(answer.body.length) };
   if (answer.filtered) headers[registryHeaders.ociFiltersApplied] = 'artifactType';
-  return send(c, answer, headers, answer.body);
+  send(r, answer, headers, answer.body);
 }
 
 /** 200 with the body (none for HEAD, its length all the same), and the request log told where it came from. */
-function send(c: Context<AppEnv>, answer: { result: CacheResult }, headers: Record<string, string>, body: Buffer): Response {
-  const state = c.get('state');
+function send(r: RegistryRequest, answer: { result: CacheResult }, headers: Record<string, string>, body: Buffer): void {
+  const state = r.state;
   state.result = answer.result;
   state.source = answer.result === 'miss' ? 'upstream' : 'cache';
-  const head = c.req.method === 'HEAD';
+  const head = r.incoming.method === 'HEAD';
   state.bytes = head ? 0 : body.length;
   headers[registryHeaders.cacheStatus] = cacheStatusOf(answer.result);
-  return reply(c.env.outgoing, 200, headers, head ? undefined : body);
+  reply(r.outgoing, 200, headers, head ? undefined : body);
 }

@@ -1,4 +1,5 @@
 // What a registry handler learns about a request, read back by the request log line and metrics.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CacheKind, CacheResult } from '../metrics.js';
 import type { Identity } from './client-auth.js';
 
@@ -19,7 +20,22 @@ export interface RequestState {
   identity?: string;
 }
 
+/**
+ * One registry API request as the registry handler sees it, whoever received it (the plain listener, or
+ * hono for odd request targets: request-split.ts): no hono Context on the hot path.
+ */
+export interface RegistryRequest {
+  readonly incoming: IncomingMessage;
+  readonly outgoing: ServerResponse;
+  readonly state: RequestState;
+  readonly requestId: string;
+  /** Set when clients authenticate. */
+  readonly identity: Identity | undefined;
+  /** On every answer, errors included: `x-request-id`, then the API version and the `ns` echo once the handler knows them. */
+  baseHeaders: Record<string, string>;
+}
+
 export type AppEnv = {
-  Bindings: { incoming: import('node:http').IncomingMessage; outgoing: import('node:http').ServerResponse };
+  Bindings: { incoming: IncomingMessage; outgoing: ServerResponse };
   Variables: { state: RequestState; requestId: string; baseHeaders: Record<string, string>; identity?: Identity };
 };

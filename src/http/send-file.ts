@@ -4,7 +4,8 @@ import type { OpenBlob } from '../cache/serve-verification.js';
 
 /**
  * Read buffers for disk hits, shared by every response and handed out one read at a time: a few
- * responses read 512 KiB at once (full disk and socket speed), hundreds share the same fixed memory.
+ * responses read 256 KiB at once (full disk and socket speed), hundreds share the same fixed memory.
+ * 256 KiB measured fastest of 64 KiB – 1 MiB, and than createReadStream (bench/read-sizes.ts, PROFILE.md).
  * Hand-written rather than fs.createReadStream, which allocates a new buffer for every read and lets
  * hundreds of fast responses hold far more memory than they use.
  */
@@ -13,7 +14,7 @@ export class BufferPool {
   private allocated = 0;
 
   constructor(
-    readonly bufferBytes = 512 * 1024,
+    readonly bufferBytes = 256 * 1024,
     private readonly maxBuffers = 48,
     /** Size of the buffers handed out once the pool is exhausted (never waited for: see acquire). */
     private readonly overflowBytes = 64 * 1024,
@@ -42,7 +43,7 @@ export class BufferPool {
 export async function sendFile(
   outgoing: ServerResponse,
   status: number,
-  headers: Record<string, string | number>,
+  headers: Record<string, string | number> | string[],
   file: OpenBlob,
   start: number,
   end: number,

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { serve, type ServerType } from '@hono/node-server';
+import { createServer, type Server } from 'node:http';
 import { Registry } from 'prom-client';
 import { request } from 'undici';
 import type { BlobAnswer } from '../../../src/cache/blob-cache.js';
@@ -10,7 +10,10 @@ import type { OpenBlob } from '../../../src/cache/serve-verification.js';
 import type { Upstream } from '../../../src/cache/ports.js';
 import type { ManifestAnswer, ReferrersAnswer, TagListAnswer } from '../../../src/cache/pull-through.js';
 import { tagPage, type TagPage } from '../../../src/oci/tag-list.js';
-import { createApp, nodeFetch } from '../../../src/http/app.js';
+import { getRequestListener } from '@hono/node-server';
+import { createApp, nodeFetch, type AppDeps } from '../../../src/http/app.js';
+import type { ClientAuth } from '../../../src/http/client-auth.js';
+import { createRequestListener } from '../../../src/http/registry-listener.js';
 import type { RegistryCore } from '../../../src/http/registry-routes.js';
 import { BufferPool } from '../../../src/http/send-file.js';
 import { createLogger } from '../../../src/log.js';
@@ -109,6 +112,7 @@ export interface AnswerOf {
 
 export interface RegistryApp {
   readonly url: string;
+  readonly port: number;
   readonly core: ScriptedCore;
   /** The request log lines so far. */
   readonly logs: Array<Record<string, unknown>>;
@@ -116,9 +120,9 @@ export interface RegistryApp {
   close(): Promise<void>;
 }
 
-/** The app as main.ts serves it (nodeFetch over @hono/node-server), routing docker.io (default) and ghcr.io. */
-export async function startRegistryApp(): Promise<RegistryApp> {
-  const core = new ScriptedCore();
+/** The listener as main.ts serves it (the plain registry listener, hono for the rest), routing docker.io (default) and ghcr.io. */
+export async function startRegistryApp(options: { core?: ScriptedCore; honoOnly?: boolean; clientAuth?: ClientAuth } = {}): Promise<RegistryApp> {
+  const core = options.core ?? new ScriptedCore();
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -133,7 +137,7 @@ export async function startRegistryApp(): Promise<RegistryApp> {
     ],
     'docker.io',
   );
-  const app = createApp({
+  const deps: AppDeps = {
     pullThrough: core,
     router,
     buffers: new BufferPool(64, 4, 16),
@@ -141,13 +145,18 @@ export async function startRegistryApp(): Promise<RegistryApp> {
     log: createLogger('info', sink),
     metricsRegistry: new Registry(),
     readiness: async () => [],
+    ...(options.clientAuth ? { clientAuth: options.clientAuth } : {}),
+  };
+  // honoOnly: every request through hono, as before the plain registry listener (the split's reference).
+  const listener = options.honoOnly ? getRequestListener(nodeFetch(createApp(deps))) : createRequestListener(deps);
+  const server = await new Promise<Server>((resolve) => {
+    const s = createServer(listener).listen(0, '127.0.0.1', () => resolve(s));
   });
-  const server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: nodeFetch(app), hostname: '127.0.0.1', port: 0 }, () => resolve(s));
-  });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
   return {
     url,
+    port,
     core,
     logs,
     async fetch(path, init = {}) {

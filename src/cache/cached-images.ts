@@ -1,0 +1,24 @@
+// What the cache alone holds of an image, never asking upstream: the policies' start-up priming and the CLI's
+// cache-only walks read it. (Out of pull-through.ts to keep the facade within its length.)
+import { isDigest, parseDigest } from '../oci/digest.js';
+import { digestsOf, walkImage, type ManifestSource } from './image-walk.js';
+import type { Manifests } from './manifests.js';
+import type { Route } from './ports.js';
+import type { Tags } from './tags.js';
+
+/** Manifests from the cache only, never from upstream. */
+export function cachedManifests(manifests: Manifests): ManifestSource {
+  return async (descriptor) => {
+    const local = await manifests.local(parseDigest(descriptor.digest), true);
+    return local?.body ? { mediaType: local.mediaType, body: local.body } : undefined;
+  };
+}
+
+/** Every digest `reference` reaches through cached manifests (itself, manifests, blobs). */
+export async function cachedDigests(parts: { manifests: Manifests; tags: Tags }, route: Route, reference: string): Promise<readonly string[]> {
+  const top = isDigest(reference) ? reference : (await parts.tags.recorded(route, reference))?.digest;
+  if (!top) return [];
+  const body = await parts.manifests.cached(parseDigest(top));
+  if (!body) return [top];
+  return digestsOf(await walkImage({ digest: top, mediaType: '', body }, cachedManifests(parts.manifests)));
+}
