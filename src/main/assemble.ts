@@ -20,6 +20,7 @@ import { FsKeyvStore } from '../storage/fs-keyv-store.js';
 import { KeyFiles } from '../storage/key-files.js';
 import { connectRedis } from '../storage/redis-connection.js';
 import { RedisFlightLocks } from '../storage/redis-flight-locks.js';
+import { RedisLeaseNews } from '../storage/redis-lease-news.js';
 import { KeyvMetadataStore } from '../storage/keyv-metadata-store.js';
 import { FileInventoryStore } from '../storage/file-inventory-store.js';
 import { RedisInventoryStore } from '../storage/redis-inventory-store.js';
@@ -84,9 +85,12 @@ export async function assemble(
   const router = new UpstreamRouter(clients, config.defaultUpstream);
   // Workers of one host through the primary, replicas through Redis, both stacked when there are both.
   const lockFailure = (): void => void metrics.redisErrors.inc({ use: 'lock' });
+  // Downloads' waiters are woken by pub/sub (a follower streams from the holder's first bytes); tags' poll.
+  const flightNews = shared ? new RedisLeaseNews(shared.client, shared.subscriber, 'tender:flight:changes', log) : undefined;
   const leases = (scope: LockScope, redisPrefix: string): FlightLocks | undefined => {
     const host = worker ? new HostFlightLocks(worker, scope) : undefined;
-    const cluster = shared ? new RedisFlightLocks(shared.client, config.replicaId, config.flightLeaseMs, lockFailure, redisPrefix) : undefined;
+    const news = scope === 'flight' ? flightNews : undefined;
+    const cluster = shared ? new RedisFlightLocks(shared.client, config.replicaId, config.flightLeaseMs, lockFailure, redisPrefix, news) : undefined;
     return host && cluster ? new LayeredFlightLocks(host, cluster, lockFailure) : (host ?? cluster);
   };
   const locks = leases('flight', 'tender:flight:');
@@ -127,6 +131,7 @@ export async function assemble(
       // Closing the metadata store quits the Redis client too (keyv disconnects its adapter).
       await metadata.close();
       if (shared?.client.isOpen) shared.client.destroy();
+      if (shared?.subscriber.isOpen) shared.subscriber.destroy();
     },
   };
 }

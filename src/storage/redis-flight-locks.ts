@@ -4,6 +4,7 @@
 // writes (JSON: name and size), so that waiting replicas on the shared volume can follow it. The scripts
 // compare the token prefix, so announcing does not change who may renew or release.
 import { checkedFlightFile, type FlightHolder, type FlightLease, type FlightLocks } from '../cache/flight-locks.js';
+import type { RedisLeaseNews } from './redis-lease-news.js';
 
 /** The part of a @redis/client client this needs. */
 export interface RedisCommands {
@@ -25,6 +26,8 @@ export class RedisFlightLocks implements FlightLocks {
     private readonly onRenewFailure: (err: unknown) => void,
     /** Keys are `<prefix><digest>`: flights by default; tag revalidations use their own prefix. */
     private readonly prefix = 'tender:flight:',
+    /** Pub/sub for the waiters (announce, growth, release); without it they poll the lease. */
+    private readonly news?: RedisLeaseNews,
   ) {}
 
   async acquire(digest: string): Promise<FlightLease | undefined> {
@@ -45,14 +48,23 @@ export class RedisFlightLocks implements FlightLocks {
       announce: async (file) => {
         if (released) return;
         await this.redis.eval(announceScript, { keys: [key], arguments: [token, JSON.stringify(file)] }).catch(this.onRenewFailure);
+        this.news?.publish(digest);
       },
       release: async () => {
         if (released) return;
         released = true;
         clearInterval(renew);
         await this.redis.eval(releaseScript, { keys: [key], arguments: [token] }).catch(() => undefined);
+        this.news?.publish(digest);
+      },
+      grew: () => {
+        if (!released) this.news?.publish(digest);
       },
     };
+  }
+
+  watch(digest: string, changed: () => void): () => void {
+    return this.news ? this.news.watch(digest, changed) : () => undefined;
   }
 
   async holder(digest: string): Promise<FlightHolder | undefined> {

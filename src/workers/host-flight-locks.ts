@@ -23,7 +23,15 @@ export class HostFlightLocks implements FlightLocks {
         // A release that does not arrive is dropped with this worker when it exits; the primary never loses it otherwise.
         await this.link.call({ op: 'release', scope: this.scope, key, token }).catch(() => undefined);
       },
+      // News, not a call: nobody waits for it, and the primary relays it to the other workers.
+      grew: () => {
+        if (!released) this.link.tell({ kind: 'lease', scope: this.scope, key });
+      },
     };
+  }
+
+  watch(key: string, changed: () => void): () => void {
+    return this.link.watchLease(this.scope, key, changed);
   }
 
   async holder(key: string): Promise<FlightHolder | undefined> {

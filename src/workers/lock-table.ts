@@ -39,13 +39,14 @@ export class LockTable {
     return held ? { file: held.file } : undefined;
   }
 
-  /** Drops every lease of a worker that is gone; how many it held. */
-  drop(worker: number): number {
-    let dropped = 0;
+  /** Drops every lease of a worker that is gone; the leases it held (their waiters are told). */
+  drop(worker: number): Array<{ scope: LockScope; key: string }> {
+    const dropped: Array<{ scope: LockScope; key: string }> = [];
     for (const [id, held] of this.held) {
       if (held.worker !== worker) continue;
       this.held.delete(id);
-      dropped += 1;
+      const split = id.indexOf('\n');
+      dropped.push({ scope: id.slice(0, split) as LockScope, key: id.slice(split + 1) });
     }
     return dropped;
   }

@@ -39,7 +39,10 @@ describe('LockTable', () => {
     table.acquire(1, 'flight', 'a');
     table.acquire(1, 'tag', 't');
     table.acquire(2, 'flight', 'b');
-    expect(table.drop(1)).toBe(2);
+    expect(table.drop(1)).toEqual([
+      { scope: 'flight', key: 'a' },
+      { scope: 'tag', key: 't' },
+    ]);
     expect(table.holder('flight', 'a')).toBeUndefined();
     expect(table.holder('flight', 'b')).toBeDefined();
     expect(table.acquire(3, 'flight', 'a')).toBeDefined();
