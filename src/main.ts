@@ -4,7 +4,6 @@ import type { Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
 import { isIPv6, type AddressInfo } from 'node:net';
 import { serve as serveHttp, type ServerType } from '@hono/node-server';
-import { createClient } from '@keyv/redis';
 import { auditSinks } from './audit/audit-sinks.js';
 import type { BlobStore } from './cache/blob-store.js';
 import { admissionRoutes, httpsOptions, openImageCheckWith } from './main/admission.js';
@@ -21,6 +20,7 @@ import { Metrics } from './metrics.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
 import { openInventoryReader, type InventoryReader } from './storage/inventory-reader.js';
 import { probeUpstream, type ProbeReport } from './upstream/upstream-probe.js';
+import { ListeningDrain } from './workers/listening-drain.js';
 import type { WorkerLink } from './workers/worker-link.js';
 
 export interface Running {
@@ -42,7 +42,11 @@ export type { ListFilter } from './cache/inventory-index.js';
  */
 export async function openInventory(config: Config): Promise<InventoryReader> {
   const client = config.redis
-    ? createClient({ url: config.redis.url, disableOfflineQueue: true, socket: { connectTimeout: 5000, reconnectStrategy: false } })
+    ? (await import('@keyv/redis')).createClient({
+        url: config.redis.url,
+        disableOfflineQueue: true,
+        socket: { connectTimeout: 5000, reconnectStrategy: false },
+      })
     : undefined;
   const log = createLogger('warn', process.stderr);
   return openInventoryReader(config.cacheDir, config.pinnedDigests, client, new Metrics({ processMetrics: false }), log);
@@ -105,6 +109,8 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const clientCa = config.admission?.clientCa; // admission's mutual TLS: asked for in every handshake, kept on reload
   const server = await listen(nodeFetch(app), config.host, config.port, httpsOptions(certificate, clientCa));
   answerMalformedRequests(server as HttpServer, log);
+  // A worker refuses new connections during its drain while still listening (listening-drain.ts says why).
+  const workerDrain = worker ? new ListeningDrain(server as HttpServer) : undefined;
   const port = (server.address() as AddressInfo).port;
   const metricsServer = config.metricsListen
     ? await startMetricsServer(worker ? clusterMetrics(worker, metrics) : metrics.registry, config.metricsListen.host, config.metricsListen.port)
@@ -136,7 +142,7 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
         log.info({ graceMs: config.shutdownGraceMs }, 'shutting down: no new connections, draining transfers');
         await reloader?.close();
         metricsServer?.close();
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        const closed = workerDrain ? workerDrain.drain() : new Promise<void>((resolve) => server.close(() => resolve()));
         if ('closeIdleConnections' in server) server.closeIdleConnections();
         const deadline = sleep(config.shutdownGraceMs).then(() => 'deadline' as const);
         if ((await Promise.race([closed.then(() => 'drained' as const), deadline])) === 'deadline') {

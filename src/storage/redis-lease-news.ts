@@ -33,15 +33,23 @@ export class RedisLeaseNews {
     this.publisher.publish(this.channel, key).catch(() => undefined);
   }
 
-  /** Calls `changed` at each message for `key` until the returned function is called. */
-  watch(key: string, changed: () => void): () => void {
+  /**
+   * Subscribes (once: @redis/client subscribes again by itself after a reconnect). Called when the subscriber
+   * connection is ready, so the first download's news is heard; a failure is retried at the next watch.
+   */
+  listen(): void {
     this.subscribed ??= this.subscriber
       .subscribe(this.channel, (message) => this.receive(message))
       .catch((err: unknown) => {
-        // Without the subscription waiters poll, as before pub/sub; the next watch tries again.
+        // Without the subscription waiters poll, as before pub/sub.
         this.subscribed = undefined;
         this.log.warn({ err: describeError(err), channel: this.channel }, 'Redis subscription failed: replicas poll leases instead');
       });
+  }
+
+  /** Calls `changed` at each message for `key` until the returned function is called. */
+  watch(key: string, changed: () => void): () => void {
+    this.listen();
     let watchers = this.watchers.get(key);
     if (!watchers) this.watchers.set(key, (watchers = new Set()));
     const own = watchers;

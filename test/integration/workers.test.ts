@@ -371,9 +371,9 @@ describeWithBinaries(['docker-registry'], 'workers: one tender, several processe
     const exited = new Promise<number | null>((resolvePromise) => draining.child.once('exit', (code) => resolvePromise(code)));
     draining.child.kill('SIGTERM');
     await waitFor('the workers to be told', () => draining.logs.some((l) => l.msg === 'shutting down: no new connections, draining transfers'));
-    // Once every worker stopped listening, a new connection is refused (or closed unanswered), not accepted by the
-    // primary and parked in node:cluster's queue until the drain ends. The probe is bounded only so that a failure
-    // shows as one instead of hanging until the grace runs out.
+    // Once the workers drain, a new connection is closed unanswered at once (or refused), not accepted by the
+    // primary and parked in node:cluster's queue until the drain ends (workers/listening-drain.ts). The probe is
+    // bounded only so that a failure shows as one instead of hanging until the grace runs out.
     let probe: string | undefined;
     await waitFor('new connections to be refused', async () => {
       probe = await connectProbe(draining.url);
