@@ -10,6 +10,8 @@ interface Held {
   readonly worker: number;
   readonly token: string;
   file: FlightFile | undefined;
+  /** Another worker has asked for the announced file: the holder's growth news has someone to wake. */
+  followed: boolean;
 }
 
 export class LockTable {
@@ -20,7 +22,7 @@ export class LockTable {
     const id = `${scope}\n${key}`;
     if (this.held.has(id)) return undefined;
     const token = randomBytes(8).toString('hex');
-    this.held.set(id, { worker, token, file: undefined });
+    this.held.set(id, { worker, token, file: undefined, followed: false });
     return token;
   }
 
@@ -37,6 +39,17 @@ export class LockTable {
   holder(scope: LockScope, key: string): { file: FlightFile | undefined } | undefined {
     const held = this.held.get(`${scope}\n${key}`);
     return held ? { file: held.file } : undefined;
+  }
+
+  /**
+   * `asker` learnt the holder's file: the holder's worker the first time another worker does (it then sends its
+   * growth news), else undefined.
+   */
+  followedBy(scope: LockScope, key: string, asker: number): number | undefined {
+    const held = this.held.get(`${scope}\n${key}`);
+    if (!held || held.file === undefined || held.followed || held.worker === asker) return undefined;
+    held.followed = true;
+    return held.worker;
   }
 
   /** Drops every lease of a worker that is gone; the leases it held (their waiters are told). */

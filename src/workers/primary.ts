@@ -81,8 +81,13 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
         table.release(call.scope, String(call.key), String(call.token));
         leaseChanged(call.scope, String(call.key), worker.id);
         return null;
-      case 'holder':
-        return table.holder(call.scope, String(call.key)) ?? null;
+      case 'holder': {
+        const key = String(call.key);
+        // The holder's worker sends growth news only once someone follows (unfollowed downloads cost no IPC).
+        const holderWorker = table.followedBy(call.scope, key, worker.id);
+        if (holderWorker !== undefined) send(cluster.workers?.[holderWorker], { tender: 'news', news: { kind: 'lease', scope: call.scope, key } });
+        return table.holder(call.scope, key) ?? null;
+      }
       case 'metrics':
         return aggregator.clusterMetrics();
       default:
