@@ -1,10 +1,8 @@
 // Composition root: the only place that builds concrete parts; also owns start-up and graceful shutdown.
-import cluster from 'node:cluster';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer as createHttpServer, type RequestListener, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
 import { isIPv6, type AddressInfo } from 'node:net';
-import { createClient } from '@keyv/redis';
 import { auditSinks } from './audit/audit-sinks.js';
 import type { BlobStore } from './cache/blob-store.js';
 import { admissionRoutes, httpsOptions, openImageCheckWith } from './main/admission.js';
@@ -21,10 +19,8 @@ import { Metrics } from './metrics.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
 import { openInventoryReader, type InventoryReader } from './storage/inventory-reader.js';
 import { probeUpstream, type ProbeReport } from './upstream/upstream-probe.js';
-import { runPrimary } from './workers/primary.js';
-import { workerCount } from './workers/worker-count.js';
-import { answerMetricsRequests } from './workers/worker-metrics.js';
-import { WorkerLink, type Channel } from './workers/worker-link.js';
+import { ListeningDrain } from './workers/listening-drain.js';
+import type { WorkerLink } from './workers/worker-link.js';
 
 export interface Running {
   readonly port: number;
@@ -45,7 +41,11 @@ export type { ListFilter } from './cache/inventory-index.js';
  */
 export async function openInventory(config: Config): Promise<InventoryReader> {
   const client = config.redis
-    ? createClient({ url: config.redis.url, disableOfflineQueue: true, socket: { connectTimeout: 5000, reconnectStrategy: false } })
+    ? (await import('@keyv/redis')).createClient({
+        url: config.redis.url,
+        disableOfflineQueue: true,
+        socket: { connectTimeout: 5000, reconnectStrategy: false },
+      })
     : undefined;
   const log = createLogger('warn', process.stderr);
   return openInventoryReader(config.cacheDir, config.pinnedDigests, client, new Metrics({ processMetrics: false }), log);
@@ -68,44 +68,6 @@ export function probeUpstreams(config: Config, names?: readonly string[]): Promi
 /** The blob store of a cache directory alone, for `tender verify` (which may run beside a serving tender). */
 export function openBlobStore(cacheDir: string): Promise<BlobStore> {
   return FsBlobStore.open(cacheDir, { clearTemp: false });
-}
-
-/** `tender serve`: one process, or a primary and its workers (`workers`); resolves with the exit code once stopped. */
-export async function serve(config: Config): Promise<number> {
-  const log = createLogger(config.logLevel);
-  if (cluster.isWorker) return serveAsWorker(config, log.child({ worker: cluster.worker!.id, pid: process.pid }));
-  const workers = workerCount(config.workers);
-  if (workers <= 1) {
-    const running = await start(config, { log });
-    await new Promise<void>((resolve) => {
-      process.once('SIGTERM', resolve);
-      process.once('SIGINT', resolve);
-    });
-    await running.stop();
-    return 0;
-  }
-  // Downloads a crash left behind, before any worker starts one; a worker that dies later leaves its own (w<id>).
-  const store = await FsBlobStore.open(config.cacheDir, { clearTemp: true, replicaId: config.replicaId });
-  return runPrimary({ workers, shutdownGraceMs: config.shutdownGraceMs, log, clearWorkerTemp: (id) => store.clearTemp(`${config.replicaId}.w${id}.`) });
-}
-
-/** One of the workers: serves until the primary says stop (or SIGTERM reaches this worker alone); exits at once when the primary is gone. */
-async function serveAsWorker(config: Config, log: Logger): Promise<number> {
-  const link = new WorkerLink(cluster.worker!.id, process as unknown as Channel);
-  process.on('disconnect', () => process.exit(1));
-  // Ctrl-C reaches the whole process group: the primary decides, and tells every worker.
-  process.on('SIGINT', () => undefined);
-  const stopped = new Promise<void>((resolve) => {
-    link.onStop(resolve);
-    process.once('SIGTERM', resolve);
-  });
-  const metrics = new Metrics({ processMetrics: true, worker: String(link.id) });
-  answerMetricsRequests(metrics.registry);
-  const running = await start(config, { log, metrics, worker: link });
-  link.ready();
-  await stopped;
-  await running.stop();
-  return 0;
 }
 
 export async function start(config: Config, options: { log?: Logger; metrics?: Metrics; clock?: () => number; worker?: WorkerLink } = {}): Promise<Running> {
@@ -149,6 +111,8 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const clientCa = config.admission?.clientCa; // admission's mutual TLS: asked for in every handshake, kept on reload
   const server = await listen(listener, config.host, config.port, httpsOptions(certificate, clientCa));
   answerMalformedRequests(server as HttpServer, log);
+  // A worker refuses new connections during its drain while still listening (listening-drain.ts says why).
+  const workerDrain = worker ? new ListeningDrain(server as HttpServer) : undefined;
   const port = (server.address() as AddressInfo).port;
   const metricsServer = config.metricsListen
     ? await startMetricsServer(worker ? clusterMetrics(worker, metrics) : metrics.registry, config.metricsListen.host, config.metricsListen.port)
@@ -180,7 +144,7 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
         log.info({ graceMs: config.shutdownGraceMs }, 'shutting down: no new connections, draining transfers');
         await reloader?.close();
         metricsServer?.close();
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        const closed = workerDrain ? workerDrain.drain() : new Promise<void>((resolve) => server.close(() => resolve()));
         if ('closeIdleConnections' in server) server.closeIdleConnections();
         const deadline = sleep(config.shutdownGraceMs).then(() => 'deadline' as const);
         if ((await Promise.race([closed.then(() => 'drained' as const), deadline])) === 'deadline') {

@@ -21,6 +21,7 @@ import type { Logger } from '../log.js';
 import type { CacheResult, Metrics } from '../metrics.js';
 import { followToCommit, unavailable, type BlobAnswer, type BlobCacheOptions, type BlobParts, type Flight, type Obtained } from './blob-answer.js';
 import { BlobFlight } from './blob-flight.js';
+import { GrowthNews } from './growth-news.js';
 import { DamagedBlobError, DigestMismatchError, DiskWriteError } from './blob-store.js';
 import type { FlightFile, FlightLease } from './flight-locks.js';
 import { RemoteFlight, type TakenOver } from './remote-flight.js';
@@ -114,14 +115,18 @@ export class BlobCache {
     if (existing) return undefined; // a download started here meanwhile: the claim's next look joins it
     const access = await this.parts.store.openTemp(file.name).catch(() => undefined);
     if (!access) return undefined;
+    if (file.link !== undefined) this.parts.visibility.learn(file.link, digest);
+    // Woken as the holder's file grows (its growth news), not only by the pauses between reads.
+    const changes = this.parts.cluster.watch(digest.value);
     const flight: RemoteFlight = new RemoteFlight(digest, file, {
       access,
       stillHeld: () => this.parts.cluster.stillHeld(digest.value, file.name),
       takeOver: (from) => this.takeOver(route, digest, flight, from),
       committed: async () => (await this.parts.stored.adopt(digest)) === file.size,
-      wait: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      wait: (ms) => changes.wait(ms),
       signal: AbortSignal.any([this.shutdown, AbortSignal.timeout(this.options.flightTimeoutMs)]),
       onEnd: () => {
+        changes.close();
         if (this.flights.get(digest.value) === flight) this.flights.delete(digest.value);
         if (flight.state === 'failed')
           this.log.warn({ digest: digest.value, err: describeError(flight.error) }, 'followed download failed; its readers were cut off');
@@ -239,7 +244,7 @@ export class BlobCache {
       // A flight that finished (and closed its temp file) before this reader came is read from the cache.
       file: async (start, end) =>
         flight.open
-          ? { access: flight.cursor(start), done: () => undefined }
+          ? { access: flight.cursor(start), done: () => undefined, live: flight.state !== 'complete' }
           : this.parts.stored.open(flight.digest, flight.size, start, end).catch((err: unknown) => {
               throw unavailable(flight.digest, err);
             }),
@@ -252,10 +257,15 @@ export class BlobCache {
     const context = { upstream, repository: route.repository, digest: digest.value };
     const pin = this.parts.stored.pinnedThrough(route);
     const limits = { expectedSize: this.parts.knownSizes.get(route, digest.value), maxBytes: this.options.maxBlobBytes };
+    const growth = new GrowthNews(lease);
     const hooks = {
-      onBytes: (bytes: number) => this.metrics.upstreamBytes.inc({ upstream }, bytes),
-      // Other processes waiting for this digest follow the temp file from now on.
-      onStreaming: (file: FlightFile) => void lease?.announce(file),
+      onBytes: (bytes: number) => {
+        this.metrics.upstreamBytes.inc({ upstream }, bytes);
+        growth.grew();
+      },
+      // Other processes waiting for this digest follow the temp file from now on. With the visibility link: a
+      // follower checks it before it serves, and would ask upstream (a HEAD) while the link's write is under way.
+      onStreaming: (file: FlightFile) => void lease?.announce({ ...file, link: this.parts.visibility.linkOf(route, digest) }),
       onCommitted: (size: number) => this.parts.stored.committed(digest.value, size, pin),
       onMismatch: (err: Error) => {
         this.metrics.digestMismatches.inc({ upstream, kind: 'blob' });
@@ -277,6 +287,7 @@ export class BlobCache {
         this.log.warn({ ...context, err: describeError(err) }, 'upstream blob fetch failed');
       },
       onEnd: () => {
+        growth.stop();
         void lease?.release();
         if (this.flights.get(digest.value) === flight) this.flights.delete(digest.value);
         this.metrics.flightsInProgress.dec({ upstream });

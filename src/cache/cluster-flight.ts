@@ -4,11 +4,12 @@
 // The protocol, per uncached digest:
 // 1. Take the digest's lease (FlightLocks). Won: this process downloads, renewing the lease until it ends,
 //    and announces its temp file in the lease once upstream answered.
-// 2. Lost: another process downloads. Every poll, look for a flight started here meanwhile (join it), for the
-//    committed file on the shared volume (adopt it from disk, checked like any hit), and at the lease: once
-//    the holder announced its temp file, follow it (remote-flight.ts: read as it grows, hashed here, the last
-//    chunk held back until the holder commits). Polls start at a few milliseconds and back off to `pollMs`,
-//    so a herd's followers get their first byte about as soon as the holder's own clients.
+// 2. Lost: another process downloads. At every change of the lease (pushed by FlightLocks.watch) and after
+//    every pause, look for a flight started here meanwhile (join it), for the committed file on the shared
+//    volume (adopt it from disk, checked like any hit), and at the lease: once the holder announced its temp
+//    file, follow it (remote-flight.ts: read as it grows, hashed here, the last chunk held back until the
+//    holder commits). With a push the follower starts as the holder announces; the pauses (a few milliseconds
+//    first, backing off to `pollMs`) only bound how late a lost message is noticed (lease-watch.ts).
 // 3. When the lease is free with nothing committed (the holder died, or finished between two looks), take
 //    the lease; if the commit shows up now after all, give the lease back and serve the commit.
 // 4. Lock service trouble at any step: download here without coordination (one flight per process, the
@@ -17,6 +18,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OciError } from '../oci/errors.js';
 import type { FlightFile, FlightLease, FlightLocks } from './flight-locks.js';
+import { LeaseWatch } from './lease-watch.js';
 
 export interface ClusterFlightOptions {
   /** How long a process waits for another's download before giving up (the flight deadline). */
@@ -55,7 +57,8 @@ export class ClusterFlight {
     /** Undefined for a single process: every claim starts at once. */
     private readonly locks: FlightLocks | undefined,
     private readonly options: ClusterFlightOptions,
-    private readonly wait: (ms: number) => Promise<unknown> = (ms) => sleep(ms),
+    /** A pause (a fake clock in tests); the signal ends it early once a pushed change made it moot. */
+    private readonly wait: (ms: number, signal: AbortSignal) => Promise<unknown> = (ms, signal) => sleep(ms, undefined, { signal }),
     private readonly clock: () => number = Date.now,
   ) {}
 
@@ -71,6 +74,22 @@ export class ClusterFlight {
       return { kind: 'start', lease: undefined };
     }
     if (lease) return { kind: 'start', lease };
+    // Watching before the first look: an announcement between that look and the wait still wakes it.
+    const changes = this.watch(digest);
+    try {
+      return await this.follow(digest, locks, watch, changes);
+    } finally {
+      changes.close();
+    }
+  }
+
+  /** Waits on the lease of `digest`: each change of it ends a wait early (see lease-watch.ts). */
+  watch(digest: string): LeaseWatch {
+    return new LeaseWatch(this.locks, digest, this.wait);
+  }
+
+  private async follow<F, T>(digest: string, locks: FlightLocks, watch: ClaimWatch<F, T>, changes: LeaseWatch): Promise<Claim<F, T>> {
+    let lease: FlightLease | undefined;
     const deadline = this.clock() + this.options.flightTimeoutMs;
     const longest = this.options.pollMs ?? 100;
     for (let pause = Math.min(firstPollMs, longest); this.clock() < deadline; pause = Math.min(pause * 2, longest)) {
@@ -97,7 +116,7 @@ export class ClusterFlight {
         const remote = await watch.remote(holder.file);
         if (remote) return { kind: 'remote', flight: remote };
       }
-      await this.wait(pause);
+      await changes.wait(pause);
     }
     throw new OciError('UNAVAILABLE', `another process's download of ${digest} did not finish in time`);
   }

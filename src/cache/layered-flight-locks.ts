@@ -35,6 +35,18 @@ export class LayeredFlightLocks implements FlightLocks {
       release: async () => {
         await Promise.all([both.release(), host.release()]);
       },
+      grew: () => {
+        host.grew?.();
+        both.grew?.();
+      },
+    };
+  }
+
+  /** A change of either lease: the host's (a worker here) or the cluster's (another replica). */
+  watch(digest: string, changed: () => void): () => void {
+    const stops = [this.host.watch?.(digest, changed), this.cluster.watch?.(digest, changed)];
+    return () => {
+      for (const stop of stops) stop?.();
     };
   }
 

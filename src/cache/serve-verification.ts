@@ -35,6 +35,8 @@ export interface OpenBlob {
   readonly access: RandomAccess;
   /** Call once sent: until then eviction passes the blob by. */
   done(): void;
+  /** Read from a download in flight: its bytes may be a while coming, so the response head is sent at once. */
+  readonly live?: boolean;
 }
 
 /** Whole-file checks at once: each reads at disk speed with its own 1 MiB buffer. */

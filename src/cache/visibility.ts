@@ -46,6 +46,19 @@ export class Visibility {
     await this.writes.attempt('metadata', 'visibility link', () => this.links.addLink(link), { digest: digest.value });
   }
 
+  /** The link a download through `route` grants (announced to followers in other processes). */
+  linkOf(route: Route, digest: Digest): string {
+    return linkOf(route, digest);
+  }
+
+  /**
+   * A link another process of this cache recorded (a download's announcement, which the holder writes to the
+   * store too), known here at once; only a link of `digest` itself is taken.
+   */
+  learn(link: string, digest: Digest): void {
+    if (link.endsWith(`@${digest.value}`)) this.known.set(link, true);
+  }
+
   /** Forgets the links of evicted content: in memory (the public one; private ones only cost a HEAD), and in the store. */
   async forget(digest: string): Promise<void> {
     this.known.delete(`public@${digest}`);

@@ -1,6 +1,5 @@
 // `tender check <image...>`: the admission judgement from the command line, as a Pod naming these images would get it.
 import type { Config } from '../config/config.js';
-import { openImageCheck } from '../main.js';
 
 /** One image's answer, as printed with --json. */
 interface CheckedImage {
@@ -21,6 +20,7 @@ interface CheckedImage {
  * admission.mode does not soften it: warn mode admits at the API server, but the image would still be refused.
  */
 export async function checkImages(config: Config, images: readonly string[], options: { json: boolean; out: (text: string) => void }): Promise<number> {
+  const { openImageCheck } = await import('../main.js'); // not loaded by `tender serve`'s primary
   const checker = await openImageCheck(config);
   const results: CheckedImage[] = [];
   try {

@@ -5,7 +5,7 @@ import type { Config } from '../config/config.js';
 import { ConfigError } from '../config/config-error.js';
 import { parseImageList, type ImageListEntry } from '../config/image-list.js';
 import { loadConfig } from '../config/load.js';
-import { assembleForCommand, serve as serveTender } from '../main.js';
+import { serve as serveTender } from '../main/serve.js';
 import { checkImages } from './check.js';
 import { addDoctorCommand } from './doctor.js';
 import { exportBundle } from './export.js';
@@ -204,6 +204,8 @@ async function airGap(
     ...(command === 'import' ? [] : args.map((ref) => (platforms?.length ? { ref, platforms } : { ref }))),
   ];
   if (command === 'seed' && images.length === 0) throw new UsageError(command, 'seed needs image references or --file <list.yaml>');
+  // Loaded when a command needs the core: `tender serve`'s primary never does (main/serve.ts).
+  const { assembleForCommand } = await import('../main.js');
   const core = await assembleForCommand(config, { command, offline: command === 'export' });
   try {
     if (command === 'seed') {

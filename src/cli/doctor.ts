@@ -2,7 +2,7 @@
 // credentials) and what does not; exit 1 when any upstream fails a step.
 import type { Command } from 'commander';
 import type { Config } from '../config/config.js';
-import { probeUpstreams, type ProbeReport } from '../main.js';
+import type { ProbeReport } from '../main.js';
 
 export interface DoctorIo {
   readonly out: (text: string) => void;
@@ -31,6 +31,7 @@ export function addDoctorCommand(
       const config = configuration(configFile(opts));
       const unknown = names.filter((name) => !config.upstreams.some((u) => u.name === name));
       if (unknown.length > 0) throw usageError(`not a configured upstream: ${unknown.join(', ')} (have: ${config.upstreams.map((u) => u.name).join(', ')})`);
+      const { probeUpstreams } = await import('../main.js'); // not loaded by `tender serve`'s primary
       const reports = await probeUpstreams(config, names.length > 0 ? names : undefined);
       const width = Math.max(0, ...reports.map((r) => r.upstream.length));
       for (const report of reports) io.out(`${doctorLine(report, width)}\n`);

@@ -3,7 +3,7 @@
 import { Command, Option } from 'commander';
 import type { Config } from '../config/config.js';
 import { parseDigest } from '../oci/digest.js';
-import { openInventory, type HistoryEntry, type ImageDetail, type ImageSummary, type ListFilter, type PullSummary } from '../main.js';
+import type { HistoryEntry, ImageDetail, ImageSummary, ListFilter, PullSummary } from '../main.js';
 
 /** What a subcommand asks, answered by the API or by the local records alike. */
 interface Source {
@@ -184,6 +184,7 @@ function parseWhen(text: string): number {
 }
 
 async function localSource(config: Config): Promise<Source> {
+  const { openInventory } = await import('../main.js'); // not loaded by `tender serve`'s primary
   const { queries, close } = await openInventory(config);
   return {
     list: async (filter, cursor, limit) => queries.list(filter, cursor, limit),

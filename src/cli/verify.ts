@@ -2,7 +2,6 @@
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import pLimit from 'p-limit';
-import { openBlobStore } from '../main.js';
 
 export interface VerifyReport {
   readonly checked: number;
@@ -16,6 +15,7 @@ const parallel = 2;
 
 export async function verifyCache(cacheDir: string, onProgress: (line: string) => void): Promise<VerifyReport> {
   const started = performance.now();
+  const { openBlobStore } = await import('../main.js'); // not loaded by `tender serve`'s primary
   const store = await openBlobStore(cacheDir);
   const limit = pLimit(parallel);
   const quarantined: Array<{ digest: string; actual: string; movedTo: string }> = [];

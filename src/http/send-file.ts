@@ -72,6 +72,8 @@ export async function sendFile(
   let writing: Promise<void> = Promise.resolve();
   try {
     outgoing.writeHead(status, headers);
+    // Node sends a head with the first body write; a client of a download in flight gets it now (issue 17).
+    if (file.live) outgoing.flushHeaders();
     while (position <= end) {
       const buffer = pool.acquire();
       let got: number;

@@ -18,8 +18,8 @@ import { describeError } from '../oci/errors.js';
 import { FsBlobStore } from '../storage/fs-blob-store.js';
 import { FsKeyvStore } from '../storage/fs-keyv-store.js';
 import { KeyFiles } from '../storage/key-files.js';
-import { connectRedis } from '../storage/redis-connection.js';
 import { RedisFlightLocks } from '../storage/redis-flight-locks.js';
+import { RedisLeaseNews } from '../storage/redis-lease-news.js';
 import { KeyvMetadataStore } from '../storage/keyv-metadata-store.js';
 import { FileInventoryStore } from '../storage/file-inventory-store.js';
 import { RedisInventoryStore } from '../storage/redis-inventory-store.js';
@@ -61,7 +61,8 @@ export async function assemble(
   // Errors must reach the caller: keyv would otherwise answer "absent" and drop writes silently.
   const keyv = new Keyv({ store: files, namespace: 'tender', throwOnErrors: true });
   const local = new KeyvMetadataStore(keyv, (prefix) => files.entries(prefix));
-  const shared = config.redis ? connectRedis(config.redis.url, log, metrics) : undefined;
+  // The Redis client (~15 MiB of code) is loaded only by a tender that uses Redis.
+  const shared = config.redis ? (await import('../storage/redis-connection.js')).connectRedis(config.redis.url, log, metrics) : undefined;
   const metadata: MetadataStore = shared
     ? new FallbackMetadataStore(shared.metadata, local, {
         onFailure: (err, first) => {
@@ -85,9 +86,13 @@ export async function assemble(
   const router = new UpstreamRouter(clients, config.defaultUpstream);
   // Workers of one host through the primary, replicas through Redis, both stacked when there are both.
   const lockFailure = (): void => void metrics.redisErrors.inc({ use: 'lock' });
+  // Downloads' waiters are woken by pub/sub (a follower streams from the holder's first bytes); tags' poll.
+  const flightNews = shared ? new RedisLeaseNews(shared.client, shared.subscriber, 'tender:flight:changes', log) : undefined;
+  shared?.subscriber.on('ready', () => flightNews?.listen());
   const leases = (scope: LockScope, redisPrefix: string): FlightLocks | undefined => {
     const host = worker ? new HostFlightLocks(worker, scope) : undefined;
-    const cluster = shared ? new RedisFlightLocks(shared.client, config.replicaId, config.flightLeaseMs, lockFailure, redisPrefix) : undefined;
+    const news = scope === 'flight' ? flightNews : undefined;
+    const cluster = shared ? new RedisFlightLocks(shared.client, config.replicaId, config.flightLeaseMs, lockFailure, redisPrefix, news) : undefined;
     return host && cluster ? new LayeredFlightLocks(host, cluster, lockFailure) : (host ?? cluster);
   };
   const locks = leases('flight', 'tender:flight:');
@@ -128,6 +133,7 @@ export async function assemble(
       // Closing the metadata store quits the Redis client too (keyv disconnects its adapter).
       await metadata.close();
       if (shared?.client.isOpen) shared.client.destroy();
+      if (shared?.subscriber.isOpen) shared.subscriber.destroy();
     },
   };
 }

@@ -1,4 +1,4 @@
-// The Redis connection replicas share: metadata through keyv, and the client for flight leases.
+// The Redis connection replicas share: metadata through keyv, the client for flight leases, and a subscriber for their news.
 import Keyv from 'keyv';
 import KeyvRedis, { createClient } from '@keyv/redis';
 import { describeError } from '../oci/errors.js';
@@ -26,6 +26,11 @@ export function connectRedis(url: string, log: Logger, metrics: Metrics) {
     log.info({ url: new URL(url).host }, 'connected to Redis');
   });
   client.connect().catch(() => metrics.redisErrors.inc({ use: 'metadata' }));
+  // Lease news between replicas (redis-lease-news.ts): a subscribed connection takes no other commands. Its
+  // errors are the main connection's (same server), reported there; it reconnects and resubscribes by itself.
+  const subscriber = client.duplicate();
+  subscriber.on('error', () => undefined);
+  subscriber.connect().catch(() => metrics.redisErrors.inc({ use: 'lock' }));
   const keyv = new Keyv({ store: new KeyvRedis(client, { throwOnConnectError: false, throwOnErrors: true }), namespace: 'tender', throwOnErrors: true });
-  return { client, metadata: new KeyvMetadataStore(keyv, async function* () {}) };
+  return { client, subscriber, metadata: new KeyvMetadataStore(keyv, async function* () {}) };
 }

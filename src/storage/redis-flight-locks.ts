@@ -4,6 +4,7 @@
 // writes (JSON: name and size), so that waiting replicas on the shared volume can follow it. The scripts
 // compare the token prefix, so announcing does not change who may renew or release.
 import { checkedFlightFile, type FlightHolder, type FlightLease, type FlightLocks } from '../cache/flight-locks.js';
+import type { RedisLeaseNews } from './redis-lease-news.js';
 
 /** The part of a @redis/client client this needs. */
 export interface RedisCommands {
@@ -17,6 +18,9 @@ const renewScript = `${owns} return redis.call('pexpire', KEYS[1], ARGV[2]) else
 const releaseScript = `${owns} return redis.call('del', KEYS[1]) else return 0 end`;
 const announceScript = `${owns} return redis.call('set', KEYS[1], ARGV[1] .. ' ' .. ARGV[2], 'KEEPTTL') else return 0 end`;
 
+/** The fewest ms between two growth messages of one download between replicas. */
+const growthPublishMs = 10;
+
 export class RedisFlightLocks implements FlightLocks {
   constructor(
     private readonly redis: RedisCommands,
@@ -25,6 +29,8 @@ export class RedisFlightLocks implements FlightLocks {
     private readonly onRenewFailure: (err: unknown) => void,
     /** Keys are `<prefix><digest>`: flights by default; tag revalidations use their own prefix. */
     private readonly prefix = 'tender:flight:',
+    /** Pub/sub for the waiters (announce, growth, release); without it they poll the lease. */
+    private readonly news?: RedisLeaseNews,
   ) {}
 
   async acquire(digest: string): Promise<FlightLease | undefined> {
@@ -41,18 +47,33 @@ export class RedisFlightLocks implements FlightLocks {
     );
     renew.unref();
     let released = false;
+    let lastGrew = Number.NEGATIVE_INFINITY;
     return {
       announce: async (file) => {
         if (released) return;
         await this.redis.eval(announceScript, { keys: [key], arguments: [token, JSON.stringify(file)] }).catch(this.onRenewFailure);
+        this.news?.publish(digest);
       },
       release: async () => {
         if (released) return;
         released = true;
         clearInterval(renew);
         await this.redis.eval(releaseScript, { keys: [key], arguments: [token] }).catch(() => undefined);
+        this.news?.publish(digest);
+      },
+      // Bounded per lease: a PUBLISH per growth of every download would load Redis for little (the waiters'
+      // own look at the file comes within 20 ms anyway).
+      grew: () => {
+        const now = performance.now();
+        if (released || now - lastGrew < growthPublishMs) return;
+        lastGrew = now;
+        this.news?.publish(digest);
       },
     };
+  }
+
+  watch(digest: string, changed: () => void): () => void {
+    return this.news ? this.news.watch(digest, changed) : () => undefined;
   }
 
   async holder(digest: string): Promise<FlightHolder | undefined> {

@@ -35,7 +35,7 @@ export class HostNews implements CacheNews {
     this.link.onNews((news) => {
       if (news.kind === 'committed') handlers.committed(news.digest, news.size);
       else if (news.kind === 'evicted') handlers.evicted(news.digests);
-      else handlers.touched(news.digests);
+      else if (news.kind === 'touched') handlers.touched(news.digests);
     });
     this.link.onOwner(() => handlers.owner());
   }

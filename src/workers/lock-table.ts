@@ -10,6 +10,8 @@ interface Held {
   readonly worker: number;
   readonly token: string;
   file: FlightFile | undefined;
+  /** Another worker has asked for the announced file: the holder's growth news has someone to wake. */
+  followed: boolean;
 }
 
 export class LockTable {
@@ -20,7 +22,7 @@ export class LockTable {
     const id = `${scope}\n${key}`;
     if (this.held.has(id)) return undefined;
     const token = randomBytes(8).toString('hex');
-    this.held.set(id, { worker, token, file: undefined });
+    this.held.set(id, { worker, token, file: undefined, followed: false });
     return token;
   }
 
@@ -39,13 +41,25 @@ export class LockTable {
     return held ? { file: held.file } : undefined;
   }
 
-  /** Drops every lease of a worker that is gone; how many it held. */
-  drop(worker: number): number {
-    let dropped = 0;
+  /**
+   * `asker` learnt the holder's file: the holder's worker the first time another worker does (it then sends its
+   * growth news), else undefined.
+   */
+  followedBy(scope: LockScope, key: string, asker: number): number | undefined {
+    const held = this.held.get(`${scope}\n${key}`);
+    if (!held || held.file === undefined || held.followed || held.worker === asker) return undefined;
+    held.followed = true;
+    return held.worker;
+  }
+
+  /** Drops every lease of a worker that is gone; the leases it held (their waiters are told). */
+  drop(worker: number): Array<{ scope: LockScope; key: string }> {
+    const dropped: Array<{ scope: LockScope; key: string }> = [];
     for (const [id, held] of this.held) {
       if (held.worker !== worker) continue;
       this.held.delete(id);
-      dropped += 1;
+      const split = id.indexOf('\n');
+      dropped.push({ scope: id.slice(0, split) as LockScope, key: id.slice(split + 1) });
     }
     return dropped;
   }

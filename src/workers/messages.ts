@@ -17,6 +17,12 @@ export type Call =
 
 export type News =
   | { readonly kind: 'committed'; readonly digest: string; readonly size: number }
+  /**
+   * A lease changed (taken over, its temp file announced, the file grew, released): its waiters look again at
+   * once instead of at their next poll. The primary sends it on announce and release; a holder's worker sends
+   * it as its file grows (throttled), and the primary relays it to the other workers.
+   */
+  | { readonly kind: 'lease'; readonly scope: LockScope; readonly key: string }
   | { readonly kind: 'evicted'; readonly digests: readonly string[] }
   | { readonly kind: 'touched'; readonly digests: readonly string[] };
 

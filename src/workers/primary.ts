@@ -13,7 +13,7 @@ import { AggregatorRegistry } from 'prom-client';
 import { describeError } from '../oci/errors.js';
 import type { Logger } from '../log.js';
 import { LockTable } from './lock-table.js';
-import { isTenderMessage, type Call, type News, type PrimaryMessage, type WorkerMessage } from './messages.js';
+import { isTenderMessage, type Call, type LockScope, type News, type PrimaryMessage, type WorkerMessage } from './messages.js';
 
 export interface PrimaryOptions {
   readonly workers: number;
@@ -25,6 +25,8 @@ export interface PrimaryOptions {
 }
 
 const digestPattern = /^sha(256:[a-f0-9]{64}|512:[a-f0-9]{128})$/;
+/** Lease keys are digests or tag keys (registry, repository and tag): longer is not one of ours. */
+const maxKeyLength = 1024;
 /** A worker that dies sooner than this after its start is crash-looping: its replacement waits, doubling up to 30 s. */
 const healthyAfterMs = 10_000;
 
@@ -59,18 +61,33 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
     log.info({ worker: next }, 'worker owns eviction for the cache directory');
   };
 
+  /** Every worker but `from` looks at the lease again now (a push: it would otherwise poll; lease-watch.ts). */
+  const leaseChanged = (scope: LockScope, key: string, from: number | undefined): void => {
+    if (scope !== 'flight' && scope !== 'tag') return;
+    if (typeof key !== 'string' || key.length > maxKeyLength) return;
+    for (const worker of Object.values(cluster.workers ?? {}))
+      if (worker && worker.id !== from) send(worker, { tender: 'news', news: { kind: 'lease', scope, key } });
+  };
+
   const answer = async (call: Call, worker: Worker): Promise<unknown> => {
     switch (call.op) {
       case 'acquire':
         return table.acquire(worker.id, call.scope, String(call.key)) ?? null;
       case 'announce':
         table.announce(call.scope, String(call.key), String(call.token), call.file);
+        leaseChanged(call.scope, String(call.key), worker.id);
         return null;
       case 'release':
         table.release(call.scope, String(call.key), String(call.token));
+        leaseChanged(call.scope, String(call.key), worker.id);
         return null;
-      case 'holder':
-        return table.holder(call.scope, String(call.key)) ?? null;
+      case 'holder': {
+        const key = String(call.key);
+        // The holder's worker sends growth news only once someone follows (unfollowed downloads cost no IPC).
+        const holderWorker = table.followedBy(call.scope, key, worker.id);
+        if (holderWorker !== undefined) send(cluster.workers?.[holderWorker], { tender: 'news', news: { kind: 'lease', scope: call.scope, key } });
+        return table.holder(call.scope, key) ?? null;
+      }
       case 'metrics':
         return aggregator.clusterMetrics();
       default:
@@ -79,6 +96,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   };
 
   const relay = (news: News, from: Worker): void => {
+    if (news.kind === 'lease') return leaseChanged(news.scope, news.key, from.id);
     if (news.kind === 'committed') {
       if (!digestPattern.test(news.digest) || !Number.isSafeInteger(news.size) || news.size < 0) return;
       for (const worker of Object.values(cluster.workers ?? {})) if (worker && worker !== from) send(worker, { tender: 'news', news });
@@ -118,6 +136,8 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   cluster.on('exit', (worker: Worker, code: number | null, signal: string | null) => {
     ready.delete(worker.id);
     const dropped = table.drop(worker.id);
+    // Whoever waits for these downloads takes them over now, not at its next poll.
+    for (const lease of dropped) leaseChanged(lease.scope, lease.key, undefined);
     void options
       .clearWorkerTemp(worker.id)
       .catch((err: unknown) => log.warn({ worker: worker.id, err: describeError(err) }, 'could not remove a dead worker’s temp files'));
@@ -139,7 +159,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
     const lived = Date.now() - (startedAt.get(worker.id) ?? 0);
     crashes = lived < healthyAfterMs ? crashes + 1 : 0;
     const delay = crashes === 0 ? 0 : Math.min(30_000, 500 * 2 ** crashes);
-    log.warn({ worker: worker.id, code, signal, leasesDropped: dropped, restartInMs: delay }, 'worker exited; starting a new one');
+    log.warn({ worker: worker.id, code, signal, leasesDropped: dropped.length, restartInMs: delay }, 'worker exited; starting a new one');
     setTimeout(() => {
       if (!stopping) fork();
     }, delay).unref();

@@ -1,6 +1,6 @@
 // A worker's end of the IPC channel to the primary: calls that expect a reply, news both ways, and the
 // primary's orders (eviction ownership, stop).
-import type { Call, News, PrimaryMessage, WorkerMessage } from './messages.js';
+import type { Call, LockScope, News, PrimaryMessage, WorkerMessage } from './messages.js';
 import { isTenderMessage } from './messages.js';
 
 /** What the link needs of the worker's process object (process in a cluster worker; a fake in tests). */
@@ -19,6 +19,8 @@ export class WorkerLink {
   private readonly newsHandlers: Array<(news: News) => void> = [];
   private readonly ownerHandlers: Array<() => void> = [];
   private readonly stopHandlers: Array<() => void> = [];
+  /** Waiters on a lease (`<scope>\n<key>`), told when the primary says it changed. */
+  private readonly leaseWatchers = new Map<string, Set<() => void>>();
   /** Whether this worker owns eviction for the host. */
   owner = false;
 
@@ -65,6 +67,20 @@ export class WorkerLink {
     this.stopHandlers.push(handler);
   }
 
+  /** Calls `changed` whenever the primary says the lease changed, until the returned function is called. */
+  watchLease(scope: LockScope, key: string, changed: () => void): () => void {
+    const id = `${scope}\n${key}`;
+    let watchers = this.leaseWatchers.get(id);
+    if (!watchers) this.leaseWatchers.set(id, (watchers = new Set()));
+    const own = watchers;
+    const entry = (): void => changed(); // its own identity: the same function may watch twice
+    own.add(entry);
+    return () => {
+      own.delete(entry);
+      if (own.size === 0 && this.leaseWatchers.get(id) === own) this.leaseWatchers.delete(id);
+    };
+  }
+
   private send(message: WorkerMessage): void {
     // A channel closing under a send is the primary going away: the worker exits on 'disconnect' anyway.
     if (this.channel.connected) {
@@ -90,6 +106,10 @@ export class WorkerLink {
         return;
       }
       case 'news':
+        if (message.news.kind === 'lease') {
+          for (const changed of this.leaseWatchers.get(`${message.news.scope}\n${message.news.key}`) ?? []) changed();
+          return;
+        }
         for (const handler of this.newsHandlers) handler(message.news);
         return;
       case 'owner':

@@ -373,6 +373,34 @@ describeWithBinaries(['redis-server', 'redis-cli', 'docker-registry'], 'scale-ou
     expect(await committed(wrongDigest)).toBe(false);
   });
 
+  it('g) lease news between replicas: both listen on Redis pub/sub, and with every message lost a follower still streams (the fallback poll)', async () => {
+    // Both replicas hear lease changes pushed over pub/sub (issue 17): a follower starts as the holder announces.
+    expect(await redisCli('PUBSUB', 'NUMSUB', 'tender:flight:changes')).toMatch(/tender:flight:changes\s+([2-9]|\d{2,})/);
+    // Now nothing published arrives: the default user may no longer PUBLISH (the holder's publishes fail, as
+    // messages sent while a subscriber reconnects are lost). The waiting replica must find the file by itself.
+    await redisCli('ACL', 'SETUSER', 'default', '-publish');
+    try {
+      const bytes = randomBytes(4 * 1024 * 1024);
+      const digest = upstream.addBlob(bytes);
+      upstream.setFault(digest, 'held');
+      const onA = { bytes: 0 };
+      const onB = { bytes: 0 };
+      const first = streamBlob(blobUrl(a, digest), onA);
+      await waitFor('the holder to stream', () => onA.bytes > 0);
+      const second = streamBlob(blobUrl(b, digest), onB);
+      await waitFor("the waiting replica's first byte, without a message", () => onB.bytes > 0);
+      expect(await committed(digest)).toBe(false);
+      upstream.release(digest);
+      expect(await Promise.all([first, second])).toEqual([
+        { complete: true, digest: sha256(bytes), broke: false },
+        { complete: true, digest: sha256(bytes), broke: false },
+      ]);
+      expect(upstream.count('GET', digest)).toBe(1);
+    } finally {
+      await redisCli('ACL', 'SETUSER', 'default', '+publish');
+    }
+  });
+
   it("e) a replica starting on the shared directory leaves the others' downloads alone", async () => {
     // Held upstream: A's download stays in flight however long C takes to start (seconds under load).
     const bytes = randomBytes(4 * 1024 * 1024);

@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -64,6 +65,23 @@ function fetchFresh(url: string, onBytes?: (total: number) => void, timeoutMs?: 
     req.on('error', (err) => resolvePromise({ ...result, error: err.message }));
     if (timeoutMs !== undefined) req.setTimeout(timeoutMs, () => req.destroy(new Error('no answer in time')));
     req.end();
+  });
+}
+
+/** A new connection during a drain: `refused` (ECONNREFUSED), `closed` unanswered, `served`, or `parked` (no answer in 5 s). */
+function connectProbe(url: string): Promise<'refused' | 'closed' | 'served' | 'parked'> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolvePromise) => {
+    const socket = connect(Number(port), hostname);
+    const done = (outcome: 'refused' | 'closed' | 'served' | 'parked'): void => {
+      socket.destroy();
+      resolvePromise(outcome);
+    };
+    socket.setTimeout(5_000, () => done('parked'));
+    socket.on('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' ? 'refused' : 'closed'));
+    socket.on('connect', () => socket.write(`GET /v2/ HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\n\r\n`));
+    socket.on('data', () => done('served'));
+    socket.on('close', () => done('closed'));
   });
 }
 
@@ -353,9 +371,17 @@ describeWithBinaries(['docker-registry'], 'workers: one tender, several processe
     const exited = new Promise<number | null>((resolvePromise) => draining.child.once('exit', (code) => resolvePromise(code)));
     draining.child.kill('SIGTERM');
     await waitFor('the workers to be told', () => draining.logs.some((l) => l.msg === 'shutting down: no new connections, draining transfers'));
-    // Bounded: during the drain the primary may still accept a connection that no worker will take (node:cluster's
-    // round-robin queue), and an unbounded probe would hang until the grace ends, holding back the release below.
-    await waitFor('new connections to go unserved', async () => (await fetchFresh(`${draining.url}/v2/`, undefined, 2_000)).error !== undefined);
+    // Once the workers drain, a new connection is closed unanswered at once (or refused), not accepted by the
+    // primary and parked in node:cluster's queue until the drain ends (workers/listening-drain.ts). The probe is
+    // bounded only so that a failure shows as one instead of hanging until the grace runs out.
+    let probe: string | undefined;
+    await waitFor('new connections to be refused', async () => {
+      probe = await connectProbe(draining.url);
+      return probe !== 'served';
+    });
+    expect(probe).toMatch(/^(refused|closed)$/);
+    // And it stays so while the transfer drains.
+    expect(await connectProbe(draining.url)).toMatch(/^(refused|closed)$/);
     faults.release(digest);
     const answer = await transfer;
     expect([answer.status, answer.bytes, answer.sha256]).toEqual([200, bytes.length, digest]);

@@ -34,12 +34,26 @@ describe('LockTable', () => {
     }
   });
 
+  it('names the holder once, the first time another worker learns its announced file', () => {
+    const table = new LockTable();
+    const token = table.acquire(1, 'flight', 'd')!;
+    expect(table.followedBy('flight', 'd', 2)).toBeUndefined(); // nothing announced yet: nothing to follow
+    table.announce('flight', 'd', token, { name: 'r.w1.abc', size: 10 });
+    expect(table.followedBy('flight', 'd', 1)).toBeUndefined(); // the holder asking about itself
+    expect(table.followedBy('flight', 'd', 2)).toBe(1);
+    expect(table.followedBy('flight', 'd', 3)).toBeUndefined(); // told once
+    expect(table.followedBy('flight', 'absent', 2)).toBeUndefined();
+  });
+
   it("drops every lease of a worker that died, and nobody else's", () => {
     const table = new LockTable();
     table.acquire(1, 'flight', 'a');
     table.acquire(1, 'tag', 't');
     table.acquire(2, 'flight', 'b');
-    expect(table.drop(1)).toBe(2);
+    expect(table.drop(1)).toEqual([
+      { scope: 'flight', key: 'a' },
+      { scope: 'tag', key: 't' },
+    ]);
     expect(table.holder('flight', 'a')).toBeUndefined();
     expect(table.holder('flight', 'b')).toBeDefined();
     expect(table.acquire(3, 'flight', 'a')).toBeDefined();
