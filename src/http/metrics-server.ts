@@ -10,7 +10,8 @@ export function startMetricsServer(registry: Pick<Registry, 'metrics' | 'content
     }
     registry.metrics().then(
       (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
-      () => res.writeHead(500).end(),
+      // Not our bug but a part that is not there (a worker that does not answer): 503, which scrapers retry.
+      (err: unknown) => res.writeHead(503, { 'content-type': 'text/plain' }).end(`metrics could not be collected: ${String(err)}\n`),
     );
   });
   return new Promise((resolve, reject) => {

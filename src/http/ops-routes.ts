@@ -29,6 +29,13 @@ export function mountOpsRoutes(app: Hono<AppEnv>, deps: OpsDeps): void {
   });
   app.get('/metrics', async (c) => {
     c.get('state').kind = 'ops';
-    return c.body(await deps.metricsRegistry.metrics(), 200, { 'content-type': deps.metricsRegistry.contentType });
+    let text: string;
+    try {
+      text = await deps.metricsRegistry.metrics();
+    } catch (err) {
+      // With workers the primary collects them; a primary that cannot (no worker answered) is an outage: 503.
+      return c.text(`metrics could not be collected: ${String(err)}\n`, 503);
+    }
+    return c.body(text, 200, { 'content-type': deps.metricsRegistry.contentType });
   });
 }

@@ -18,7 +18,7 @@ export async function serveAsWorker(config: Config, log: Logger): Promise<number
     process.once('SIGTERM', resolve);
   });
   const metrics = new Metrics({ processMetrics: true, worker: String(link.id) });
-  answerMetricsRequests(metrics.registry);
+  answerMetricsRequests(link, metrics.registry);
   const running = await start(config, { log, metrics, worker: link });
   link.ready();
   await stopped;

@@ -30,7 +30,9 @@ export type WorkerMessage =
   | { readonly tender: 'call'; readonly id: number; readonly call: Call }
   | { readonly tender: 'news'; readonly news: News }
   /** Listening and serving. */
-  | { readonly tender: 'ready' };
+  | { readonly tender: 'ready' }
+  /** This worker's metrics (prom-client's `getMetricsAsJSON`), answering the primary's request `id`. */
+  | { readonly tender: 'metrics'; readonly id: number; readonly value?: unknown; readonly error?: string };
 
 export type PrimaryMessage =
   | { readonly tender: 'reply'; readonly id: number; readonly value?: unknown; readonly error?: string }
@@ -38,7 +40,9 @@ export type PrimaryMessage =
   /** This worker owns eviction for the host from now on. */
   | { readonly tender: 'owner' }
   /** Drain and exit (SIGTERM reached the primary). */
-  | { readonly tender: 'stop' };
+  | { readonly tender: 'stop' }
+  /** Send your metrics (for one aggregated /metrics answer). */
+  | { readonly tender: 'metrics'; readonly id: number };
 
 export function isTenderMessage(message: unknown): message is { tender: string } {
   return typeof message === 'object' && message !== null && typeof (message as { tender?: unknown }).tender === 'string';

@@ -9,9 +9,9 @@
 // The listening socket: node:cluster's round-robin (the primary accepts and hands connections to workers in
 // turn), the default on Linux; bench/README.md has the measurement against the kernel's scheduling.
 import cluster, { type Worker } from 'node:cluster';
-import { AggregatorRegistry } from 'prom-client';
 import { describeError } from '../oci/errors.js';
 import type { Logger } from '../log.js';
+import { HostMetrics } from './host-metrics.js';
 import { LockTable } from './lock-table.js';
 import { isTenderMessage, type Call, type LockScope, type News, type PrimaryMessage, type WorkerMessage } from './messages.js';
 
@@ -34,7 +34,7 @@ const healthyAfterMs = 10_000;
 export function runPrimary(options: PrimaryOptions): Promise<number> {
   const { log } = options;
   const table = new LockTable();
-  const aggregator = new AggregatorRegistry();
+  const hostMetrics = new HostMetrics(log);
   const ready = new Set<number>();
   const startedAt = new Map<number, number>();
   let owner: number | undefined;
@@ -88,8 +88,11 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
         if (holderWorker !== undefined) send(cluster.workers?.[holderWorker], { tender: 'news', news: { kind: 'lease', scope: call.scope, key } });
         return table.holder(call.scope, key) ?? null;
       }
-      case 'metrics':
-        return aggregator.clusterMetrics();
+      case 'metrics': {
+        // The serving workers and the asking one (its metrics listener answers before it says ready).
+        const asked = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && (ready.has(w.id) || w === worker));
+        return hostMetrics.collect(asked);
+      }
       default:
         throw new Error(`unknown call ${(call as { op?: unknown }).op as string}`);
     }
@@ -122,6 +125,8 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       );
     } else if (message.tender === 'news') {
       relay(message.news, worker);
+    } else if (message.tender === 'metrics') {
+      hostMetrics.answered(worker, message);
     } else if (message.tender === 'ready') {
       ready.add(worker.id);
       if (!allReadyLogged && ready.size === options.workers) {

@@ -19,6 +19,7 @@ export class WorkerLink {
   private readonly newsHandlers: Array<(news: News) => void> = [];
   private readonly ownerHandlers: Array<() => void> = [];
   private readonly stopHandlers: Array<() => void> = [];
+  private metricsSource: (() => Promise<unknown>) | undefined;
   /** Waiters on a lease (`<scope>\n<key>`), told when the primary says it changed. */
   private readonly leaseWatchers = new Map<string, Set<() => void>>();
   /** Whether this worker owns eviction for the host. */
@@ -65,6 +66,11 @@ export class WorkerLink {
 
   onStop(handler: () => void): void {
     this.stopHandlers.push(handler);
+  }
+
+  /** What this worker answers when the primary collects the host's metrics. */
+  answerMetrics(source: () => Promise<unknown>): void {
+    this.metricsSource = source;
   }
 
   /** Calls `changed` whenever the primary says the lease changed, until the returned function is called. */
@@ -119,6 +125,15 @@ export class WorkerLink {
       case 'stop':
         for (const handler of this.stopHandlers) handler();
         return;
+      case 'metrics': {
+        const id = message.id;
+        if (!this.metricsSource) return this.send({ tender: 'metrics', id, error: 'metrics are not ready yet' });
+        this.metricsSource().then(
+          (value) => this.send({ tender: 'metrics', id, value }),
+          (err: unknown) => this.send({ tender: 'metrics', id, error: String(err) }),
+        );
+        return;
+      }
     }
   }
 }

@@ -1,8 +1,7 @@
-// A worker's side of prom-client's cluster aggregation: answers the primary's requests with this registry.
-import { AggregatorRegistry, type Registry } from 'prom-client';
+// A worker's side of the host's /metrics: its registry as prom-client's JSON, sent when the primary asks.
+import type { Registry } from 'prom-client';
+import type { WorkerLink } from './worker-link.js';
 
-export function answerMetricsRequests(registry: Registry): void {
-  AggregatorRegistry.setRegistries([registry]);
-  // Constructing one in a worker is what installs prom-client's listener for the primary's requests.
-  new AggregatorRegistry();
+export function answerMetricsRequests(link: WorkerLink, registry: Registry): void {
+  link.answerMetrics(() => registry.getMetricsAsJSON());
 }
