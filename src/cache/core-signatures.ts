@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { CacheReads } from './cache-reads.js';
 import type { CacheWrites } from './cache-writes.js';
+import type { TrustVerdict } from './inventory-record.js';
 import { CoreEvidence, type EvidenceParts } from './evidence-source.js';
 import type { SignatureRecords } from './metadata-store.js';
 import type { Route } from './ports.js';
@@ -19,6 +20,7 @@ export interface CoreSignatureParts extends EvidenceParts {
   readonly records: SignatureRecords;
   readonly reads: CacheReads;
   readonly writes: CacheWrites;
+  readonly onVerdict?: (digest: string, verdict: TrustVerdict) => void;
 }
 
 /** The signature policy over the core's own cached paths, or undefined when no `signatures:` is configured. */
@@ -32,7 +34,8 @@ export function buildSignaturePolicy(
   if (!parts.keys) throw new Error('signature policies need the TrustedKeys port');
   const isCached = (digest: string): boolean => parts.stored.size(parseDigest(digest)) !== undefined;
   const source = new CoreEvidence(parts);
-  return new SignaturePolicy(options, { keys: parts.keys, records: parts.records, source, isCached, reads: parts.reads, writes: parts.writes }, metrics, log);
+  const { keys, records, reads, writes, onVerdict } = parts;
+  return new SignaturePolicy(options, { keys, records, source, isCached, reads, writes, ...(onVerdict ? { onVerdict } : {}) }, metrics, log);
 }
 
 /** The verdict on a resolved manifest: the policy's decision, or `unchecked` when no `signatures:` is configured at all. */

@@ -4,6 +4,7 @@
 // pointed to; `upstream/repository:tag` → digests seen under it (the current one is the last confirmed).
 // Every record is kept in memory (about 1 KiB each, estimated from the record shape, not measured).
 import { repositoryMatcher } from '../oci/repository-pattern.js';
+import { parseAttachmentTag } from '../trust/cosign-tags.js';
 import { isEvicted, type InventoryRecord, type TagSighting } from './inventory-record.js';
 
 export interface ListFilter {
@@ -135,9 +136,9 @@ export class InventoryIndex {
     return [...holders(this.byChild, digest)].flatMap((d) => this.get(d) ?? []);
   }
 
-  /** Signatures, attestations, SBOMs whose subject is `digest`. */
+  /** Signatures, attestations, SBOMs attached to `digest`: by their `subject`, or by cosign's `sha256-<hex>.sig|att|sbom` tags. */
   referrers(digest: string): InventoryRecord[] {
-    return [...holders(this.bySubject, digest)].flatMap((d) => this.get(d) ?? []);
+    return [...new Set(holders(this.bySubject, digest))].flatMap((d) => this.get(d) ?? []);
   }
 
   /** Every tag → digest a repository's tags pointed to, by tag and then time. */
@@ -211,6 +212,8 @@ export class InventoryIndex {
     for (const sighting of record.tags) {
       add(this.byRepository, `${sighting.upstream}/${sighting.repository}`, record.digest);
       add(this.byTag, tagKey(sighting), record.digest);
+      const attached = parseAttachmentTag(sighting.tag);
+      if (attached) add(this.bySubject, attached.digest, record.digest);
     }
   }
 
@@ -222,6 +225,8 @@ export class InventoryIndex {
     for (const sighting of record.tags) {
       drop(this.byRepository, `${sighting.upstream}/${sighting.repository}`, record.digest);
       drop(this.byTag, tagKey(sighting), record.digest);
+      const attached = parseAttachmentTag(sighting.tag);
+      if (attached && attached.digest !== record.what.subject) drop(this.bySubject, attached.digest, record.digest);
     }
   }
 

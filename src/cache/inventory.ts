@@ -187,11 +187,12 @@ export class Inventory {
     if (record) this.put({ ...record, evictedAt: Math.max(this.now, record.storedAt + 1) });
   }
 
-  /** A signature policy's verdict on a digest (issue 13's verifier calls this; see docs/architecture.md). */
+  /**
+   * A signature policy's fresh verdict on a digest (SignaturePolicy's onVerdict): the newest per policy is kept.
+   * A verdict may come before the manifest is stored (a platform manifest its index admits): applied then.
+   */
   verdict(digest: string, verdict: TrustVerdict): void {
-    const record = this.index.get(digest);
-    if (!record) return;
-    this.put(mergeRecords(record, { ...record, trust: { verdicts: [verdict] } }));
+    this.change(digest, (record) => mergeRecords(record, { ...record, trust: { verdicts: [verdict] } }));
   }
 
   // ---- internals -----------------------------------------------------------------------------

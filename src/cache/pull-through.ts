@@ -22,7 +22,7 @@ import type { DenialReason, Route } from './ports.js';
 import * as signing from './core-signatures.js';
 import type { Inventory } from './inventory.js';
 import type { InventoryQueries } from './inventory-queries.js';
-import type { RecordSource } from './inventory-record.js';
+import type { RecordSource, TrustVerdict } from './inventory-record.js';
 import { wireInventory } from './inventory-wiring.js';
 import { announce, pullEventOf } from './pull-event-of.js';
 import type { ReferrersAnswer } from './referrers.js';
@@ -86,7 +86,13 @@ export class PullThrough {
     const freshness = { ttlMs: options.tags.ttlMs, staleTimeoutMs: options.tags.staleTimeoutMs, clock };
     this.listings = new Listings(listingParts, options.listings, freshness, log);
     const signatureParts = { tags, manifests: this.manifests, blobs: this.blobs, stored, listings: this.listings, knownSizes: this.knownSizes, reads, writes };
-    this.signatures = signing.buildSignaturePolicy({ ...signatureParts, keys: ports.keys, records: ports.metadata }, options.signatures, metrics, log);
+    const onVerdict = (digest: string, verdict: TrustVerdict) => this.inventory.verdict(digest, verdict);
+    this.signatures = signing.buildSignaturePolicy(
+      { ...signatureParts, keys: ports.keys, records: ports.metadata, onVerdict },
+      options.signatures,
+      metrics,
+      log,
+    );
     this.policies = new ServePolicies(this.signatures ? [...options.policies, this.signatures] : options.policies);
   }
 

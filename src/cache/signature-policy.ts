@@ -16,6 +16,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { CacheReads } from './cache-reads.js';
 import type { CacheWrites } from './cache-writes.js';
+import type { TrustVerdict } from './inventory-record.js';
 import type { AdmissionRecord, SignatureRecords, VerdictRecord } from './metadata-store.js';
 import type { Route } from './ports.js';
 import { allowed, type ServedManifest, type ServePolicy, type Verdict } from './serve-policy.js';
@@ -42,6 +43,11 @@ export interface SignaturePolicyParts {
   readonly isCached: (digest: string) => boolean;
   readonly reads: CacheReads;
   readonly writes: CacheWrites;
+  /**
+   * Told of each verdict made now (a verification, a refusal, the platform manifests a verified index admits),
+   * never of one reused from the verdict cache: the inventory's trust part, written at most once per fresh check.
+   */
+  readonly onVerdict?: (digest: string, verdict: TrustVerdict) => void;
 }
 
 export interface DecideOptions {
@@ -163,7 +169,10 @@ export class SignaturePolicy implements ServePolicy {
     const result = remembered ?? (await this.check(route, digest, keySet, body, verdictKey, options.signal));
     if (result.verified) {
       const record: VerdictRecord = { ...result.verified, at: Date.now() };
-      if (!this.verdicts.has(verdictKey)) await this.remember(verdictKey, record, route, digest, body, policy.name);
+      if (!this.verdicts.has(verdictKey)) {
+        await this.remember(verdictKey, record, route, digest, body, policy.name);
+        this.parts.onVerdict?.(digest, { policy: policy.name, verified: true, key: record.keyId, at: record.at, detail: record.format });
+      }
       const reason = `verified with key ${record.keyId} (${record.format})`;
       return { ...common, allowed: true, verdict: 'verified', reason, signatures: result.signatures, keyId: record.keyId, cached: false };
     }
@@ -172,6 +181,10 @@ export class SignaturePolicy implements ServePolicy {
     const failOpen = refusal.reason === 'fetch-failed';
     const verdict = failOpen ? (this.options.onError === 'allow' ? 'fail-open' : 'unavailable') : policy.mode === 'warn' ? 'warned' : 'refused';
     const served = verdict === 'fail-open' || verdict === 'warned';
+    // A refusal checked now is a verdict on the image; an outage (fetch-failed) says nothing about it.
+    if (!remembered && !failOpen) {
+      this.parts.onVerdict?.(digest, { policy: policy.name, verified: false, at: Date.now(), detail: `${verdict} (${refusal.reason}): ${refusal.detail}` });
+    }
     return {
       ...common,
       allowed: served,
@@ -251,7 +264,18 @@ export class SignaturePolicy implements ServePolicy {
     this.verdicts.set(key, record);
     await this.parts.writes.attempt('metadata', 'signature verdict', () => this.parts.records.setVerdict(key, record), { verdict: key });
     const manifest = body ?? (await this.parts.source.manifestByDigest(route, digest).catch(() => undefined));
-    if (manifest) await this.learn(route, manifest, { kind: 'admitted', root: digest, policy });
+    if (!manifest) return;
+    await this.learn(route, manifest, { kind: 'admitted', root: digest, policy });
+    // An index's platform manifests carry no signature of their own: the index's verdict vouches for them.
+    for (const child of referencesOf(manifest).manifests) {
+      this.parts.onVerdict?.(child.digest, {
+        policy,
+        verified: true,
+        key: record.keyId,
+        at: record.at,
+        detail: `admitted: referenced by the verified index ${digest}`,
+      });
+    }
   }
 
   /**
