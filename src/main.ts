@@ -6,6 +6,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer, type Ser
 import { isIPv6, type AddressInfo } from 'node:net';
 import { serve as serveHttp, type ServerType } from '@hono/node-server';
 import { createClient } from '@keyv/redis';
+import { auditSettingsOf } from './audit/audit-file-path.js';
 import { auditSinks } from './audit/audit-sinks.js';
 import type { BlobStore } from './cache/blob-store.js';
 import { admissionRoutes, httpsOptions, openImageCheckWith } from './main/admission.js';
@@ -23,6 +24,7 @@ import { FsBlobStore } from './storage/fs-blob-store.js';
 import { openInventoryReader, type InventoryReader } from './storage/inventory-reader.js';
 import { probeUpstream, type ProbeReport } from './upstream/upstream-probe.js';
 import { runPrimary } from './workers/primary.js';
+import { workerSlot } from './workers/worker-slot.js';
 import { workerCount } from './workers/worker-count.js';
 import { answerMetricsRequests } from './workers/worker-metrics.js';
 import { WorkerLink, type Channel } from './workers/worker-link.js';
@@ -115,7 +117,8 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const worker = options.worker;
   // Before anything is opened: an unreadable or mismatched pair is a start-up error, not a half-started server.
   const certificate = config.tls ? await readCertificatePair(config.tls, AbortSignal.timeout(10_000)) : undefined;
-  const audit = auditSinks(config.audit, config.port, log, metrics);
+  // With workers, each writes its own audit file (one writer per file: audit-file-path.ts says why).
+  const audit = auditSinks(auditSettingsOf(config.audit, worker ? workerSlot(process.env) : undefined), config.port, log, metrics);
   let core: Core;
   try {
     core = await assemble(config, log, metrics, options.clock, { watchKeys: true, ...(worker ? { worker } : {}), ...(audit ? { events: audit } : {}) });

@@ -60,6 +60,11 @@ export interface JsonlFileDeps {
 export const defaultQueueSize = 10_000;
 /** Lines written per write call, at most (a chunk is one syscall in the common case). */
 const chunkBytes = 1024 * 1024;
+/**
+ * To a pipe or device, at most PIPE_BUF (4096 on Linux) per write: a write that size lands whole, so workers
+ * sharing `/dev/stdout` never interleave inside a line (a single longer line still goes in one write).
+ */
+const pipeChunkBytes = 4096;
 
 export class JsonlFileSink implements AuditSink {
   private readonly queue: Buffer[] = [];
@@ -158,11 +163,12 @@ export class JsonlFileSink implements AuditSink {
     await this.ensureOpen();
     const file = this.file!;
     const maxSize = this.regular ? this.settings.maxSize : Number.POSITIVE_INFINITY;
+    const maxChunk = this.regular ? chunkBytes : pipeChunkBytes;
     let bytes = 0;
     let count = 0;
     for (const line of this.queue) {
       const fits = this.size + bytes + line.length <= maxSize || this.size + bytes === 0;
-      if (!fits || (count > 0 && bytes + line.length > chunkBytes)) break;
+      if (!fits || (count > 0 && bytes + line.length > maxChunk)) break;
       bytes += line.length;
       count += 1;
     }

@@ -22,7 +22,7 @@ import type { DenialReason, Route } from './ports.js';
 import * as signing from './core-signatures.js';
 import type { Inventory } from './inventory.js';
 import type { InventoryQueries } from './inventory-queries.js';
-import type { RecordSource, TrustVerdict } from './inventory-record.js';
+import type { RecordSource } from './inventory-record.js';
 import { wireInventory } from './inventory-wiring.js';
 import { announce, pullEventOf } from './pull-event-of.js';
 import type { ReferrersAnswer } from './referrers.js';
@@ -72,7 +72,7 @@ export class PullThrough {
     const wired = wireInventory({ stored, visibility, writes, metadata: ports.metadata }, ports.inventory, options.inventory, clock, metrics, log);
     this.inventory = wired.inventory;
     this.queries = wired.queries;
-    const { onStored, onTag } = wired;
+    const { onStored, onTag, onVerdict } = wired;
     this.manifests = new Manifests({ stored, records: ports.metadata, visibility, writes, reads, onStored }, options.manifests, metrics, log);
     const tagParts = { records: ports.metadata, visibility, writes, reads, onTag, ...(ports.revalidationLocks ? { locks: ports.revalidationLocks } : {}) };
     this.tags = new Tags(this.manifests, tagParts, options.tags, metrics, log);
@@ -86,13 +86,8 @@ export class PullThrough {
     const freshness = { ttlMs: options.tags.ttlMs, staleTimeoutMs: options.tags.staleTimeoutMs, clock };
     this.listings = new Listings(listingParts, options.listings, freshness, log);
     const signatureParts = { tags, manifests: this.manifests, blobs: this.blobs, stored, listings: this.listings, knownSizes: this.knownSizes, reads, writes };
-    const onVerdict = (digest: string, verdict: TrustVerdict) => this.inventory.verdict(digest, verdict);
-    this.signatures = signing.buildSignaturePolicy(
-      { ...signatureParts, keys: ports.keys, records: ports.metadata, onVerdict },
-      options.signatures,
-      metrics,
-      log,
-    );
+    const trust = { keys: ports.keys, records: ports.metadata, onVerdict };
+    this.signatures = signing.buildSignaturePolicy({ ...signatureParts, ...trust }, options.signatures, metrics, log);
     this.policies = new ServePolicies(this.signatures ? [...options.policies, this.signatures] : options.policies);
   }
 

@@ -169,10 +169,7 @@ export class SignaturePolicy implements ServePolicy {
     const result = remembered ?? (await this.check(route, digest, keySet, body, verdictKey, options.signal));
     if (result.verified) {
       const record: VerdictRecord = { ...result.verified, at: Date.now() };
-      if (!this.verdicts.has(verdictKey)) {
-        await this.remember(verdictKey, record, route, digest, body, policy.name);
-        this.parts.onVerdict?.(digest, { policy: policy.name, verified: true, key: record.keyId, at: record.at, detail: record.format });
-      }
+      if (!this.verdicts.has(verdictKey)) await this.remember(verdictKey, record, route, digest, body, policy.name);
       const reason = `verified with key ${record.keyId} (${record.format})`;
       return { ...common, allowed: true, verdict: 'verified', reason, signatures: result.signatures, keyId: record.keyId, cached: false };
     }
@@ -182,9 +179,8 @@ export class SignaturePolicy implements ServePolicy {
     const verdict = failOpen ? (this.options.onError === 'allow' ? 'fail-open' : 'unavailable') : policy.mode === 'warn' ? 'warned' : 'refused';
     const served = verdict === 'fail-open' || verdict === 'warned';
     // A refusal checked now is a verdict on the image; an outage (fetch-failed) says nothing about it.
-    if (!remembered && !failOpen) {
+    if (!remembered && !failOpen)
       this.parts.onVerdict?.(digest, { policy: policy.name, verified: false, at: Date.now(), detail: `${verdict} (${refusal.reason}): ${refusal.detail}` });
-    }
     return {
       ...common,
       allowed: served,
@@ -259,23 +255,17 @@ export class SignaturePolicy implements ServePolicy {
     return root ? { ...record, keyId: root.keyId } : undefined;
   }
 
-  /** Records a fresh verdict and what the verified manifest admits. */
+  /** Records a fresh verdict and what the verified manifest admits; tells the inventory (onVerdict). */
   private async remember(key: string, record: VerdictRecord, route: Route, digest: string, body: Buffer | undefined, policy: string): Promise<void> {
     this.verdicts.set(key, record);
     await this.parts.writes.attempt('metadata', 'signature verdict', () => this.parts.records.setVerdict(key, record), { verdict: key });
+    const told = { policy, verified: true, key: record.keyId, at: record.at };
+    this.parts.onVerdict?.(digest, { ...told, detail: record.format });
     const manifest = body ?? (await this.parts.source.manifestByDigest(route, digest).catch(() => undefined));
     if (!manifest) return;
     await this.learn(route, manifest, { kind: 'admitted', root: digest, policy });
     // An index's platform manifests carry no signature of their own: the index's verdict vouches for them.
-    for (const child of referencesOf(manifest).manifests) {
-      this.parts.onVerdict?.(child.digest, {
-        policy,
-        verified: true,
-        key: record.keyId,
-        at: record.at,
-        detail: `admitted: referenced by the verified index ${digest}`,
-      });
-    }
+    for (const child of referencesOf(manifest).manifests) this.parts.onVerdict?.(child.digest, { ...told, detail: `admitted by the verified index ${digest}` });
   }
 
   /**

@@ -13,6 +13,7 @@ import { AggregatorRegistry } from 'prom-client';
 import { describeError } from '../oci/errors.js';
 import type { Logger } from '../log.js';
 import { LockTable } from './lock-table.js';
+import { workerSlotVariable } from './worker-slot.js';
 import { isTenderMessage, type Call, type News, type PrimaryMessage, type WorkerMessage } from './messages.js';
 
 export interface PrimaryOptions {
@@ -46,8 +47,14 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   const send = (worker: Worker | undefined, message: PrimaryMessage): void => {
     if (worker?.isConnected()) worker.send(message);
   };
-  const fork = (): void => {
-    const worker = cluster.fork();
+  /**
+   * Worker id → its slot (1…workers): a replacement takes the dead worker's slot, so what is named per worker
+   * (the audit file, audit-file-path.ts) has one writer at a time and the set of names stays fixed.
+   */
+  const slots = new Map<number, number>();
+  const fork = (slot: number): void => {
+    const worker = cluster.fork({ [workerSlotVariable]: String(slot) });
+    slots.set(worker.id, slot);
     startedAt.set(worker.id, Date.now());
   };
   const nameOwner = (): void => {
@@ -117,6 +124,8 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
 
   cluster.on('exit', (worker: Worker, code: number | null, signal: string | null) => {
     ready.delete(worker.id);
+    const slot = slots.get(worker.id) ?? 1;
+    slots.delete(worker.id);
     const dropped = table.drop(worker.id);
     void options
       .clearWorkerTemp(worker.id)
@@ -141,7 +150,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
     const delay = crashes === 0 ? 0 : Math.min(30_000, 500 * 2 ** crashes);
     log.warn({ worker: worker.id, code, signal, leasesDropped: dropped, restartInMs: delay }, 'worker exited; starting a new one');
     setTimeout(() => {
-      if (!stopping) fork();
+      if (!stopping) fork(slot);
     }, delay).unref();
     nameOwner();
   });
@@ -162,6 +171,6 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   process.on('SIGINT', () => stop('SIGINT'));
 
   log.info({ workers: options.workers, pid: process.pid }, 'starting workers');
-  for (let i = 0; i < options.workers; i++) fork();
+  for (let slot = 1; slot <= options.workers; slot++) fork(slot);
   return finished;
 }
