@@ -5,6 +5,7 @@
 // Every record is kept in memory (about 1 KiB each, estimated from the record shape, not measured).
 import { repositoryMatcher } from '../oci/repository-pattern.js';
 import { parseAttachmentTag } from '../trust/cosign-tags.js';
+import { add, drop, holders, type Holders } from './digest-holders.js';
 import { isEvicted, type InventoryRecord, type TagSighting } from './inventory-record.js';
 
 export interface ListFilter {
@@ -82,6 +83,19 @@ export class InventoryIndex {
       }
     } else this.place({ at: record.from.firstFetched, digest: record.digest, record });
     this.index(record);
+  }
+
+  /** Records (each digest once) into an empty index, as start-up loads them: one sort for the order, one pass for the maps. */
+  load(records: readonly InventoryRecord[]): void {
+    if (this.records.size > 0) throw new Error('InventoryIndex.load: the index is not empty');
+    const entries: Entry[] = records.map((record) => ({ at: record.from.firstFetched, digest: record.digest, record }));
+    // A log is mostly in time order already (appended as fetched): the sort then costs one pass.
+    entries.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+    for (const entry of entries) {
+      this.records.set(entry.digest, entry);
+      this.order.push(entry);
+      this.index(entry.record);
+    }
   }
 
   remove(digest: string): void {
@@ -253,36 +267,6 @@ function before(a: Key, b: Key): boolean {
 
 function tagKey(sighting: Pick<TagSighting, 'upstream' | 'repository' | 'tag'>): string {
   return `${sighting.upstream}/${sighting.repository}:${sighting.tag}`;
-}
-
-/**
- * The digests under one index key: most keys (a layer of one image, a tag seen once) have one, so it is kept as
- * the string itself and becomes a Set only when a second arrives: 100,000 records would otherwise cost 400,000 Sets.
- */
-type Holders = string | Set<string>;
-
-function add(map: Map<string, Holders>, key: string, digest: string): void {
-  const held = map.get(key);
-  if (held === undefined) map.set(key, digest);
-  else if (typeof held === 'string') {
-    if (held !== digest) map.set(key, new Set([held, digest]));
-  } else held.add(digest);
-}
-
-function drop(map: Map<string, Holders>, key: string, digest: string): void {
-  const held = map.get(key);
-  if (held === undefined) return;
-  if (typeof held === 'string') {
-    if (held === digest) map.delete(key);
-    return;
-  }
-  held.delete(digest);
-  if (held.size === 1) map.set(key, held.values().next().value!);
-}
-
-function holders(map: Map<string, Holders>, key: string): Iterable<string> {
-  const held = map.get(key);
-  return held === undefined ? [] : typeof held === 'string' ? [held] : held;
 }
 
 function encodeCursor(key: Key): string {

@@ -16,6 +16,7 @@ import { isInventoryRecord, mergeRecords, type InventoryRecord } from '../cache/
 import type { InventoryChanges, InventoryStore } from '../cache/inventory-store.js';
 
 const maxLine = 8 * 1024 * 1024;
+const readChunk = 1024 * 1024;
 /** Compacted when the log is this much larger than its last compacted size (and at least 1 MiB). */
 const growthFactor = 2;
 const minCompactBytes = 1024 * 1024;
@@ -28,9 +29,9 @@ export class FileInventoryStore implements InventoryStore {
 
   constructor(private readonly path: string) {}
 
-  async *load(): AsyncGenerator<InventoryRecord> {
+  async load(): Promise<InventoryRecord[]> {
     const { records } = await this.readAll();
-    yield* records.values();
+    return [...records.values()];
   }
 
   async changes(): Promise<InventoryChanges> {
@@ -74,18 +75,17 @@ export class FileInventoryStore implements InventoryStore {
     return { records };
   }
 
-  /** Applies the complete lines in [start, end) in order; advances the offset past them. */
+  /**
+   * Applies the complete lines in [start, end) in order; advances the offset past them. Read in 1 MiB chunks, each
+   * chunk's complete lines decoded to text at once and split (a line is a JSON text: no newline inside it).
+   */
   private async readFrom(start: number, end: number): Promise<{ records: Map<string, InventoryRecord>; removed: Set<string> }> {
     const records = new Map<string, InventoryRecord>();
     const removed = new Set<string>();
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    let skipping = false;
-    let consumed = start;
-    const apply = (line: Buffer): void => {
+    const apply = (line: string): void => {
       let parsed: { put?: InventoryRecord; del?: string };
       try {
-        parsed = JSON.parse(line.toString('utf8')) as typeof parsed;
+        parsed = JSON.parse(line) as typeof parsed;
       } catch {
         return; // cut short by a crash, or not ours
       }
@@ -98,24 +98,29 @@ export class FileInventoryStore implements InventoryStore {
         removed.delete(parsed.put.digest);
       }
     };
+    /** The start of a line whose newline has not come yet; dropped (and the line skipped) past maxLine. */
+    let carry: Buffer | undefined;
+    let skipping = false;
+    /** Bytes after the last newline read so far (carried or skipped). */
+    let pendingBytes = 0;
+    let consumed = start;
     if (end > start) {
-      for await (const chunk of createReadStream(this.path, { start, end: end - 1 }) as AsyncIterable<Buffer>) {
-        let from = 0;
-        for (let nl = chunk.indexOf(10, from); nl !== -1; nl = chunk.indexOf(10, from)) {
-          const part = chunk.subarray(from, nl);
-          if (!skipping) apply(pending.length > 0 ? Buffer.concat([...pending, part]) : part);
-          consumed += pendingBytes + part.length + 1;
-          pending = [];
-          pendingBytes = 0;
-          skipping = false;
-          from = nl + 1;
+      for await (const chunk of createReadStream(this.path, { start, end: end - 1, highWaterMark: readChunk }) as AsyncIterable<Buffer>) {
+        const last = chunk.lastIndexOf(10);
+        if (last === -1) {
+          pendingBytes += chunk.length;
+          if (!skipping) carry = carry ? Buffer.concat([carry, chunk]) : chunk;
+          if (carry && carry.length > maxLine) [carry, skipping] = [undefined, true];
+          continue;
         }
-        const rest = chunk.subarray(from);
-        pendingBytes += rest.length;
-        if (pendingBytes > maxLine) {
-          skipping = true;
-          pending = [];
-        } else if (!skipping) pending.push(Buffer.from(rest));
+        const first = chunk.indexOf(10);
+        consumed += pendingBytes + last + 1;
+        // The line the carry began ends at this chunk's first newline (skipped whole when it was too long).
+        if (!skipping) apply((carry ? Buffer.concat([carry, chunk.subarray(0, first)]) : chunk.subarray(0, first)).toString('utf8'));
+        skipping = false;
+        if (last > first) for (const line of chunk.toString('utf8', first + 1, last).split('\n')) apply(line);
+        carry = last + 1 < chunk.length ? chunk.subarray(last + 1) : undefined;
+        pendingBytes = chunk.length - last - 1;
       }
     }
     // A last line without its newline is being written (or was cut short): read again next time.

@@ -18,6 +18,8 @@ export interface RedisRaw {
 }
 
 const batch = 500;
+/** Keys a SCAN step returns, about: one round trip (and one MGET) per this many records at start. */
+const scanBatch = 5000;
 const changesKeptMs = 3_600_000;
 /** Looks this far back beyond the last check: clocks of replicas differ a little. */
 const overlapMs = 10_000;
@@ -31,23 +33,25 @@ export class RedisInventoryStore implements InventoryStore {
     private readonly clock: () => number = Date.now,
   ) {}
 
-  async *load(): AsyncGenerator<InventoryRecord> {
-    this.lastCheck = this.clock();
+  async load(): Promise<InventoryRecord[]> {
+    // Changes are read from the start of this load only once it is complete: a load cut short (Redis not yet
+    // connected at start) leaves lastCheck unset, so the next changes() loads everything again.
+    const started = this.clock();
+    const records: InventoryRecord[] = [];
     let cursor = '0';
     do {
-      const [next, keys] = (await this.redis.sendCommand(['SCAN', cursor, 'MATCH', `${this.prefix}*`, 'COUNT', String(batch)])) as [string, string[]];
+      const [next, keys] = (await this.redis.sendCommand(['SCAN', cursor, 'MATCH', `${this.prefix}*`, 'COUNT', String(scanBatch)])) as [string, string[]];
       cursor = next;
-      if (keys.length > 0) for (const record of await this.read(keys)) if (record) yield record;
+      if (keys.length > 0) for (const record of await this.read(keys)) if (record) records.push(record);
     } while (cursor !== '0');
+    this.lastCheck = started;
+    // SCAN may return a key twice.
+    return records.length > 1 ? [...new Map(records.map((r) => [r.digest, r])).values()] : records;
   }
 
   async changes(): Promise<InventoryChanges> {
     const now = this.clock();
-    if (this.lastCheck === undefined || now - this.lastCheck > changesKeptMs - overlapMs) {
-      const records: InventoryRecord[] = [];
-      for await (const record of this.load()) records.push(record);
-      return { records, removed: [], complete: true };
-    }
+    if (this.lastCheck === undefined || now - this.lastCheck > changesKeptMs - overlapMs) return { records: await this.load(), removed: [], complete: true };
     const digests = (await this.redis.sendCommand(['ZRANGEBYSCORE', this.changesKey, String(this.lastCheck - overlapMs), '+inf'])) as string[];
     this.lastCheck = now;
     const records: InventoryRecord[] = [];

@@ -272,9 +272,7 @@ const inventoryRecord = (n: number, writer: string, pulls: number, tag?: string)
 });
 
 async function collect(store: InventoryStore): Promise<InventoryRecord[]> {
-  const out: InventoryRecord[] = [];
-  for await (const record of store.load()) out.push(record);
-  return out.sort((a, b) => a.digest.localeCompare(b.digest));
+  return (await store.load()).sort((a, b) => a.digest.localeCompare(b.digest));
 }
 
 /** Two writers (two opens of the same store: replicas, or a command beside a serving tender). */
