@@ -64,6 +64,7 @@ export class Inventory {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
   private failedAt = Number.NEGATIVE_INFINITY;
+  private unread = false;
 
   constructor(
     private readonly store: InventoryStore | undefined,
@@ -84,6 +85,7 @@ export class Inventory {
     try {
       this.absorb(await this.store.load());
     } catch (err) {
+      this.unread = true;
       this.log.warn({ err: describeError(err) }, 'inventory store unreadable: starting with what this process sees');
     }
     this.log.info({ records: this.index.size, ms: Math.round(performance.now() - started) }, 'inventory loaded');
@@ -95,6 +97,8 @@ export class Inventory {
     if (!this.store || this.timer) return;
     this.timer = setInterval(() => void this.flush(), this.options.flushIntervalMs);
     this.timer.unref();
+    // A store unread at open (Redis still connecting at start): its records are read by a flush soon, not in flushInterval.
+    if (this.unread) setTimeout(() => void this.flush(), 250).unref();
   }
 
   /** Brings in others' writes, prunes, writes what changed; one at a time; never rejects. */

@@ -5,12 +5,17 @@
 // record at start and an fsync per record per flush, which 100,000 records make minutes; one appended log
 // costs one write per flush and one sequential read at start. Lines are `{"put":record}` or `{"del":digest}`;
 // records merge (mergeRecords), so lines from several writers (a serving tender, `tender seed` beside it) in
-// any order read back as the union. Appends use O_APPEND and one write per batch, so lines from two processes
-// never interleave. A line cut short by a crash is skipped; a line over 8 MiB is skipped without being held.
+// any order read back as the union. Appends use O_APPEND and one write call per batch (fs.appendFile would cut a
+// large batch into 512 KiB writes, between which another process's lines could land), so lines from two
+// processes never interleave. A line cut short by a crash is skipped; a line over 8 MiB is skipped unread.
+//
 // Compaction writes the merged records to a temp file, renames it over the log, and then copies whatever
-// another writer appended to the old file meanwhile; readers notice the new inode and read it whole.
+// another writer appended to the old file meanwhile; readers notice the new inode and read it whole. A writer
+// whose append reached the old file too late for that copy (opened before the rename, written after the copy)
+// sees, after its write, that the path names another file, and appends its lines again: a record twice in the
+// log reads back as once, so no append made during a compaction is lost.
 import { createReadStream } from 'node:fs';
-import { appendFile, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isInventoryRecord, mergeRecords, type InventoryRecord } from '../cache/inventory-record.js';
 import type { InventoryChanges, InventoryStore } from '../cache/inventory-store.js';
@@ -50,12 +55,28 @@ export class FileInventoryStore implements InventoryStore {
     if (records.length === 0 && removed.length === 0) return;
     const lines = [...records.map((record) => JSON.stringify({ put: record })), ...removed.map((digest) => JSON.stringify({ del: digest }))];
     await mkdir(dirname(this.path), { recursive: true });
-    await appendFile(this.path, `${lines.join('\n')}\n`, { mode: 0o640 });
+    await this.append(Buffer.from(`${lines.join('\n')}\n`));
     const size = (await stat(this.path)).size;
     if (size > Math.max(minCompactBytes, this.compactedSize * growthFactor)) await this.compact();
   }
 
   async close(): Promise<void> {}
+
+  /** Appends `data` in one write, again until the file written is still the log (see the header: compaction). */
+  private async append(data: Buffer): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const file = await open(this.path, 'a', 0o640);
+      let written;
+      try {
+        for (let done = 0; done < data.length;) done += (await file.write(data, done)).bytesWritten;
+        written = await file.stat();
+      } finally {
+        await file.close();
+      }
+      const now = await statOrUndefined(this.path);
+      if ((now && now.dev === written.dev && now.ino === written.ino) || attempt >= 5) return;
+    }
+  }
 
   private forget(): boolean {
     this.fileId = undefined;
@@ -163,7 +184,7 @@ export class FileInventoryStore implements InventoryStore {
           const tail = Buffer.alloc(after.size - before.size);
           await old.read(tail, 0, tail.length, before.size);
           const complete = tail.subarray(0, tail.lastIndexOf(10) + 1);
-          if (complete.length > 0) await appendFile(this.path, complete);
+          if (complete.length > 0) await this.append(complete);
         }
       } finally {
         await old.close();
