@@ -59,7 +59,7 @@ export class PullThrough {
     private readonly ports: CorePorts,
     options: CoreOptions,
     metrics: Metrics,
-    log: Logger,
+    private readonly log: Logger,
   ) {
     const clock = options.tags.clock ?? Date.now;
     const writes = (this.writes = new CacheWrites(metrics, log, clock));
@@ -257,11 +257,13 @@ export class PullThrough {
     return indexed;
   }
 
-  /** Starts the background scrub, when it has a rate; it ends at close(). For the serving process only. */
+  /** Starts the background scrub (when it has a rate) and the sweep of stale visibility links; they end at close(). Serving only. */
   startScrub(): void {
     const kindOf = async (digest: string, size: number) =>
       size <= maxManifestBytes && (await this.ports.metadata.getManifest(digest).catch(() => undefined)) ? ('manifest' as const) : ('blob' as const);
     this.stored.startScrub(kindOf, this.shutdown.signal);
+    const isCached = (digest: string): boolean => isDigest(digest) && this.stored.size(parseDigest(digest)) !== undefined;
+    void this.visibility.sweep(isCached, this.shutdown.signal).then((n) => n > 0 && this.log.info({ links: n }, 'visibility links of evicted content removed'));
   }
 
   /** What keeps this replica from serving well: a disk or metadata store that takes no writes, or failing writes. */

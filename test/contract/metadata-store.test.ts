@@ -98,6 +98,25 @@ function contract(open: () => Promise<{ store: MetadataStore; dispose(): Promise
     }
   });
 
+  it('lists its links (the embedded store) and removes one', async () => {
+    const { store, dispose } = await open();
+    try {
+      const digest = `sha256:${'e'.repeat(64)}`;
+      const links = [`public@${digest}`, `private.test/team/a@${digest}`];
+      for (const link of links) await store.addLink(link);
+      const listed: string[] = [];
+      for await (const link of store.listLinks()) listed.push(link);
+      // A shared store (Redis) lists none: its links serve other replicas' caches too.
+      expect(listed.sort()).toEqual(listsTags ? links.sort() : []);
+      await store.removeLink(links[1]!);
+      expect(await store.hasLink(links[1]!)).toBe(false);
+      expect(await store.hasLink(links[0]!)).toBe(true);
+    } finally {
+      await store.close();
+      await dispose();
+    }
+  });
+
   it('keeps signature verdicts and admissions by key', async () => {
     const { store, dispose } = await open();
     try {
