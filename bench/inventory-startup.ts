@@ -16,6 +16,14 @@ import { startTenderProcess } from '../test/helpers/tender-process.js';
 const count = Number(process.argv[2] ?? 100_000);
 const now = Date.now();
 
+/** A tender whose one upstream is never dialled (nothing is pulled): only its inventory matters. */
+const settingsFor = (dir: string) => ({
+  cacheDir: join(dir, 'cache'),
+  includeDefaultUpstreams: false,
+  defaultUpstream: 'registry.test',
+  upstreams: { 'registry.test': { url: 'http://127.0.0.1:9', insecure: true } },
+});
+
 async function timedGet(url: string): Promise<{ ms: number; status: number; bytes: number }> {
   const started = performance.now();
   const answer = await request(url);
@@ -25,13 +33,7 @@ async function timedGet(url: string): Promise<{ ms: number; status: number; byte
 
 async function measure(name: string, dir: string, extra: Record<string, unknown>): Promise<string[]> {
   const started = performance.now();
-  const tender = await startTenderProcess(dir, {
-    cacheDir: join(dir, 'cache'),
-    includeDefaultUpstreams: false,
-    defaultUpstream: 'registry.test',
-    upstreams: { 'registry.test': { url: 'http://127.0.0.1:9', insecure: true } },
-    ...extra,
-  });
+  const tender = await startTenderProcess(dir, { ...settingsFor(dir), ...extra });
   const serving = performance.now() - started;
   try {
     // Redis: the records may arrive after "serving" when the store could not be read at once; wait for them.
@@ -84,12 +86,7 @@ async function main(): Promise<void> {
     const empty = join(work, 'empty');
     await mkdir(join(empty, 'cache'), { recursive: true });
     const baseline = performance.now();
-    const bare = await startTenderProcess(empty, {
-      cacheDir: join(empty, 'cache'),
-      includeDefaultUpstreams: false,
-      defaultUpstream: 'registry.test',
-      upstreams: { 'registry.test': { url: 'http://127.0.0.1:9', insecure: true } },
-    });
+    const bare = await startTenderProcess(empty, settingsFor(empty));
     out.push(`empty inventory: spawn → "tender is serving" ${(performance.now() - baseline).toFixed(0)} ms`, '');
     await bare.stop();
 
