@@ -33,7 +33,7 @@ async function timedGet(url: string): Promise<{ ms: number; status: number; byte
 
 async function measure(name: string, dir: string, extra: Record<string, unknown>): Promise<string[]> {
   const started = performance.now();
-  const tender = await startTenderProcess(dir, { ...settingsFor(dir), ...extra });
+  const tender = await startTenderProcess(dir, { ...settingsFor(dir), ...extra }, 600_000);
   const serving = performance.now() - started;
   try {
     // Redis: the records may arrive after "serving" when the store could not be read at once; wait for them.
@@ -86,7 +86,7 @@ async function main(): Promise<void> {
     const empty = join(work, 'empty');
     await mkdir(join(empty, 'cache'), { recursive: true });
     const baseline = performance.now();
-    const bare = await startTenderProcess(empty, settingsFor(empty));
+    const bare = await startTenderProcess(empty, settingsFor(empty), 600_000);
     out.push(`empty inventory: spawn → "tender is serving" ${(performance.now() - baseline).toFixed(0)} ms`, '');
     await bare.stop();
 

@@ -21,7 +21,7 @@ export interface TenderProcess {
 }
 
 /** Writes `settings` as the config file in `dir` and starts `tender serve`; resolves once it serves (every worker, with workers). */
-export async function startTenderProcess(dir: string, settings: Record<string, unknown>): Promise<TenderProcess> {
+export async function startTenderProcess(dir: string, settings: Record<string, unknown>, startMs = 60_000): Promise<TenderProcess> {
   const file = join(dir, 'tender.yaml');
   await writeFile(file, JSON.stringify({ listen: '127.0.0.1:0', logLevel: 'info', ...settings }, null, 2)); // JSON is YAML
   const child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', file], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -44,7 +44,7 @@ export async function startTenderProcess(dir: string, settings: Record<string, u
     }
   };
   const workers = typeof settings.workers === 'number' && settings.workers > 1;
-  await waitForLog('tender to serve', (l) => l.some((line) => line.msg === (workers ? 'all workers serving' : 'tender is serving')));
+  await waitForLog('tender to serve', (l) => l.some((line) => line.msg === (workers ? 'all workers serving' : 'tender is serving')), startMs);
   const serving = logs.find((l) => l.msg === 'tender is serving')!;
   return {
     url: `http://${String(serving.listen)}`,
