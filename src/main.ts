@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer as createHttpServer, type RequestListener, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
 import { isIPv6, type AddressInfo } from 'node:net';
+import { auditSettingsOf } from './audit/audit-file-path.js';
 import { auditSinks } from './audit/audit-sinks.js';
 import type { BlobStore } from './cache/blob-store.js';
 import { admissionRoutes, httpsOptions, openImageCheckWith } from './main/admission.js';
@@ -21,6 +22,7 @@ import { openInventoryReader, type InventoryReader } from './storage/inventory-r
 import { probeUpstream, type ProbeReport } from './upstream/upstream-probe.js';
 import { ListeningDrain } from './workers/listening-drain.js';
 import type { WorkerLink } from './workers/worker-link.js';
+import { workerSlot } from './workers/worker-slot.js';
 
 export interface Running {
   readonly port: number;
@@ -76,7 +78,8 @@ export async function start(config: Config, options: { log?: Logger; metrics?: M
   const worker = options.worker;
   // Before anything is opened: an unreadable or mismatched pair is a start-up error, not a half-started server.
   const certificate = config.tls ? await readCertificatePair(config.tls, AbortSignal.timeout(10_000)) : undefined;
-  const audit = auditSinks(config.audit, config.port, log, metrics);
+  // With workers, each writes its own audit file (one writer per file: audit-file-path.ts says why).
+  const audit = auditSinks(auditSettingsOf(config.audit, worker ? workerSlot(process.env) : undefined), config.port, log, metrics);
   let core: Core;
   try {
     core = await assemble(config, log, metrics, options.clock, { watchKeys: true, ...(worker ? { worker } : {}), ...(audit ? { events: audit } : {}) });

@@ -16,6 +16,7 @@ import { describeError } from '../oci/errors.js';
 import type { Logger } from '../log.js';
 import type { PullEvent } from '../cache/pull-events.js';
 import type { AuditCounters, AuditDropReason, AuditSink, Sleep } from './audit-sink.js';
+import { DeliveryQueue } from './delivery-queue.js';
 import { pullEventLine } from './pull-event-line.js';
 import { rotateFiles } from './rotate-files.js';
 import { sleepUnlessAborted } from './sleep-unless-aborted.js';
@@ -60,11 +61,14 @@ export interface JsonlFileDeps {
 export const defaultQueueSize = 10_000;
 /** Lines written per write call, at most (a chunk is one syscall in the common case). */
 const chunkBytes = 1024 * 1024;
+/**
+ * To a pipe or device, at most PIPE_BUF (4096 on Linux) per write: a write that size lands whole, so workers
+ * sharing `/dev/stdout` never interleave inside a line (a single longer line still goes in one write).
+ */
+const pipeChunkBytes = 4096;
 
 export class JsonlFileSink implements AuditSink {
-  private readonly queue: Buffer[] = [];
-  /** Lines taken off the queue by the write in progress. */
-  private inFlight = 0;
+  private readonly queue: DeliveryQueue<Buffer>;
   private file: AppendFile | undefined;
   private fileId: string | undefined;
   private size = 0;
@@ -72,11 +76,7 @@ export class JsonlFileSink implements AuditSink {
   private regular = true;
   /** Part of a line reached the file before a write failed: the next write starts a new line. */
   private torn = false;
-  private running: Promise<void> | undefined;
-  private closing = false;
   private closed: Promise<void> | undefined;
-  private readonly stop = new AbortController();
-  private readonly queueSize: number;
   private readonly sleep: Sleep;
   private readonly openFile: OpenAppendFile;
   private readonly failure: ThrottledReport;
@@ -87,22 +87,23 @@ export class JsonlFileSink implements AuditSink {
   ) {
     if (!(settings.maxSize >= 1)) throw new RangeError(`audit file maxSize must be at least 1 byte, got ${settings.maxSize}`);
     if (!Number.isInteger(settings.maxFiles) || settings.maxFiles < 0) throw new RangeError(`audit file maxFiles must be 0 or more, got ${settings.maxFiles}`);
-    this.queueSize = settings.queueSize ?? defaultQueueSize;
+    this.queue = new DeliveryQueue(
+      settings.queueSize ?? defaultQueueSize,
+      () => this.drain(),
+      (reason, count) => this.drop(reason, count),
+    );
     this.sleep = deps.sleep ?? sleepUnlessAborted;
     this.openFile = deps.openFile ?? openAppendFile;
     this.failure = new ThrottledReport(deps.log, 'cannot write the audit file', deps.logIntervalMs ?? 60_000, deps.now ?? Date.now);
   }
 
   get pending(): number {
-    return this.queue.length + this.inFlight;
+    return this.queue.pending;
   }
 
   emit(event: PullEvent): void {
     try {
-      if (this.closing) return this.drop('shutdown', 1);
-      if (this.pending >= this.queueSize) return this.drop('queue-full', 1);
-      this.queue.push(Buffer.from(pullEventLine(event)));
-      this.kick();
+      this.queue.offer(() => Buffer.from(pullEventLine(event)));
     } catch {
       // The port's promise: nothing reaches the pull. Formatting plain strings and numbers does not throw.
     }
@@ -114,41 +115,22 @@ export class JsonlFileSink implements AuditSink {
   }
 
   private async shutdown(deadlineMs: number): Promise<void> {
-    this.closing = true;
-    const timer = new AbortController();
-    await Promise.race([this.idle(), sleepUnlessAborted(deadlineMs, timer.signal)]);
-    timer.abort();
-    this.stop.abort();
-    this.drop('shutdown', this.queue.splice(0).length);
+    await this.queue.close(deadlineMs);
     // A write stuck past the deadline (a dead network mount) is not waited for; its lines count when it ends.
-    if (this.running) void this.running.finally(() => this.closeFile());
+    const stuck = this.queue.delivering;
+    if (stuck) void stuck.finally(() => this.closeFile());
     else await this.closeFile();
   }
 
-  private kick(): void {
-    if (this.running || this.stop.signal.aborted) return;
-    // The writer starts on a later turn of the event loop, never inside the emitting pull's call stack.
-    this.running = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.drain())
-      .finally(() => {
-        this.running = undefined;
-        if (this.queue.length > 0) this.kick();
-      });
-  }
-
-  private async idle(): Promise<void> {
-    while (this.running) await this.running;
-  }
-
   private async drain(): Promise<void> {
-    while (this.queue.length > 0 && !this.stop.signal.aborted) {
+    while (this.queue.items.length > 0 && !this.queue.stop.signal.aborted) {
       try {
         await this.writeChunk();
       } catch (err) {
         this.deps.counters.failedAttempts.inc({ sink: 'file' });
         this.failure.report({ path: this.settings.path, err: describeError(err), pending: this.pending });
         await this.closeFile();
-        await this.sleep(this.deps.retryDelayMs ?? 1000, this.stop.signal);
+        await this.sleep(this.deps.retryDelayMs ?? 1000, this.queue.stop.signal);
       }
     }
   }
@@ -158,11 +140,12 @@ export class JsonlFileSink implements AuditSink {
     await this.ensureOpen();
     const file = this.file!;
     const maxSize = this.regular ? this.settings.maxSize : Number.POSITIVE_INFINITY;
+    const maxChunk = this.regular ? chunkBytes : pipeChunkBytes;
     let bytes = 0;
     let count = 0;
-    for (const line of this.queue) {
+    for (const line of this.queue.items) {
       const fits = this.size + bytes + line.length <= maxSize || this.size + bytes === 0;
-      if (!fits || (count > 0 && bytes + line.length > chunkBytes)) break;
+      if (!fits || (count > 0 && bytes + line.length > maxChunk)) break;
       bytes += line.length;
       count += 1;
     }
@@ -170,8 +153,8 @@ export class JsonlFileSink implements AuditSink {
       await this.rotate();
       return;
     }
-    const lines = this.queue.splice(0, count);
-    this.inFlight = count;
+    const lines = this.queue.items.splice(0, count);
+    this.queue.inFlight = count;
     const prefix = this.torn ? 1 : 0;
     const data = Buffer.concat(prefix ? [newline, ...lines] : lines);
     let written = 0;
@@ -183,7 +166,7 @@ export class JsonlFileSink implements AuditSink {
         this.size += n;
       }
     } finally {
-      this.inFlight = 0;
+      this.queue.inFlight = 0;
       let done = 0;
       let end = prefix;
       for (const line of lines) {
@@ -194,8 +177,8 @@ export class JsonlFileSink implements AuditSink {
       if (written >= prefix) this.torn = written > end;
       if (done > 0) this.deps.counters.delivered.inc({ sink: 'file' }, done);
       const undone = lines.slice(done);
-      if (this.stop.signal.aborted) this.drop('shutdown', undone.length);
-      else this.queue.unshift(...undone);
+      if (this.queue.stop.signal.aborted) this.drop('shutdown', undone.length);
+      else this.queue.items.unshift(...undone);
     }
   }
 

@@ -17,6 +17,7 @@ import type { Logger } from '../log.js';
 import type { PullEvent } from '../cache/pull-events.js';
 import type { AuditCounters, AuditDropReason, AuditSink, Sleep } from './audit-sink.js';
 import { notificationEvent, notificationMediaType, type NotificationEvent, type NotificationSource } from './notification-format.js';
+import { DeliveryQueue } from './delivery-queue.js';
 import { parseRetryAfter } from './retry-after.js';
 import { sleepUnlessAborted } from './sleep-unless-aborted.js';
 import { ThrottledReport } from './throttled-report.js';
@@ -62,12 +63,8 @@ const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const answerLimit = 64 * 1024;
 
 export class NotificationSink implements AuditSink {
-  private readonly queue: NotificationEvent[] = [];
-  private inFlight = 0;
-  private running: Promise<void> | undefined;
-  private closing = false;
+  private readonly queue: DeliveryQueue<NotificationEvent>;
   private closed: Promise<void> | undefined;
-  private readonly stop = new AbortController();
   private wake = new AbortController();
   private failedInARow = 0;
   private readonly url: URL;
@@ -79,7 +76,6 @@ export class NotificationSink implements AuditSink {
   private readonly timeoutMs: number;
   private readonly batchSize: number;
   private readonly batchDelayMs: number;
-  private readonly queueSize: number;
   private readonly backoffInitialMs: number;
   private readonly backoffMaxMs: number;
   private readonly sleep: Sleep;
@@ -110,7 +106,11 @@ export class NotificationSink implements AuditSink {
     this.batchDelayMs = settings.batchDelayMs ?? 1000;
     if (!(Number.isFinite(this.batchDelayMs) && this.batchDelayMs >= 0))
       throw new RangeError(`notification batchDelayMs must be 0 or more, got ${this.batchDelayMs}`);
-    this.queueSize = positive('queueSize', settings.queueSize ?? 10_000);
+    this.queue = new DeliveryQueue(
+      positive('queueSize', settings.queueSize ?? 10_000),
+      () => this.drain(),
+      (reason, count) => this.drop(reason, count),
+    );
     this.backoffInitialMs = positive('backoffInitialMs', settings.backoffInitialMs ?? 500);
     this.backoffMaxMs = Math.max(this.backoffInitialMs, settings.backoffMaxMs ?? 60_000);
     this.sleep = deps.sleep ?? sleepUnlessAborted;
@@ -124,16 +124,12 @@ export class NotificationSink implements AuditSink {
   }
 
   get pending(): number {
-    return this.queue.length + this.inFlight;
+    return this.queue.pending;
   }
 
   emit(event: PullEvent): void {
     try {
-      if (this.closing) return this.drop('shutdown', 1);
-      if (this.pending >= this.queueSize) return this.drop('queue-full', 1);
-      this.queue.push(notificationEvent(event, this.settings.source));
-      if (this.queue.length >= this.batchSize) this.wake.abort();
-      this.kick();
+      if (this.queue.offer(() => notificationEvent(event, this.settings.source)) && this.queue.items.length >= this.batchSize) this.wake.abort();
     } catch {
       // The port's promise: nothing reaches the pull.
     }
@@ -145,44 +141,23 @@ export class NotificationSink implements AuditSink {
   }
 
   private async shutdown(deadlineMs: number): Promise<void> {
-    this.closing = true;
-    this.wake.abort();
-    const timer = new AbortController();
-    await Promise.race([this.idle(), sleepUnlessAborted(deadlineMs, timer.signal)]);
-    timer.abort();
-    // Past the deadline: abort the POST and the backoff in progress; what is left is counted, not sent.
-    this.stop.abort();
-    this.drop('shutdown', this.queue.splice(0).length);
-    await this.idle();
+    // Past the deadline: the POST and the backoff in progress are aborted; what is left is counted, not sent.
+    await this.queue.close(deadlineMs, () => this.wake.abort());
+    await this.queue.idle();
     if (this.ownsDispatcher) await this.dispatcher.destroy().catch(() => undefined);
   }
 
-  private kick(): void {
-    if (this.running || this.stop.signal.aborted) return;
-    // The sender starts on a later turn of the event loop, never inside the emitting pull's call stack.
-    this.running = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.drain())
-      .finally(() => {
-        this.running = undefined;
-        if (this.queue.length > 0) this.kick();
-      });
-  }
-
-  private async idle(): Promise<void> {
-    while (this.running) await this.running;
-  }
-
   private async drain(): Promise<void> {
-    while (this.queue.length > 0 && !this.stop.signal.aborted) {
-      if (this.queue.length < this.batchSize && !this.closing) {
+    while (this.queue.items.length > 0 && !this.queue.stop.signal.aborted) {
+      if (this.queue.items.length < this.batchSize && !this.queue.closing) {
         this.wake = new AbortController();
-        await this.sleep(this.batchDelayMs, AbortSignal.any([this.wake.signal, this.stop.signal]));
-        if (this.stop.signal.aborted) break;
+        await this.sleep(this.batchDelayMs, AbortSignal.any([this.wake.signal, this.queue.stop.signal]));
+        if (this.queue.stop.signal.aborted) break;
       }
-      const batch = this.queue.splice(0, this.batchSize);
-      this.inFlight = batch.length;
+      const batch = this.queue.items.splice(0, this.batchSize);
+      this.queue.inFlight = batch.length;
       const settled = await this.deliver(batch);
-      this.inFlight = 0;
+      this.queue.inFlight = 0;
       if (!settled) this.drop('shutdown', batch.length);
     }
   }
@@ -198,7 +173,7 @@ export class NotificationSink implements AuditSink {
         this.failedInARow = 0;
         return true;
       }
-      if (this.stop.signal.aborted) return false;
+      if (this.queue.stop.signal.aborted) return false;
       this.deps.counters.failedAttempts.inc({ sink: 'http' });
       if (outcome.kind === 'rejected') {
         this.refusal.report({ url: this.shownUrl, status: outcome.status, events: batch.length });
@@ -208,13 +183,13 @@ export class NotificationSink implements AuditSink {
       this.failedInARow += 1;
       const pause = outcome.retryAfterMs !== undefined ? Math.min(outcome.retryAfterMs, this.backoffMaxMs) : this.backoff(attempt);
       this.failure.report({ url: this.shownUrl, status: outcome.status, err: outcome.error, attempt, retryInMs: Math.round(pause), pending: this.pending });
-      await this.sleep(pause, this.stop.signal);
-      if (this.stop.signal.aborted) return false;
+      await this.sleep(pause, this.queue.stop.signal);
+      if (this.queue.stop.signal.aborted) return false;
     }
   }
 
   private async post(body: string): Promise<Outcome> {
-    const signal = AbortSignal.any([AbortSignal.timeout(this.timeoutMs), this.stop.signal]);
+    const signal = AbortSignal.any([AbortSignal.timeout(this.timeoutMs), this.queue.stop.signal]);
     try {
       const answer = await request(this.url, { method: 'POST', headers: this.headers, body, signal, dispatcher: this.dispatcher });
       await answer.body.dump({ limit: answerLimit, signal }).catch(() => undefined);

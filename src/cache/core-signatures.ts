@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { CacheReads } from './cache-reads.js';
 import type { CacheWrites } from './cache-writes.js';
+import type { TrustVerdict } from './inventory-record.js';
 import { CoreEvidence, type EvidenceParts } from './evidence-source.js';
 import type { SignatureRecords, VerdictRecord } from './metadata-store.js';
 import type { Route } from './ports.js';
@@ -20,6 +21,7 @@ export interface CoreSignatureParts extends EvidenceParts {
   readonly records: SignatureRecords;
   readonly reads: CacheReads;
   readonly writes: CacheWrites;
+  readonly onVerdict?: (digest: string, verdict: TrustVerdict) => void;
 }
 
 /** The signature policy over the core's own cached paths, or undefined when no `signatures:` is configured. */
@@ -46,6 +48,7 @@ export function buildSignaturePolicy(
     writes: parts.writes,
     verdictFresh,
     clock: parts.tags.clock,
+    ...(parts.onVerdict ? { onVerdict: parts.onVerdict } : {}),
   };
   return new SignaturePolicy(options, policyParts, metrics, log);
 }

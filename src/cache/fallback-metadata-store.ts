@@ -62,6 +62,15 @@ export class FallbackMetadataStore implements MetadataStore {
     return this.write((s) => s.removeLinks(digest));
   }
 
+  removeLink(link: string): Promise<void> {
+    return this.write((s) => s.removeLink(link));
+  }
+
+  /** The local store's: the shared store's links serve other replicas too (see the port). */
+  listLinks(): AsyncIterable<string> {
+    return this.local.listLinks();
+  }
+
   async hasLink(link: string): Promise<boolean> {
     return (await this.read(async (s) => ((await s.hasLink(link)) ? true : undefined))) === true;
   }

@@ -4,6 +4,8 @@
 // pointed to; `upstream/repository:tag` → digests seen under it (the current one is the last confirmed).
 // Every record is kept in memory (about 1 KiB each, estimated from the record shape, not measured).
 import { repositoryMatcher } from '../oci/repository-pattern.js';
+import { parseAttachmentTag } from '../trust/cosign-tags.js';
+import { add, drop, holders, type Holders } from './digest-holders.js';
 import { isEvicted, type InventoryRecord, type TagSighting } from './inventory-record.js';
 
 export interface ListFilter {
@@ -83,6 +85,19 @@ export class InventoryIndex {
     this.index(record);
   }
 
+  /** Records (each digest once) into an empty index, as start-up loads them: one sort for the order, one pass for the maps. */
+  load(records: readonly InventoryRecord[]): void {
+    if (this.records.size > 0) throw new Error('InventoryIndex.load: the index is not empty');
+    const entries: Entry[] = records.map((record) => ({ at: record.from.firstFetched, digest: record.digest, record }));
+    // A log is mostly in time order already (appended as fetched): the sort then costs one pass.
+    entries.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+    for (const entry of entries) {
+      this.records.set(entry.digest, entry);
+      this.order.push(entry);
+      this.index(entry.record);
+    }
+  }
+
   remove(digest: string): void {
     const entry = this.records.get(digest);
     if (!entry) return;
@@ -135,9 +150,9 @@ export class InventoryIndex {
     return [...holders(this.byChild, digest)].flatMap((d) => this.get(d) ?? []);
   }
 
-  /** Signatures, attestations, SBOMs whose subject is `digest`. */
+  /** Signatures, attestations, SBOMs attached to `digest`: by their `subject`, or by cosign's `sha256-<hex>.sig|att|sbom` tags. */
   referrers(digest: string): InventoryRecord[] {
-    return [...holders(this.bySubject, digest)].flatMap((d) => this.get(d) ?? []);
+    return [...new Set(holders(this.bySubject, digest))].flatMap((d) => this.get(d) ?? []);
   }
 
   /** Every tag → digest a repository's tags pointed to, by tag and then time. */
@@ -211,6 +226,8 @@ export class InventoryIndex {
     for (const sighting of record.tags) {
       add(this.byRepository, `${sighting.upstream}/${sighting.repository}`, record.digest);
       add(this.byTag, tagKey(sighting), record.digest);
+      const attached = parseAttachmentTag(sighting.tag);
+      if (attached) add(this.bySubject, attached.digest, record.digest);
     }
   }
 
@@ -222,6 +239,8 @@ export class InventoryIndex {
     for (const sighting of record.tags) {
       drop(this.byRepository, `${sighting.upstream}/${sighting.repository}`, record.digest);
       drop(this.byTag, tagKey(sighting), record.digest);
+      const attached = parseAttachmentTag(sighting.tag);
+      if (attached && attached.digest !== record.what.subject) drop(this.bySubject, attached.digest, record.digest);
     }
   }
 
@@ -248,36 +267,6 @@ function before(a: Key, b: Key): boolean {
 
 function tagKey(sighting: Pick<TagSighting, 'upstream' | 'repository' | 'tag'>): string {
   return `${sighting.upstream}/${sighting.repository}:${sighting.tag}`;
-}
-
-/**
- * The digests under one index key: most keys (a layer of one image, a tag seen once) have one, so it is kept as
- * the string itself and becomes a Set only when a second arrives: 100,000 records would otherwise cost 400,000 Sets.
- */
-type Holders = string | Set<string>;
-
-function add(map: Map<string, Holders>, key: string, digest: string): void {
-  const held = map.get(key);
-  if (held === undefined) map.set(key, digest);
-  else if (typeof held === 'string') {
-    if (held !== digest) map.set(key, new Set([held, digest]));
-  } else held.add(digest);
-}
-
-function drop(map: Map<string, Holders>, key: string, digest: string): void {
-  const held = map.get(key);
-  if (held === undefined) return;
-  if (typeof held === 'string') {
-    if (held === digest) map.delete(key);
-    return;
-  }
-  held.delete(digest);
-  if (held.size === 1) map.set(key, held.values().next().value!);
-}
-
-function holders(map: Map<string, Holders>, key: string): Iterable<string> {
-  const held = map.get(key);
-  return held === undefined ? [] : typeof held === 'string' ? [held] : held;
 }
 
 function encodeCursor(key: Key): string {

@@ -1,6 +1,7 @@
 // The inventory's answers, as the API, the CLI and the web page show them: one shape each, JSON-ready.
 // Cache state (pinned, bytes on disk, evictable) is computed when asked, from the blob index: it changes with
 // every commit and eviction and is never stored.
+import { parseAttachmentTag, type AttachmentKind } from '../trust/cosign-tags.js';
 import type { InventoryCache } from './inventory.js';
 import type { InventoryIndex, ListFilter, TagState } from './inventory-index.js';
 import { distinctClients, isEvicted, totalPulls, type InventoryRecord, type RecentPull, type TrustVerdict } from './inventory-record.js';
@@ -50,11 +51,20 @@ export interface ImageDetail extends ImageSummary {
   readonly manifests: readonly string[];
   readonly tagHistory: ReadonlyArray<Omit<TagState, 'firstSeen' | 'lastSeen'> & { firstSeen: string; lastSeen: string }>;
   readonly trust: { readonly signature: SignatureState; readonly verdicts: ReadonlyArray<Omit<TrustVerdict, 'at'> & { at: string }> };
-  readonly referrers: ReadonlyArray<{ digest: string; artifactType?: string; mediaType: string }>;
+  /** Signatures, attestations and SBOMs the cache holds for it: cosign's tags (`kind`) and OCI referrers (`artifactType`). */
+  readonly referrers: ReadonlyArray<AttachedReferrer>;
   /** Indexes that list this manifest. */
   readonly parents: readonly string[];
   readonly cache: { readonly pinned: boolean; readonly evictable: boolean; readonly bytesOnDisk: number; readonly evictedAt?: string };
   readonly pullStats: PullSummary;
+}
+
+export interface AttachedReferrer {
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly artifactType?: string;
+  /** `sig`, `att` or `sbom` when it came under cosign's `sha256-<hex>.<kind>` tag. */
+  readonly kind?: AttachmentKind;
 }
 
 export interface HistoryEntry {
@@ -108,9 +118,7 @@ export class InventoryQueries {
           lastSeen: iso(t.lastSeen),
         })),
       trust: { signature: summary.signature, verdicts: record.trust.verdicts.map((v) => ({ ...v, at: iso(v.at) })) },
-      referrers: this.index
-        .referrers(digest)
-        .map((r) => ({ digest: r.digest, mediaType: r.what.mediaType, ...(r.what.artifactType ? { artifactType: r.what.artifactType } : {}) })),
+      referrers: this.index.referrers(digest).map((r) => attached(r, digest)),
       parents: this.index.parents(digest).map((r) => r.digest),
       cache: {
         pinned: summary.pinned,
@@ -203,4 +211,14 @@ export class InventoryQueries {
 function signatureOf(record: InventoryRecord): SignatureState {
   if (record.trust.verdicts.length === 0) return 'none';
   return record.trust.verdicts.some((v) => v.verified) ? 'verified' : 'failed';
+}
+
+function attached(record: InventoryRecord, subject: string): AttachedReferrer {
+  const kind = record.tags.map((t) => parseAttachmentTag(t.tag)).find((a) => a?.digest === subject)?.kind;
+  return {
+    digest: record.digest,
+    mediaType: record.what.mediaType,
+    ...(record.what.artifactType ? { artifactType: record.what.artifactType } : {}),
+    ...(kind ? { kind } : {}),
+  };
 }

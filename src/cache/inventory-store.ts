@@ -17,8 +17,8 @@ export interface InventoryChanges {
 }
 
 export interface InventoryStore {
-  /** Every record; throws when the store cannot be read. */
-  load(): AsyncIterable<InventoryRecord>;
+  /** Every record, each digest once, in one array (start-up builds its indexes in one pass); throws when the store cannot be read. */
+  load(): Promise<InventoryRecord[]>;
   /** What others wrote since the last load or changes; throws when the store cannot be read. */
   changes(): Promise<InventoryChanges>;
   /**

@@ -6,6 +6,7 @@ import type { Metrics } from '../metrics.js';
 import type { CacheWrites } from './cache-writes.js';
 import { Inventory, type InventoryOptions } from './inventory.js';
 import { InventoryQueries } from './inventory-queries.js';
+import type { TrustVerdict } from './inventory-record.js';
 import type { InventoryStore } from './inventory-store.js';
 import type { ManifestRecords } from './metadata-store.js';
 import type { Route } from './ports.js';
@@ -50,5 +51,7 @@ export function wireInventory(
     queries: new InventoryQueries(inventory.index, cache, clock),
     onStored: (route: Route, digest: string, mediaType: string, body: Buffer) => inventory.stored(at(route), digest, mediaType, body),
     onTag: (route: Route, tag: string, record: { digest: string; checkedAt: number }) => inventory.tagSeen(at(route), tag, record.digest, record.checkedAt),
+    /** The signature policy's fresh verdicts (SignaturePolicyParts.onVerdict). */
+    onVerdict: (digest: string, verdict: TrustVerdict) => inventory.verdict(digest, verdict),
   };
 }

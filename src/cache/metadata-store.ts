@@ -49,6 +49,13 @@ export interface VisibilityLinks {
   addLink(link: string): Promise<void>;
   /** Forgets every link of `digest` (its content was evicted); throws when the store refuses the write. */
   removeLinks(digest: string): Promise<void>;
+  /** Forgets one link; throws when the store refuses the write. */
+  removeLink(link: string): Promise<void>;
+  /**
+   * Every link this store can list: the embedded store's; none from a shared one (Redis), whose links also
+   * serve other replicas' caches. For the sweep of links left by evictions before links were listed per digest.
+   */
+  listLinks(): AsyncIterable<string>;
 }
 
 /** A digest verified under a signature policy's key set (signature-policy.ts): kept while its evidence is cached. */

@@ -64,7 +64,7 @@ export class PullThrough {
     private readonly ports: CorePorts,
     options: CoreOptions,
     metrics: Metrics,
-    log: Logger,
+    private readonly log: Logger,
   ) {
     const clock = options.tags.clock ?? Date.now;
     const writes = (this.writes = new CacheWrites(metrics, log, clock));
@@ -77,7 +77,7 @@ export class PullThrough {
     const wired = wireInventory({ stored, visibility, writes, metadata: ports.metadata }, ports.inventory, options.inventory, clock, metrics, log);
     this.inventory = wired.inventory;
     this.queries = wired.queries;
-    const { onStored, onTag } = wired;
+    const { onStored, onTag, onVerdict } = wired;
     this.manifests = new Manifests({ stored, records: ports.metadata, visibility, writes, reads, onStored }, options.manifests, metrics, log);
     const tagParts = { records: ports.metadata, visibility, writes, reads, onTag, ...(ports.revalidationLocks ? { locks: ports.revalidationLocks } : {}) };
     this.tags = new Tags(this.manifests, tagParts, options.tags, metrics, log);
@@ -91,7 +91,8 @@ export class PullThrough {
     const freshness = { ttlMs: options.tags.ttlMs, staleTimeoutMs: options.tags.staleTimeoutMs, clock };
     this.listings = new Listings(listingParts, options.listings, freshness, log);
     const signatureParts = { tags, manifests: this.manifests, blobs: this.blobs, stored, listings: this.listings, knownSizes: this.knownSizes, reads, writes };
-    this.signatures = signing.buildSignaturePolicy({ ...signatureParts, keys: ports.keys, records: ports.metadata }, options.signatures, metrics, log);
+    const trust = { keys: ports.keys, records: ports.metadata, onVerdict };
+    this.signatures = signing.buildSignaturePolicy({ ...signatureParts, ...trust }, options.signatures, metrics, log);
     this.policies = new ServePolicies(this.signatures ? [...options.policies, this.signatures] : options.policies);
     this.memory = new MemoryAnswers({ ...signatureParts, visibility, policies: this.policies });
   }
@@ -273,11 +274,13 @@ export class PullThrough {
     return indexed;
   }
 
-  /** Starts the background scrub, when it has a rate; it ends at close(). For the serving process only. */
+  /** Starts the background scrub (when it has a rate) and the sweep of stale visibility links; they end at close(). Serving only. */
   startScrub(): void {
     const kindOf = async (digest: string, size: number) =>
       size <= maxManifestBytes && (await this.ports.metadata.getManifest(digest).catch(() => undefined)) ? ('manifest' as const) : ('blob' as const);
     this.stored.startScrub(kindOf, this.shutdown.signal);
+    const isCached = (digest: string): boolean => isDigest(digest) && this.stored.size(parseDigest(digest)) !== undefined;
+    void this.visibility.sweep(isCached, this.shutdown.signal).then((n) => n > 0 && this.log.info({ links: n }, 'visibility links of evicted content removed'));
   }
 
   /** What keeps this replica from serving well: a disk or metadata store that takes no writes, or failing writes. */

@@ -19,10 +19,12 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { CacheReads } from './cache-reads.js';
 import type { CacheWrites } from './cache-writes.js';
-import type { AdmissionRecord, SignatureRecords, VerdictRecord } from './metadata-store.js';
+import type { TrustVerdict } from './inventory-record.js';
+import type { SignatureRecords, VerdictRecord } from './metadata-store.js';
 import type { Route } from './ports.js';
 import { allowed, type ServedManifest, type ServePolicy, type Verdict } from './serve-policy.js';
 import { checkSignatures, withDeadline, type EvidenceResult, type EvidenceSource } from './signature-evidence.js';
+import { SignatureMemory } from './signature-memory.js';
 import { SignatureReports } from './signature-reports.js';
 import type { SignatureVerdict } from './signature-verdict.js';
 import { SingleFlight } from './single-flight.js';
@@ -49,6 +51,11 @@ export interface SignaturePolicyParts {
   readonly verdictFresh: (route: Route, digest: string, record: VerdictRecord) => boolean;
   /** The core's clock (the tags'): a verdict's time, compared with the same clock as the tags' records. */
   readonly clock: () => number;
+  /**
+   * Told of each verdict made now (a verification, a refusal, the platform manifests a verified index admits),
+   * never of one reused from the verdict cache: the inventory's trust part, written at most once per fresh check.
+   */
+  readonly onVerdict?: (digest: string, verdict: TrustVerdict) => void;
 }
 
 export interface DecideOptions {
@@ -69,8 +76,7 @@ export class SignaturePolicy implements ServePolicy {
   private readonly exempt: (repository: string) => boolean;
   private readonly matchers: ReadonlyArray<{ policy: Policy; matches: (repository: string) => string | undefined }>;
   private readonly flights = new SingleFlight<EvidenceResult>();
-  private readonly verdicts = new LRUCache<string, VerdictRecord>({ max: 50_000 });
-  private readonly admissions = new LRUCache<string, AdmissionRecord>({ max: 200_000 });
+  private readonly memory: SignatureMemory;
   private readonly refusals = new LRUCache<string, EvidenceResult>({ max: 10_000, ttl: refusalMemoryMs });
   /** Admitted manifests whose references were learned, and under which root: a warm pull parses nothing. */
   private readonly learnedFrom = new LRUCache<string, string>({ max: 50_000 });
@@ -83,6 +89,7 @@ export class SignaturePolicy implements ServePolicy {
     metrics: Metrics,
     private readonly log: Logger,
   ) {
+    this.memory = new SignatureMemory(parts);
     this.reports = new SignatureReports(metrics, log);
     this.reports.initialize(options.policies.map((p) => p.name));
     this.exempt = repositoryMatcher(options.exempt);
@@ -116,7 +123,7 @@ export class SignaturePolicy implements ServePolicy {
     const common = { digest, policy: policy.name, mode: policy.mode, keyIds: keySet.keys.map((k) => k.id) };
     const verdictKey = `${policy.name}:${keySet.fingerprint}:${digest}`;
 
-    const known = await this.knownVerdict(verdictKey);
+    const known = await this.memory.verdict(verdictKey);
     if (known && this.parts.verdictFresh(route, digest, known)) {
       return {
         ...common,
@@ -144,7 +151,7 @@ export class SignaturePolicy implements ServePolicy {
       const learnedKey = `${repository}@${digest}`;
       if (this.learnedFrom.get(learnedKey) !== admission.root) {
         const body = options.manifest ?? (await this.parts.source.manifestByDigest(route, digest).catch(() => undefined));
-        if (body) await this.learn(route, body, { kind: 'admitted', root: admission.root, policy: policy.name });
+        if (body) await this.memory.learn(route, body, { kind: 'admitted', root: admission.root, policy: policy.name });
         this.learnedFrom.set(learnedKey, admission.root);
       }
       const reason = `referenced by the verified manifest ${admission.root} (key ${admission.keyId})`;
@@ -153,7 +160,7 @@ export class SignaturePolicy implements ServePolicy {
     const body = options.manifest ?? (await this.parts.source.manifestByDigest(route, digest).catch(() => undefined));
     if (body && isEvidenceManifest(body, options.tag)) {
       if (this.learnedFrom.get(`${repository}@${digest}`) !== 'evidence') {
-        await this.learn(route, body, { kind: 'evidence', policy: policy.name });
+        await this.memory.learn(route, body, { kind: 'evidence', policy: policy.name });
         this.learnedFrom.set(`${repository}@${digest}`, 'evidence');
       }
       return {
@@ -171,7 +178,7 @@ export class SignaturePolicy implements ServePolicy {
     if (result.verified) {
       const record: VerdictRecord = { ...result.verified, at: this.parts.clock() };
       // Recorded when new or due (made again past its tag's TTL); callers that shared the check find it fresh.
-      const had = this.verdicts.get(verdictKey);
+      const had = this.memory.verdictNow(verdictKey);
       if (!had || !this.parts.verdictFresh(route, digest, had)) await this.remember(verdictKey, record, route, digest, body, policy.name);
       const reason = `verified with key ${record.keyId} (${record.format})`;
       return { ...common, allowed: true, verdict: 'verified', reason, signatures: result.signatures, keyId: record.keyId, cached: false };
@@ -181,6 +188,9 @@ export class SignaturePolicy implements ServePolicy {
     const failOpen = refusal.reason === 'fetch-failed';
     const verdict = failOpen ? (this.options.onError === 'allow' ? 'fail-open' : 'unavailable') : policy.mode === 'warn' ? 'warned' : 'refused';
     const served = verdict === 'fail-open' || verdict === 'warned';
+    // A refusal checked now is a verdict on the image; an outage (fetch-failed) says nothing about it.
+    if (!remembered && !failOpen)
+      this.parts.onVerdict?.(digest, { policy: policy.name, verified: false, at: Date.now(), detail: `${verdict} (${refusal.reason}): ${refusal.detail}` });
     return {
       ...common,
       allowed: served,
@@ -237,30 +247,11 @@ export class SignaturePolicy implements ServePolicy {
     return withDeadline(shared, this.options.deadlineMs, signal);
   }
 
-  /** A cached verdict that still counts: its evidence is in the cache. */
-  private async knownVerdict(key: string): Promise<VerdictRecord | undefined> {
-    let record = this.verdicts.get(key);
-    if (!record) {
-      record = await this.parts.reads.attempt('signature', () => this.parts.records.getVerdict(key), undefined, { verdict: key });
-      if (record) this.verdicts.set(key, record);
-    }
-    if (!record) return undefined;
-    if (record.evidence.every((d) => this.parts.isCached(d))) return record;
-    // The signature left the cache: the verdict must be made again from evidence fetched again.
-    this.verdicts.delete(key);
-    return undefined;
-  }
-
   private async admission(route: Route, digest: string, policy: Policy, fingerprint: string) {
-    const key = `${route.upstream.name}/${route.repository}@${digest}`;
-    let record = this.admissions.get(key);
-    if (!record) {
-      record = await this.parts.reads.attempt('signature', () => this.parts.records.getAdmission(key), undefined, { admission: key });
-      if (record) this.admissions.set(key, record);
-    }
+    const record = await this.memory.admission(route, digest);
     if (!record || record.policy !== policy.name) return undefined;
     if (record.kind === 'evidence') return record;
-    const root = await this.knownVerdict(`${policy.name}:${fingerprint}:${record.root}`);
+    const root = await this.memory.verdict(`${policy.name}:${fingerprint}:${record.root}`);
     if (!root) return undefined;
     if (this.parts.verdictFresh(route, record.root, root)) return { ...record, keyId: root.keyId };
     // The root's verdict is due: made again (its signature may be gone upstream) before it admits anything.
@@ -268,31 +259,16 @@ export class SignaturePolicy implements ServePolicy {
     return again.verdict === 'verified' && again.keyId ? { ...record, keyId: again.keyId } : undefined;
   }
 
-  /** Records a fresh verdict and what the verified manifest admits. */
+  /** Records a fresh verdict and what the verified manifest admits; tells the inventory (onVerdict). */
   private async remember(key: string, record: VerdictRecord, route: Route, digest: string, body: Buffer | undefined, policy: string): Promise<void> {
-    this.verdicts.set(key, record);
-    await this.parts.writes.attempt('metadata', 'signature verdict', () => this.parts.records.setVerdict(key, record), { verdict: key });
+    await this.memory.setVerdict(key, record);
+    const told = { policy, verified: true, key: record.keyId, at: record.at };
+    this.parts.onVerdict?.(digest, { ...told, detail: record.format });
     const manifest = body ?? (await this.parts.source.manifestByDigest(route, digest).catch(() => undefined));
-    if (manifest) await this.learn(route, manifest, { kind: 'admitted', root: digest, policy });
-  }
-
-  /**
-   * What a served manifest references may follow: the platform manifests and blobs of a verified (or admitted)
-   * manifest under the same root; only the blobs of evidence. The manifests a referrers index lists are judged
-   * on their own (a referrer names its subject), or an image listed there would be served unsigned.
-   */
-  private async learn(route: Route, body: Buffer, record: AdmissionRecord): Promise<void> {
-    const refs = referencesOf(body);
-    const writes: Array<Promise<boolean>> = [];
-    for (const child of record.kind === 'admitted' ? [...refs.manifests, ...refs.blobs] : refs.blobs) {
-      const key = `${route.upstream.name}/${route.repository}@${child.digest}`;
-      const had = this.admissions.get(key);
-      if (had && had.kind === record.kind && (had.kind === 'evidence' || (record.kind === 'admitted' && had.root === record.root))) continue;
-      this.admissions.set(key, record);
-      // Written before the answer: another replica may be asked for the blob next.
-      writes.push(this.parts.writes.attempt('metadata', 'signature admission', () => this.parts.records.setAdmission(key, record), { admission: key }));
-    }
-    await Promise.all(writes);
+    if (!manifest) return;
+    await this.memory.learn(route, manifest, { kind: 'admitted', root: digest, policy });
+    // An index's platform manifests carry no signature of their own: the index's verdict vouches for them.
+    for (const child of referencesOf(manifest).manifests) this.parts.onVerdict?.(child.digest, { ...told, detail: `admitted by the verified index ${digest}` });
   }
 }
 

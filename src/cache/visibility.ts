@@ -65,6 +65,26 @@ export class Visibility {
     await this.writes.attempt('metadata', 'visibility link removal', () => this.links.removeLinks(digest), { digest });
   }
 
+  /**
+   * Removes the listed links whose content is no longer cached: those a cache from before links were listed per
+   * digest left behind when their content was evicted (`forget` could not find them). Once per start, in the
+   * background; returns how many went. Never throws (an unreadable or unwritable store ends the sweep, logged once).
+   */
+  async sweep(isCached: (digest: string) => boolean, signal: AbortSignal): Promise<number> {
+    let removed = 0;
+    await this.writes.attempt('metadata', 'visibility link sweep', async () => {
+      for await (const link of this.links.listLinks()) {
+        if (signal.aborted) return;
+        const digest = link.slice(link.lastIndexOf('@') + 1);
+        if (isCached(digest)) continue;
+        await this.links.removeLink(link);
+        this.known.delete(link);
+        removed += 1;
+      }
+    });
+    return removed;
+  }
+
   /** Records the link for content adopted from a bundle; throws when it cannot be written (the import fails). */
   async adopt(route: Route, digest: Digest): Promise<void> {
     const link = linkOf(route, digest);

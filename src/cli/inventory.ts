@@ -254,7 +254,11 @@ function detail(image: ImageDetail): string {
     `first fetched:  ${image.firstFetched}`,
     `last verified:  ${image.lastVerified}`,
     `cache:          ${image.state}, ${size(image.cache.bytesOnDisk)} on disk, ${image.cache.pinned ? 'pinned' : 'evictable'}`,
-    `signature:      ${image.trust.signature}${image.trust.verdicts.map((v) => ` [${v.policy}: ${v.verified ? 'verified' : 'failed'}${v.key ? ` by ${v.key}` : ''} at ${v.at}]`).join('')}`,
+    `signature:      ${image.trust.signature}`,
+    ...image.trust.verdicts.map(
+      (v) =>
+        `  ${clean(v.policy)}: ${v.verified ? 'verified' : 'failed'}${v.key ? ` by key ${clean(v.key)}` : ''} at ${v.at}${v.detail ? ` (${clean(v.detail)})` : ''}`,
+    ),
     `pulls:          ${image.pullStats.pulls} (hits ${image.pullStats.hits}), last ${image.pullStats.lastPulled ?? 'never'}, ${image.pullStats.distinctClients24h} clients in 24 h`,
     '',
     'labels:',
@@ -267,7 +271,8 @@ function detail(image: ImageDetail): string {
       image.tagHistory.map((t) => [`${t.upstream}/${t.repository}:${t.tag}`, t.firstSeen, t.lastSeen, t.current ? 'yes' : 'no (moved)']),
     ),
   ];
-  if (image.referrers.length > 0) lines.push('referrers:', ...image.referrers.map((r) => `  ${r.digest} ${r.artifactType ?? r.mediaType}`));
+  if (image.referrers.length > 0)
+    lines.push('referrers:', ...image.referrers.map((r) => `  ${r.digest} ${r.kind ? `cosign .${r.kind} ` : ''}${clean(r.artifactType ?? r.mediaType)}`));
   return `${lines.join('\n')}\n`;
 }
 

@@ -138,7 +138,11 @@ export const settings = {
     env: 'TENDER_FLIGHT_LEASE',
     help: "how long a replica's claim on a download lasts without renewal",
   },
-  'audit.file.path': { value: text('file'), required: true, help: 'JSON-lines file of pull events (one per process; its directory is created)' },
+  'audit.file.path': {
+    value: text('file'),
+    required: true,
+    help: 'JSON-lines file of pull events (one per process, with workers name.w<slot>.ext each; its directory is created)',
+  },
   'audit.file.maxSize': { value: positiveSize, default: '100MiB', help: 'rotate before the live file would pass this size' },
   'audit.file.maxFiles': { value: integer(0, 1000), default: 5, help: 'rotated copies kept (file.1 … file.N)' },
   'audit.file.queueSize': { value: integer(1, 10_000_000), default: 10_000, help: 'events held while the disk is slow or failing, then dropped and counted' },

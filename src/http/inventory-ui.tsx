@@ -34,7 +34,9 @@ function ImagePage(props: { image: ImageDetail }) {
         <dt>Signature</dt>
         <dd>
           <Signature state={image.trust.signature} />
-          {image.trust.verdicts.map((v) => ` ${v.policy}: ${v.verified ? 'verified' : 'failed'}${v.key ? ` by ${v.key}` : ''} at ${v.at}`)}
+          {image.trust.verdicts.map(
+            (v) => ` ${v.policy}: ${v.verified ? 'verified' : 'failed'}${v.key ? ` by key ${v.key}` : ''} at ${v.at}${v.detail ? ` (${v.detail})` : ''}`,
+          )}
         </dd>
       </dl>
       <h2>Labels</h2>
@@ -76,6 +78,7 @@ function ImagePage(props: { image: ImageDetail }) {
               <a href={`/ui/images/${r.digest}`}>
                 <code>{short(r.digest)}</code>
               </a>{' '}
+              {r.kind ? `cosign .${r.kind} ` : ''}
               {r.artifactType ?? r.mediaType}
             </li>
           ))}

@@ -5,17 +5,23 @@
 // record at start and an fsync per record per flush, which 100,000 records make minutes; one appended log
 // costs one write per flush and one sequential read at start. Lines are `{"put":record}` or `{"del":digest}`;
 // records merge (mergeRecords), so lines from several writers (a serving tender, `tender seed` beside it) in
-// any order read back as the union. Appends use O_APPEND and one write per batch, so lines from two processes
-// never interleave. A line cut short by a crash is skipped; a line over 8 MiB is skipped without being held.
+// any order read back as the union. Appends use O_APPEND and one write call per batch (fs.appendFile would cut a
+// large batch into 512 KiB writes, between which another process's lines could land), so lines from two
+// processes never interleave. A line cut short by a crash is skipped; a line over 8 MiB is skipped unread.
+//
 // Compaction writes the merged records to a temp file, renames it over the log, and then copies whatever
-// another writer appended to the old file meanwhile; readers notice the new inode and read it whole.
+// another writer appended to the old file meanwhile; readers notice the new inode and read it whole. A writer
+// whose append reached the old file too late for that copy (opened before the rename, written after the copy)
+// sees, after its write, that the path names another file, and appends its lines again: a record twice in the
+// log reads back as once, so no append made during a compaction is lost.
 import { createReadStream } from 'node:fs';
-import { appendFile, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isInventoryRecord, mergeRecords, type InventoryRecord } from '../cache/inventory-record.js';
 import type { InventoryChanges, InventoryStore } from '../cache/inventory-store.js';
 
 const maxLine = 8 * 1024 * 1024;
+const readChunk = 1024 * 1024;
 /** Compacted when the log is this much larger than its last compacted size (and at least 1 MiB). */
 const growthFactor = 2;
 const minCompactBytes = 1024 * 1024;
@@ -28,9 +34,9 @@ export class FileInventoryStore implements InventoryStore {
 
   constructor(private readonly path: string) {}
 
-  async *load(): AsyncGenerator<InventoryRecord> {
+  async load(): Promise<InventoryRecord[]> {
     const { records } = await this.readAll();
-    yield* records.values();
+    return [...records.values()];
   }
 
   async changes(): Promise<InventoryChanges> {
@@ -49,12 +55,28 @@ export class FileInventoryStore implements InventoryStore {
     if (records.length === 0 && removed.length === 0) return;
     const lines = [...records.map((record) => JSON.stringify({ put: record })), ...removed.map((digest) => JSON.stringify({ del: digest }))];
     await mkdir(dirname(this.path), { recursive: true });
-    await appendFile(this.path, `${lines.join('\n')}\n`, { mode: 0o640 });
+    await this.append(Buffer.from(`${lines.join('\n')}\n`));
     const size = (await stat(this.path)).size;
     if (size > Math.max(minCompactBytes, this.compactedSize * growthFactor)) await this.compact();
   }
 
   async close(): Promise<void> {}
+
+  /** Appends `data` in one write, again until the file written is still the log (see the header: compaction). */
+  private async append(data: Buffer): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const file = await open(this.path, 'a', 0o640);
+      let written;
+      try {
+        for (let done = 0; done < data.length;) done += (await file.write(data, done)).bytesWritten;
+        written = await file.stat();
+      } finally {
+        await file.close();
+      }
+      const now = await statOrUndefined(this.path);
+      if ((now && now.dev === written.dev && now.ino === written.ino) || attempt >= 5) return;
+    }
+  }
 
   private forget(): boolean {
     this.fileId = undefined;
@@ -74,18 +96,17 @@ export class FileInventoryStore implements InventoryStore {
     return { records };
   }
 
-  /** Applies the complete lines in [start, end) in order; advances the offset past them. */
+  /**
+   * Applies the complete lines in [start, end) in order; advances the offset past them. Read in 1 MiB chunks, each
+   * chunk's complete lines decoded to text at once and split (a line is a JSON text: no newline inside it).
+   */
   private async readFrom(start: number, end: number): Promise<{ records: Map<string, InventoryRecord>; removed: Set<string> }> {
     const records = new Map<string, InventoryRecord>();
     const removed = new Set<string>();
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    let skipping = false;
-    let consumed = start;
-    const apply = (line: Buffer): void => {
+    const apply = (line: string): void => {
       let parsed: { put?: InventoryRecord; del?: string };
       try {
-        parsed = JSON.parse(line.toString('utf8')) as typeof parsed;
+        parsed = JSON.parse(line) as typeof parsed;
       } catch {
         return; // cut short by a crash, or not ours
       }
@@ -98,24 +119,29 @@ export class FileInventoryStore implements InventoryStore {
         removed.delete(parsed.put.digest);
       }
     };
+    /** The start of a line whose newline has not come yet; dropped (and the line skipped) past maxLine. */
+    let carry: Buffer | undefined;
+    let skipping = false;
+    /** Bytes after the last newline read so far (carried or skipped). */
+    let pendingBytes = 0;
+    let consumed = start;
     if (end > start) {
-      for await (const chunk of createReadStream(this.path, { start, end: end - 1 }) as AsyncIterable<Buffer>) {
-        let from = 0;
-        for (let nl = chunk.indexOf(10, from); nl !== -1; nl = chunk.indexOf(10, from)) {
-          const part = chunk.subarray(from, nl);
-          if (!skipping) apply(pending.length > 0 ? Buffer.concat([...pending, part]) : part);
-          consumed += pendingBytes + part.length + 1;
-          pending = [];
-          pendingBytes = 0;
-          skipping = false;
-          from = nl + 1;
+      for await (const chunk of createReadStream(this.path, { start, end: end - 1, highWaterMark: readChunk }) as AsyncIterable<Buffer>) {
+        const last = chunk.lastIndexOf(10);
+        if (last === -1) {
+          pendingBytes += chunk.length;
+          if (!skipping) carry = carry ? Buffer.concat([carry, chunk]) : chunk;
+          if (carry && carry.length > maxLine) [carry, skipping] = [undefined, true];
+          continue;
         }
-        const rest = chunk.subarray(from);
-        pendingBytes += rest.length;
-        if (pendingBytes > maxLine) {
-          skipping = true;
-          pending = [];
-        } else if (!skipping) pending.push(Buffer.from(rest));
+        const first = chunk.indexOf(10);
+        consumed += pendingBytes + last + 1;
+        // The line the carry began ends at this chunk's first newline (skipped whole when it was too long).
+        if (!skipping) apply((carry ? Buffer.concat([carry, chunk.subarray(0, first)]) : chunk.subarray(0, first)).toString('utf8'));
+        skipping = false;
+        if (last > first) for (const line of chunk.toString('utf8', first + 1, last).split('\n')) apply(line);
+        carry = last + 1 < chunk.length ? chunk.subarray(last + 1) : undefined;
+        pendingBytes = chunk.length - last - 1;
       }
     }
     // A last line without its newline is being written (or was cut short): read again next time.
@@ -158,7 +184,7 @@ export class FileInventoryStore implements InventoryStore {
           const tail = Buffer.alloc(after.size - before.size);
           await old.read(tail, 0, tail.length, before.size);
           const complete = tail.subarray(0, tail.lastIndexOf(10) + 1);
-          if (complete.length > 0) await appendFile(this.path, complete);
+          if (complete.length > 0) await this.append(complete);
         }
       } finally {
         await old.close();

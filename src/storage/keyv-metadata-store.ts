@@ -62,6 +62,15 @@ export class KeyvMetadataStore implements MetadataStore {
     if (!scopes.includes(link)) await this.keyv.set(`links:${digest}`, [...scopes, link].slice(-256));
   }
 
+  async removeLink(link: string): Promise<void> {
+    await this.keyv.delete(`link:${link}`);
+  }
+
+  async *listLinks(): AsyncGenerator<string> {
+    const prefix = `${this.keyv.namespace ? `${this.keyv.namespace}:` : ''}link:`;
+    for await (const [key] of this.lister(prefix)) yield key.slice(prefix.length);
+  }
+
   async removeLinks(digest: string): Promise<void> {
     const listed = (await this.keyv.get<string[]>(`links:${digest}`)) ?? [];
     // The public link is always named the same: removed even when a cache from before the list has it.

@@ -14,6 +14,7 @@ import type { Logger } from '../log.js';
 import { HostMetrics } from './host-metrics.js';
 import { LockTable } from './lock-table.js';
 import { isTenderMessage, type Call, type LockScope, type News, type PrimaryMessage, type WorkerMessage } from './messages.js';
+import { workerSlotVariable } from './worker-slot.js';
 
 export interface PrimaryOptions {
   readonly workers: number;
@@ -48,8 +49,14 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   const send = (worker: Worker | undefined, message: PrimaryMessage): void => {
     if (worker?.isConnected()) worker.send(message);
   };
-  const fork = (): void => {
-    const worker = cluster.fork();
+  /**
+   * Worker id → its slot (1…workers): a replacement takes the dead worker's slot, so what is named per worker
+   * (the audit file, audit-file-path.ts) has one writer at a time and the set of names stays fixed.
+   */
+  const slots = new Map<number, number>();
+  const fork = (slot: number): void => {
+    const worker = cluster.fork({ [workerSlotVariable]: String(slot) });
+    slots.set(worker.id, slot);
     startedAt.set(worker.id, Date.now());
   };
   const nameOwner = (): void => {
@@ -140,6 +147,8 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
 
   cluster.on('exit', (worker: Worker, code: number | null, signal: string | null) => {
     ready.delete(worker.id);
+    const slot = slots.get(worker.id) ?? 1;
+    slots.delete(worker.id);
     const dropped = table.drop(worker.id);
     // Whoever waits for these downloads takes them over now, not at its next poll.
     for (const lease of dropped) leaseChanged(lease.scope, lease.key, undefined);
@@ -166,7 +175,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
     const delay = crashes === 0 ? 0 : Math.min(30_000, 500 * 2 ** crashes);
     log.warn({ worker: worker.id, code, signal, leasesDropped: dropped.length, restartInMs: delay }, 'worker exited; starting a new one');
     setTimeout(() => {
-      if (!stopping) fork();
+      if (!stopping) fork(slot);
     }, delay).unref();
     nameOwner();
   });
@@ -187,6 +196,6 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   process.on('SIGINT', () => stop('SIGINT'));
 
   log.info({ workers: options.workers, pid: process.pid }, 'starting workers');
-  for (let i = 0; i < options.workers; i++) fork();
+  for (let slot = 1; slot <= options.workers; slot++) fork(slot);
   return finished;
 }

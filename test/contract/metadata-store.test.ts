@@ -1,6 +1,6 @@
 // One contract for every MetadataStore (the embedded file store, Redis, and the fallback pair over them), and one
 // for every InventoryStore (the embedded log, Redis).
-import { appendFile, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import KeyvRedis, { createClient } from '@keyv/redis';
@@ -8,10 +8,6 @@ import Keyv from 'keyv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FallbackMetadataStore } from '../../src/cache/fallback-metadata-store.js';
 import type { MetadataStore, TagRecord } from '../../src/cache/metadata-store.js';
-import type { InventoryRecord } from '../../src/cache/inventory-record.js';
-import type { InventoryStore } from '../../src/cache/inventory-store.js';
-import { FileInventoryStore } from '../../src/storage/file-inventory-store.js';
-import { RedisInventoryStore } from '../../src/storage/redis-inventory-store.js';
 import { FsKeyvStore } from '../../src/storage/fs-keyv-store.js';
 import { KeyvMetadataStore } from '../../src/storage/keyv-metadata-store.js';
 import { describeWithBinaries } from '../helpers/binaries.js';
@@ -96,6 +92,25 @@ function contract(open: () => Promise<{ store: MetadataStore; dispose(): Promise
       // Absent is fine.
       await store.deleteManifest(digest);
       await store.removeLinks(digest);
+    } finally {
+      await store.close();
+      await dispose();
+    }
+  });
+
+  it('lists its links (the embedded store) and removes one', async () => {
+    const { store, dispose } = await open();
+    try {
+      const digest = `sha256:${'e'.repeat(64)}`;
+      const links = [`public@${digest}`, `private.test/team/a@${digest}`];
+      for (const link of links) await store.addLink(link);
+      const listed: string[] = [];
+      for await (const link of store.listLinks()) listed.push(link);
+      // A shared store (Redis) lists none: its links serve other replicas' caches too.
+      expect(listed.sort()).toEqual(listsTags ? links.sort() : []);
+      await store.removeLink(links[1]!);
+      expect(await store.hasLink(links[1]!)).toBe(false);
+      expect(await store.hasLink(links[0]!)).toBe(true);
     } finally {
       await store.close();
       await dispose();
@@ -256,113 +271,5 @@ describeWithBinaries(['redis-server'], 'MetadataStore contract: Redis and the fa
     await store.close();
     await shared.dispose();
     await local.dispose();
-  });
-});
-
-// ---- the InventoryStore contract: the embedded log and Redis ----------------------------------------------------
-
-const inventoryRecord = (n: number, writer: string, pulls: number, tag?: string): InventoryRecord => ({
-  digest: `sha256:${n.toString(16).padStart(64, '0')}`,
-  what: { mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 100 + n, blobs: [`sha256:${'e'.repeat(64)}`], manifests: [] },
-  from: { upstream: 'docker.io', repository: 'library/nginx', firstFetched: 1_000 + n, lastVerified: 2_000 + n, source: 'pull-through' },
-  tags: tag ? [{ upstream: 'docker.io', repository: 'library/nginx', tag, firstSeen: 1_000, lastSeen: 2_000 }] : [],
-  trust: { verdicts: [] },
-  pulls: { counts: { [writer]: { pulls, hits: pulls } }, clients: {}, recent: [] },
-  storedAt: 1_000 + n,
-});
-
-async function collect(store: InventoryStore): Promise<InventoryRecord[]> {
-  const out: InventoryRecord[] = [];
-  for await (const record of store.load()) out.push(record);
-  return out.sort((a, b) => a.digest.localeCompare(b.digest));
-}
-
-/** Two writers (two opens of the same store: replicas, or a command beside a serving tender). */
-function inventoryContract(open: () => Promise<{ a: InventoryStore; b: InventoryStore; dispose(): Promise<void> }>): void {
-  it("keeps records across opens, merges two writers (each one's counts, the union of tags), and removes", async () => {
-    const { a, b, dispose } = await open();
-    try {
-      expect(await collect(a)).toEqual([]);
-      expect(await collect(b)).toEqual([]);
-      await a.save([inventoryRecord(1, 'replica-a', 3, 'latest'), inventoryRecord(2, 'replica-a', 1)], []);
-      await b.save([inventoryRecord(1, 'replica-b', 5, '1.27')], []);
-      const loaded = await collect(a);
-      expect(loaded.map((r) => r.digest)).toEqual([inventoryRecord(1, 'x', 0).digest, inventoryRecord(2, 'x', 0).digest]);
-      expect(loaded[0]!.pulls.counts).toEqual({ 'replica-a': { pulls: 3, hits: 3 }, 'replica-b': { pulls: 5, hits: 5 } });
-      expect(loaded[0]!.tags.map((t) => t.tag).sort()).toEqual(['1.27', 'latest']);
-      await a.save([], [inventoryRecord(2, 'x', 0).digest]);
-      expect((await collect(b)).map((r) => r.digest)).toEqual([inventoryRecord(1, 'x', 0).digest]);
-    } finally {
-      await dispose();
-    }
-  });
-
-  it('tells each writer what the other wrote or removed since it last looked', async () => {
-    const { a, b, dispose } = await open();
-    try {
-      await collect(a);
-      await collect(b);
-      await a.save([inventoryRecord(3, 'replica-a', 1)], []);
-      const seen = await b.changes();
-      expect(seen.records.map((r) => r.digest)).toContain(inventoryRecord(3, 'x', 0).digest);
-      await a.save([], [inventoryRecord(3, 'x', 0).digest]);
-      const after = await b.changes();
-      expect(after.complete || after.removed.includes(inventoryRecord(3, 'x', 0).digest)).toBe(true);
-      if (after.complete) expect(after.records.map((r) => r.digest)).not.toContain(inventoryRecord(3, 'x', 0).digest);
-    } finally {
-      await dispose();
-    }
-  });
-}
-
-describe('InventoryStore contract: the embedded log', () => {
-  inventoryContract(async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'tender-inventory-'));
-    const path = join(dir, 'inventory', 'records.jsonl');
-    return { a: new FileInventoryStore(path), b: new FileInventoryStore(path), dispose: () => rm(dir, { recursive: true, force: true }) };
-  });
-
-  it('compacts a log that grew past twice its size, keeping every record, and skips a line cut short by a crash', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'tender-inventory-'));
-    const path = join(dir, 'records.jsonl');
-    try {
-      const store = new FileInventoryStore(path);
-      const records = Array.from({ length: 50 }, (_, i) => inventoryRecord(i + 1, 'w', 1));
-      // Each save appends every record again (pull counts rising): the log grows past 1 MiB and is compacted.
-      for (let round = 1; round <= 60; round++)
-        await store.save(
-          records.map((r) => ({ ...r, pulls: { ...r.pulls, counts: { w: { pulls: round, hits: 0 } } } })),
-          [],
-        );
-      const size = (await stat(path)).size;
-      expect(size).toBeLessThan(1024 * 1024 * 2);
-      await appendFile(path, '{"put":{"digest":"sha256:cut-short"');
-      const loaded = await collect(new FileInventoryStore(path));
-      expect(loaded).toHaveLength(50);
-      expect(loaded.every((r) => r.pulls.counts.w!.pulls === 60)).toBe(true);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-});
-
-describeWithBinaries(['redis-server'], 'InventoryStore contract: Redis', () => {
-  let redis: RedisHandle;
-  let n = 0;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
-  inventoryContract(async () => {
-    const client = createClient({ url: redis.url });
-    await client.connect();
-    const namespace = `inventory${n++}`;
-    return {
-      a: new RedisInventoryStore(client, namespace),
-      b: new RedisInventoryStore(client, namespace),
-      dispose: async () => void client.destroy(),
-    };
   });
 });

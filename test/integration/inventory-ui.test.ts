@@ -7,49 +7,15 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import type { InventoryRecord } from '../../src/cache/inventory-record.js';
 import { describeWithBinaries } from '../helpers/binaries.js';
 import { containerdAccept, http } from '../helpers/http-client.js';
 import { pushImage, type PushedImage } from '../helpers/images.js';
 import { startRegistry, type RegistryHandle } from '../helpers/registry.js';
 import { startTender, type TenderHandle } from '../helpers/tender.js';
+import { baseLayer, syntheticDigest, syntheticLog } from '../helpers/synthetic-inventory.js';
 
 const synthetic = 100_000;
-const hex = (n: number, salt: string): string => `sha256:${(salt + n.toString(16)).padStart(64, '0')}`;
-/** Layers shared the way base images are: every record has its own layer and one of 100 base layers. */
-const baseLayer = (i: number): string => hex(i % 100, 'ba5e');
-
-function syntheticRecord(i: number, now: number): InventoryRecord {
-  const at = now - (synthetic - i) * 1000;
-  return {
-    digest: hex(i, 'a'),
-    what: {
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      size: 500 + (i % 700),
-      annotations: { 'org.opencontainers.image.version': `1.${i % 50}.${i % 7}` },
-      labels: { 'org.opencontainers.image.source': `https://git.example/team${i % 20}/svc${i % 500}` },
-      config: hex(i, 'c0'),
-      blobs: [hex(i, 'c0'), baseLayer(i), hex(i, 'f0')],
-      manifests: [],
-    },
-    from: {
-      upstream: i % 3 === 0 ? 'ghcr.io' : 'docker.io',
-      repository: `team${i % 20}/svc${i % 500}`,
-      firstFetched: at,
-      lastVerified: at,
-      source: 'pull-through',
-    },
-    tags: [{ upstream: i % 3 === 0 ? 'ghcr.io' : 'docker.io', repository: `team${i % 20}/svc${i % 500}`, tag: `v${i}`, firstSeen: at, lastSeen: at }],
-    trust: { verdicts: [] },
-    pulls: {
-      counts: { 'replica-0': { pulls: i % 13, hits: i % 11 } },
-      ...(i % 13 ? { lastPulled: at } : {}),
-      clients: { [`10.1.${i % 250}.${i % 200}`]: at },
-      recent: [],
-    },
-    storedAt: at,
-  };
-}
+const hex = syntheticDigest;
 
 const browserFlags = [
   '--no-sandbox',
@@ -81,9 +47,7 @@ describeWithBinaries(['docker-registry', 'chromium'], 'inventory API and web pag
     const cacheDir = join(dir, 'cache');
     await mkdir(join(cacheDir, 'inventory'), { recursive: true });
     const now = Date.now();
-    const lines: string[] = [];
-    for (let i = 0; i < synthetic; i++) lines.push(JSON.stringify({ put: syntheticRecord(i, now) }));
-    await writeFile(join(cacheDir, 'inventory', 'records.jsonl'), `${lines.join('\n')}\n`);
+    await writeFile(join(cacheDir, 'inventory', 'records.jsonl'), syntheticLog(synthetic, now));
     registry = await startRegistry();
     image = await pushImage(registry, 'web/shop', 'v3', {
       layerSizes: [4000],

@@ -8,8 +8,8 @@ export class MemoryInventoryStore implements InventoryStore {
   /** When set, save() rejects with it. */
   writeFailure: unknown;
 
-  async *load(): AsyncGenerator<InventoryRecord> {
-    yield* this.records.values();
+  async load(): Promise<InventoryRecord[]> {
+    return [...this.records.values()];
   }
 
   async changes(): Promise<InventoryChanges> {

@@ -68,6 +68,15 @@ export class MemoryMetadataStore implements MetadataStore {
     for (const link of [...this.links]) if (link.endsWith(`@${digest}`)) this.links.delete(link);
   }
 
+  async removeLink(link: string): Promise<void> {
+    this.failWrite();
+    this.links.delete(link);
+  }
+
+  async *listLinks(): AsyncGenerator<string> {
+    yield* [...this.links];
+  }
+
   async hasLink(link: string): Promise<boolean> {
     this.reads.link += 1;
     this.failRead();

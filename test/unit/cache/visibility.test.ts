@@ -2,7 +2,7 @@
 // repository upstream confirms holds the digest (pull secrets are per repository).
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { bodyOf, counter, coreUnderTest, routeTo } from './core-under-test.js';
+import { bodyOf, counter, coreUnderTest, routeTo, until } from './core-under-test.js';
 import { eio } from './memory-metadata-store.js';
 import { ScriptedUpstream } from './scripted-upstream.js';
 
@@ -58,5 +58,19 @@ describe('visibility', () => {
     expect((await fresh.pullThrough.blob(s.a, s.image.layers[0]!, { head: false })).result).toBe('hit');
     expect(s.upstream.calls.map((c) => `${c.method} ${c.repository}`)).toEqual(['headBlob team/a']);
     expect(await counter(fresh.metrics, 'tender_cache_read_errors_total', { kind: 'link' })).toBe(1);
+  });
+
+  it('sweeps, once at start, the links whose content left the cache before eviction removed links (and keeps the rest)', async () => {
+    const s = await setup(true);
+    const gone = `sha256:${'9'.repeat(64)}`;
+    // A link an old eviction left behind: private, never listed under its digest.
+    s.core.metadata.links.add(`private.test/team/z@${gone}`);
+    s.core.metadata.links.add(`public@${gone}`);
+    const before = [...s.core.metadata.links].filter((l) => l.endsWith(s.image.digest));
+    expect(before).toEqual([`private.test/team/a@${s.image.digest}`]);
+    s.core.pullThrough.startScrub();
+    await until(() => ![...s.core.metadata.links].some((l) => l.endsWith(gone)));
+    expect([...s.core.metadata.links].filter((l) => l.endsWith(s.image.digest))).toEqual(before);
+    s.core.pullThrough.close();
   });
 });
