@@ -21,6 +21,7 @@ import type { Logger } from '../log.js';
 import type { CacheResult, Metrics } from '../metrics.js';
 import { followToCommit, unavailable, type BlobAnswer, type BlobCacheOptions, type BlobParts, type Flight, type Obtained } from './blob-answer.js';
 import { BlobFlight } from './blob-flight.js';
+import { followRemote, type FollowContext } from './follow-remote.js';
 import { GrowthNews } from './growth-news.js';
 import { DamagedBlobError, DigestMismatchError, DiskWriteError } from './blob-store.js';
 import type { FlightFile, FlightLease } from './flight-locks.js';
@@ -35,6 +36,7 @@ export class BlobCache {
   private readonly flights = new Map<string, Flight>();
   private readonly heads = new SingleFlight<{ size: number | undefined }>();
   private readonly fetches = new SingleFlight<BlobAnswer>();
+  private readonly following: FollowContext;
 
   constructor(
     private readonly parts: BlobParts,
@@ -42,7 +44,10 @@ export class BlobCache {
     private readonly shutdown: AbortSignal,
     private readonly metrics: Metrics,
     private readonly log: Logger,
-  ) {}
+  ) {
+    const takeOver = (route: Route, digest: Digest, gone: RemoteFlight, from: number) => this.takeOver(route, digest, gone, from);
+    this.following = { parts, options, shutdown, log, flights: this.flights, takeOver };
+  }
 
   /** `recovering`: this request found its cached copy damaged and asks again; it may not recover twice. */
   async blob(route: Route, digest: Digest, request: { head: boolean }, recovering = false): Promise<BlobAnswer> {
@@ -94,7 +99,7 @@ export class BlobCache {
     const claim = await this.parts.cluster.claim<Flight, BlobAnswer>(digest.value, {
       local: () => this.flights.get(digest.value),
       committed: () => this.committedElsewhere(route, digest, false, false),
-      remote: (file) => this.followRemote(route, digest, file),
+      remote: (file) => followRemote(this.following, route, digest, file),
     });
     if (claim.kind === 'committed') return { answer: { ...claim.found, result: 'joined' } };
     if (claim.kind === 'local' || claim.kind === 'remote') return this.join(route, digest, claim.flight);
@@ -106,35 +111,6 @@ export class BlobCache {
     const flight = this.start(route, digest, claim.lease, unattended);
     await flight.started;
     return { flight, result: 'miss' };
-  }
-
-  /** Follows another process's download from its temp file; undefined when the file cannot be opened (gone already). */
-  private async followRemote(route: Route, digest: Digest, file: FlightFile): Promise<RemoteFlight | undefined> {
-    const existing = this.flights.get(digest.value);
-    if (existing instanceof RemoteFlight) return existing;
-    if (existing) return undefined; // a download started here meanwhile: the claim's next look joins it
-    const access = await this.parts.store.openTemp(file.name).catch(() => undefined);
-    if (!access) return undefined;
-    if (file.link !== undefined) this.parts.visibility.learn(file.link, digest);
-    // Woken as the holder's file grows (its growth news), not only by the pauses between reads.
-    const changes = this.parts.cluster.watch(digest.value);
-    const flight: RemoteFlight = new RemoteFlight(digest, file, {
-      access,
-      stillHeld: () => this.parts.cluster.stillHeld(digest.value, file.name),
-      takeOver: (from) => this.takeOver(route, digest, flight, from),
-      committed: async () => (await this.parts.stored.adopt(digest)) === file.size,
-      wait: (ms) => changes.wait(ms),
-      signal: AbortSignal.any([this.shutdown, AbortSignal.timeout(this.options.flightTimeoutMs)]),
-      onEnd: () => {
-        changes.close();
-        if (this.flights.get(digest.value) === flight) this.flights.delete(digest.value);
-        if (flight.state === 'failed')
-          this.log.warn({ digest: digest.value, err: describeError(flight.error) }, 'followed download failed; its readers were cut off');
-      },
-    });
-    this.flights.set(digest.value, flight);
-    void flight.run();
-    return flight;
   }
 
   /**

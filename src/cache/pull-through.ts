@@ -4,7 +4,6 @@ import type { Readable } from 'node:stream';
 import { isDigest, parseDigest } from '../oci/digest.js';
 import { isOciError, OciError } from '../oci/errors.js';
 import { isValidTag } from '../oci/names.js';
-import { maxManifestBytes } from '../oci/media-types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { adoptImage, type AdoptedImage } from './adoption.js';
@@ -14,7 +13,7 @@ import { CacheReads } from './cache-reads.js';
 import { CacheWrites } from './cache-writes.js';
 import { ClusterFlight } from './cluster-flight.js';
 import { walkImage, type ManifestSource, type WalkedImage } from './image-walk.js';
-import { cachedDigests, cachedManifests } from './cached-images.js';
+import { cachedDigests, cachedManifests, storedKind } from './cached-images.js';
 import { KnownSizes } from './known-sizes.js';
 import { Listings } from './listings.js';
 import { Manifests, type ManifestAnswer, type ManifestRequest } from './manifests.js';
@@ -264,8 +263,6 @@ export class PullThrough {
     for await (const { upstream, repository, tag } of this.ports.metadata.listTags()) yield { upstream, repository, tag };
   }
 
-  // ---- life cycle ------------------------------------------------------------------------------
-
   /** Indexes what the store holds and lets policies learn from it; before any request. */
   async open(): Promise<{ count: number; bytes: number }> {
     await this.inventory.open();
@@ -276,9 +273,7 @@ export class PullThrough {
 
   /** Starts the background scrub (when it has a rate) and the sweep of stale visibility links; they end at close(). Serving only. */
   startScrub(): void {
-    const kindOf = async (digest: string, size: number) =>
-      size <= maxManifestBytes && (await this.ports.metadata.getManifest(digest).catch(() => undefined)) ? ('manifest' as const) : ('blob' as const);
-    this.stored.startScrub(kindOf, this.shutdown.signal);
+    this.stored.startScrub(storedKind(this.ports.metadata), this.shutdown.signal);
     const isCached = (digest: string): boolean => isDigest(digest) && this.stored.size(parseDigest(digest)) !== undefined;
     void this.visibility.sweep(isCached, this.shutdown.signal).then((n) => n > 0 && this.log.info({ links: n }, 'visibility links of evicted content removed'));
   }
