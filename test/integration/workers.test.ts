@@ -4,23 +4,20 @@
 // revalidation per window, one eviction owner holding the host's cap, /metrics summed over the workers, and a
 // SIGTERM that drains every worker. The real docker-registry is the upstream wherever a real registry can do
 // what the test needs; downloads held open mid-body come from the fault upstream.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithBinaries } from '../helpers/binaries.js';
 import { startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.js';
 import { pseudoRandomBytes, pushBlob, pushImage, sha256 } from '../helpers/images.js';
-import { waitForExit } from '../helpers/processes.js';
 import { startRegistry, type RegistryHandle } from '../helpers/registry.js';
+import { startTenderProcess } from '../helpers/tender-process.js';
 
-const root = resolve(import.meta.dirname, '..', '..');
-const cli = join(root, 'src', 'cli', 'tender.ts');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Tender {
@@ -112,7 +109,6 @@ describeWithBinaries(['docker-registry'], 'workers: one tender, several processe
 
   async function startTender(name: string, extra: Record<string, unknown> = {}): Promise<Tender> {
     const cacheDir = join(workDir, `${name}-cache`);
-    const file = join(workDir, `${name}.yaml`);
     const settings = {
       workers: 2,
       includeDefaultUpstreams: false,
@@ -126,43 +122,10 @@ describeWithBinaries(['docker-registry'], 'workers: one tender, several processe
       },
       ...extra,
     };
-    await writeFile(file, JSON.stringify(settings, null, 2)); // JSON is YAML
-    const child = spawn(process.execPath, ['--import', 'tsx', cli, '--config', file, '--listen', '127.0.0.1:0', '--cache-dir', cacheDir], {
-      cwd: root,
-      env: { ...process.env, TENDER_LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const logs: Array<Record<string, unknown>> = [];
-    const stderr: string[] = [];
-    child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString('utf8')));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        logs.push({ msg: line });
-      }
-    });
-    await waitFor(
-      `${name} to serve with its workers\n${stderr.join('')}`,
-      () => {
-        if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}) before serving\n${stderr.join('')}`);
-        return logs.some((l) => l.msg === 'all workers serving');
-      },
-      60_000,
-    );
-    const serving = logs.find((l) => l.msg === 'tender is serving')!;
-    const tender: Tender = {
-      url: `http://${String(serving.listen)}`,
-      child,
-      cacheDir,
-      logs,
-      workers: () => new Map(logs.filter((l) => l.msg === 'tender is serving').map((l) => [Number(l.worker), Number(l.pid)])),
-      stop: async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        child.kill('SIGTERM');
-        if (!(await waitForExit(child, 20_000))) child.kill('SIGKILL');
-      },
-    };
+    // Its own folder for the config file: the helper writes tender.yaml there.
+    const dir = join(workDir, name);
+    await mkdir(dir, { recursive: true });
+    const tender: Tender = { ...(await startTenderProcess(dir, { ...settings, cacheDir })), cacheDir };
     started.push(tender);
     return tender;
   }
