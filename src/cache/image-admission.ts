@@ -5,6 +5,7 @@ import { isDigest } from '../oci/digest.js';
 import { describeError, isOciError, type OciErrorCode } from '../oci/errors.js';
 import { parseContainerImage, type ContainerImage } from '../oci/container-image.js';
 import type { Route, Router } from './ports.js';
+import { untilAborted } from './race-timeout.js';
 import type { Judgement } from './serve-policy.js';
 
 export interface ImageAdmissionOptions {
@@ -141,31 +142,6 @@ export class ImageAdmission {
     const rule = verdict === 'allow' ? 'admitted while undecided (signatures.onError: allow)' : 'refused while undecided';
     return { verdict, reason: `${reason}; ${rule}`, ...where, undecided: true };
   }
-}
-
-/** The core's answer, or undefined once `signal` fires (the judgement is left to finish on its own: it fills the cache). */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
-  if (signal.aborted) {
-    work.catch(() => undefined);
-    return Promise.resolve(undefined);
-  }
-  return new Promise<T | undefined>((resolve, reject) => {
-    const onAbort = (): void => {
-      work.catch(() => undefined);
-      resolve(undefined);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err as Error);
-      },
-    );
-  });
 }
 
 /** The registry the router found no upstream for, when that is why it refused. */

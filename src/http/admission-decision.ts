@@ -3,6 +3,7 @@ import pLimit from 'p-limit';
 import { isDigest } from '../oci/digest.js';
 import { describeError } from '../oci/errors.js';
 import { parseImageReference } from '../oci/image-reference.js';
+import { untilAborted } from '../cache/race-timeout.js';
 import { hasBreakGlass, isExemptNamespace, type AdmissionSettings } from './admission-settings.js';
 import type { AdmissionEndpoint, ImageJudge, ImageVerdict } from './image-judge.js';
 
@@ -194,24 +195,6 @@ function digestMissing(image: string): string | undefined {
     return `not a valid image reference: ${describeError(err)}`;
   }
   return isDigest(reference) ? undefined : 'a digest is required (admission.requireDigest): name the image as repository@sha256:<hex>';
-}
-
-/** The judgement's answer, or undefined if the signal fires first (the judgement is left to finish on its own). */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
-  return new Promise<T | undefined>((resolve, reject) => {
-    const onAbort = (): void => resolve(undefined);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
 }
 
 function unanswered(deadline: AbortSignal, deadlineMs: number): ImageVerdict {
