@@ -1,6 +1,7 @@
 // Every metric tender exports, in one place; labels come from closed sets (never repositories or digests).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { AuditMetrics } from './metrics/audit-metrics.js';
+import { TalliedCounter } from './metrics/tallied-counter.js';
 import { credentialBackoffsCounter, credentialReloadsCounter, missingTagHitsCounter } from './metrics/upstream-call-counters.js';
 
 export type CacheKind = 'manifest' | 'blob' | 'tag';
@@ -9,26 +10,25 @@ export type CacheResult = 'hit' | 'miss' | 'joined' | 'stale' | 'denied' | 'erro
 export class Metrics {
   readonly registry = new Registry();
 
-  readonly requests = new Counter({
-    name: 'tender_http_requests_total',
-    help: 'Client requests by route kind, method and status.',
-    labelNames: ['kind', 'method', 'status'] as const,
-    registers: [this.registry],
-  });
+  // The three series of every request count in plain numbers, given to prom-client at collection (tallied-counter.ts).
+  readonly requests = new TalliedCounter(
+    { name: 'tender_http_requests_total', help: 'Client requests by route kind, method and status.', registers: [this.registry] },
+    ['kind', 'method', 'status'] as const,
+  );
 
-  readonly cacheResults = new Counter({
-    name: 'tender_cache_results_total',
-    help: 'Cache lookups by upstream, kind (manifest|blob|tag) and result (hit|miss|joined|stale|denied|error).',
-    labelNames: ['upstream', 'kind', 'result'] as const,
-    registers: [this.registry],
-  });
+  readonly cacheResults = new TalliedCounter(
+    {
+      name: 'tender_cache_results_total',
+      help: 'Cache lookups by upstream, kind (manifest|blob|tag) and result (hit|miss|joined|stale|denied|error).',
+      registers: [this.registry],
+    },
+    ['upstream', 'kind', 'result'] as const,
+  );
 
-  readonly bytesServed = new Counter({
-    name: 'tender_bytes_served_total',
-    help: 'Body bytes sent to clients, by upstream and source (cache|upstream).',
-    labelNames: ['upstream', 'source'] as const,
-    registers: [this.registry],
-  });
+  readonly bytesServed = new TalliedCounter(
+    { name: 'tender_bytes_served_total', help: 'Body bytes sent to clients, by upstream and source (cache|upstream).', registers: [this.registry] },
+    ['upstream', 'source'] as const,
+  );
 
   readonly timeToFirstByte = new Histogram({
     name: 'tender_time_to_first_byte_seconds',
@@ -272,9 +272,9 @@ export class Metrics {
   initialize(upstreams: readonly string[]): void {
     for (const upstream of upstreams) {
       for (const kind of ['manifest', 'blob'] as const) this.digestMismatches.inc({ upstream, kind }, 0);
-      for (const source of ['cache', 'upstream'] as const) this.bytesServed.inc({ upstream, source }, 0);
+      for (const source of ['cache', 'upstream'] as const) this.bytesServed.counter.inc({ upstream, source }, 0);
       for (const kind of ['manifest', 'blob', 'tag'] as const) {
-        for (const result of ['hit', 'miss', 'joined', 'stale', 'denied', 'error'] as const) this.cacheResults.inc({ upstream, kind, result }, 0);
+        for (const result of ['hit', 'miss', 'joined', 'stale', 'denied', 'error'] as const) this.cacheResults.counter.inc({ upstream, kind, result }, 0);
       }
       this.upstreamBytes.inc({ upstream }, 0);
       this.flightsInProgress.inc({ upstream }, 0);

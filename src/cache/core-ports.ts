@@ -6,7 +6,7 @@ import type { CacheNews } from './cache-news.js';
 import type { ClusterFlightOptions } from './cluster-flight.js';
 import type { SignaturePolicyOptions, TrustedKeys } from './core-signatures.js';
 import type { FlightLocks } from './flight-locks.js';
-import type { InventoryOptions } from './inventory.js';
+import type { InventoryOptions } from './inventory-ports.js';
 import type { InventoryStore } from './inventory-store.js';
 import type { ListingOptions } from './listings.js';
 import type { ManifestOptions } from './manifests.js';

@@ -2,7 +2,7 @@
 // Cache state (pinned, bytes on disk, evictable) is computed when asked, from the blob index: it changes with
 // every commit and eviction and is never stored.
 import { parseAttachmentTag, type AttachmentKind } from '../trust/cosign-tags.js';
-import type { InventoryCache } from './inventory.js';
+import type { InventoryCache } from './inventory-ports.js';
 import type { InventoryIndex, ListFilter, TagState } from './inventory-index.js';
 import { distinctClients, isEvicted, totalPulls, type InventoryRecord, type RecentPull, type TrustVerdict } from './inventory-record.js';
 
@@ -78,11 +78,16 @@ export interface HistoryEntry {
 const iso = (ms: number): string => new Date(ms).toISOString();
 
 export class InventoryQueries {
+  /** `source.index` is read per query: the inventory folds its pending pulls in when asked for it. */
   constructor(
-    private readonly index: InventoryIndex,
+    private readonly source: { readonly index: InventoryIndex },
     private readonly cache: InventoryCache,
     private readonly clock: () => number,
   ) {}
+
+  private get index(): InventoryIndex {
+    return this.source.index;
+  }
 
   get count(): number {
     return this.index.size;

@@ -4,7 +4,8 @@ import { parseDigest } from '../oci/digest.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { CacheWrites } from './cache-writes.js';
-import { Inventory, type InventoryOptions } from './inventory.js';
+import { Inventory } from './inventory.js';
+import type { InventoryOptions } from './inventory-ports.js';
 import { InventoryQueries } from './inventory-queries.js';
 import type { TrustVerdict } from './inventory-record.js';
 import type { InventoryStore } from './inventory-store.js';
@@ -48,7 +49,7 @@ export function wireInventory(
   });
   return {
     inventory,
-    queries: new InventoryQueries(inventory.index, cache, clock),
+    queries: new InventoryQueries(inventory, cache, clock),
     onStored: (route: Route, digest: string, mediaType: string, body: Buffer) => inventory.stored(at(route), digest, mediaType, body),
     onTag: (route: Route, tag: string, record: { digest: string; checkedAt: number }) => inventory.tagSeen(at(route), tag, record.digest, record.checkedAt),
     /** The signature policy's fresh verdicts (SignaturePolicyParts.onVerdict). */

@@ -1,9 +1,8 @@
 // The provenance inventory (issue 15): one record per cached manifest or index, kept up to date by the core's
 // events (stored, tag seen, pulled, evicted, adopted, judged) and written to its store in batches.
 //
-// Nothing here is on a request's critical path: every event changes the record in memory and marks it dirty
-// (a pull is a few field updates, no I/O, no await); a timer writes the dirty records every flushInterval and
-// reads what other writers wrote. A store that refuses is retried at the next flush (the records stay dirty),
+// Nothing here is on a request's critical path: every event changes the record in memory and marks it dirty (pulls
+// are folded in once per turn, no I/O, no await); a timer writes the dirty records every flushInterval and reads what others wrote. A store that refuses is retried at the next flush (the records stay dirty),
 // counted and logged once per interval. The config's labels are read once the config blob is cached (clients
 // fetch it right after the manifest), bounded to 1 MiB. Records of evicted content are marked, kept for
 // `retentionMs` (so a moved tag's history outlives the old digest for a while), then removed: the store is
@@ -22,28 +21,13 @@ import {
   type RecordSource,
   type TrustVerdict,
 } from './inventory-record.js';
-import { withPull } from './record-pulls.js';
+import { PendingPulls, withPull, withPulls } from './record-pulls.js';
 import type { InventoryStore } from './inventory-store.js';
 import type { PullEvent } from './pull-events.js';
+import type { InventoryCache, InventoryOptions } from './inventory-ports.js';
 
 /** Digests with something said of them before their manifest was stored, at most. */
 const earlyDigests = 10_000;
-
-export interface InventoryOptions {
-  /** This writer's name in the per-writer pull counts (the replica id; commands add their own suffix). */
-  readonly writer: string;
-  readonly flushIntervalMs: number;
-  /** How long records of evicted content are kept. */
-  readonly retentionMs: number;
-  readonly clock: () => number;
-}
-
-/** What the inventory asks of the cache: config blobs and manifests it holds (hashed reads), sizes, pins. */
-export interface InventoryCache {
-  read(digest: string, maxBytes: number): Promise<Buffer | undefined>;
-  size(digest: string): number | undefined;
-  pinned(digest: string): boolean;
-}
 
 export interface Placement {
   readonly upstream: string;
@@ -51,7 +35,8 @@ export interface Placement {
 }
 
 export class Inventory {
-  readonly index = new InventoryIndex();
+  private readonly records = new InventoryIndex();
+  private readonly pulls = new PendingPulls((digest, batch) => this.fold(digest, batch));
   private readonly dirty = new Set<string>();
   private readonly removed = new Set<string>();
   /** Config digest → manifests waiting for its labels. */
@@ -74,6 +59,12 @@ export class Inventory {
     private readonly log: Logger,
   ) {}
 
+  /** The records with every pull folded in: what queries read. */
+  get index(): InventoryIndex {
+    this.pulls.settle();
+    return this.records;
+  }
+
   get now(): number {
     return this.options.clock();
   }
@@ -88,7 +79,7 @@ export class Inventory {
       this.unread = true;
       this.log.warn({ err: describeError(err) }, 'inventory store unreadable: starting with what this process sees');
     }
-    this.log.info({ records: this.index.size, ms: Math.round(performance.now() - started) }, 'inventory loaded');
+    this.log.info({ records: this.records.size, ms: Math.round(performance.now() - started) }, 'inventory loaded');
     this.report();
   }
 
@@ -108,6 +99,7 @@ export class Inventory {
   }
 
   async close(): Promise<void> {
+    this.pulls.settle();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.flushing;
@@ -120,7 +112,7 @@ export class Inventory {
   stored(at: Placement, digest: string, mediaType: string, body: Buffer, source: RecordSource = 'pull-through', bundle?: string): void {
     const now = this.now;
     const what = describeManifest(body, mediaType);
-    const existing = this.index.get(digest);
+    const existing = this.records.get(digest);
     const fresh: InventoryRecord = {
       digest,
       what,
@@ -150,7 +142,7 @@ export class Inventory {
   /** Marks records first fetched at or after `since` as brought in by `source` (seed's walk). */
   sourced(digests: readonly string[], source: RecordSource, since: number): void {
     for (const digest of digests) {
-      const record = this.index.get(digest);
+      const record = this.records.get(digest);
       if (record && record.from.firstFetched >= since && record.from.source !== source) this.put({ ...record, from: { ...record.from, source } });
     }
   }
@@ -165,14 +157,20 @@ export class Inventory {
     }));
   }
 
-  /** A client pulled it: counts, last pulled, distinct clients, recent pulls. In memory only (see the header). */
+  /** A client pulled it: counts, clients, recent pulls, in memory; folded with the turn's other pulls of it (PendingPulls). */
   pulled(event: PullEvent): void {
-    this.change(event.digest, (record) => withPull(record, event, this.options.writer));
+    this.pulls.add(event);
+  }
+
+  private fold(digest: string, batch: readonly PullEvent[]): void {
+    const record = this.records.get(digest);
+    if (record) this.put(withPulls(record, batch, this.options.writer));
+    else for (const event of batch) this.change(digest, (r) => withPull(r, event, this.options.writer));
   }
 
   /** Changes a digest's record now, or once its manifest is stored (see `early`). */
   private change(digest: string, apply: (record: InventoryRecord) => InventoryRecord): void {
-    const record = this.index.get(digest);
+    const record = this.records.get(digest);
     if (record) return this.put(apply(record));
     let pending = this.early.get(digest);
     if (!pending) {
@@ -189,7 +187,7 @@ export class Inventory {
 
   /** Content left the cache: its record (if it is a manifest) is marked; removed after the retention. */
   evicted(digest: string): void {
-    const record = this.index.get(digest);
+    const record = this.records.get(digest);
     if (record) this.put({ ...record, evictedAt: Math.max(this.now, record.storedAt + 1) });
   }
 
@@ -204,15 +202,19 @@ export class Inventory {
   // ---- internals -----------------------------------------------------------------------------
 
   private put(record: InventoryRecord): void {
-    this.index.put(record);
+    this.records.put(record);
     this.dirty.add(record.digest);
     this.removed.delete(record.digest);
   }
 
   /** Records read from the store: into an empty index in one pass (one sort, no per-record await), else merged one by one. */
   private absorb(records: readonly InventoryRecord[]): void {
-    if (this.index.size === 0) this.index.load(records);
-    else for (const record of records) this.index.put(mergeWith(this.index.get(record.digest), record));
+    if (this.records.size === 0) this.records.load(records);
+    else
+      for (const theirs of records) {
+        const mine = this.records.get(theirs.digest);
+        this.records.put(mine ? mergeRecords(mine, theirs) : theirs);
+      }
     for (const record of records) if (record.what.config && !record.what.labels) this.wantLabels(record.what.config, record.digest);
   }
 
@@ -235,23 +237,24 @@ export class Inventory {
     const labels = body ? (configLabels(body) ?? {}) : undefined;
     if (!labels) return;
     for (const digest of waiting) {
-      const record = this.index.get(digest);
+      const record = this.records.get(digest);
       if (record) this.put({ ...record, what: { ...record.what, labels } });
     }
   }
 
   private async write(): Promise<void> {
     if (!this.store) return;
+    this.pulls.settle();
     try {
       const changes = await this.store.changes();
       if (changes.complete) {
         const present = new Set(changes.records.map((r) => r.digest));
-        for (const record of [...this.index.values()]) if (!present.has(record.digest) && !this.dirty.has(record.digest)) this.index.remove(record.digest);
+        for (const record of [...this.records.values()]) if (!present.has(record.digest) && !this.dirty.has(record.digest)) this.records.remove(record.digest);
       }
       this.absorb(changes.records);
-      for (const digest of changes.removed) if (!this.dirty.has(digest)) this.index.remove(digest);
-      for (const digest of this.index.evictedBefore(this.now - this.options.retentionMs)) {
-        this.index.remove(digest);
+      for (const digest of changes.removed) if (!this.dirty.has(digest)) this.records.remove(digest);
+      for (const digest of this.records.evictedBefore(this.now - this.options.retentionMs)) {
+        this.records.remove(digest);
         this.dirty.delete(digest);
         this.removed.add(digest);
       }
@@ -262,13 +265,13 @@ export class Inventory {
       this.removed.clear();
       try {
         await this.store.save(
-          dirty.flatMap((digest) => this.index.get(digest) ?? []),
+          dirty.flatMap((digest) => this.records.get(digest) ?? []),
           removed,
         );
       } catch (err) {
         // Written next time: marked dirty again unless something newer replaced them meanwhile (same digests anyway).
         for (const digest of dirty) this.dirty.add(digest);
-        for (const digest of removed) if (!this.index.get(digest)) this.removed.add(digest);
+        for (const digest of removed) if (!this.records.get(digest)) this.removed.add(digest);
         throw err;
       }
     } catch (err) {
@@ -283,10 +286,6 @@ export class Inventory {
   }
 
   private report(): void {
-    this.metrics.inventoryRecords.set(this.index.size);
+    this.metrics.inventoryRecords.set(this.records.size);
   }
-}
-
-function mergeWith(mine: InventoryRecord | undefined, theirs: InventoryRecord): InventoryRecord {
-  return mine ? mergeRecords(mine, theirs) : theirs;
 }

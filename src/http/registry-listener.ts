@@ -37,8 +37,9 @@ export function registryListener(deps: AppDeps, parts: AppParts): (incoming: Inc
     const state: RequestState = { kind: 'other' };
     const requestId = requestIds.of(incoming);
     const request: RegistryRequest = { incoming, outgoing, state, requestId, identity: undefined, baseHeaders: { 'x-request-id': requestId } };
-    // One listener per response: the line is written once the response is done, sent whole or cut short.
-    outgoing.once('close', () =>
+    // One listener per response: the line is written once the response is done, sent whole or cut short. `on`,
+    // not `once`: a response closes once, and once's wrapper was a bind per request.
+    outgoing.on('close', () =>
       requestLog.record(incoming.method ?? '', incoming.url ?? '', outgoing.statusCode, state, requestId, started, outgoing.writableFinished),
     );
     if (!clientCheck) return answer(registry, request, deps);

@@ -45,7 +45,7 @@ export async function openInventoryReader(
   const inventory = new Inventory(store, cache, options, metrics, log);
   await inventory.open();
   return {
-    queries: new InventoryQueries(inventory.index, cache, Date.now),
+    queries: new InventoryQueries(inventory, cache, Date.now),
     close: async () => {
       if (redis?.isOpen) redis.destroy();
     },
