@@ -2,8 +2,8 @@
 // blob paths, before their async chains. It answers only when memory alone decides exactly as the async path
 // would, through the same parts' synchronous halves (Tags.rememberedFresh and Tags.fresh, Manifests.remembered,
 // Visibility.knows, ServePolicies.allowNow / admitBlobNow, BlobCache.hitNow); anything else (a miss, a stale
-// or expired tag, a digest this repository is not known to see, a signature policy's repository, a pin to
-// take, a HEAD of a blob) is undefined, and the async path decides and answers or refuses as it always did.
+// or expired tag, a digest this repository is not known to see, a signature verdict memory cannot give
+// (signature-now.ts), a pin to take, a HEAD of a blob) is undefined, and the async path decides and answers or refuses as it always did.
 import { isDigest, parseDigest, type Digest } from '../oci/digest.js';
 import { accepts, parseAccept } from '../oci/media-types.js';
 import type { BlobAnswer } from './blob-answer.js';

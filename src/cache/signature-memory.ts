@@ -27,6 +27,17 @@ export class SignatureMemory {
     return this.verdicts.get(key);
   }
 
+  /** `verdict` from this process's memory only: undefined when it is not there or no longer counts (`verdict` then forgets it). */
+  countingNow(key: string): VerdictRecord | undefined {
+    const record = this.verdicts.get(key);
+    return record && record.evidence.every((d) => this.parts.isCached(d)) ? record : undefined;
+  }
+
+  /** `admission` from this process's memory only. */
+  admissionNow(route: Route, digest: string): AdmissionRecord | undefined {
+    return this.admissions.get(admissionKey(route, digest));
+  }
+
   /** A remembered verdict that still counts: its evidence is in the cache. */
   async verdict(key: string): Promise<VerdictRecord | undefined> {
     let record = this.verdicts.get(key);

@@ -25,6 +25,7 @@ import type { Route } from './ports.js';
 import { allowed, type ServedManifest, type ServePolicy, type Verdict } from './serve-policy.js';
 import { checkSignatures, withDeadline, type EvidenceResult, type EvidenceSource } from './signature-evidence.js';
 import { SignatureMemory } from './signature-memory.js';
+import { SignatureNow } from './signature-now.js';
 import { SignatureReports } from './signature-reports.js';
 import type { SignatureVerdict } from './signature-verdict.js';
 import { SingleFlight } from './single-flight.js';
@@ -77,6 +78,7 @@ export class SignaturePolicy implements ServePolicy {
   private readonly matchers: ReadonlyArray<{ policy: Policy; matches: (repository: string) => string | undefined }>;
   private readonly flights = new SingleFlight<EvidenceResult>();
   private readonly memory: SignatureMemory;
+  private readonly now: SignatureNow;
   private readonly refusals = new LRUCache<string, EvidenceResult>({ max: 10_000, ttl: refusalMemoryMs });
   /** Admitted manifests whose references were learned, and under which root: a warm pull parses nothing. */
   private readonly learnedFrom = new LRUCache<string, string>({ max: 50_000 });
@@ -91,6 +93,9 @@ export class SignaturePolicy implements ServePolicy {
   ) {
     this.memory = new SignatureMemory(parts);
     this.reports = new SignatureReports(metrics, log);
+    const learnedRoot = (repository: string, digest: string): string | undefined => this.learnedFrom.get(`${repository}@${digest}`);
+    const count = (policy: string, verdict: 'verified' | 'admitted' | 'evidence'): void => metrics.signatureVerdicts.inc({ policy, verdict });
+    this.now = new SignatureNow({ memory: this.memory, keys: parts.keys, verdictFresh: parts.verdictFresh, learnedRoot, count });
     this.reports.initialize(options.policies.map((p) => p.name));
     this.exempt = repositoryMatcher(options.exempt);
     this.matchers = options.policies.map((policy) => ({ policy, matches: firstMatch(policy.repositories) }));
@@ -215,13 +220,15 @@ export class SignaturePolicy implements ServePolicy {
     return { allowed: false, reason: 'signature', message: refusalMessage(route, verdict) };
   }
 
-  /** A repository no signature policy covers is allowed at once; one that is covered is judged the async way. */
-  judgeNow(route: Route): Verdict | undefined {
-    return this.policyFor(route) ? undefined : allowed;
+  /** A repository no signature policy covers is allowed at once; a covered one from memory (signature-now.ts), else the async way. */
+  judgeNow(route: Route, manifest: ServedManifest): Verdict | undefined {
+    const policy = this.policyFor(route);
+    return !policy || this.now.manifest(route, manifest.digest, policy.name) ? allowed : undefined;
   }
 
-  admitBlobNow(route: Route): Verdict | undefined {
-    return this.policyFor(route) ? undefined : allowed;
+  admitBlobNow(route: Route, digest: string): Verdict | undefined {
+    const policy = this.policyFor(route);
+    return !policy || this.now.blob(route, digest, policy.name) ? allowed : undefined;
   }
 
   /** Always allowed: what a reference names is only known once it is resolved (judge). */

@@ -10,7 +10,7 @@ import type { TrustedKey } from '../../../src/trust/public-key.js';
 import { generateSigningKey, type SigningKey } from '../../helpers/cosign-keys.js';
 import { cosignTypes, signatureImage, signatureLayer, signStatement, sigstoreBundle, simpleSigningPayload } from '../../helpers/cosign.js';
 import { trusted } from '../trust/trusted-key.js';
-import { counter, coreUnderTest, routeTo, type CoreUnderTest } from './core-under-test.js';
+import { bodyOf, counter, coreUnderTest, routeTo, type CoreUnderTest } from './core-under-test.js';
 import { ScriptedUpstream, sha256 } from './scripted-upstream.js';
 
 const repo = 'org/app';
@@ -270,6 +270,42 @@ describe('signature policy', () => {
     expect(await third.pullThrough.signatureVerdict(route, image.digest)).toMatchObject({ verdict: 'verified', cached: false });
     expect(upstream.count('getBlob', payload)).toBe(2);
     third.close();
+  });
+
+  it('answers warm pulls of a signed image from memory, counted, and steps aside whenever the async path would decide again', async () => {
+    const { upstream, core, route, pull, keys } = await setUp();
+    const image = upstream.pushImage(repo, '1.0', [Buffer.from('layer')]);
+    signClassic(upstream, repo, image.digest, signer);
+    const unsigned = upstream.pushImage(repo, '2.0', [Buffer.from('other')]);
+    const layer = image.layers[0]!;
+    expect(pull.manifestNow(route, image.digest, get)).toBeUndefined();
+    await pull.manifest(route, '1.0', get);
+    // The download, then the first hit, which reads the small blob into memory.
+    for (let i = 0; i < 2; i++) await bodyOf(await pull.blob(route, layer, { head: false }));
+    const calls = upstream.calls.length;
+    const verified = await counter(core.metrics, 'tender_signature_verdicts_total', { policy: 'platform', verdict: 'verified' });
+    expect(pull.manifestNow(route, image.digest, get)).toMatchObject({ digest: image.digest, result: 'hit' });
+    expect(pull.manifestNow(route, '1.0', get)).toMatchObject({ digest: image.digest, result: 'hit' });
+    expect(pull.blobNow(route, layer, false)).toBeDefined();
+    expect(await counter(core.metrics, 'tender_signature_verdicts_total', { policy: 'platform', verdict: 'verified' })).toBe(verified + 2);
+    expect(upstream.calls.length).toBe(calls);
+    // Refused the async way, and never answered from memory.
+    await refusal(pull.manifest(route, unsigned.digest, get));
+    expect(pull.manifestNow(route, unsigned.digest, get)).toBeUndefined();
+    expect(pull.blobNow(route, unsigned.layers[0]!, false)).toBeUndefined();
+    // Another key set: its verdict is not in memory; the async path refuses.
+    keys.use([trusted(stranger)]);
+    expect(pull.manifestNow(route, image.digest, get)).toBeUndefined();
+    expect(pull.blobNow(route, layer, false)).toBeUndefined();
+    await refusal(pull.manifest(route, image.digest, get));
+    keys.use([trusted(signer)]);
+    expect(pull.manifestNow(route, image.digest, get)).toMatchObject({ result: 'hit' });
+    // The signature's tag is due (tagTtl): the verdict is made again the async way before memory answers again.
+    core.advance(60_000);
+    expect(pull.manifestNow(route, image.digest, get)).toBeUndefined();
+    expect(pull.blobNow(route, layer, false)).toBeUndefined();
+    await pull.manifest(route, image.digest, get);
+    expect(pull.manifestNow(route, image.digest, get)).toMatchObject({ result: 'hit' });
   });
 
   it('a key change invalidates the verdicts the old key set made', async () => {
