@@ -2,6 +2,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { AuditMetrics } from './metrics/audit-metrics.js';
 import { TalliedCounter } from './metrics/tallied-counter.js';
+import { TalliedHistogram } from './metrics/tallied-histogram.js';
 import { credentialBackoffsCounter, credentialReloadsCounter, missingTagHitsCounter } from './metrics/upstream-call-counters.js';
 
 export type CacheKind = 'manifest' | 'blob' | 'tag';
@@ -30,13 +31,13 @@ export class Metrics {
     ['upstream', 'source'] as const,
   );
 
-  readonly timeToFirstByte = new Histogram({
-    name: 'tender_time_to_first_byte_seconds',
-    help: 'From request arrival to the first body byte handed to the socket, by kind (manifest|blob|tag) and cache result.',
-    labelNames: ['kind', 'result'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [this.registry],
-  });
+  readonly timeToFirstByte = new TalliedHistogram(
+    'tender_time_to_first_byte_seconds',
+    'From request arrival to the first body byte handed to the socket, by kind (manifest|blob|tag) and cache result.',
+    ['kind', 'result'],
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    this.registry,
+  );
 
   readonly rateLimitRemaining = new Gauge({
     name: 'tender_upstream_ratelimit_remaining',

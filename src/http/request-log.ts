@@ -2,18 +2,13 @@
 //
 // It runs once per request, so it is built for the warm hit (bench/PROFILE.md: the line at info was 25-41 % of
 // a hit's CPU): the line's logger skips the redaction walk (its fields are fixed and hold no secret), and the
-// counters count in plain numbers (metrics/tallied-counter.ts), so a hit builds no label object.
-import type { Histogram } from 'prom-client';
+// metrics count in plain numbers (metrics/tallied-counter.ts, tallied-histogram.ts), so a hit builds no label object.
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { RequestState } from './request-state.js';
 
-type Observe = ReturnType<Histogram<string>['labels']>;
-
 export class RequestLog {
   private readonly log: Logger;
-  /** Time-to-first-byte children by kind, then result (closed sets): a hit builds no label object or key. */
-  private readonly firstByte = new Map<string, Map<string, Observe>>();
 
   constructor(
     log: Logger,
@@ -31,7 +26,7 @@ export class RequestLog {
     metrics.requests.add(kind, method, status);
     if (upstream && result && cacheKind) {
       metrics.cacheResults.add(upstream, cacheKind, result);
-      if (state.firstByteAt !== undefined) this.firstByteOf(cacheKind, result).observe((state.firstByteAt - started) / 1000);
+      if (state.firstByteAt !== undefined) metrics.timeToFirstByte.observe(cacheKind, result, (state.firstByteAt - started) / 1000);
     }
     const bytes = finished ? (state.bytes ?? 0) : undefined;
     if (upstream && bytes && state.source) metrics.bytesServed.add(upstream, state.source, '', bytes);
@@ -56,13 +51,5 @@ export class RequestLog {
       },
       'request',
     );
-  }
-
-  private firstByteOf(kind: string, result: string): Observe {
-    let byResult = this.firstByte.get(kind);
-    if (byResult === undefined) this.firstByte.set(kind, (byResult = new Map()));
-    let child = byResult.get(result);
-    if (child === undefined) byResult.set(result, (child = this.metrics.timeToFirstByte.labels({ kind, result })));
-    return child;
   }
 }
