@@ -52,26 +52,39 @@ function memo<T>(): { get(key: string, make: () => T): T } {
   };
 }
 
-const noQuery = new URLSearchParams();
+/** A request target as the handler reads it: path, query, containerd's `ns`, the parsed registry path and its route. */
+interface Target {
+  readonly pathname: string;
+  /** The query without its `?`; undefined when there is none. */
+  readonly search: string | undefined;
+  readonly ns: string | undefined;
+  /** Whether `ns` may be echoed: only a plain token (a decoded ns may carry CR/LF or other bytes no header may hold). */
+  readonly echoNs: boolean;
+  readonly path: RegistryPath | undefined;
+  /** Set once resolved: a route that throws (a denied repository) is never remembered. */
+  route?: Route;
+}
+
+function targetOf(raw: string): Target {
+  const queryAt = raw.indexOf('?');
+  const pathname = queryAt === -1 ? raw : raw.slice(0, queryAt);
+  const search = queryAt === -1 ? undefined : raw.slice(queryAt + 1);
+  const ns = search === undefined ? undefined : (new URLSearchParams(search).get('ns') ?? undefined);
+  return { pathname, search, ns, echoNs: ns !== undefined && /^[\x21-\x7e]{1,255}$/.test(ns), path: parseRegistryPath(pathname) };
+}
 
 export function registryHandler(deps: RegistryDeps): RegistryHandler {
-  // Parsing is pure and routing is fixed for the process's life (a route that throws, such as a denied
-  // repository, is never remembered): both are looked up instead of redone on every hit.
-  const paths = memo<RegistryPath | undefined>();
-  const routes = memo<Route>();
+  // Parsing is pure and routing is fixed for the process's life: both are remembered per request target (the
+  // whole target: containerd's every request carries `?ns=`), instead of redone on every hit.
+  const targets = memo<Target>();
   const heads = new HeadCache();
   return (r) => {
-    const raw = r.incoming.url ?? '/';
-    const queryAt = raw.indexOf('?');
-    const pathname = queryAt === -1 ? raw : raw.slice(0, queryAt);
-    const query = queryAt === -1 ? noQuery : new URLSearchParams(raw.slice(queryAt + 1));
-    const ns = queryAt === -1 ? undefined : (query.get('ns') ?? undefined);
+    const target = targets.get(r.incoming.url ?? '/', () => targetOf(r.incoming.url ?? '/'));
+    const { pathname, ns, path } = target;
     const base = r.baseHeaders;
     base[registryHeaders.apiVersion] = apiVersionValue;
-    // Echoed only when it is a plain token: a decoded ns may carry CR/LF or other bytes no header may hold.
-    if (ns !== undefined && /^[\x21-\x7e]{1,255}$/.test(ns)) base[registryHeaders.ociNamespace] = ns;
+    if (target.echoNs) base[registryHeaders.ociNamespace] = ns!;
 
-    const path = paths.get(pathname, () => parseRegistryPath(pathname));
     const state = r.state;
     if (!path) throw new OciError('NAME_UNKNOWN', 'not a registry API path');
     state.kind = path.kind;
@@ -82,8 +95,8 @@ export function registryHandler(deps: RegistryDeps): RegistryHandler {
     }
     if (path.kind === 'base') return void reply(r.outgoing, 200, { ...base, 'content-type': 'application/json', 'content-length': '2' }, '{}');
 
-    // An empty ns (`?ns=`, `?ns`) is not an absent one: the key tells them apart.
-    const route = routes.get(`${ns === undefined ? '-' : `=${ns}`}\n${path.name}`, () => deps.router.resolve({ ns, name: path.name }));
+    // An empty ns (`?ns=`, `?ns`) is not an absent one: the router tells them apart.
+    const route = (target.route ??= deps.router.resolve({ ns, name: path.name }));
     state.upstream = route.upstream.name;
     state.repository = route.repository;
     const identity = r.identity;
@@ -110,9 +123,9 @@ export function registryHandler(deps: RegistryDeps): RegistryHandler {
         return deps.pullThrough.blob(route, path.digest, { head }).then((answer) => sendBlob(r, deps, heads, path.digest, answer, head));
       }
       case 'tags':
-        return replyTags(r, deps.pullThrough, route, path.name, base, { pathname, query, ns });
+        return replyTags(r, deps.pullThrough, route, path.name, base, { pathname, query: new URLSearchParams(target.search), ns });
       case 'referrers':
-        return replyReferrers(r, deps.pullThrough, route, path.digest, base, query);
+        return replyReferrers(r, deps.pullThrough, route, path.digest, base, new URLSearchParams(target.search));
     }
   };
 }
