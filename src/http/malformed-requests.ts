@@ -51,8 +51,9 @@ export function answerMalformedRequests(server: Server, log: Logger): void {
       if (connection.last?.res === res) connection.last = undefined;
       if (connection.pending === 0) connection.answer?.();
     };
-    res.once('finish', finished);
-    res.once('close', finished);
+    // `on`, not `once`: `finished` runs its body once anyway, and once's wrapper is a bind per request.
+    res.on('finish', finished);
+    res.on('close', finished);
     connection.last = { req, res, forget: finished };
   });
 
