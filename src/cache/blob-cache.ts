@@ -98,15 +98,15 @@ export class BlobCache {
     return { fetched };
   }
 
-  /** Waits for a flight's end, reporting its bytes as they are published; resolves with them once the blob is stored. */
   /** Downloads here, waits for another replica's download, or finds it committed meanwhile (cluster-flight.ts). */
   private async obtain(route: Route, digest: Digest, unattended: boolean): Promise<Obtained> {
+    const claiming = performance.now();
     const claim = await this.parts.cluster.claim<Flight, BlobAnswer>(digest.value, {
       local: () => this.flights.get(digest.value),
       committed: () => this.committedElsewhere(route, digest, false, false),
       remote: (file) => followRemote(this.following, route, digest, file),
     });
-    this.timeline.mark(digest.value, 'claimed', { claim: claim.kind });
+    this.timeline.mark(digest.value, 'claimed', { claim: claim.kind, ms: Math.round((performance.now() - claiming) * 10) / 10 });
     if (claim.kind === 'committed') return { answer: { ...claim.found, result: 'joined' } };
     if (claim.kind === 'local' || claim.kind === 'remote') return this.join(route, digest, claim.flight);
     const existing = this.flights.get(digest.value);

@@ -11,7 +11,7 @@ import type { RandomAccess } from './blob-store.js';
 export type TimelineStep =
   /** A request for the blob reached the blob cache (after routing and authentication). */
   | 'request'
-  /** The lease decision (`claim`: start, local, remote, committed). */
+  /** The lease decision (`claim`: start, local, remote, committed; `ms`: the time the decision took). */
   | 'claimed'
   /** This process downloads: about to open the temp file and send the upstream GET. */
   | 'download'
