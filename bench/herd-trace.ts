@@ -24,8 +24,7 @@ export function collectTimeline(child: ChildProcess, label: string): { lines: Ar
     if (!text.includes('"flight timeline"')) return;
     try {
       const { step, at, pid, digest, level: _l, time: _t, service: _s, msg: _m, ...rest } = JSON.parse(text) as Record<string, unknown>;
-      if (typeof step === 'string' && typeof at === 'number' && typeof pid === 'number')
-        lines.push({ step, at, pid, digest: String(digest), rest, label });
+      if (typeof step === 'string' && typeof at === 'number' && typeof pid === 'number') lines.push({ step, at, pid, digest: String(digest), rest, label });
     } catch {
       // not a line of ours
     }

@@ -122,7 +122,11 @@ export class BlobFlight implements FlightFill {
       await this.finish(writer);
     } catch (err) {
       // The temp file failed before the answer was taken: a body nobody reads would hold its download slot.
-      if (response === undefined) void fetching?.then((r) => r.body.destroy(), () => undefined);
+      if (response === undefined)
+        void fetching?.then(
+          (r) => r.body.destroy(),
+          () => undefined,
+        );
       await writer?.abort().catch(() => undefined);
       this.fail(err);
     } finally {

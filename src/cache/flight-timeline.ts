@@ -44,7 +44,10 @@ export class FlightTimeline {
   mark(digest: string, step: TimelineStep, fields?: Record<string, unknown>): void {
     if (!this.on) return;
     // Epoch milliseconds with a fraction: the same clock in every process of the host, finer than pino's `time`.
-    this.log.debug({ digest, step, at: Math.round((performance.timeOrigin + performance.now()) * 1000) / 1000, pid: process.pid, ...fields }, 'flight timeline');
+    this.log.debug(
+      { digest, step, at: Math.round((performance.timeOrigin + performance.now()) * 1000) / 1000, pid: process.pid, ...fields },
+      'flight timeline',
+    );
   }
 
   /** A response's reader of a download, with its head and its first body bytes on the timeline (itself when off). */
