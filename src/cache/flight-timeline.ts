@@ -13,7 +13,7 @@ export type TimelineStep =
   | 'request'
   /** The lease decision (`claim`: start, local, remote, committed; `ms`: the time the decision took). */
   | 'claimed'
-  /** This process downloads: about to open the temp file and send the upstream GET. */
+  /** This process downloads: about to send the upstream GET (the temp file is created while it is on its way). */
   | 'download'
   /** Upstream answered with headers and a length. */
   | 'upstream headers'
