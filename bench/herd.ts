@@ -5,11 +5,13 @@
 // headers and first body byte, upstream GETs, correct clients, and per process (primary, each worker) the idle
 // VmRSS right after start and the VmHWM after the herd. Rows: `workers: auto` (or BENCH_TENDER_WORKERS),
 // `workers: 1`, and two replicas with Redis (a2; BENCH_SKIP_REPLICAS=1 skips it). BENCH_ROUNDS (default 3).
+// BENCH_TRACE=1 also prints each herd's flight timeline (herd-trace.ts).
 import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuSnapshot, foreignCores } from './cpu.js';
+import { collectTimeline, formatTimeline, TRACE } from './herd-trace.js';
 import { Cleanup } from './procs.js';
 import { startTenderProxy, tenderWorkersFromEnv, TENDER_FROM_DIST, type TenderOptions } from './proxies.js';
 import { replicaColdHerd } from './replicas.js';
@@ -46,8 +48,8 @@ async function main(): Promise<void> {
   const content = await fillUpstream(upstream);
   const workers = tenderWorkersFromEnv() ?? 'auto';
   const kinds: TenderOptions[] = [
-    { workers, label: `workers: ${workers}` },
-    { workers: 1, label: 'workers: 1' },
+    { workers, label: `workers: ${workers}`, ...(TRACE ? { logLevel: 'debug' as const } : {}) },
+    { workers: 1, label: 'workers: 1', ...(TRACE ? { logLevel: 'debug' as const } : {}) },
   ];
   const lines: string[] = [
     `| row | round | slowest headers, ms | slowest first byte, ms | upstream GETs | correct | idle VmRSS, MiB (primary + workers) | VmHWM after the herd, MiB | other processes, cores |`,
@@ -60,6 +62,7 @@ async function main(): Promise<void> {
       // Let the workers finish starting (the primary answers nothing itself) before memory is read.
       await new Promise((r) => setTimeout(r, 1_000));
       const idle = await perProcess(tender.pid, 'VmRSS');
+      const timeline = TRACE ? collectTimeline(tender.spawned.child, 'tender') : undefined;
       const before = await cpuSnapshot();
       const herd = await coldHerd([blobUrl(tender.url, content.big.digest)], content.big, upstream);
       const foreign = foreignCores(before, await cpuSnapshot());
@@ -68,6 +71,7 @@ async function main(): Promise<void> {
         `| ${kind.label} | ${round} | ${herd.slowestHeadersMs.toFixed(0)} | ${herd.slowestFirstByteMs.toFixed(0)} | ${herd.upstreamGets} | ${herd.ok}/${HERD_CLIENTS} | ${idle.text} | ${hwm.text} | ${foreign.toFixed(2)} |`,
       );
       say(lines.at(-1)!);
+      if (timeline) say(`  timeline, ms from the herd's start:\n${formatTimeline(herd, timeline.lines, () => kind.label ?? 'tender')}`);
       if (herd.failures.length) say(`  failures: ${herd.failures.join('; ')}\n${tender.spawned.tail()}`);
       await scope.run();
     }
@@ -82,6 +86,7 @@ async function main(): Promise<void> {
       );
       say(lines.at(-1)!);
     }
+    if (r.timeline) say(`  a2 timeline, ms from the herd's start:\n${r.timeline}`);
     if (r.herd.failures.length) say(`  failures: ${r.herd.failures.join('; ')}\n${r.diagnostics.join('\n')}`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);

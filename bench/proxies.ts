@@ -50,7 +50,7 @@ export interface TenderOptions {
   /** `metadata.redis.url` and `replicaId`, for replicas sharing a cache directory. */
   readonly redis?: { readonly url: string; readonly replicaId: string };
   /** Default warn: the request lines are not logged (the registry proxy's access log is off too). */
-  readonly logLevel?: 'warn' | 'info';
+  readonly logLevel?: 'warn' | 'info' | 'debug';
   readonly label?: string;
   /** Node options before tender's entry (e.g. --cpu-prof). */
   readonly nodeArgs?: readonly string[];

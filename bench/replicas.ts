@@ -7,6 +7,7 @@ import { startRedis } from '../test/helpers/redis.js';
 import { join } from 'node:path';
 import type { Cleanup } from './procs.js';
 import { startTenderProxy, type Proxy, type TenderOptions } from './proxies.js';
+import { collectTimeline, formatTimeline, TRACE, type TimelineLine } from './herd-trace.js';
 import { hwmNow } from './rss.js';
 import { blobUrl, coldHerd, type HerdResult } from './scenarios.js';
 import type { BlobRef } from './upstream.js';
@@ -30,6 +31,8 @@ export interface ReplicaHerdResult {
   replicas: ReplicaFigures[];
   /** Log tails of replicas that misbehaved (for the report's problem list). */
   diagnostics: string[];
+  /** With BENCH_TRACE=1: both replicas' flight timelines against the clients' times (herd-trace.ts). */
+  timeline?: string;
 }
 
 /** Sum of the samples of one Prometheus series family whose label set contains every `labels` pair. */
@@ -72,12 +75,15 @@ export async function replicaColdHerd(
         ...tender,
         cacheDir,
         redis: { url: redis.url, replicaId },
-        logLevel: 'info',
+        logLevel: TRACE ? 'debug' : 'info',
         label: `tender replica ${replicaId}`,
       });
       replicas.push(replica);
     }
     for (const r of replicas) await r.spawned.waitForLine(/"msg":"connected to Redis"/, `${r.label}, connection to Redis`, 15_000);
+    const timelines: Array<TimelineLine & { label: string }>[] = TRACE
+      ? replicas.map((r, i) => collectTimeline(r.spawned.child, `replica ${REPLICA_IDS[i]}`).lines)
+      : [];
     say(`  redis ${redis.url}; ${replicas.map((r) => `${r.label} ${r.url} pid ${r.pid}`).join(', ')}; one cache dir`);
 
     const herd = await coldHerd(
@@ -101,7 +107,8 @@ export async function replicaColdHerd(
     const diagnostics: string[] = [];
     if (herd.failures.length || herd.upstreamGets !== 1)
       for (const r of replicas) diagnostics.push(`${r.label} log tail:\n\n\`\`\`\n${r.spawned.tail().trim()}\n\`\`\``);
-    return { herd, replicas: figures, diagnostics };
+    const timeline = TRACE ? formatTimeline(herd, timelines.flat(), (i) => `replica ${REPLICA_IDS[i % replicas.length]}`) : undefined;
+    return { herd, replicas: figures, diagnostics, ...(timeline ? { timeline } : {}) };
   } finally {
     await scope.run();
   }

@@ -43,9 +43,13 @@ export interface HerdResult {
   failures: string[];
   /** The same figures per URL, when the herd was split across several (client i asks urls[i % urls.length]). */
   perUrl: Array<{ slowestHeadersMs: number; slowestFirstByteMs: number; ok: number; clients: number }>;
+  /** Wall-clock time (epoch ms) of the common start, to set tender's flight timeline against (herd-trace.ts). */
+  startedAt: number;
+  /** Each client's figures, in the order the clients were started. */
+  clients: ClientOutcome[];
 }
 
-interface ClientOutcome {
+export interface ClientOutcome {
   headersMs: number;
   firstByteMs: number;
   error?: string;
@@ -60,6 +64,7 @@ export async function coldHerd(urls: readonly string[], expected: { digest: stri
   upstream.resetLog();
   const agent = new Agent({ connections: null, pipelining: 1, headersTimeout: HERD_CLIENT_TIMEOUT_MS, bodyTimeout: 60_000 });
   const t0 = performance.now();
+  const startedAt = performance.timeOrigin + t0;
   const one = async (_: unknown, i: number): Promise<ClientOutcome> => {
     const outcome: ClientOutcome = { headersMs: Number.NaN, firstByteMs: Number.NaN };
     try {
@@ -100,6 +105,8 @@ export async function coldHerd(urls: readonly string[], expected: { digest: stri
     ok: HERD_CLIENTS - failures.length,
     failures,
     perUrl: urls.map((_, u) => slowest(outcomes.filter((_o, i) => i % urls.length === u))),
+    startedAt,
+    clients: outcomes,
   };
 }
 

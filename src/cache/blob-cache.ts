@@ -21,6 +21,7 @@ import type { Logger } from '../log.js';
 import type { CacheResult, Metrics } from '../metrics.js';
 import { followToCommit, unavailable, type BlobAnswer, type BlobCacheOptions, type BlobParts, type Flight, type Obtained } from './blob-answer.js';
 import { BlobFlight } from './blob-flight.js';
+import { FlightTimeline } from './flight-timeline.js';
 import { followRemote, type FollowContext } from './follow-remote.js';
 import { GrowthNews } from './growth-news.js';
 import { DamagedBlobError, DigestMismatchError, DiskWriteError } from './blob-store.js';
@@ -37,6 +38,8 @@ export class BlobCache {
   private readonly heads = new SingleFlight<{ size: number | undefined }>();
   private readonly fetches = new SingleFlight<BlobAnswer>();
   private readonly following: FollowContext;
+  /** Debug lines of a cold download's steps across processes (flight-timeline.ts). */
+  private readonly timeline: FlightTimeline;
 
   constructor(
     private readonly parts: BlobParts,
@@ -46,7 +49,8 @@ export class BlobCache {
     private readonly log: Logger,
   ) {
     const takeOver = (route: Route, digest: Digest, gone: RemoteFlight, from: number) => this.takeOver(route, digest, gone, from);
-    this.following = { parts, options, shutdown, log, flights: this.flights, takeOver };
+    this.timeline = new FlightTimeline(log);
+    this.following = { parts, options, shutdown, log, flights: this.flights, takeOver, timeline: this.timeline };
   }
 
   /** `recovering`: this request found its cached copy damaged and asks again; it may not recover twice. */
@@ -57,6 +61,7 @@ export class BlobCache {
       // Undefined: the file was damaged or gone, and is dropped: fetched below like any miss.
       if (answer) return answer;
     }
+    this.timeline.mark(digest.value, 'request');
     const flight = this.flights.get(digest.value);
     if (flight) return this.answer(await this.join(route, digest, flight));
     // Another replica sharing the cache volume may have committed it.
@@ -93,14 +98,15 @@ export class BlobCache {
     return { fetched };
   }
 
-  /** Waits for a flight's end, reporting its bytes as they are published; resolves with them once the blob is stored. */
   /** Downloads here, waits for another replica's download, or finds it committed meanwhile (cluster-flight.ts). */
   private async obtain(route: Route, digest: Digest, unattended: boolean): Promise<Obtained> {
+    const claiming = performance.now();
     const claim = await this.parts.cluster.claim<Flight, BlobAnswer>(digest.value, {
       local: () => this.flights.get(digest.value),
       committed: () => this.committedElsewhere(route, digest, false, false),
       remote: (file) => followRemote(this.following, route, digest, file),
     });
+    this.timeline.mark(digest.value, 'claimed', { claim: claim.kind, ms: Math.round((performance.now() - claiming) * 10) / 10 });
     if (claim.kind === 'committed') return { answer: { ...claim.found, result: 'joined' } };
     if (claim.kind === 'local' || claim.kind === 'remote') return this.join(route, digest, claim.flight);
     const existing = this.flights.get(digest.value);
@@ -220,7 +226,7 @@ export class BlobCache {
       // A flight that finished (and closed its temp file) before this reader came is read from the cache.
       file: async (start, end) =>
         flight.open
-          ? { access: flight.cursor(start), done: () => undefined, live: flight.state !== 'complete' }
+          ? { access: this.timeline.reader(flight.digest.value, flight.cursor(start)), done: () => undefined, live: flight.state !== 'complete' }
           : this.parts.stored.open(flight.digest, flight.size, start, end).catch((err: unknown) => {
               throw unavailable(flight.digest, err);
             }),
@@ -234,14 +240,24 @@ export class BlobCache {
     const pin = this.parts.stored.pinnedThrough(route);
     const limits = { expectedSize: this.parts.knownSizes.get(route, digest.value), maxBytes: this.options.maxBlobBytes };
     const growth = new GrowthNews(lease);
+    const timeline = this.timeline;
+    let firstBytes = timeline.enabled;
+    timeline.mark(digest.value, 'download');
     const hooks = {
       onBytes: (bytes: number) => {
         this.metrics.upstreamBytes.inc({ upstream }, bytes);
         growth.grew();
+        if (firstBytes) {
+          firstBytes = false;
+          timeline.mark(digest.value, 'first bytes written', { bytes });
+        }
       },
       // Other processes waiting for this digest follow the temp file from now on. With the visibility link: a
       // follower checks it before it serves, and would ask upstream (a HEAD) while the link's write is under way.
-      onStreaming: (file: FlightFile) => void lease?.announce({ ...file, link: this.parts.visibility.linkOf(route, digest) }),
+      onStreaming: (file: FlightFile) => {
+        timeline.mark(digest.value, 'upstream headers', { size: file.size });
+        void lease?.announce({ ...file, link: this.parts.visibility.linkOf(route, digest) }).then(() => timeline.mark(digest.value, 'announced'));
+      },
       onCommitted: (size: number) => this.parts.stored.committed(digest.value, size, pin),
       onMismatch: (err: Error) => {
         this.metrics.digestMismatches.inc({ upstream, kind: 'blob' });

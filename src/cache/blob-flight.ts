@@ -12,7 +12,7 @@ import { FlightCursor, type FlightFill, type FlightState } from './flight-cursor
 import type { FlightFile } from './flight-locks.js';
 import { checkCeiling, checkedLength, UpstreamLengthError, type FlightLimits } from './flight-limits.js';
 import { HashOnlyWriter } from './hash-only-writer.js';
-import type { Route } from './ports.js';
+import type { Route, UpstreamBlob } from './ports.js';
 
 export interface FlightHooks {
   onBytes(bytes: number): void;
@@ -93,10 +93,16 @@ export class BlobFlight implements FlightFill {
   /** Runs the fetch to its end; never rejects (failures are recorded and signalled to readers). */
   async run(): Promise<void> {
     let writer: BlobWriter | undefined;
+    let fetching: Promise<UpstreamBlob> | undefined;
+    let response: UpstreamBlob | undefined;
     try {
+      // The upstream request leaves first and the temp file is created while it is on its way: on a cold herd
+      // upstream's first byte is the critical path, and two file opens need not come before it (issue 17).
+      fetching = this.route.upstream.getBlob(this.route.repository, this.digest.value, this.signal);
+      fetching.catch(() => undefined);
       writer = await this.store.create(this.digest).catch((err: unknown) => new HashOnlyWriter(this.digest, err));
       this.access = await writer.openReader();
-      let response = await this.route.upstream.getBlob(this.route.repository, this.digest.value, this.signal);
+      response = await fetching;
       this.size = checkedLength(this.digest, response, this.limits);
       this.state = 'streaming';
       this.markStarted();
@@ -115,6 +121,12 @@ export class BlobFlight implements FlightFill {
       }
       await this.finish(writer);
     } catch (err) {
+      // The temp file failed before the answer was taken: a body nobody reads would hold its download slot.
+      if (response === undefined)
+        void fetching?.then(
+          (r) => r.body.destroy(),
+          () => undefined,
+        );
       await writer?.abort().catch(() => undefined);
       this.fail(err);
     } finally {
@@ -135,7 +147,10 @@ export class BlobFlight implements FlightFill {
       }
       if (this.size === undefined) checkCeiling(this.digest, writer.written, response.body, this.limits);
       if (writer.diskFailure !== undefined) await this.keepInMemory(writer, chunk, response.body);
-      this.publish(writer.written - chunk.length);
+      // With the size known, every byte short of it goes out as it lands (a follower starts on the first
+      // chunk, not the second: issue 17); the chunk that completes the blob, or without a size each latest
+      // chunk, waits for the digest.
+      this.publish(this.size !== undefined && writer.written < this.size ? writer.written : writer.written - chunk.length);
     }
     // A body that ended early is a broken connection too (the length check in finish would fail it).
     if (this.size !== undefined && writer.written < this.size) throw new TruncatedError(writer.written, this.size);

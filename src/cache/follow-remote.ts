@@ -5,6 +5,7 @@ import type { Digest } from '../oci/digest.js';
 import type { Logger } from '../log.js';
 import type { BlobCacheOptions, BlobParts, Flight } from './blob-answer.js';
 import type { FlightFile } from './flight-locks.js';
+import type { FlightTimeline } from './flight-timeline.js';
 import type { Route } from './ports.js';
 import { RemoteFlight, type TakenOver } from './remote-flight.js';
 
@@ -17,17 +18,19 @@ export interface FollowContext {
   readonly flights: Map<string, Flight>;
   /** Who supplies the bytes from `from` on once the holder `gone` died. */
   readonly takeOver: (route: Route, digest: Digest, gone: RemoteFlight, from: number) => Promise<TakenOver | undefined>;
+  readonly timeline: FlightTimeline;
 }
 
 /** Follows the holder's temp file; undefined when the file cannot be opened (gone already) or a download started here. */
 export async function followRemote(context: FollowContext, route: Route, digest: Digest, file: FlightFile): Promise<RemoteFlight | undefined> {
-  const { parts, flights, log } = context;
+  const { parts, flights, log, timeline } = context;
   const existing = flights.get(digest.value);
   if (existing instanceof RemoteFlight) return existing;
   if (existing) return undefined; // a download started here meanwhile: the claim's next look joins it
   const access = await parts.store.openTemp(file.name).catch(() => undefined);
   if (!access) return undefined;
   if (file.link !== undefined) parts.visibility.learn(file.link, digest);
+  timeline.mark(digest.value, 'following', { file: file.name });
   // Woken as the holder's file grows (its growth news), not only by the pauses between reads.
   const changes = parts.cluster.watch(digest.value);
   const flight: RemoteFlight = new RemoteFlight(digest, file, {
@@ -36,6 +39,7 @@ export async function followRemote(context: FollowContext, route: Route, digest:
     takeOver: (from) => context.takeOver(route, digest, flight, from),
     committed: async () => (await parts.stored.adopt(digest)) === file.size,
     wait: (ms) => changes.wait(ms),
+    ...(timeline.enabled ? { onFirstBytes: (bytes: number) => timeline.mark(digest.value, 'first bytes followed', { bytes }) } : {}),
     signal: AbortSignal.any([context.shutdown, AbortSignal.timeout(context.options.flightTimeoutMs)]),
     onEnd: () => {
       changes.close();

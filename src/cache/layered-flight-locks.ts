@@ -50,14 +50,16 @@ export class LayeredFlightLocks implements FlightLocks {
     };
   }
 
+  /** Both asked at once (a waiter looks at every change): the host's holder first, else the cluster's. */
   async holder(digest: string): Promise<FlightHolder | undefined> {
-    const local = await this.host.holder(digest);
-    if (local) return local;
-    try {
-      return await this.cluster.holder(digest);
-    } catch (err) {
+    const cluster = this.cluster.holder(digest).catch((err: unknown) => {
       this.onClusterFailure(err);
       return undefined;
-    }
+    });
+    const local = await this.host.holder(digest).catch(async (err: unknown) => {
+      await cluster;
+      throw err;
+    });
+    return local ?? (await cluster);
   }
 }

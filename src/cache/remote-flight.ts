@@ -31,6 +31,8 @@ export interface RemoteFlightDeps {
   /** Whether the blob is committed on the volume now (adopted into this process's index when it is). */
   committed(): Promise<boolean>;
   readonly wait: (ms: number) => Promise<unknown>;
+  /** The first bytes read of the holder's file (the flight timeline). */
+  onFirstBytes?(bytes: number): void;
   /** The flight deadline. */
   readonly signal: AbortSignal;
   onEnd(): void;
@@ -109,6 +111,7 @@ export class RemoteFlight implements FlightFill {
           continue;
         }
         if (got > 0) {
+          if (position === 0) this.deps.onFirstBytes?.(got);
           hash.update(buffer.subarray(0, got));
           position += got;
           idle = 0;

@@ -29,7 +29,10 @@ export class RedisFlightLocks implements FlightLocks {
     private readonly onRenewFailure: (err: unknown) => void,
     /** Keys are `<prefix><digest>`: flights by default; tag revalidations use their own prefix. */
     private readonly prefix = 'tender:flight:',
-    /** Pub/sub for the waiters (announce, growth, release); without it they poll the lease. */
+    /**
+     * Pub/sub for the waiters (announce, growth, release); without it they poll the lease. It must publish on
+     * the `redis` connection itself: a message is sent right behind the command whose effect it announces.
+     */
     private readonly news?: RedisLeaseNews,
   ) {}
 
@@ -49,17 +52,23 @@ export class RedisFlightLocks implements FlightLocks {
     let released = false;
     let lastGrew = Number.NEGATIVE_INFINITY;
     return {
+      // The PUBLISH goes right behind the EVAL, not after its reply: on one connection Redis runs them in order,
+      // so a waiter woken by the message reads the new value. Waiting for the reply first cost the waiting
+      // replica 40-60 ms of a cold herd: the holder's event loop is busiest just as it announces (its joiners'
+      // response heads, its first chunk), and the PUBLISH left only once it got to the reply (bench/PROFILE.md).
       announce: async (file) => {
         if (released) return;
-        await this.redis.eval(announceScript, { keys: [key], arguments: [token, JSON.stringify(file)] }).catch(this.onRenewFailure);
+        const announced = this.redis.eval(announceScript, { keys: [key], arguments: [token, JSON.stringify(file)] }).catch(this.onRenewFailure);
         this.news?.publish(digest);
+        await announced;
       },
       release: async () => {
         if (released) return;
         released = true;
         clearInterval(renew);
-        await this.redis.eval(releaseScript, { keys: [key], arguments: [token] }).catch(() => undefined);
+        const gone = this.redis.eval(releaseScript, { keys: [key], arguments: [token] }).catch(() => undefined);
         this.news?.publish(digest);
+        await gone;
       },
       // Bounded per lease: a PUBLISH per growth of every download would load Redis for little (the waiters'
       // own look at the file comes within 20 ms anyway).

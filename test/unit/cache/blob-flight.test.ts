@@ -220,8 +220,30 @@ describe('BlobFlight', () => {
     expect(s.calls.committed).toEqual([s.blob.length]);
   });
 
-  it('holds back the last chunk until the digest is verified', async () => {
+  it('gives out every byte short of the announced size at once, and the final chunk only once the digest is verified', async () => {
     const s = setup([1000, 500]);
+    const reader = collect(readerOf(s.flight));
+    const run = s.flight.run();
+
+    // 1000 of 1500 announced bytes cannot be the whole blob: a cold herd's first byte does not wait for a second chunk.
+    await feed(s, s.parts[0]!);
+    await until(() => reader.received === s.parts[0]!.length, 'the first chunk to reach the reader');
+
+    await feed(s, s.parts[1]!);
+    await settle();
+    // Upstream has sent everything but not ended: the final chunk is still held back.
+    expect(reader.received).toBe(s.blob.length - s.parts[1]!.length);
+    expect(s.calls.committed).toEqual([]);
+
+    s.upstream.end();
+    await run;
+    await reader.closed;
+    expect(reader.bytes().equals(s.blob)).toBe(true);
+    expect(s.calls.committed).toEqual([s.blob.length]);
+  });
+
+  it('without an announced size, holds back each latest chunk until the digest is verified', async () => {
+    const s = setup([1000, 500], { announced: null });
     const reader = collect(readerOf(s.flight));
     const run = s.flight.run();
 
@@ -233,15 +255,51 @@ describe('BlobFlight', () => {
     await feed(s, s.parts[1]!);
     await until(() => reader.received === s.parts[0]!.length, 'the first chunk to reach the reader');
     await settle();
-    // Upstream has sent everything but not ended: the final chunk is still held back.
-    expect(reader.received).toBe(s.blob.length - s.parts[1]!.length);
-    expect(s.calls.committed).toEqual([]);
+    expect(reader.received).toBe(s.parts[0]!.length);
 
     s.upstream.end();
     await run;
     await reader.closed;
     expect(reader.bytes().equals(s.blob)).toBe(true);
     expect(s.calls.committed).toEqual([s.blob.length]);
+  });
+
+  it('sends the upstream GET without waiting for its temp file, and serves it once the file is there', async () => {
+    const s = setup([1000, 500]);
+    // A store whose temp file is created only once upstream was asked: a flight that opened the file first would never ask.
+    const create = s.store.create.bind(s.store);
+    s.store.create = async (digest) => {
+      await until(() => s.upstream.getBlobCalls === 1, 'the upstream GET before the temp file');
+      return create(digest);
+    };
+    const reader = collect(readerOf(s.flight));
+    const run = s.flight.run();
+    for (const part of s.parts) await feed(s, part);
+    s.upstream.end();
+    await run;
+    await reader.closed;
+    expect(reader.bytes().equals(s.blob)).toBe(true);
+    expect(s.calls.committed).toEqual([s.blob.length]);
+  });
+
+  it('lets go of the upstream body when its temp file cannot be read back', async () => {
+    const s = setup([1000, 500]);
+    const create = s.store.create.bind(s.store);
+    s.store.create = async (digest) => {
+      const writer = await create(digest);
+      writer.openReader = async () => {
+        throw enospc();
+      };
+      return writer;
+    };
+    const reader = collect(readerOf(s.flight));
+    await s.flight.run();
+    await reader.closed;
+    expect(s.flight.state).toBe('failed');
+    expect(reader.error).toBeInstanceOf(Error);
+    // The answer nobody reads is destroyed: it would hold an upstream download slot until its deadline.
+    await until(() => s.upstream.body.destroyed, 'the unread upstream body to be destroyed');
+    expect(s.store.writers[0]!.aborted).toBe(true);
   });
 
   describe('content that does not match its digest', () => {
@@ -288,7 +346,9 @@ describe('BlobFlight', () => {
       await run;
       await reader.closed;
       expect(reader.error).toBeInstanceOf(Error);
-      expect(reader.received).toBeLessThanOrEqual(1000);
+      // Cut short of the announced size: a true prefix, never passed off as the whole blob.
+      expect(reader.received).toBeLessThan(1510);
+      expect(reader.bytes().equals(s.blob.subarray(0, reader.received))).toBe(true);
       expect(s.flight.state).toBe('failed');
       expect(s.calls.resumes[0]).toBe(1500); // it tried to go on from where the body stopped
       expect(s.calls.committed).toEqual([]);
@@ -520,7 +580,8 @@ describe('BlobFlight', () => {
       await reader.closed;
 
       expect(reader.error).toBeInstanceOf(Error);
-      expect(reader.received).toBeLessThanOrEqual(s.parts[0]!.length);
+      expect(reader.received).toBeLessThanOrEqual(s.parts[0]!.length + s.parts[1]!.length);
+      expect(reader.bytes().equals(s.blob.subarray(0, reader.received))).toBe(true);
       expect(s.flight.state).toBe('failed');
       expect(s.calls.failure).toHaveLength(1);
       expect(s.calls).toMatchObject({ committed: [], mismatch: [], diskFailure: [], end: 1 });
