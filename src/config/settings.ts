@@ -34,7 +34,10 @@ export const settings = {
   workerV8Flags: {
     value: v8FlagList,
     default: '--max-semi-space-size=1 --liftoff-only',
-    // The flags are longer than the README's default column: the Workers section names them and says why.
+    // Measured (bench/PROFILE.md, "Memory"): V8's 16 MiB semi-spaces are 32 MiB touched per worker under load, and
+    // TurboFan's tier-up of undici's WebAssembly HTTP parser took a 35 MiB compiler burst in every worker that
+    // fetched upstream; together 386 -> ~290 MiB for a primary and two workers. The flags are longer than the
+    // README's default column: its Workers section names them.
     defaultText: 'bounded (see Workers)',
     env: 'TENDER_WORKER_V8_FLAGS',
     commands: ['serve'],
