@@ -6,6 +6,8 @@
 // VmRSS right after start and the VmHWM after the herd. Rows: `workers: auto` (or BENCH_TENDER_WORKERS),
 // `workers: 1`, and two replicas with Redis (a2; BENCH_SKIP_REPLICAS=1 skips it). BENCH_ROUNDS (default 3).
 // BENCH_TRACE=1 also prints each herd's flight timeline (herd-trace.ts).
+// BENCH_HERD_WARM=1 then runs the warm rows b, c and d on the same tender and adds one line per row with each
+// process's VmHWM after it (where a worker's peak RSS comes from over the whole bench, issue 17).
 import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -16,11 +18,12 @@ import { Cleanup } from './procs.js';
 import { startTenderProxy, tenderWorkersFromEnv, TENDER_FROM_DIST, type TenderOptions } from './proxies.js';
 import { replicaColdHerd } from './replicas.js';
 import { childPids } from './rss.js';
-import { blobUrl, coldHerd, HERD_CLIENTS } from './scenarios.js';
+import { blobUrl, coldHerd, HERD_CLIENTS, warmBigBlob, warmManifest, warmSmallBlob } from './scenarios.js';
 import { fillUpstream, startUpstream } from './upstream.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SKIP_REPLICAS = process.env.BENCH_SKIP_REPLICAS === '1';
+const WARM_ROWS = process.env.BENCH_HERD_WARM === '1';
 const MiB = 1024 * 1024;
 const cleanup = new Cleanup();
 process.on('SIGINT', () => void cleanup.run().finally(() => process.exit(130)));
@@ -73,6 +76,19 @@ async function main(): Promise<void> {
       say(lines.at(-1)!);
       if (timeline) say(`  timeline, ms from the herd's start:\n${formatTimeline(herd, timeline.lines, () => kind.label ?? 'tender')}`);
       if (herd.failures.length) say(`  failures: ${herd.failures.join('; ')}\n${tender.spawned.tail()}`);
+      if (WARM_ROWS) {
+        const rows: Array<[string, () => Promise<string>]> = [
+          ['b. warm 64 KiB', async () => `${(await warmSmallBlob(tender.url, content, upstream, tender.pid)).reqPerSec.toFixed(0)} req/s`],
+          ['c. by digest', async () => `${(await warmManifest(tender.url, 'digest', content, upstream, tender.pid)).reqPerSec.toFixed(0)} req/s`],
+          ['c. by tag', async () => `${(await warmManifest(tender.url, 'tag', content, upstream, tender.pid)).reqPerSec.toFixed(0)} req/s`],
+          ['d. warm 256 MiB', async () => `${(await warmBigBlob(tender.url, content, upstream)).mbPerSec.toFixed(0)} MB/s`],
+        ];
+        for (const [row, run] of rows) {
+          const figure = await run();
+          lines.push(`| ${kind.label}, then ${row} (${figure}) | ${round} | | | | | | ${(await perProcess(tender.pid, 'VmHWM')).text} | |`);
+          say(lines.at(-1)!);
+        }
+      }
       await scope.run();
     }
     if (SKIP_REPLICAS) continue;

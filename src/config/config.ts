@@ -20,6 +20,8 @@ export interface Config {
   readonly cacheDir: string;
   /** Serving processes on this host ('auto': one per usable core); resolved when serving starts. */
   readonly workers: number | 'auto';
+  /** node/V8 flags each worker process is started with (workers > 1), before the primary's own execArgv. */
+  readonly workerV8Flags: readonly string[];
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly defaultUpstream: string;
   readonly tagTtlMs: number;
@@ -108,6 +110,7 @@ export function buildConfig(v: ValuesOf<typeof settings>, problems: string[], co
     port: v.listen.port,
     cacheDir: v.cacheDir,
     workers: v.workers,
+    workerV8Flags: v.workerV8Flags,
     logLevel: v.logLevel,
     defaultUpstream: v.defaultUpstream,
     tagTtlMs: v.tagTtl,

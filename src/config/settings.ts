@@ -7,7 +7,7 @@ import { authTokens, authUsers } from './client-auth.js';
 import type { Sections, SettingsTable } from './setting.js';
 import { signatureExempt, signaturePolicies } from './signatures.js';
 import { tagTtlRules, upstreamEntrySchema } from './upstreams.js';
-import { autoOrCount, boolean, duration, integer, listenAddress, oneOf, positiveSize, size, structured, text } from './value-types.js';
+import { autoOrCount, boolean, duration, integer, listenAddress, oneOf, positiveSize, size, structured, text, v8FlagList } from './value-types.js';
 
 const upstreamPatterns = (message: string) => structured(z.array(z.string().regex(/^[A-Za-z0-9.:_*/-]+$/, message)), 'list');
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -30,6 +30,18 @@ export const settings = {
     flag: 'workers',
     commands: ['serve'],
     help: 'serving processes sharing the port and the cache: auto (one per core the process may use) or a number (1: one process)',
+  },
+  workerV8Flags: {
+    value: v8FlagList,
+    default: '--max-semi-space-size=1 --liftoff-only',
+    // Measured (bench/PROFILE.md, "Memory"): V8's 16 MiB semi-spaces are 32 MiB touched per worker under load, and
+    // TurboFan's tier-up of undici's WebAssembly HTTP parser took a 35 MiB compiler burst in every worker that
+    // fetched upstream; together 386 -> ~290 MiB for a primary and two workers. The flags are longer than the
+    // README's default column: its Workers section names them.
+    defaultText: 'bounded (see Workers)',
+    env: 'TENDER_WORKER_V8_FLAGS',
+    commands: ['serve'],
+    help: 'V8 flags of each worker process (workers > 1), space-separated; "" keeps V8\'s defaults. The default bounds a worker\'s heap growth',
   },
   cacheDir: { value: text('dir'), default: './data', env: 'TENDER_CACHE_DIR', flag: 'cache-dir', help: 'cache directory' },
   logLevel: { value: oneOf(logLevels, 'level'), default: 'info', env: 'TENDER_LOG_LEVEL', flag: 'log-level', help: logLevels.join(', ') },

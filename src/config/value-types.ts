@@ -71,6 +71,19 @@ export function text(placeholder: string, pattern?: { readonly regex: RegExp; re
   return valueType(pattern ? z.string().regex(pattern.regex, pattern.message) : z.string().min(1, 'expected a non-empty string'), placeholder);
 }
 
+/**
+ * Command-line flags for node/V8, space-separated (`--max-semi-space-size=1 --no-opt`) → the list; "" → none.
+ * Only `--name` and `--name=value` with a plain value: a flag that takes the next word (`--import x`) or a path is
+ * not a V8 setting, and this text becomes a process's argv.
+ */
+export const v8FlagList = valueType(
+  z
+    .string()
+    .regex(/^\s*(--[a-z0-9][a-z0-9_-]*(=[A-Za-z0-9._-]+)?(\s+|$))*$/, 'expected space-separated flags like --max-semi-space-size=1 (or "" for none)')
+    .transform((text) => text.split(/\s+/).filter(Boolean)),
+  'flags',
+);
+
 /** Lists and maps: set in the YAML file only. */
 export function structured<S extends z.ZodType>(schema: S, placeholder: string): ValueType<S> {
   return valueType(schema, placeholder, () => {

@@ -31,5 +31,11 @@ export async function serve(config: Config): Promise<number> {
   }
   // Downloads a crash left behind, before any worker starts one; a worker that dies later leaves its own (w<id>).
   const store = await FsBlobStore.open(config.cacheDir, { clearTemp: true, replicaId: config.replicaId });
-  return runPrimary({ workers, shutdownGraceMs: config.shutdownGraceMs, log, clearWorkerTemp: (id) => store.clearTemp(`${config.replicaId}.w${id}.`) });
+  return runPrimary({
+    workers,
+    shutdownGraceMs: config.shutdownGraceMs,
+    log,
+    clearWorkerTemp: (id) => store.clearTemp(`${config.replicaId}.w${id}.`),
+    workerV8Flags: config.workerV8Flags,
+  });
 }

@@ -23,6 +23,11 @@ export interface PrimaryOptions {
   readonly log: Logger;
   /** Removes the temp files a worker that died left behind (`<replicaId>.w<id>.`). */
   readonly clearWorkerTemp: (id: number) => Promise<void>;
+  /**
+   * node/V8 flags for the workers (the setting workerV8Flags), put before the primary's own execArgv: a flag given
+   * on the primary's command line still wins (V8 takes the last), and `--import tsx` and the like carry over.
+   */
+  readonly workerV8Flags?: readonly string[];
 }
 
 const digestPattern = /^sha(256:[a-f0-9]{64}|512:[a-f0-9]{128})$/;
@@ -195,7 +200,8 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 
-  log.info({ workers: options.workers, pid: process.pid }, 'starting workers');
+  cluster.setupPrimary({ execArgv: [...(options.workerV8Flags ?? []), ...process.execArgv] });
+  log.info({ workers: options.workers, pid: process.pid, v8Flags: options.workerV8Flags?.join(' ') || undefined }, 'starting workers');
   for (let slot = 1; slot <= options.workers; slot++) fork(slot);
   return finished;
 }

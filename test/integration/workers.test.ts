@@ -8,10 +8,11 @@ import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
 import { describeWithBinaries } from '../helpers/binaries.js';
 import { startFaultUpstream, type FaultUpstream } from '../helpers/fault-upstream.js';
 import { pseudoRandomBytes, pushBlob, pushImage, sha256 } from '../helpers/images.js';
@@ -260,6 +261,22 @@ describeWithBinaries(['docker-registry'], 'workers: one tender, several processe
       for (const line of memory) expect(Number(line.slice(line.lastIndexOf(' ') + 1))).toBeGreaterThan(10 * 1024 * 1024);
     }
   }, 60_000);
+
+  it('each worker starts with the workerV8Flags (default: a bounded heap growth), then the primary’s own node flags', async () => {
+    const argv = async (pid: number) => (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
+    const defaults = parseConfig({}).workerV8Flags;
+    expect(defaults.length).toBeGreaterThan(0);
+    const pids = [...tender.workers().values()];
+    expect(pids).toHaveLength(2);
+    for (const pid of pids) {
+      const args = await argv(pid);
+      // node <workerV8Flags> --import tsx <cli>: V8 takes a flag's last occurrence, so one given to the primary wins.
+      expect(args.slice(1, 1 + defaults.length)).toEqual(defaults);
+      expect(args.slice(1 + defaults.length, 3 + defaults.length)).toEqual(['--import', 'tsx']);
+    }
+    // The primary serves nothing: the flags are for the workers only.
+    expect(await argv(tender.child.pid!)).not.toContain(defaults[0]);
+  });
 
   it('a worker killed mid-download is replaced, and the clients following it get the whole blob from the take-over', async () => {
     const bytes = randomBytes(4 * 1024 * 1024);
