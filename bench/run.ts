@@ -359,7 +359,7 @@ async function main(): Promise<void> {
       `${direct.ok}/${HERD_CLIENTS} correct, ${direct.upstreamGets} upstream GETs.`,
     '',
     `Peers: ${proxies.map((p) => `**${p.label}**: ${p.describe}`).join('; ')}. ` +
-      `Load generators: ${LOAD_CLIENT === 'ab' ? 'ApacheBench (`ab -k`)' : 'autocannon'} for b and c, curl loops for d, a node process per client for a, curl for f. ` +
+      `Load generators: ${LOAD_CLIENT === 'ab' ? 'ApacheBench (`ab -k`)' : 'autocannon'} for b and c, curl loops for d, undici in the driver for a, curl for f. ` +
       `nginx has ${NGINX_WORKERS} worker processes; ${labels.tender} has a primary and one worker per core (the primary accepts ` +
       `connections and hands them to the workers in turn, node:cluster's round-robin), ${labels.tender1} and the registry are one process each; ` +
       `all share the same 2 cores with the upstream and the load generator. Ratios are ${labels.tender} ÷ peer (for latency and RSS lower is better). MB = 10⁶ bytes. ` +

@@ -1,11 +1,9 @@
 // The measured scenarios: cold herd, warm small blob, warm manifests (digest, tag), warm big blob throughput.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import type { RegistryHandle } from '../test/helpers/registry.js';
 import { serverCpuSeconds } from './cpu.js';
 import { REPOSITORY, TAG, type BenchContent } from './upstream.js';
@@ -57,61 +55,41 @@ export interface ClientOutcome {
   error?: string;
 }
 
-/** A herd client process (herd-client.mjs), ready and waiting for its start. */
-interface ClientProcess {
-  readonly child: ChildProcess;
-  readonly outcome: Promise<{ headersAt: number | null; firstByteAt: number | null; error?: string }>;
-}
-
-const herdClientScript = fileURLToPath(new URL('./herd-client.mjs', import.meta.url));
-
-/** Starts one client process on `url`; resolves once it is loaded and waits for its "go" line. */
-async function startClient(url: string, expected: { digest: string; size: number }): Promise<ClientProcess> {
-  const child = spawn(process.execPath, [herdClientScript, url, expected.digest, String(expected.size), String(HERD_CLIENT_TIMEOUT_MS)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const lines = createInterface({ input: child.stdout! });
-  const ready = new Promise<void>((resolve, reject) => {
-    lines.once('line', (line) => (line === 'ready' ? resolve() : reject(new Error(`herd client said ${line}`))));
-    child.once('exit', (code) => reject(new Error(`herd client exited with ${code} before it was ready`)));
-  });
-  const outcome = new Promise<{ headersAt: number | null; firstByteAt: number | null; error?: string }>((resolve) => {
-    ready.then(
-      () => {
-        lines.once('line', (line) => resolve(JSON.parse(line) as { headersAt: number | null; firstByteAt: number | null; error?: string }));
-        child.once('close', (code) => resolve({ headersAt: null, firstByteAt: null, error: `client process exited with ${code}` }));
-      },
-      (err: Error) => resolve({ headersAt: null, firstByteAt: null, error: err.message }),
-    );
-  });
-  await ready;
-  return { child, outcome };
-}
-
 /**
- * N clients start together, each its own process (herd-client.mjs), each streaming the body through sha256 and
- * checking it against the digest. They are all loaded and waiting before the start is given (one line on each
- * one's stdin, written in one loop), and report wall-clock times, so the figures are the clients' own, not a
- * shared event loop's. Given several URLs (replicas of one cache), client i asks urls[i % urls.length].
+ * N clients start in the same tick; each streams the body through sha256 and checks it against the digest.
+ * Given several URLs (replicas of one cache), client i asks urls[i % urls.length].
  */
 export async function coldHerd(urls: readonly string[], expected: { digest: string; size: number }, upstream: RegistryHandle): Promise<HerdResult> {
   await upstream.settle();
   upstream.resetLog();
-  const clients = await Promise.all(Array.from({ length: HERD_CLIENTS }, (_, i) => startClient(urls[i % urls.length]!, expected)));
-  const startedAt = performance.timeOrigin + performance.now();
+  const agent = new Agent({ connections: null, pipelining: 1, headersTimeout: HERD_CLIENT_TIMEOUT_MS, bodyTimeout: 60_000 });
   const t0 = performance.now();
-  for (const client of clients) client.child.stdin!.end('go\n');
-  const kill = setTimeout(() => clients.forEach((c) => c.child.kill('SIGKILL')), HERD_CLIENT_TIMEOUT_MS + 10_000);
-  const reported = await Promise.all(clients.map((c) => c.outcome));
+  const startedAt = performance.timeOrigin + t0;
+  const one = async (_: unknown, i: number): Promise<ClientOutcome> => {
+    const outcome: ClientOutcome = { headersMs: Number.NaN, firstByteMs: Number.NaN };
+    try {
+      const res = await request(urls[i % urls.length]!, { dispatcher: agent, signal: AbortSignal.timeout(HERD_CLIENT_TIMEOUT_MS) });
+      outcome.headersMs = performance.now() - t0;
+      const hash = createHash('sha256');
+      let bytes = 0;
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        if (bytes === 0) outcome.firstByteMs = performance.now() - t0;
+        hash.update(chunk);
+        bytes += chunk.length;
+      }
+      const got = `sha256:${hash.digest('hex')}`;
+      if (res.statusCode !== 200) outcome.error = `HTTP ${res.statusCode}`;
+      else if (bytes !== expected.size) outcome.error = `got ${bytes} bytes, expected ${expected.size}`;
+      else if (got !== expected.digest) outcome.error = `digest mismatch (${got.slice(0, 19)}…)`;
+    } catch (err) {
+      outcome.error = `${(err as Error).name}: ${(err as Error).message}`;
+    }
+    return outcome;
+  };
+  const outcomes = await Promise.all(Array.from({ length: HERD_CLIENTS }, one));
   const wallMs = performance.now() - t0;
-  clearTimeout(kill);
+  await agent.close();
   await upstream.settle();
-  const since = (at: number | null): number => (at === null ? Number.NaN : at - startedAt);
-  const outcomes: ClientOutcome[] = reported.map((r) => ({
-    headersMs: since(r.headersAt),
-    firstByteMs: since(r.firstByteAt),
-    ...(r.error ? { error: r.error } : {}),
-  }));
   const finite = (xs: number[]): number[] => xs.filter((x) => Number.isFinite(x));
   const failures = outcomes.flatMap((o, i) => (o.error ? [`client ${i}${urls.length > 1 ? ` (URL ${i % urls.length})` : ''}: ${o.error}`] : []));
   const slowest = (os: ClientOutcome[]) => ({
