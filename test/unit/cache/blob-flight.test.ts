@@ -173,6 +173,15 @@ async function feed(s: Setup, chunk: Buffer): Promise<void> {
   await until(() => s.calls.bytes === before + chunk.length, 'the flight to take a chunk');
 }
 
+/** Ends the upstream body; the flight commits the whole blob once and the reader got every byte of it. */
+async function endsWhole(s: Setup, run: Promise<unknown>, reader: Collected): Promise<void> {
+  s.upstream.end();
+  await run;
+  await reader.closed;
+  expect(reader.bytes().equals(s.blob)).toBe(true);
+  expect(s.calls.committed).toEqual([s.blob.length]);
+}
+
 describe('BlobFlight', () => {
   it('gives readers created before, during and after the fill the same bytes, from one upstream GET', async () => {
     const s = setup([300 * 1024, 100 * 1024, 5 * 1024]);
@@ -235,11 +244,7 @@ describe('BlobFlight', () => {
     expect(reader.received).toBe(s.blob.length - s.parts[1]!.length);
     expect(s.calls.committed).toEqual([]);
 
-    s.upstream.end();
-    await run;
-    await reader.closed;
-    expect(reader.bytes().equals(s.blob)).toBe(true);
-    expect(s.calls.committed).toEqual([s.blob.length]);
+    await endsWhole(s, run, reader);
   });
 
   it('without an announced size, holds back each latest chunk until the digest is verified', async () => {
@@ -257,11 +262,7 @@ describe('BlobFlight', () => {
     await settle();
     expect(reader.received).toBe(s.parts[0]!.length);
 
-    s.upstream.end();
-    await run;
-    await reader.closed;
-    expect(reader.bytes().equals(s.blob)).toBe(true);
-    expect(s.calls.committed).toEqual([s.blob.length]);
+    await endsWhole(s, run, reader);
   });
 
   it('sends the upstream GET without waiting for its temp file, and serves it once the file is there', async () => {
@@ -275,11 +276,7 @@ describe('BlobFlight', () => {
     const reader = collect(readerOf(s.flight));
     const run = s.flight.run();
     for (const part of s.parts) await feed(s, part);
-    s.upstream.end();
-    await run;
-    await reader.closed;
-    expect(reader.bytes().equals(s.blob)).toBe(true);
-    expect(s.calls.committed).toEqual([s.blob.length]);
+    await endsWhole(s, run, reader);
   });
 
   it('lets go of the upstream body when its temp file cannot be read back', async () => {
