@@ -336,17 +336,26 @@ describeWithBinaries(['redis-server', 'redis-cli', 'docker-registry'], 'scale-ou
     );
   }
 
+  /**
+   * A client of replica A starts the (held) download; once it streams, a client of replica B joins; resolves once
+   * B's client has its first byte (`waiting` names that wait). The two transfers run on to their ends.
+   */
+  async function holderThenFollower(digest: string, waiting = "the waiting replica's first byte") {
+    const onA = { bytes: 0 };
+    const onB = { bytes: 0 };
+    const holder = streamBlob(blobUrl(a, digest), onA);
+    await waitFor('the holder to stream', () => onA.bytes > 0);
+    const follower = streamBlob(blobUrl(b, digest), onB);
+    await waitFor(waiting, () => onB.bytes > 0);
+    return { holder, follower, onB };
+  }
+
   it("f) the waiting replica's clients stream the holder's download: first byte before the commit, the last chunk after it; a mismatch cuts them", async () => {
     const bytes = randomBytes(4 * 1024 * 1024);
     const digest = upstream.addBlob(bytes);
     upstream.setFault(digest, 'held');
-    const onA = { bytes: 0 };
-    const onB = { bytes: 0 };
-    const first = streamBlob(blobUrl(a, digest), onA);
-    await waitFor('the holder to stream', () => onA.bytes > 0);
-    const second = streamBlob(blobUrl(b, digest), onB);
     // Upstream sent half and holds the rest: the other replica's client already has bytes, and not more than that half.
-    await waitFor("the waiting replica's first byte", () => onB.bytes > 0);
+    const { holder: first, follower: second, onB } = await holderThenFollower(digest);
     expect(await committed(digest)).toBe(false);
     expect(onB.bytes).toBeLessThanOrEqual(bytes.length / 2);
     upstream.release(digest);
@@ -359,12 +368,7 @@ describeWithBinaries(['redis-server', 'redis-cli', 'docker-registry'], 'scale-ou
     const wrong = randomBytes(2 * 1024 * 1024);
     const wrongDigest = upstream.addBlob(wrong);
     upstream.setFault(wrongDigest, 'held-wrong-bytes');
-    const onA2 = { bytes: 0 };
-    const onB2 = { bytes: 0 };
-    const holder = streamBlob(blobUrl(a, wrongDigest), onA2);
-    await waitFor('the holder to stream', () => onA2.bytes > 0);
-    const follower = streamBlob(blobUrl(b, wrongDigest), onB2);
-    await waitFor("the waiting replica's first byte", () => onB2.bytes > 0);
+    const { holder, follower } = await holderThenFollower(wrongDigest);
     upstream.release(wrongDigest);
     for (const got of await Promise.all([holder, follower])) {
       expect(got.complete).toBe(false);
@@ -383,12 +387,7 @@ describeWithBinaries(['redis-server', 'redis-cli', 'docker-registry'], 'scale-ou
       const bytes = randomBytes(4 * 1024 * 1024);
       const digest = upstream.addBlob(bytes);
       upstream.setFault(digest, 'held');
-      const onA = { bytes: 0 };
-      const onB = { bytes: 0 };
-      const first = streamBlob(blobUrl(a, digest), onA);
-      await waitFor('the holder to stream', () => onA.bytes > 0);
-      const second = streamBlob(blobUrl(b, digest), onB);
-      await waitFor("the waiting replica's first byte, without a message", () => onB.bytes > 0);
+      const { holder: first, follower: second } = await holderThenFollower(digest, "the waiting replica's first byte, without a message");
       expect(await committed(digest)).toBe(false);
       upstream.release(digest);
       expect(await Promise.all([first, second])).toEqual([
